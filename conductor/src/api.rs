@@ -1,0 +1,184 @@
+//! The API (magnum-api / zun-api): validates state (Zun's 409) if asked, persists the op with its
+//! per-container sequence number, and sends it through the bus as a call (answered once the
+//! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
+//! are always calls with `rpc_timeout`.
+
+use crate::proto::{Answer, BusRole, Failure, Msg, OpSpec, Route, StoreCmd, StoreResp, Task};
+use crate::recorder::{Event, SharedRecorder};
+use crate::rpc::{lock, RpcClient};
+use crate::wire::{self, Link};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// How the API hands async ops to the conductors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RpcKind {
+    /// Wait for the conductor's answer (the seed).
+    Call,
+    /// Fire and forget (the Magnum spec, Zun).
+    Cast,
+}
+
+/// The API's settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Refuse ops the container's status does not allow (409).
+    pub validate_state: bool,
+    /// Call or cast for async ops.
+    pub async_rpc: RpcKind,
+    /// How long a call waits for the conductor.
+    pub rpc_timeout: Duration,
+    /// The store.
+    pub store: SocketAddr,
+    /// The bus.
+    pub bus: SocketAddr,
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {what} at {addr}: {source}")]
+pub struct ApiError {
+    what: &'static str,
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+type Waiting = Arc<Mutex<BTreeMap<u64, oneshot::Sender<Answer>>>>;
+
+struct Shared {
+    cfg: ApiConfig,
+    rec: SharedRecorder,
+    store: RpcClient,
+    bus: Link,
+    next_corr: Mutex<u64>,
+    waiting: Waiting,
+}
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: ApiConfig,
+    rec: SharedRecorder,
+) -> Result<(), ApiError> {
+    let store = RpcClient::connect(cfg.store)
+        .await
+        .map_err(|source| ApiError {
+            what: "the store",
+            addr: cfg.store,
+            source,
+        })?;
+    let stream = TcpStream::connect(cfg.bus)
+        .await
+        .map_err(|source| ApiError {
+            what: "the bus",
+            addr: cfg.bus,
+            source,
+        })?;
+    let (bus, mut bus_reader) = wire::attach(stream);
+    bus.send(Msg::Hello(BusRole::Publisher));
+    let waiting: Waiting = Arc::default();
+    let w = waiting.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(msg)) = bus_reader.next().await {
+            if let Msg::Reply { corr, answer, .. } = msg {
+                let tx = lock(&w).remove(&corr);
+                if let Some(tx) = tx {
+                    let _ = tx.send(answer);
+                }
+            }
+        }
+        lock(&w).clear();
+    });
+    let me = Arc::new(Shared {
+        cfg,
+        rec,
+        store,
+        bus,
+        next_corr: Mutex::new(0),
+        waiting,
+    });
+    while let Ok((stream, _)) = listener.accept().await {
+        let me = me.clone();
+        tokio::spawn(async move {
+            let (link, mut reader) = wire::attach(stream);
+            while let Ok(Some(msg)) = reader.next().await {
+                if let Msg::Request(op) = msg {
+                    let (me, link) = (me.clone(), link.clone());
+                    tokio::spawn(async move {
+                        let answer = me.handle(op).await;
+                        link.send(Msg::Answer { id: op.id, answer });
+                    });
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+impl Shared {
+    async fn handle(&self, op: OpSpec) -> Answer {
+        let persisted = self
+            .store
+            .store(StoreCmd::Accept {
+                op,
+                validate: self.cfg.validate_state,
+            })
+            .await;
+        let (seq, host) = match persisted {
+            Ok(StoreResp::Accepted { seq, host }) => (seq, host),
+            Ok(StoreResp::Conflict(status)) => {
+                self.rec.record(Event::Rejected { op });
+                return Answer::Conflict(status);
+            }
+            _ => {
+                self.rec.record(Event::Rejected { op });
+                return Answer::Error(Failure::Unavailable);
+            }
+        };
+        self.rec.record(Event::Accepted { op, seq });
+        let call = op.kind.is_blocking() || self.cfg.async_rpc == RpcKind::Call;
+        let task = Task {
+            op,
+            seq,
+            host,
+            call,
+        };
+        let route = Route::Topic;
+        if !call {
+            return if self.bus.send(Msg::Publish {
+                route,
+                task,
+                corr: 0,
+            }) {
+                Answer::Accepted
+            } else {
+                Answer::Error(Failure::Unavailable)
+            };
+        }
+        let (tx, rx) = oneshot::channel();
+        let corr = {
+            let mut n = lock(&self.next_corr);
+            *n += 1;
+            *n
+        };
+        lock(&self.waiting).insert(corr, tx);
+        if !self.bus.send(Msg::Publish { route, task, corr }) {
+            lock(&self.waiting).remove(&corr);
+            return Answer::Error(Failure::Unavailable);
+        }
+        match tokio::time::timeout(self.cfg.rpc_timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Answer::Error(Failure::Unavailable),
+            Err(_) => {
+                lock(&self.waiting).remove(&corr);
+                Answer::Timeout
+            }
+        }
+    }
+}

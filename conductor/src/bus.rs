@@ -1,0 +1,211 @@
+//! The message bus (RabbitMQ under oslo.messaging): a shared topic consumed round-robin and one
+//! queue per conductor. A conductor holds what it was delivered unacknowledged in its backlog, up
+//! to `prefetch` messages (0 = unlimited), and acknowledges a message when an RPC slot takes it.
+//! A conductor that goes away gets its unacknowledged messages redelivered; what it acknowledged
+//! dies with it. Per-conductor queues wait for their conductor. The bus keeps everything in
+//! memory: killing it loses every queued message.
+
+use crate::proto::{BusRole, Msg, Route, Task};
+use crate::recorder::SharedRecorder;
+use crate::rpc::lock;
+use crate::wire::{self, Link};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// Bus settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BusConfig {
+    /// Unacknowledged deliveries a conductor may hold (0 = unlimited).
+    pub prefetch: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    tag: u64,
+    task: Task,
+    corr: u64,
+    reply_to: u64,
+    route: Route,
+    /// When the bus received it (µs), to measure the wait for an RPC slot.
+    at_us: u64,
+}
+
+struct Consumer {
+    link: Link,
+    conn: u64,
+    unacked: BTreeMap<u64, Queued>,
+}
+
+#[derive(Default)]
+struct State {
+    next_tag: u64,
+    next_conn: u64,
+    topic: VecDeque<Queued>,
+    /// Per-conductor queues, created on first use; they outlive their consumer.
+    queues: BTreeMap<u32, VecDeque<Queued>>,
+    /// Live consumers by conductor index.
+    consumers: BTreeMap<u32, Consumer>,
+    /// Round-robin cursor over consumers (the index last served).
+    cursor: Option<u32>,
+    publishers: BTreeMap<u64, Link>,
+}
+
+impl State {
+    fn window_open(c: &Consumer, prefetch: u32) -> bool {
+        prefetch == 0 || c.unacked.len() < prefetch as usize
+    }
+
+    fn deliver(c: &mut Consumer, q: Queued) {
+        c.link.send(Msg::Deliver {
+            tag: q.tag,
+            task: q.task,
+            corr: q.corr,
+            reply_to: q.reply_to,
+            published_us: q.at_us,
+        });
+        c.unacked.insert(q.tag, q);
+    }
+
+    /// Moves whatever can move from the queues to consumers with room.
+    fn dispatch(&mut self, prefetch: u32) {
+        for (idx, c) in self.consumers.iter_mut() {
+            if let Some(q) = self.queues.get_mut(idx) {
+                while Self::window_open(c, prefetch) {
+                    let Some(m) = q.pop_front() else { break };
+                    Self::deliver(c, m);
+                }
+            }
+        }
+        while !self.topic.is_empty() {
+            let Some(idx) = self.next_consumer(prefetch) else {
+                break;
+            };
+            let m = self.topic.pop_front().expect("checked non-empty");
+            if let Some(c) = self.consumers.get_mut(&idx) {
+                Self::deliver(c, m);
+            }
+            self.cursor = Some(idx);
+        }
+    }
+
+    /// The next consumer after the cursor, in index order, with an open window.
+    fn next_consumer(&self, prefetch: u32) -> Option<u32> {
+        let after = self.cursor.map_or(0, |c| c.saturating_add(1));
+        self.consumers
+            .range(after..)
+            .chain(self.consumers.range(..after))
+            .find(|(_, c)| Self::window_open(c, prefetch))
+            .map(|(i, _)| *i)
+    }
+}
+
+/// Serves the bus on `listener` until the task is dropped; its queues die with it.
+pub async fn serve(listener: TcpListener, cfg: BusConfig, rec: SharedRecorder) {
+    let state = Arc::new(Mutex::new(State::default()));
+    while let Ok((stream, _)) = listener.accept().await {
+        let (state, rec) = (state.clone(), rec.clone());
+        tokio::spawn(async move {
+            let (link, mut reader) = wire::attach(stream);
+            let Ok(Some(Msg::Hello(role))) = reader.next().await else {
+                return;
+            };
+            let conn = {
+                let mut st = lock(&state);
+                st.next_conn += 1;
+                let conn = st.next_conn;
+                match role {
+                    BusRole::Publisher => {
+                        st.publishers.insert(conn, link.clone());
+                    }
+                    BusRole::Consumer { index } => {
+                        // A reconnecting conductor replaces its old connection; what the old one
+                        // held unacknowledged is redelivered.
+                        let old = st.consumers.insert(
+                            index,
+                            Consumer {
+                                link: link.clone(),
+                                conn,
+                                unacked: BTreeMap::new(),
+                            },
+                        );
+                        if let Some(old) = old {
+                            requeue(&mut st, old);
+                        }
+                        st.dispatch(cfg.prefetch);
+                    }
+                }
+                conn
+            };
+            while let Ok(Some(msg)) = reader.next().await {
+                let mut st = lock(&state);
+                match msg {
+                    Msg::Publish { route, task, corr } => {
+                        st.next_tag += 1;
+                        let q = Queued {
+                            tag: st.next_tag,
+                            task,
+                            corr,
+                            reply_to: conn,
+                            route,
+                            at_us: rec.now_us(),
+                        };
+                        match route {
+                            Route::Topic => st.topic.push_back(q),
+                            Route::Conductor(i) => st.queues.entry(i).or_default().push_back(q),
+                        }
+                        st.dispatch(cfg.prefetch);
+                    }
+                    Msg::Ack { tag } => {
+                        if let BusRole::Consumer { index } = role {
+                            if let Some(c) = st.consumers.get_mut(&index) {
+                                if c.unacked.remove(&tag).is_some() {
+                                    st.dispatch(cfg.prefetch);
+                                }
+                            }
+                        }
+                    }
+                    Msg::Reply {
+                        reply_to,
+                        corr,
+                        answer,
+                    } => {
+                        if let Some(p) = st.publishers.get(&reply_to) {
+                            p.send(Msg::Reply {
+                                reply_to,
+                                corr,
+                                answer,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let mut st = lock(&state);
+            match role {
+                BusRole::Publisher => {
+                    st.publishers.remove(&conn);
+                }
+                BusRole::Consumer { index } => {
+                    if st.consumers.get(&index).is_some_and(|c| c.conn == conn) {
+                        if let Some(old) = st.consumers.remove(&index) {
+                            requeue(&mut st, old);
+                        }
+                        st.dispatch(cfg.prefetch);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Puts a departed consumer's unacknowledged deliveries back at the front of where they came
+/// from, in their original order.
+fn requeue(st: &mut State, old: Consumer) {
+    for (_, q) in old.unacked.into_iter().rev() {
+        match q.route {
+            Route::Topic => st.topic.push_front(q),
+            Route::Conductor(i) => st.queues.entry(i).or_default().push_front(q),
+        }
+    }
+}

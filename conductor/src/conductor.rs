@@ -1,0 +1,386 @@
+//! The conductor (magnum-conductor / zun-compute): `rpc_workers` RPC slots take deliveries from
+//! the bus; async ops go to an executor pool of `pool_workers`, and when it is exhausted the
+//! `overflow` policy decides (the seed's Phase 0); blocking ops are answered inline on the slot.
+
+use crate::proto::{
+    Answer, BusRole, Failure, HostCmd, Msg, StoreCmd, StoreResp, Task,
+};
+use crate::recorder::{Event, SharedRecorder};
+use crate::rpc::{lock, RpcClient, Unavailable};
+use crate::wire::{self, Link};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+
+/// What happens to an async op that finds every pool worker busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// The RPC slot runs the op itself and only then answers (the seed; CallerRunsPolicy).
+    CallerRuns,
+    /// The op fails at once (futurist's RejectedSubmission).
+    Reject,
+    /// The op waits for a worker (futurist's default unbounded queue).
+    Queue,
+    /// No limit: every op gets a worker at once (Zun's `spawn_n`).
+    Unbounded,
+}
+
+/// A conductor's settings.
+#[derive(Debug, Clone)]
+pub struct ConductorConfig {
+    /// Its index (conductor-N has index N−1).
+    pub index: u32,
+    /// RPC slots taking deliveries from the bus.
+    pub rpc_workers: u32,
+    /// Executor pool workers.
+    pub pool_workers: u32,
+    /// Policy on pool exhaustion.
+    pub overflow: Overflow,
+    /// The bus.
+    pub bus: SocketAddr,
+    /// The store.
+    pub store: SocketAddr,
+    /// The hosts, by index.
+    pub hosts: Vec<SocketAddr>,
+}
+
+/// Why a conductor stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConductorError {
+    /// A service it needs could not be reached at start.
+    #[error("cannot reach {what} at {addr}: {source}")]
+    Connect {
+        /// Which service.
+        what: &'static str,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bus connection ended.
+    #[error("lost the bus")]
+    BusLost,
+}
+
+/// A delivery waiting for, or held by, an RPC slot.
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    tag: u64,
+    task: Task,
+    corr: u64,
+    reply_to: u64,
+    published_us: u64,
+}
+
+#[derive(Default)]
+struct Slots {
+    busy: u32,
+    backlog: VecDeque<Delivery>,
+}
+
+#[derive(Default)]
+struct Pool {
+    busy: u32,
+    queue: VecDeque<Task>,
+}
+
+struct Shared {
+    cfg: ConductorConfig,
+    rec: SharedRecorder,
+    store: RpcClient,
+    hosts: Vec<RpcClient>,
+    bus: Link,
+    slots: Mutex<Slots>,
+    pool: Mutex<Pool>,
+}
+
+/// Runs a conductor until its bus connection ends.
+pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), ConductorError> {
+    let connect = |what, addr| async move {
+        RpcClient::connect(addr)
+            .await
+            .map_err(|source| ConductorError::Connect { what, addr, source })
+    };
+    let store = connect("the store", cfg.store).await?;
+    let mut hosts = Vec::with_capacity(cfg.hosts.len());
+    for &addr in &cfg.hosts {
+        hosts.push(connect("a host", addr).await?);
+    }
+    let stream = TcpStream::connect(cfg.bus)
+        .await
+        .map_err(|source| ConductorError::Connect {
+            what: "the bus",
+            addr: cfg.bus,
+            source,
+        })?;
+    let (bus, mut reader) = wire::attach(stream);
+    bus.send(Msg::Hello(BusRole::Consumer { index: cfg.index }));
+    let me = Arc::new(Shared {
+        cfg,
+        rec,
+        store,
+        hosts,
+        bus,
+        slots: Mutex::default(),
+        pool: Mutex::default(),
+    });
+    while let Ok(Some(msg)) = reader.next().await {
+        if let Msg::Deliver {
+            tag,
+            task,
+            corr,
+            reply_to,
+            published_us,
+        } = msg
+        {
+            me.on_deliver(Delivery {
+                tag,
+                task,
+                corr,
+                reply_to,
+                published_us,
+            });
+        }
+    }
+    Err(ConductorError::BusLost)
+}
+
+impl Shared {
+    fn on_deliver(self: &Arc<Self>, d: Delivery) {
+        let take = {
+            let mut s = lock(&self.slots);
+            if s.busy < self.cfg.rpc_workers {
+                s.busy += 1;
+                Some(s.busy)
+            } else {
+                s.backlog.push_back(d);
+                None
+            }
+        };
+        if let Some(busy) = take {
+            self.rec.record(Event::RpcBusy {
+                conductor: self.cfg.index,
+                busy,
+            });
+            let me = self.clone();
+            tokio::spawn(async move { me.slot(d).await });
+        }
+    }
+
+    /// One RPC slot: handles a delivery, then whatever waits in the backlog.
+    async fn slot(self: Arc<Self>, mut d: Delivery) {
+        loop {
+            self.handle(d).await;
+            let next = {
+                let mut s = lock(&self.slots);
+                match s.backlog.pop_front() {
+                    Some(n) => Ok(n),
+                    None => {
+                        s.busy -= 1;
+                        Err(s.busy)
+                    }
+                }
+            };
+            match next {
+                Ok(n) => d = n,
+                Err(busy) => {
+                    self.rec.record(Event::RpcBusy {
+                        conductor: self.cfg.index,
+                        busy,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reply(&self, d: &Delivery, answer: Answer) {
+        if d.task.call {
+            self.bus.send(Msg::Reply {
+                reply_to: d.reply_to,
+                corr: d.corr,
+                answer,
+            });
+        }
+    }
+
+    async fn handle(self: &Arc<Self>, d: Delivery) {
+        let me = self.cfg.index;
+        // The slot takes the message: from now on it dies with this conductor.
+        self.bus.send(Msg::Ack { tag: d.tag });
+        let now = self.rec.now_us();
+        self.rec.record(Event::BacklogWait {
+            conductor: me,
+            wait_us: now.saturating_sub(d.published_us),
+        });
+        let task = d.task;
+        if task.op.kind.is_blocking() {
+            let answer = self.blocking(&task).await;
+            self.reply(&d, answer);
+            self.rec.record(Event::Terminal {
+                op: task.op,
+                ok: answer == Answer::Done,
+            });
+            return;
+        }
+        let (worker, busy) = {
+            let mut p = lock(&self.pool);
+            let free = p.busy < self.cfg.pool_workers;
+            if free || self.cfg.overflow == Overflow::Unbounded {
+                p.busy += 1;
+                (true, Some(p.busy))
+            } else {
+                if self.cfg.overflow == Overflow::Queue {
+                    p.queue.push_back(task);
+                }
+                (false, None)
+            }
+        };
+        let exhausted = {
+            // Unbounded never refuses, but an arrival beyond `pool_workers` still found them busy.
+            busy.map_or(true, |b| b > self.cfg.pool_workers)
+        };
+        self.rec.record(Event::PoolArrival {
+            conductor: me,
+            exhausted,
+        });
+        if let Some(busy) = busy {
+            self.rec.record(Event::PoolBusy {
+                conductor: me,
+                busy,
+            });
+        }
+        if worker {
+            let this = self.clone();
+            tokio::spawn(async move { this.worker(task).await });
+            self.reply(&d, Answer::Accepted);
+            return;
+        }
+        match self.cfg.overflow {
+            Overflow::CallerRuns => {
+                self.rec.record(Event::CallerRuns { conductor: me });
+                self.execute(task).await;
+                self.reply(&d, Answer::Accepted);
+            }
+            Overflow::Reject => {
+                let _ = self
+                    .store
+                    .store(StoreCmd::Finish {
+                        op: task.op.id,
+                        ok: false,
+                    })
+                    .await;
+                self.rec.record(Event::Terminal {
+                    op: task.op,
+                    ok: false,
+                });
+                self.reply(&d, Answer::Error(Failure::PoolRejected));
+            }
+            // Queued above; a worker that frees up takes it.
+            Overflow::Queue => self.reply(&d, Answer::Accepted),
+            Overflow::Unbounded => unreachable!("unbounded always takes a worker"),
+        }
+    }
+
+    /// A pool worker: runs its op, then whatever waits in the pool's queue.
+    async fn worker(self: Arc<Self>, mut task: Task) {
+        loop {
+            self.execute(task).await;
+            let next = {
+                let mut p = lock(&self.pool);
+                match p.queue.pop_front() {
+                    Some(n) => Ok(n),
+                    None => {
+                        p.busy -= 1;
+                        Err(p.busy)
+                    }
+                }
+            };
+            match next {
+                Ok(n) => task = n,
+                Err(busy) => {
+                    self.rec.record(Event::PoolBusy {
+                        conductor: self.cfg.index,
+                        busy,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs an async op: the store write that takes it, the host call, the store write that ends it.
+    async fn execute(&self, task: Task) {
+        let start = self.rec.now_us();
+        let ok = match self.run_op(&task).await {
+            Ok(ok) => ok,
+            Err(Unavailable) => false,
+        };
+        let end = self.rec.now_us();
+        self.rec.record(Event::Hold {
+            conductor: self.cfg.index,
+            hold_us: end.saturating_sub(start),
+        });
+        self.rec.record(Event::Terminal { op: task.op, ok });
+    }
+
+    async fn run_op(&self, task: &Task) -> Result<bool, Unavailable> {
+        let begun = self
+            .store
+            .store(StoreCmd::Begin {
+                op: task.op.id,
+                owner: self.cfg.index,
+            })
+            .await?;
+        if begun != StoreResp::Ok {
+            return Ok(false);
+        }
+        let ok = self.host_call(task).await.is_ok_and(|r| r.is_ok());
+        self.store
+            .store(StoreCmd::Finish {
+                op: task.op.id,
+                ok,
+            })
+            .await?;
+        Ok(ok)
+    }
+
+    async fn host_call(&self, task: &Task) -> Result<crate::proto::HostResp, Unavailable> {
+        let host = self.hosts.get(task.host as usize).ok_or(Unavailable)?;
+        host.host(HostCmd {
+            op: task.op,
+            seq: task.seq,
+            attempt: 1,
+            conductor: self.cfg.index,
+        })
+        .await
+    }
+
+    async fn blocking(&self, task: &Task) -> Answer {
+        use crate::op::OpKind;
+        let ok = if task.op.kind == OpKind::Show {
+            matches!(
+                self.store
+                    .store(StoreCmd::Get {
+                        container: task.op.container
+                    })
+                    .await,
+                Ok(StoreResp::Record { .. })
+            )
+        } else {
+            match self.host_call(task).await {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) => return Answer::Error(Failure::Host(e)),
+                Err(Unavailable) => false,
+            }
+        };
+        if ok {
+            Answer::Done
+        } else {
+            Answer::Error(Failure::Unavailable)
+        }
+    }
+}

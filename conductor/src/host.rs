@@ -1,0 +1,103 @@
+//! A container host (Docker on a bay node): applies ops after their service time, keeps each
+//! container's ground truth, answers 304-style no-ops, and does not serialise ops on one container.
+
+use crate::op::{HostError, Truth};
+use crate::proto::{HostCmd, Msg};
+use crate::recorder::{Event, SharedRecorder};
+use crate::rpc::lock;
+use crate::wire;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Decides how long an op takes at a host and whether it fails. The simulator keys both on the
+/// op's identity so that two configurations see the same values (common random numbers).
+pub trait HostModel: Send + Sync + 'static {
+    /// How long host `host` spends on this attempt of `cmd`.
+    fn service_time(&self, host: u32, cmd: &HostCmd) -> Duration;
+    /// Whether this attempt fails in the backend.
+    fn fails(&self, host: u32, cmd: &HostCmd) -> bool;
+}
+
+/// A host's ground truth, durable across the host's restarts: the caller owns it.
+#[derive(Debug, Default)]
+pub struct HostState {
+    containers: BTreeMap<u64, Truth>,
+}
+
+impl HostState {
+    /// The truth about one container.
+    pub fn truth(&self, container: u64) -> Truth {
+        self.containers
+            .get(&container)
+            .copied()
+            .unwrap_or(Truth::Absent)
+    }
+
+    /// Sets a container's truth (pre-created workloads).
+    pub fn set(&mut self, container: u64, truth: Truth) {
+        if truth == Truth::Absent {
+            self.containers.remove(&container);
+        } else {
+            self.containers.insert(container, truth);
+        }
+    }
+
+    /// Every container on the host, in id order.
+    pub fn containers(&self) -> impl Iterator<Item = (u64, Truth)> + '_ {
+        self.containers.iter().map(|(k, v)| (*k, *v))
+    }
+}
+
+/// Serves host `index` on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    index: u32,
+    state: Arc<Mutex<HostState>>,
+    model: Arc<dyn HostModel>,
+    rec: SharedRecorder,
+) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let (state, model, rec) = (state.clone(), model.clone(), rec.clone());
+        tokio::spawn(async move {
+            let (link, mut reader) = wire::attach(stream);
+            while let Ok(Some(msg)) = reader.next().await {
+                let Msg::Host { req, cmd } = msg else {
+                    continue;
+                };
+                let (state, model, rec, link) =
+                    (state.clone(), model.clone(), rec.clone(), link.clone());
+                tokio::spawn(async move {
+                    let start_us = rec.now_us();
+                    tokio::time::sleep(model.service_time(index, &cmd)).await;
+                    let fails = model.fails(index, &cmd);
+                    let (before, result) = {
+                        let mut st = lock(&state);
+                        let before = st.truth(cmd.op.container);
+                        let result = if fails {
+                            Err(HostError::Backend)
+                        } else {
+                            before.apply(cmd.op.kind).map(|next| {
+                                let now = next.unwrap_or(before);
+                                st.set(cmd.op.container, now);
+                                now
+                            })
+                        };
+                        (before, result)
+                    };
+                    rec.record(Event::Applied {
+                        host: index,
+                        op: cmd.op,
+                        seq: cmd.seq,
+                        start_us,
+                        end_us: rec.now_us(),
+                        before,
+                        result,
+                    });
+                    link.send(Msg::HostResp { req, resp: result });
+                });
+            }
+        });
+    }
+}

@@ -1,0 +1,17 @@
+//! The reference deployment that conductor-sim tests: the conductor (RPC slots, the executor pool
+//! and its overflow policy) and the api, bus, store and host services around it.
+//!
+//! Plain tokio code: under `--cfg madsim` the `tokio` it uses is madsim's simulation, otherwise it
+//! is real tokio over real TCP. Services talk only through [`wire`] frames and report what they do
+//! through a [`recorder::Recorder`].
+
+pub mod api;
+pub mod bus;
+pub mod conductor;
+pub mod host;
+pub mod op;
+pub mod proto;
+pub mod recorder;
+pub mod rpc;
+pub mod store;
+pub mod wire;

@@ -1,0 +1,230 @@
+//! The messages the services exchange. One enum for every link keeps the codec single and lets a
+//! message be forwarded (bus) without re-encoding its meaning.
+
+use crate::op::{HostError, OpKind, Status, Truth};
+use serde::{Deserialize, Serialize};
+
+/// An operation as the client asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpSpec {
+    /// Unique id, assigned by the client; also the key of the op's random service time.
+    pub id: u64,
+    /// The container it acts on.
+    pub container: u64,
+    /// What it does.
+    pub kind: OpKind,
+    /// When the client meant to send it (µs since the run's start): latency is measured from here.
+    pub intended_us: u64,
+}
+
+/// An op after the API accepted and persisted it: what travels on the bus to a conductor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The op.
+    pub op: OpSpec,
+    /// Its per-container sequence number (0 for blocking ops, which are not sequenced).
+    pub seq: u64,
+    /// Index of the host the container lives on.
+    pub host: u32,
+    /// Whether the API waits for the conductor's answer (call) or not (cast).
+    pub call: bool,
+}
+
+/// The API's (or the conductor's) answer to an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Accepted: an async op handed to the pool (202).
+    Accepted,
+    /// A blocking op ran and succeeded.
+    Done,
+    /// Refused because of the container's state (409).
+    Conflict(Status),
+    /// Failed: the pool rejected it, the host refused it, or a service was unreachable.
+    Error(Failure),
+    /// The API's RPC to the conductor timed out (`rpc_timeout`).
+    Timeout,
+}
+
+/// Why an op failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// `overflow = "reject"` and every pool worker was busy.
+    PoolRejected,
+    /// The host refused or failed the op.
+    Host(HostError),
+    /// A service the op needed was unreachable.
+    Unavailable,
+}
+
+/// Requests to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreCmd {
+    /// Persist a new op (API): validate the container's state if asked, assign the next sequence
+    /// number, place the container on a host at create.
+    Accept {
+        /// The op.
+        op: OpSpec,
+        /// Zun's 409 check.
+        validate: bool,
+    },
+    /// A conductor takes an op: the op becomes `executing` with this owner, the container gets
+    /// the op's task_state.
+    Begin {
+        /// The op's id.
+        op: u64,
+        /// The owning conductor's index.
+        owner: u32,
+    },
+    /// The op is terminal: `done` or `failed`; the container's status follows.
+    Finish {
+        /// The op's id.
+        op: u64,
+        /// Whether it succeeded.
+        ok: bool,
+    },
+    /// Read a container's record (blocking `show`).
+    Get {
+        /// The container.
+        container: u64,
+    },
+}
+
+/// The store's answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoreResp {
+    /// An op was persisted.
+    Accepted {
+        /// Its sequence number within its container.
+        seq: u64,
+        /// The container's host.
+        host: u32,
+    },
+    /// The op is not allowed in the container's current status.
+    Conflict(Status),
+    /// A write was applied.
+    Ok,
+    /// The op or container named does not exist.
+    NotFound,
+    /// A record (answer to `Get`).
+    Record {
+        /// Its status.
+        status: Status,
+    },
+}
+
+/// Requests to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCmd {
+    /// The op to apply.
+    pub op: OpSpec,
+    /// Its sequence number, for the record of what reached the host.
+    pub seq: u64,
+    /// Which attempt this is of the op (1 for the first), part of its service-time key.
+    pub attempt: u32,
+    /// Index of the conductor that sends it.
+    pub conductor: u32,
+}
+
+/// A host's answer: the container's state after the op, or why it refused.
+pub type HostResp = Result<Truth, HostError>;
+
+/// Who a bus consumer or publisher is, sent first on every bus connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BusRole {
+    /// A publisher (the API); replies to its calls come back on this connection.
+    Publisher,
+    /// A conductor consuming the shared topic and its own queue.
+    Consumer {
+        /// The conductor's index.
+        index: u32,
+    },
+}
+
+/// Where a message goes on the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Route {
+    /// The shared topic, consumed round-robin.
+    Topic,
+    /// One conductor's own queue.
+    Conductor(u32),
+}
+
+/// Every frame on every link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Client → API: please run this op.
+    Request(OpSpec),
+    /// API → client: the answer to request `id`.
+    Answer {
+        /// The op's id.
+        id: u64,
+        /// The answer.
+        answer: Answer,
+    },
+    /// To the store, `req` to match the response.
+    Store {
+        /// Correlation id.
+        req: u64,
+        /// The command.
+        cmd: StoreCmd,
+    },
+    /// From the store.
+    StoreResp {
+        /// Correlation id.
+        req: u64,
+        /// The response.
+        resp: StoreResp,
+    },
+    /// To a host.
+    Host {
+        /// Correlation id.
+        req: u64,
+        /// The command.
+        cmd: HostCmd,
+    },
+    /// From a host.
+    HostResp {
+        /// Correlation id.
+        req: u64,
+        /// The response.
+        resp: HostResp,
+    },
+    /// First frame on a bus connection.
+    Hello(BusRole),
+    /// Publisher → bus: enqueue a task; `corr` is the publisher's id for the reply of a call.
+    Publish {
+        /// Where to.
+        route: Route,
+        /// The task.
+        task: Task,
+        /// Correlation id for the reply (calls only).
+        corr: u64,
+    },
+    /// Bus → conductor: a delivery, held unacknowledged in the conductor's backlog.
+    Deliver {
+        /// Delivery tag.
+        tag: u64,
+        /// The task.
+        task: Task,
+        /// Correlation id of the call, echoed in the reply.
+        corr: u64,
+        /// The publisher connection to route the reply to.
+        reply_to: u64,
+        /// When the bus received the message (µs since the run's start).
+        published_us: u64,
+    },
+    /// Conductor → bus: an RPC slot took the delivery (it is no longer redelivered).
+    Ack {
+        /// Delivery tag.
+        tag: u64,
+    },
+    /// Conductor → bus → publisher: the answer to a call.
+    Reply {
+        /// The publisher connection (filled by the conductor from `Deliver`).
+        reply_to: u64,
+        /// The publisher's correlation id.
+        corr: u64,
+        /// The answer.
+        answer: Answer,
+    },
+}

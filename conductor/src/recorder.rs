@@ -1,0 +1,158 @@
+//! What the services report about themselves. Under simulation the recorder feeds metrics and
+//! the history in memory; for real, [`JsonLines`] writes one JSON object per event.
+
+use crate::op::{HostError, Truth};
+use crate::proto::OpSpec;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// One thing a service did. Times are µs since the run's start, from [`Recorder::now_us`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The API accepted and persisted an op.
+    Accepted {
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// The API refused an op (409, or the store was unreachable).
+    Rejected {
+        /// The op.
+        op: OpSpec,
+    },
+    /// An async op tried to take a pool worker.
+    PoolArrival {
+        /// Conductor index.
+        conductor: u32,
+        /// Whether every worker was busy.
+        exhausted: bool,
+    },
+    /// A conductor's busy pool workers changed to `busy`.
+    PoolBusy {
+        /// Conductor index.
+        conductor: u32,
+        /// Workers now busy.
+        busy: u32,
+    },
+    /// A conductor's busy RPC slots changed to `busy`.
+    RpcBusy {
+        /// Conductor index.
+        conductor: u32,
+        /// Slots now busy.
+        busy: u32,
+    },
+    /// An RPC slot ran an async op itself (`caller-runs` on exhaustion).
+    CallerRuns {
+        /// Conductor index.
+        conductor: u32,
+    },
+    /// An op released the worker (or slot) that ran it after holding it `hold_us`.
+    Hold {
+        /// Conductor index.
+        conductor: u32,
+        /// Host call plus the store writes around it.
+        hold_us: u64,
+    },
+    /// An RPC slot took a message that had waited `wait_us` since the bus received it.
+    BacklogWait {
+        /// Conductor index.
+        conductor: u32,
+        /// The wait.
+        wait_us: u64,
+    },
+    /// An op became terminal (async: its final store write; blocking: its answer).
+    Terminal {
+        /// The op.
+        op: OpSpec,
+        /// Done (true) or failed.
+        ok: bool,
+    },
+    /// A host applied (or refused) an op; `start_us..end_us` is its interval at the host.
+    Applied {
+        /// Host index.
+        host: u32,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+        /// When the host began it.
+        start_us: u64,
+        /// When it ended.
+        end_us: u64,
+        /// The container's state before.
+        before: Truth,
+        /// The outcome: the state after, or the refusal.
+        result: Result<Truth, HostError>,
+    },
+}
+
+/// The interface through which services report events. Implementations must be cheap: it is
+/// called several times per op.
+pub trait Recorder: Send + Sync + 'static {
+    /// Now, in µs since the run's start.
+    fn now_us(&self) -> u64;
+    /// Records one event.
+    fn record(&self, ev: Event);
+}
+
+/// A shared recorder handle.
+pub type SharedRecorder = Arc<dyn Recorder>;
+
+/// A recorder that writes JSON lines (real mode): `{"t_us":…,"node":…,"event":…}`.
+pub struct JsonLines {
+    start: Instant,
+    node: String,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonLines {
+    /// Records to `out`, tagging each line with `node`.
+    pub fn new(node: impl Into<String>, out: Box<dyn Write + Send>) -> Self {
+        JsonLines {
+            start: Instant::now(),
+            node: node.into(),
+            out: Mutex::new(out),
+        }
+    }
+}
+
+impl Recorder for JsonLines {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn record(&self, ev: Event) {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            t_us: u64,
+            node: &'a str,
+            #[serde(flatten)]
+            ev: Event,
+        }
+        let line = Line {
+            t_us: self.now_us(),
+            node: &self.node,
+            ev,
+        };
+        if let Ok(mut out) = self.out.lock() {
+            if let Ok(s) = serde_json::to_string(&line) {
+                let _ = writeln!(out, "{s}");
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+/// A recorder that drops everything (for services nobody observes).
+pub struct Null;
+
+impl Recorder for Null {
+    fn now_us(&self) -> u64 {
+        0
+    }
+    fn record(&self, _ev: Event) {}
+}

@@ -1,0 +1,33 @@
+//! Metrics and reports for conductor-sim.
+//!
+//! Plain Rust: this crate knows nothing of madsim or of the simulator. Data flows one way:
+//! the simulator fills one [`SeedMetrics`] per seed (counters, [`Histo`] latency histograms,
+//! [`Level`] time-weighted levels), then [`build_report`] pools the seeds into a [`Report`]
+//! that serialises to `report.json` (see `DESIGN.md`, "report.json") and prints a human summary.
+//!
+//! Nothing here stores per-sample data: histograms have a fixed resolution (HDR, 3 significant
+//! figures), levels keep running integrals, counters are counters. Memory does not grow with
+//! the length of a run.
+//!
+//! Determinism: no `HashMap` anywhere, sums of floats are taken in seed (and conductor) order,
+//! and every float that reaches JSON is rounded to a fixed number of decimals or significant
+//! digits, so the same inputs give the same bytes.
+
+#![warn(missing_docs)]
+
+pub mod erlang;
+pub mod histo;
+pub mod human;
+pub mod level;
+pub mod report;
+pub mod round;
+pub mod seed;
+pub mod stats;
+mod summary;
+
+pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
+pub use histo::{Histo, Percentiles};
+pub use level::Level;
+pub use report::{build_report, Report, SloSpec};
+pub use seed::{ConductorCounts, SeedMetrics};
+pub use stats::mean_ci95;

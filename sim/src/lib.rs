@@ -1,0 +1,17 @@
+//! conductor-sim: the deterministic simulator of the reference deployment.
+//!
+//! Data flows one way: scenario → world → metrics (and, later, history) → report.
+
+#[cfg(not(madsim))]
+compile_error!(
+    "the simulator needs `--cfg madsim` (set by .cargo/config.toml); the real build is \
+     `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
+);
+
+pub mod recorder;
+pub mod rng;
+pub mod scenario;
+pub mod service;
+pub mod workload;
+pub mod run;
+pub mod world;

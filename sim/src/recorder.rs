@@ -1,0 +1,157 @@
+//! The in-memory recorder of a simulated run: every service reports into one [`SeedMetrics`],
+//! stamped with simulated time. Nothing is kept per sample: counters, HDR histograms and
+//! time-weighted levels only.
+
+use conductor::recorder::{Event, Recorder};
+use conductor::proto::OpSpec;
+use reports::SeedMetrics;
+use std::sync::{Mutex, MutexGuard};
+use tokio::time::Instant;
+
+/// The recorder shared by every node of one simulated run.
+pub struct SimRecorder {
+    t0: Instant,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    m: SeedMetrics,
+    /// Ops the client sent that have not been answered or finished, for an early end of the drain.
+    in_flight: u64,
+}
+
+impl SimRecorder {
+    /// A recorder whose clock starts now (call inside the simulation).
+    pub fn new(metrics: SeedMetrics) -> Self {
+        SimRecorder {
+            t0: Instant::now(),
+            inner: Mutex::new(Inner {
+                m: metrics,
+                in_flight: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic inside the simulation aborts the run, so a poisoned lock is never observed
+        // by a run that goes on; take the data regardless.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client sent an op.
+    pub fn submitted(&self, op: &OpSpec) {
+        let mut g = self.lock();
+        g.in_flight += 1;
+        if g.m.counting(op.intended_us) {
+            g.m.submitted += 1;
+        }
+    }
+
+    /// The client got the API's answer to an op after `now_us`.
+    pub fn answered(&self, op_intended_us: u64, now_us: u64) {
+        let mut g = self.lock();
+        if g.m.counting(op_intended_us) {
+            g.m.accept.record(now_us.saturating_sub(op_intended_us));
+        }
+    }
+
+    /// Ops sent and not yet terminal or refused.
+    pub fn in_flight(&self) -> u64 {
+        self.lock().in_flight
+    }
+
+    /// Ends the run at `end_us` and hands back its metrics.
+    pub fn finish(&self, end_us: u64) -> SeedMetrics {
+        let mut g = self.lock();
+        g.m.sim_end_us = end_us;
+        g.m.lost = g.m.accepted.saturating_sub(g.m.completed + g.m.failed);
+        g.m.finish(end_us);
+        std::mem::replace(&mut g.m, SeedMetrics::new(0, 0, &[], 0, 0))
+    }
+}
+
+impl Recorder for SimRecorder {
+    fn now_us(&self) -> u64 {
+        Instant::now().duration_since(self.t0).as_micros() as u64
+    }
+
+    fn record(&self, ev: Event) {
+        let now = self.now_us();
+        let mut g = self.lock();
+        let counting = g.m.counting(now);
+        let m = &mut g.m;
+        match ev {
+            Event::Accepted { op, .. } => {
+                if m.counting(op.intended_us) {
+                    m.accepted += 1;
+                }
+            }
+            Event::Rejected { op } => {
+                if m.counting(op.intended_us) {
+                    m.rejected += 1;
+                }
+                g.in_flight = g.in_flight.saturating_sub(1);
+            }
+            Event::PoolArrival {
+                conductor,
+                exhausted,
+            } => {
+                if counting {
+                    m.arrivals += 1;
+                    m.exhausted += u64::from(exhausted);
+                    if let Some(c) = m.per_conductor.get_mut(conductor as usize) {
+                        c.arrivals += 1;
+                        c.exhausted += u64::from(exhausted);
+                    }
+                }
+            }
+            Event::PoolBusy { conductor, busy } => {
+                if let Some(l) = m.pool_busy.get_mut(conductor as usize) {
+                    l.set(now, busy);
+                }
+            }
+            Event::RpcBusy { conductor, busy } => {
+                if let Some(l) = m.rpc_busy.get_mut(conductor as usize) {
+                    l.set(now, busy);
+                }
+            }
+            Event::CallerRuns { .. } => {
+                if counting {
+                    m.caller_runs += 1;
+                }
+            }
+            Event::Hold { hold_us, .. } => {
+                if counting {
+                    m.hold.record(hold_us);
+                }
+            }
+            Event::BacklogWait { wait_us, .. } => {
+                if counting {
+                    m.backlog_wait.record(wait_us);
+                }
+            }
+            Event::Terminal { op, ok } => {
+                if m.counting(op.intended_us) {
+                    if ok {
+                        m.completed += 1;
+                    } else {
+                        m.failed += 1;
+                    }
+                    let lat = now.saturating_sub(op.intended_us);
+                    m.complete.record(lat);
+                    let name = op.kind.name();
+                    match m.by_op.get_mut(name) {
+                        Some(h) => h.record(lat),
+                        None => {
+                            let mut h = reports::Histo::new();
+                            h.record(lat);
+                            m.by_op.insert(name.to_string(), h);
+                        }
+                    }
+                }
+                g.in_flight = g.in_flight.saturating_sub(1);
+            }
+            Event::Applied { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Runs the seeds of a scenario in parallel — each seed on a fresh thread with its own runtime —
+//! and pools them into a report.
+
+use crate::scenario::{Arrival, Overflow, Scenario};
+use crate::world::{run_seed, RunError};
+use reports::{build_report, Report, SeedMetrics, SloSpec};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// How many seeds to run at once by default: the machine's cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs seeds `first .. first + n` of `scn`, at most `jobs` at a time, and returns their metrics
+/// in seed order.
+pub fn run_seeds(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+) -> Result<Vec<SeedMetrics>, RunError> {
+    let n = n as usize;
+    let results: Mutex<Vec<Option<Result<SeedMetrics, RunError>>>> =
+        Mutex::new((0..n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let seed = first.wrapping_add(i as u64);
+                // A fresh thread per seed: madsim's determinism of std collections and its
+                // per-thread state need it.
+                let r = std::thread::scope(|inner| {
+                    inner
+                        .spawn(|| run_seed(scn, seed))
+                        .join()
+                        .unwrap_or_else(|_| {
+                            Err(RunError::Aborted {
+                                seed,
+                                message: "the seed's thread panicked".into(),
+                            })
+                        })
+                });
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("a seed did not run".into()))))
+        .collect()
+}
+
+/// The pool's analytic model, when it applies: Poisson arrivals, one conductor, no faults, and
+/// an overflow that sends excess work elsewhere (Erlang's loss system). Returns the pool size
+/// and the arrival rate of async ops at the pool.
+pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
+    let Arrival::Poisson { rate } = scn.workload.arrival else {
+        return None;
+    };
+    let loss = matches!(scn.cluster.overflow, Overflow::CallerRuns | Overflow::Reject);
+    if scn.cluster.conductors != 1
+        || !loss
+        || !scn.faults.is_empty()
+        || scn.nemesis.is_some()
+        || scn.api.validate_state
+    {
+        return None;
+    }
+    let total: f64 = scn.workload.mix.iter().map(|(_, w)| w).sum();
+    let async_share: f64 = scn
+        .workload
+        .mix
+        .iter()
+        .filter(|(k, _)| !k.is_blocking())
+        .map(|(_, w)| w)
+        .sum::<f64>()
+        / total;
+    Some((scn.cluster.pool_workers, rate * async_share))
+}
+
+/// Pools seed metrics into the report of `scn`.
+pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
+    let slo = SloSpec {
+        exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
+        p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
+    };
+    build_report(
+        &scn.name,
+        first,
+        seeds,
+        &scn.checks.invariants,
+        &slo,
+        erlang_model(scn),
+        wall_s,
+    )
+}

@@ -1,0 +1,872 @@
+//! Scenarios: the TOML files that describe one experiment (see DESIGN.md, "Scenario (TOML)").
+//!
+//! [`load`] / [`parse_str`] read a file, apply `--set KEY=VALUE` overrides to its TOML tree,
+//! then validate the whole schema into a typed [`Scenario`] with every default filled in.
+//! Every input problem is a [`ScenarioError`] naming the file, the dotted key and what was
+//! expected; no input makes this module panic, hang or overflow.
+//!
+//! [`check_supported`] is a separate step that refuses valid values whose feature the simulator
+//! does not implement yet.
+//!
+//! [`Scenario`] serialises (serde) back to the scenario's own TOML form — durations as
+//! humantime strings, `network.latency`, `retry.budget`, per-op `[backend]` keys, `mix` as a
+//! table — so the effective scenario can be echoed and loaded again.
+
+use std::path::Path;
+use std::time::Duration;
+
+mod error;
+mod op;
+mod parse;
+mod ser;
+mod set;
+#[cfg(test)]
+mod tests;
+
+pub use error::ScenarioError;
+pub use op::{OpKind, UnknownOp};
+
+/// The longest duration any key may have, and the limit on `duration + drain`: 30 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The most operations a scenario may expect to submit (mean arrival rate × `duration`).
+pub const MAX_EXPECTED_OPS: f64 = 1e8;
+
+/// The most faults a `[nemesis]` may expect to draw (`duration / mean_interval`).
+pub const MAX_NEMESIS_FAULTS: f64 = 1e6;
+
+/// The largest network latency bound (`network.latency.max`, a `latency` fault's `max`).
+pub const MAX_LATENCY: Duration = Duration::from_secs(60);
+
+/// The names of the checker's invariants, in the order of DESIGN.md's invariant table.
+/// `[checks] invariants = ["all"]` expands to this list.
+pub const INVARIANTS: [&str; 9] = [
+    "create-before-use",
+    "no-use-after-delete",
+    "exclusive",
+    "per-container-order",
+    "at-most-once",
+    "no-lost-ops",
+    "no-stuck-state",
+    "converges",
+    "blocking-inline",
+];
+
+/// The names of the fault kinds (`[[faults]] kind`, `[nemesis] kinds`), in DESIGN.md's order.
+pub const FAULT_KINDS: [&str; 8] = [
+    "partition",
+    "isolate",
+    "kill",
+    "pause",
+    "clog",
+    "latency",
+    "slow-host",
+    "host-errors",
+];
+
+/// The effective scenario file, as DESIGN.md documents it, with every default written out
+/// (no `[[faults]]`, `[nemesis]` or `[slo]`, which are absent by default).
+///
+/// A `--set` that creates a table the file does not have starts from that table's defaults
+/// here (so `--set workload.arrival.rate=5` keeps `kind = "poisson"`).
+pub const DEFAULTS_TOML: &str = r#"name = "example"
+description = ""
+seed = 1
+duration = "1h"
+warmup = "0s"
+drain = "10m"
+
+[cluster]
+conductors = 1
+hosts = 1
+rpc_workers = 64
+pool_workers = 10
+overflow = "caller-runs"
+routing = "round-robin"
+ordering = "none"
+fencing = false
+lease_ttl = "10s"
+recovery = "zun"
+reconcile_interval = "60s"
+orphan_after = "2m"
+
+[api]
+validate_state = true
+async_rpc = "call"
+rpc_timeout = "60s"
+
+[bus]
+prefetch = 0
+
+[network]
+latency = { min = "1ms", max = "10ms" }
+loss = 0.0
+
+[workload]
+model = "ops"
+arrival = { kind = "poisson", rate = 1.0 }
+containers = 1000
+pick = "uniform"
+mix = { start = 1.0 }
+lifecycle = ["create", "start", "stop", "delete"]
+gap = { dist = "exp", mean = "1s" }
+
+[client]
+timeout = "0s"
+retry_on = []
+
+[backend]
+default = { dist = "exp", mean = "1s" }
+failure_rate = 0.0
+
+[retry]
+policy = "full-jitter"
+base = "100ms"
+cap = "10s"
+max_attempts = 5
+budget = { ratio = 0.0, min_per_s = 0.0 }
+
+[checks]
+invariants = ["all"]
+expect = []
+"#;
+
+/// Reads the scenario file at `path`, applies the `--set KEY=VALUE` overrides in order, and
+/// validates the result. Relative `empirical` files resolve against the file's directory.
+/// Messages name the file as `path` is written.
+pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+    let origin = path.display().to_string();
+    let src = parse::read_capped(path, parse::MAX_FILE_BYTES).map_err(|message| {
+        ScenarioError::Read { origin: origin.clone(), path: origin.clone(), message }
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parse_str(&src, &origin, sets, Some(base))
+}
+
+/// Parses scenario text `src`, applies the `--set KEY=VALUE` overrides in order, and validates
+/// the result. `origin` names the file in messages; relative `empirical` files resolve against
+/// `base_dir` (`None`: the current directory).
+pub fn parse_str(
+    src: &str,
+    origin: &str,
+    sets: &[String],
+    base_dir: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
+    let mut root = parse::toml_table(src, origin)?;
+    for s in sets {
+        set::apply(origin, &mut root, s)?;
+    }
+    let cx = parse::Cx { origin, base_dir };
+    parse::scenario(&cx, &root)
+}
+
+/// Refuses a valid scenario that asks for a feature the simulator does not implement yet:
+/// routing other than `round-robin`, ordering other than `none`, `fencing`, `[[faults]]`,
+/// `[nemesis]`, the `lifecycle` model, a client timeout or client retries, and any invariant
+/// to check or expect. The error names the key and says what to write instead.
+pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> {
+    let no = |key: &str, message: String| {
+        Err(ScenarioError::NotBuilt { origin: origin.to_string(), key: key.to_string(), message })
+    };
+    if s.cluster.routing != Routing::RoundRobin {
+        return no(
+            "cluster.routing",
+            format!("`{}` is not built yet (only `round-robin` is)", s.cluster.routing.name()),
+        );
+    }
+    if s.cluster.ordering != Ordering::None {
+        return no(
+            "cluster.ordering",
+            format!("`{}` is not built yet (only `none` is)", s.cluster.ordering.name()),
+        );
+    }
+    if s.cluster.fencing {
+        return no("cluster.fencing", "fencing is not built yet; set `fencing = false`".into());
+    }
+    if !s.faults.is_empty() {
+        return no(
+            "faults",
+            "fault injection is not built yet; remove the [[faults]] entries".into(),
+        );
+    }
+    if s.nemesis.is_some() {
+        return no("nemesis", "the nemesis is not built yet; remove the [nemesis] table".into());
+    }
+    if s.workload.model != Model::Ops {
+        return no(
+            "workload.model",
+            format!("`{}` is not built yet (only `ops` is)", s.workload.model.name()),
+        );
+    }
+    if !s.client.timeout.is_zero() {
+        return no(
+            "client.timeout",
+            "a client timeout is not built yet; set `timeout = \"0s\"`".into(),
+        );
+    }
+    if !s.client.retry_on.is_empty() {
+        return no(
+            "client.retry_on",
+            "client retries are not built yet; set `retry_on = []`".into(),
+        );
+    }
+    if !s.checks.invariants.is_empty() {
+        return no(
+            "checks.invariants",
+            "the invariant checker is not built yet; set `[checks] invariants = []`".into(),
+        );
+    }
+    if !s.checks.expect.is_empty() {
+        return no(
+            "checks.expect",
+            "the invariant checker is not built yet; set `[checks] expect = []`".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A keyword-valued enum of the schema: its values and their names in scenario files.
+pub trait Keyword: Copy + Sized + 'static {
+    /// What the key is, for messages (e.g. "an overflow policy").
+    const WHAT: &'static str;
+    /// Every value, in DESIGN.md's order.
+    const ALL: &'static [Self];
+    /// The value's name as written in scenario files.
+    fn name(self) -> &'static str;
+}
+
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $var),+
+        }
+        impl Keyword for $name {
+            const WHAT: &'static str = $what;
+            const ALL: &'static [$name] = &[$($name::$var),+];
+            fn name(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+        }
+        impl $name {
+            /// The value's name as written in scenario files.
+            pub fn name(self) -> &'static str {
+                <Self as Keyword>::name(self)
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+keyword_enum! {
+    /// `cluster.overflow`: what an async op does when the executor pool is exhausted.
+    Overflow, "an overflow policy" {
+        /// The RPC slot runs the op itself and only then answers (the seed).
+        CallerRuns = "caller-runs",
+        /// The op fails fast.
+        Reject = "reject",
+        /// The op waits for a worker.
+        Queue = "queue",
+        /// No limit: every op gets a worker at once (Zun's `spawn_n`).
+        Unbounded = "unbounded",
+    }
+}
+
+keyword_enum! {
+    /// `cluster.routing`: how ops reach conductors.
+    Routing, "a routing" {
+        /// Every op on the shared topic.
+        RoundRobin = "round-robin",
+        /// Each container's ops go to the conductor owning its host.
+        ByHost = "by-host",
+        /// A consistent-hash ring over the live conductors.
+        Affinity = "affinity",
+    }
+}
+
+keyword_enum! {
+    /// `cluster.ordering`: how a conductor keeps the ops of one container in order.
+    Ordering, "an ordering strategy" {
+        /// No ordering: the baseline that shows the races.
+        None = "none",
+        /// An in-process, unfair lock per container.
+        LocalLock = "local-lock",
+        /// An in-process, first-come-first-served lock per container.
+        LocalLockFair = "local-lock-fair",
+        /// A lease lock per container in the store.
+        DistributedLock = "distributed-lock",
+        /// No lock: run only when every earlier op is terminal, else re-queue.
+        StateCheck = "state-check",
+    }
+}
+
+keyword_enum! {
+    /// `cluster.recovery`: what a restarting conductor does with its non-terminal records.
+    Recovery, "a recovery policy" {
+        /// Zun's table.
+        Zun = "zun",
+        /// Nothing.
+        None = "none",
+    }
+}
+
+keyword_enum! {
+    /// `api.async_rpc`: how the API sends async ops to the conductors.
+    RpcKind, "an RPC kind" {
+        /// A call: the conductor answers once the op is handed to a worker (the seed).
+        Call = "call",
+        /// A cast: fire and forget.
+        Cast = "cast",
+    }
+}
+
+keyword_enum! {
+    /// `workload.model`: how the workload generates requests.
+    Model, "a workload model" {
+        /// `mix` over pre-created containers.
+        Ops = "ops",
+        /// Each new container runs through `lifecycle`.
+        Lifecycle = "lifecycle",
+    }
+}
+
+keyword_enum! {
+    /// An entry of `client.retry_on`: which answers the client retries.
+    RetryOn, "a retryable outcome" {
+        /// A 409 conflict.
+        Conflict = "conflict",
+        /// A client timeout.
+        Timeout = "timeout",
+        /// Any other error.
+        Error = "error",
+    }
+}
+
+keyword_enum! {
+    /// `retry.policy`: the backoff between attempts.
+    RetryPolicy, "a retry policy" {
+        /// No retries.
+        None = "none",
+        /// Always `base`.
+        Fixed = "fixed",
+        /// `base × 2^n`, capped.
+        Exponential = "exponential",
+        /// Half the exponential delay plus a uniform half.
+        EqualJitter = "equal-jitter",
+        /// Uniform in [0, exponential delay].
+        FullJitter = "full-jitter",
+        /// AWS's decorrelated jitter.
+        Decorrelated = "decorrelated",
+    }
+}
+
+/// A whole, validated scenario with every default filled in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scenario {
+    /// The scenario's name (required; `[A-Za-z0-9._-]+`: it names the report directory).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// The first seed.
+    pub seed: u64,
+    /// The load phase, simulated time (> 0, at most 30 days with `drain`).
+    #[serde(with = "ser::dur")]
+    pub duration: Duration,
+    /// The start of the load phase excluded from statistics (< `duration`).
+    #[serde(with = "ser::dur")]
+    pub warmup: Duration,
+    /// How long the world drains after the load phase, faults healed.
+    #[serde(with = "ser::dur")]
+    pub drain: Duration,
+    /// `[cluster]`.
+    pub cluster: Cluster,
+    /// `[api]`.
+    pub api: Api,
+    /// `[bus]`.
+    pub bus: Bus,
+    /// `[network]`.
+    pub network: Network,
+    /// `[workload]`.
+    pub workload: Workload,
+    /// `[client]`.
+    pub client: Client,
+    /// `[backend]`.
+    pub backend: Backend,
+    /// `[retry]`.
+    pub retry: Retry,
+    /// `[[faults]]`, in file order.
+    pub faults: Vec<Fault>,
+    /// `[nemesis]`, if present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<Nemesis>,
+    /// `[checks]`.
+    pub checks: Checks,
+    /// `[slo]`.
+    pub slo: Slo,
+}
+
+impl Scenario {
+    /// The number of operations the workload is expected to submit over `duration`
+    /// (mean arrival rate × duration; × the lifecycle's length for the `lifecycle` model).
+    pub fn expected_ops(&self) -> f64 {
+        let per_arrival = match self.workload.model {
+            Model::Ops => 1.0,
+            Model::Lifecycle => self.workload.lifecycle.len() as f64,
+        };
+        self.workload.arrival.mean_rate() * self.duration.as_secs_f64() * per_arrival
+    }
+}
+
+/// `[cluster]`: the conductors and the hosts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cluster {
+    /// Number of conductors, 1..=1000.
+    pub conductors: u32,
+    /// Number of container hosts, 1..=1000.
+    pub hosts: u32,
+    /// RPC slots per conductor, 1..=100000.
+    pub rpc_workers: u32,
+    /// Executor pool workers per conductor, 1..=100000.
+    pub pool_workers: u32,
+    /// What happens when the pool is exhausted.
+    pub overflow: Overflow,
+    /// How ops reach conductors.
+    pub routing: Routing,
+    /// The ordering strategy.
+    pub ordering: Ordering,
+    /// Whether the distributed lock's token is checked by the host.
+    pub fencing: bool,
+    /// TTL of the store's leases (> 0).
+    #[serde(with = "ser::dur")]
+    pub lease_ttl: Duration,
+    /// What a restarting conductor does with its non-terminal records.
+    pub recovery: Recovery,
+    /// The reconciler's period (zero = off).
+    #[serde(with = "ser::dur")]
+    pub reconcile_interval: Duration,
+    /// After how long an unowned accepted op is dispatched again (zero = off).
+    #[serde(with = "ser::dur")]
+    pub orphan_after: Duration,
+}
+
+impl Cluster {
+    /// Every node name this cluster has, in a fixed order: `api`, `bus`, `store`,
+    /// `conductor-1…N`, `host-1…M` (the `client` node is not a fault target and not listed).
+    pub fn node_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = ["api", "bus", "store"].iter().map(|s| s.to_string()).collect();
+        v.extend((1..=self.conductors).map(|i| format!("conductor-{i}")));
+        v.extend((1..=self.hosts).map(|i| format!("host-{i}")));
+        v
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Api {
+    /// Zun's state validation (409 on a forbidden transition); false = Magnum 2015.
+    pub validate_state: bool,
+    /// Whether async ops are RPC calls or casts.
+    pub async_rpc: RpcKind,
+    /// The timeout of the API's RPC calls (> 0).
+    #[serde(with = "ser::dur")]
+    pub rpc_timeout: Duration,
+}
+
+/// `[bus]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Bus {
+    /// Unacknowledged messages a conductor may hold in its backlog; 0 = unlimited.
+    pub prefetch: u32,
+}
+
+/// `[network]`. In TOML: `latency = { min = "1ms", max = "10ms" }`, `loss = 0.0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Lower latency bound (`network.latency.min`), strictly below `latency_max`.
+    pub latency_min: Duration,
+    /// Upper latency bound (`network.latency.max`), at most 60 s.
+    pub latency_max: Duration,
+    /// Packet loss rate in [0, 1) (madsim delays the stream; it never drops bytes).
+    pub loss: f64,
+}
+
+/// `[workload]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Workload {
+    /// How requests are generated.
+    pub model: Model,
+    /// The arrival process (of ops for `ops`, of new containers for `lifecycle`).
+    pub arrival: Arrival,
+    /// Pre-created containers for the `ops` model, 1..=10 000 000.
+    pub containers: u32,
+    /// How the `ops` model picks a container.
+    pub pick: Pick,
+    /// The `ops` model's op weights: positive weights only, in [`OpKind::ALL`] order, at
+    /// least one.
+    #[serde(serialize_with = "ser::mix")]
+    pub mix: Vec<(OpKind, f64)>,
+    /// The `lifecycle` model's ops, in order, per new container.
+    #[serde(serialize_with = "ser::ops")]
+    pub lifecycle: Vec<OpKind>,
+    /// The `lifecycle` model's gap between one container's requests.
+    pub gap: Dist,
+}
+
+/// `workload.arrival`: the arrival process; rates are per second, finite, > 0.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Arrival {
+    /// Poisson arrivals at `rate`.
+    Poisson {
+        /// Arrivals per second.
+        rate: f64,
+    },
+    /// Evenly spaced arrivals at `rate`.
+    Constant {
+        /// Arrivals per second.
+        rate: f64,
+    },
+    /// Poisson arrivals at `burst_rate` during `on` windows and at `rate` during `off` windows.
+    Bursty {
+        /// Arrivals per second outside bursts.
+        rate: f64,
+        /// Arrivals per second during bursts.
+        burst_rate: f64,
+        /// Length of a burst (> 0).
+        #[serde(with = "ser::dur")]
+        on: Duration,
+        /// Length of the gap between bursts (> 0).
+        #[serde(with = "ser::dur")]
+        off: Duration,
+    },
+    /// Poisson arrivals whose rate goes linearly from `from` to `to` over `duration`
+    /// (both >= 0, not both 0).
+    Ramp {
+        /// Arrivals per second at the start.
+        from: f64,
+        /// Arrivals per second at the end of `duration`.
+        to: f64,
+    },
+}
+
+impl Arrival {
+    /// The mean arrival rate per second over the load phase (bursty: time-weighted; ramp: the
+    /// midpoint).
+    pub fn mean_rate(&self) -> f64 {
+        match *self {
+            Arrival::Poisson { rate } | Arrival::Constant { rate } => rate,
+            Arrival::Bursty { rate, burst_rate, on, off } => {
+                let (on, off) = (on.as_secs_f64(), off.as_secs_f64());
+                if on + off > 0.0 {
+                    (burst_rate * on + rate * off) / (on + off)
+                } else {
+                    rate
+                }
+            }
+            Arrival::Ramp { from, to } => (from + to) / 2.0,
+        }
+    }
+}
+
+/// `workload.pick`: how the `ops` model picks a container. TOML: `"uniform"`,
+/// `{ zipf = { s = 1.1 } }` or `{ kind = "zipf", s = 1.1 }`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pick {
+    /// Every container equally likely.
+    Uniform,
+    /// Zipf over the containers with exponent `s` (> 0).
+    Zipf {
+        /// The exponent.
+        s: f64,
+    },
+}
+
+/// A distribution of durations (service times, gaps). TOML: `{ dist = "exp", mean = "1s" }`,
+/// `{ dist = "constant", value = … }`, `{ dist = "uniform", min = …, max = … }`,
+/// `{ dist = "lognormal", median = …, p99 = … }`, `{ dist = "empirical", file = "x.txt" }`
+/// (or `samples = ["1ms", 2.5, …]`; plain numbers are milliseconds).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "dist", rename_all = "lowercase")]
+pub enum Dist {
+    /// Exponential with this mean (> 0).
+    Exp {
+        /// The mean.
+        #[serde(with = "ser::dur")]
+        mean: Duration,
+    },
+    /// Always this value.
+    Constant {
+        /// The value.
+        #[serde(with = "ser::dur")]
+        value: Duration,
+    },
+    /// Uniform in [min, max] (min <= max).
+    Uniform {
+        /// Lower bound.
+        #[serde(with = "ser::dur")]
+        min: Duration,
+        /// Upper bound.
+        #[serde(with = "ser::dur")]
+        max: Duration,
+    },
+    /// Lognormal with this median and 99th percentile (p99 > median > 0).
+    Lognormal {
+        /// The median.
+        #[serde(with = "ser::dur")]
+        median: Duration,
+        /// The 99th percentile.
+        #[serde(with = "ser::dur")]
+        p99: Duration,
+    },
+    /// Drawn uniformly from these samples (at least one).
+    Empirical {
+        /// The samples, in file order.
+        #[serde(serialize_with = "ser::durs")]
+        samples: Vec<Duration>,
+    },
+}
+
+/// The standard normal's 99th percentile, z such that Φ(z) = 0.99.
+pub const Z99: f64 = 2.326_347_874_040_840_8;
+
+impl Dist {
+    /// The lognormal's σ from its median and p99: ln(p99 / median) / z₀.₉₉ (0 for other
+    /// distributions).
+    pub fn lognormal_sigma(&self) -> f64 {
+        match *self {
+            Dist::Lognormal { median, p99 } => {
+                (p99.as_secs_f64() / median.as_secs_f64()).ln() / Z99
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The distribution's mean (saturating at `Duration::MAX`; validated scenarios keep it
+    /// within 30 days).
+    pub fn mean(&self) -> Duration {
+        match self {
+            Dist::Exp { mean } => *mean,
+            Dist::Constant { value } => *value,
+            Dist::Uniform { min, max } => {
+                let sum = min.as_nanos() + max.as_nanos();
+                nanos_to_duration(sum / 2)
+            }
+            Dist::Lognormal { median, .. } => {
+                let sigma = self.lognormal_sigma();
+                let m = median.as_secs_f64() * (sigma * sigma / 2.0).exp();
+                Duration::try_from_secs_f64(m).unwrap_or(Duration::MAX)
+            }
+            Dist::Empirical { samples } => {
+                if samples.is_empty() {
+                    return Duration::ZERO;
+                }
+                let sum: u128 = samples.iter().map(|d| d.as_nanos()).sum();
+                nanos_to_duration(sum / samples.len() as u128)
+            }
+        }
+    }
+}
+
+fn nanos_to_duration(n: u128) -> Duration {
+    let secs = n / 1_000_000_000;
+    let nanos = (n % 1_000_000_000) as u32;
+    match u64::try_from(secs) {
+        Ok(s) => Duration::new(s, nanos),
+        Err(_) => Duration::MAX,
+    }
+}
+
+/// `[client]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Client {
+    /// How long the client waits for an answer; zero = forever.
+    #[serde(with = "ser::dur")]
+    pub timeout: Duration,
+    /// Which outcomes the client retries, using `[retry]` (no duplicates, in file order).
+    pub retry_on: Vec<RetryOn>,
+}
+
+/// `[backend]`: host service times per op, and host failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// Service time of the ops not named in `per_op`.
+    pub default: Dist,
+    /// Service times of named ops (TOML keys named after ops), in [`OpKind::ALL`] order.
+    pub per_op: Vec<(OpKind, Dist)>,
+    /// Probability in [0, 1] that a host fails an op.
+    pub failure_rate: f64,
+}
+
+impl Backend {
+    /// The service-time distribution of `op`: its own if named, else `default`.
+    pub fn dist(&self, op: OpKind) -> &Dist {
+        self.per_op.iter().find(|(o, _)| *o == op).map(|(_, d)| d).unwrap_or(&self.default)
+    }
+}
+
+/// `[retry]`: the re-queue / client retry policy. In TOML the budget is
+/// `budget = { ratio = 0.0, min_per_s = 0.0 }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    /// The backoff policy.
+    pub policy: RetryPolicy,
+    /// The first delay (<= `cap`).
+    pub base: Duration,
+    /// The largest delay.
+    pub cap: Duration,
+    /// Attempts in all, first included, 1..=100.
+    pub max_attempts: u32,
+    /// `retry.budget.ratio` (>= 0): retries allowed per request; 0 = no budget.
+    pub budget_ratio: f64,
+    /// `retry.budget.min_per_s` (>= 0): retries allowed per second whatever the ratio.
+    pub budget_min_per_s: f64,
+}
+
+/// One `[[faults]]` entry. TOML: `kind = "kill"`, `at = "10m"`, then the kind's keys.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Fault {
+    /// When it starts, from the start of the run (< `duration`).
+    #[serde(with = "ser::dur")]
+    pub at: Duration,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// What a fault does (DESIGN.md's fault table). Node names are validated against the cluster.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Nodes in different groups cannot reach each other.
+    Partition {
+        /// At least two non-empty groups; each node in at most one.
+        groups: Vec<Vec<String>>,
+        /// Cut traffic in one direction only (default false).
+        oneway: bool,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// One node against the rest.
+    Isolate {
+        /// The node.
+        node: String,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// The process dies, losing memory; durable state stays.
+    Kill {
+        /// The node.
+        node: String,
+        /// When it restarts after the kill; `None`: down until the heal at the end of
+        /// `duration`.
+        #[serde(with = "ser::opt_dur", skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Duration>,
+    },
+    /// The process stops running but keeps its state and sockets.
+    Pause {
+        /// The node.
+        node: String,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// Swizzle-clog: clog the nodes one by one, unclog in random order.
+    Clog {
+        /// The nodes (at least one, no duplicates).
+        nodes: Vec<String>,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// Network latency for everyone.
+    Latency {
+        /// Lower bound (< `max`).
+        #[serde(with = "ser::dur")]
+        min: Duration,
+        /// Upper bound (<= 60 s).
+        #[serde(with = "ser::dur")]
+        max: Duration,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// A host's service times × `factor`.
+    SlowHost {
+        /// The host (`host-N`).
+        node: String,
+        /// The factor (finite, > 0).
+        factor: f64,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+    /// A host fails ops at `rate`.
+    HostErrors {
+        /// The host (`host-N`).
+        node: String,
+        /// Failure probability in [0, 1].
+        rate: f64,
+        /// How long it lasts (> 0).
+        #[serde(with = "ser::dur")]
+        duration: Duration,
+    },
+}
+
+impl FaultKind {
+    /// The kind's name as in scenario files (one of [`FAULT_KINDS`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => "partition",
+            FaultKind::Isolate { .. } => "isolate",
+            FaultKind::Kill { .. } => "kill",
+            FaultKind::Pause { .. } => "pause",
+            FaultKind::Clog { .. } => "clog",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::SlowHost { .. } => "slow-host",
+            FaultKind::HostErrors { .. } => "host-errors",
+        }
+    }
+}
+
+/// `[nemesis]`: random faults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Nemesis {
+    /// The fault kinds it draws from (names from [`FAULT_KINDS`], no duplicates, at least one).
+    pub kinds: Vec<String>,
+    /// The nodes it targets (validated, no duplicates); empty = the conductors.
+    pub targets: Vec<String>,
+    /// Mean time between faults (> 0).
+    #[serde(with = "ser::dur")]
+    pub mean_interval: Duration,
+    /// Mean length of a fault (> 0).
+    #[serde(with = "ser::dur")]
+    pub mean_duration: Duration,
+}
+
+/// `[checks]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Checks {
+    /// The invariants judged (names from [`INVARIANTS`], `"all"` expanded, no duplicates).
+    pub invariants: Vec<String>,
+    /// The invariants the scenario is meant to break (a subset of `invariants`).
+    pub expect: Vec<String>,
+}
+
+/// `[slo]`: absent keys are not judged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Slo {
+    /// The largest acceptable exhaustion ratio, in [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exhaustion_ratio_max: Option<f64>,
+    /// The largest acceptable p99 completion latency.
+    #[serde(with = "ser::opt_dur", skip_serializing_if = "Option::is_none")]
+    pub p99_max: Option<Duration>,
+}

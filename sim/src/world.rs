@@ -1,0 +1,366 @@
+//! One simulated run: the reference deployment placed on madsim nodes (client, api, bus, store,
+//! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
+
+use crate::recorder::SimRecorder;
+use crate::scenario::{self, Scenario};
+use crate::service::Backends;
+use crate::workload::{Arrivals, Requests};
+use conductor::api::{self, ApiConfig, RpcKind};
+use conductor::bus::{self, BusConfig};
+use conductor::conductor::{self as cond, ConductorConfig, Overflow};
+use conductor::host::{self, HostModel, HostState};
+use conductor::op::{Status, Truth};
+use conductor::proto::{Msg, OpSpec};
+use conductor::recorder::{Recorder, SharedRecorder};
+use conductor::store::{self, StoreState};
+use conductor::wire;
+use madsim::runtime::{Handle, Runtime};
+use reports::SeedMetrics;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep, sleep_until, Instant};
+
+/// The port every service listens on (each node has its own address).
+const PORT: u16 = 7000;
+
+/// Why a run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario asks for something the world cannot build.
+    #[error("{0}")]
+    Setup(String),
+    /// The simulation panicked (a bug in the simulator or the deployment, never bad input).
+    #[error("seed {seed}: the simulation aborted: {message}")]
+    Aborted {
+        /// The seed.
+        seed: u64,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// Where each node lives.
+#[derive(Debug, Clone)]
+pub struct Addrs {
+    /// The API.
+    pub api: SocketAddr,
+    /// The bus.
+    pub bus: SocketAddr,
+    /// The store.
+    pub store: SocketAddr,
+    /// The client.
+    pub client: IpAddr,
+    /// The conductors, by index.
+    pub conductors: Vec<SocketAddr>,
+    /// The hosts, by index.
+    pub hosts: Vec<SocketAddr>,
+}
+
+impl Addrs {
+    /// The layout for `conductors` conductors and `hosts` hosts.
+    pub fn new(conductors: u32, hosts: u32) -> Self {
+        let ip = |a: u8, n: u32| {
+            let [_, _, hi, lo] = n.to_be_bytes();
+            IpAddr::V4(Ipv4Addr::new(10, a, hi, lo))
+        };
+        let sock = |a: u8, n: u32| SocketAddr::new(ip(a, n), PORT);
+        Addrs {
+            api: sock(0, 1),
+            bus: sock(0, 2),
+            store: sock(0, 3),
+            client: ip(0, 4),
+            conductors: (1..=conductors).map(|i| sock(1, i)).collect(),
+            hosts: (1..=hosts).map(|i| sock(2, i)).collect(),
+        }
+    }
+}
+
+/// Names of the conductors, `conductor-1…N`.
+pub fn conductor_names(n: u32) -> Vec<String> {
+    (1..=n).map(|i| format!("conductor-{i}")).collect()
+}
+
+/// Runs `scn` with `seed` on the current thread (give each seed a fresh thread) and returns
+/// its metrics.
+pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
+    let mut cfg = madsim::Config::default();
+    cfg.net.send_latency = scn.network.latency_min..scn.network.latency_max;
+    cfg.net.packet_loss_rate = scn.network.loss;
+    if scn.network.latency_min >= scn.network.latency_max {
+        return Err(RunError::Setup(
+            "network.latency: min must be below max".into(),
+        ));
+    }
+    let mut rt = Runtime::with_seed_and_config(seed, cfg);
+    // The guard against a run that never ends: load + drain + a margin.
+    let limit = scn.duration + scn.drain + Duration::from_secs(3600);
+    rt.set_time_limit(limit);
+    let scn = scn.clone();
+    let wall = std::time::Instant::now();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move { world(scn, seed).await })
+    }));
+    match out {
+        Ok(mut m) => {
+            m.wall_s = wall.elapsed().as_secs_f64();
+            Ok(m)
+        }
+        Err(p) => Err(RunError::Aborted {
+            seed,
+            message: panic_message(&p),
+        }),
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+fn overflow(o: scenario::Overflow) -> Overflow {
+    match o {
+        scenario::Overflow::CallerRuns => Overflow::CallerRuns,
+        scenario::Overflow::Reject => Overflow::Reject,
+        scenario::Overflow::Queue => Overflow::Queue,
+        scenario::Overflow::Unbounded => Overflow::Unbounded,
+    }
+}
+
+async fn listen(addr: SocketAddr) -> TcpListener {
+    // Binding our own node's address cannot fail: the world gives each node a distinct IP.
+    TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+}
+
+async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
+    let handle = Handle::current();
+    let c = &scn.cluster;
+    let addrs = Addrs::new(c.conductors, c.hosts);
+    let names = conductor_names(c.conductors);
+    let metrics = SeedMetrics::new(
+        seed,
+        scn.warmup.as_micros() as u64,
+        &names,
+        c.pool_workers,
+        c.rpc_workers,
+    );
+    let rec = Arc::new(SimRecorder::new(metrics));
+    let shared: SharedRecorder = rec.clone();
+
+    // Durable state: it outlives the nodes that serve it.
+    let store_state = Arc::new(Mutex::new(StoreState::new(c.hosts)));
+    let host_states: Vec<Arc<Mutex<HostState>>> = (0..c.hosts)
+        .map(|_| Arc::new(Mutex::new(HostState::default())))
+        .collect();
+    {
+        let mut st = store_state.lock().unwrap_or_else(|e| e.into_inner());
+        for id in 0..u64::from(scn.workload.containers) {
+            let h = st.precreate(id, Status::Running);
+            host_states[h as usize]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(id, Truth::Running);
+        }
+    }
+    let model: Arc<dyn HostModel> = Arc::new(Backends::new(seed, &scn.backend));
+
+    let s = store_state.clone();
+    let addr = addrs.store;
+    handle
+        .create_node()
+        .name("store")
+        .ip(addr.ip())
+        .init(move || {
+            let s = s.clone();
+            async move { store::serve(listen(addr).await, s).await }
+        })
+        .build();
+
+    let (addr, r, prefetch) = (addrs.bus, shared.clone(), scn.bus.prefetch);
+    handle
+        .create_node()
+        .name("bus")
+        .ip(addr.ip())
+        .init(move || {
+            let r = r.clone();
+            async move { bus::serve(listen(addr).await, BusConfig { prefetch }, r).await }
+        })
+        .build();
+
+    for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
+        let (state, model, r) = (state.clone(), model.clone(), shared.clone());
+        handle
+            .create_node()
+            .name(format!("host-{}", i + 1))
+            .ip(addr.ip())
+            .init(move || {
+                let (state, model, r) = (state.clone(), model.clone(), r.clone());
+                async move { host::serve(listen(addr).await, i as u32, state, model, r).await }
+            })
+            .build();
+    }
+
+    for (i, &addr) in addrs.conductors.iter().enumerate() {
+        let cfg = ConductorConfig {
+            index: i as u32,
+            rpc_workers: c.rpc_workers,
+            pool_workers: c.pool_workers,
+            overflow: overflow(c.overflow),
+            bus: addrs.bus,
+            store: addrs.store,
+            hosts: addrs.hosts.clone(),
+        };
+        let r = shared.clone();
+        handle
+            .create_node()
+            .name(names[i].clone())
+            .ip(addr.ip())
+            .init(move || {
+                let (cfg, r) = (cfg.clone(), r.clone());
+                async move { retrying(|| cond::run(cfg.clone(), r.clone())).await }
+            })
+            .build();
+    }
+
+    let api_cfg = ApiConfig {
+        validate_state: scn.api.validate_state,
+        async_rpc: match scn.api.async_rpc {
+            scenario::RpcKind::Call => RpcKind::Call,
+            scenario::RpcKind::Cast => RpcKind::Cast,
+        },
+        rpc_timeout: scn.api.rpc_timeout,
+        store: addrs.store,
+        bus: addrs.bus,
+    };
+    let (addr, r) = (addrs.api, shared.clone());
+    handle
+        .create_node()
+        .name("api")
+        .ip(addr.ip())
+        .init(move || {
+            let (cfg, r) = (api_cfg.clone(), r.clone());
+            async move {
+                retrying(|| async {
+                    // Bind once per attempt: a failed start drops the listener with it.
+                    api::serve(listen(addr).await, cfg.clone(), r.clone()).await
+                })
+                .await
+            }
+        })
+        .build();
+
+    let client = handle
+        .create_node()
+        .name("client")
+        .ip(addrs.client)
+        .build();
+    let (r, api_addr) = (rec.clone(), addrs.api);
+    let (arrival, workload, duration) = (
+        scn.workload.arrival.clone(),
+        scn.workload.clone(),
+        scn.duration,
+    );
+    let start = Instant::now();
+    let load = client.spawn(async move {
+        drive(r, api_addr, start, &arrival, &workload, seed, duration).await;
+    });
+    // A load task that ends early (it cannot: it only sleeps and sends) would still leave the
+    // drain below to bound the run.
+    let _ = load.await;
+    // Drain: everything sent gets until `drain` to finish; stop as soon as nothing is left.
+    let drain_end = start + scn.duration + scn.drain;
+    loop {
+        let now = Instant::now();
+        if now >= drain_end || rec.in_flight() == 0 {
+            break;
+        }
+        let step = Duration::from_secs(1).min(drain_end - now);
+        sleep(step).await;
+    }
+    let end_us = rec.now_us();
+    let mut m = rec.finish(end_us);
+    m.messages = madsim::net::NetSim::current().stat().msg_count;
+    m.events = m.messages;
+    m
+}
+
+/// Retries a service's start until it runs to completion, with capped backoff: services start
+/// in any order, and one that cannot reach its peers yet tries again.
+async fn retrying<F, Fut, E>(mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        if start().await.is_ok() {
+            backoff = Duration::from_millis(10);
+        }
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The open-loop client: sends each request at its intended time, never waiting for answers.
+async fn drive(
+    rec: Arc<SimRecorder>,
+    api: SocketAddr,
+    start: Instant,
+    arrival: &scenario::Arrival,
+    workload: &scenario::Workload,
+    seed: u64,
+    duration: Duration,
+) {
+    let mut requests = match Requests::new(workload, seed) {
+        Some(r) => r,
+        None => return,
+    };
+    let link = loop {
+        match TcpStream::connect(api).await {
+            Ok(s) => {
+                let (link, mut reader) = wire::attach(s);
+                let r = rec.clone();
+                let outstanding: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::default();
+                let o = outstanding.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(msg)) = reader.next().await {
+                        if let Msg::Answer { id, .. } = msg {
+                            let intended = o.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                            if let Some(intended) = intended {
+                                r.answered(intended, r.now_us());
+                            }
+                        }
+                    }
+                });
+                break (link, outstanding);
+            }
+            Err(_) => sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let (link, outstanding) = link;
+    for (id, intended_us) in Arrivals::new(arrival, seed, duration).enumerate() {
+        let at = start + Duration::from_micros(intended_us);
+        if at > Instant::now() {
+            sleep_until(at).await;
+        }
+        let (container, kind) = requests.next();
+        let op = OpSpec {
+            id: id as u64,
+            container,
+            kind,
+            intended_us,
+        };
+        rec.submitted(&op);
+        outstanding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(op.id, intended_us);
+        link.send(Msg::Request(op));
+    }
+}
