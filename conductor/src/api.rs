@@ -3,8 +3,11 @@
 //! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
 //! are always calls with `rpc_timeout`.
 
-use crate::proto::{Answer, BusRole, Failure, Msg, OpSpec, Route, StoreCmd, StoreResp, Task};
+use crate::proto::{
+    Answer, BusRole, Failure, Msg, OpSpec, Reply, Route, StoreCmd, StoreResp, Task,
+};
 use crate::recorder::{Event, SharedRecorder};
+use crate::deadline::Deadlines;
 use crate::rpc::{lock, RpcClient};
 use crate::wire::{self, Link};
 use serde::{Deserialize, Serialize};
@@ -58,6 +61,7 @@ struct Shared {
     bus: Link,
     next_corr: Mutex<u64>,
     waiting: Waiting,
+    timeouts: Deadlines,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -86,7 +90,7 @@ pub async fn serve(
     let w = waiting.clone();
     tokio::spawn(async move {
         while let Ok(Some(msg)) = bus_reader.next().await {
-            if let Msg::Reply { corr, answer, .. } = msg {
+            if let Msg::Reply(Reply { corr, answer, .. }) = msg {
                 let tx = lock(&w).remove(&corr);
                 if let Some(tx) = tx {
                     let _ = tx.send(answer);
@@ -95,6 +99,15 @@ pub async fn serve(
         }
         lock(&w).clear();
     });
+    let timeouts = Deadlines::new(cfg.rpc_timeout);
+    tokio::spawn(timeouts.clone().sweep(rec.clone(), {
+        let w = waiting.clone();
+        move |corr| {
+            if let Some(tx) = lock(&w).remove(&corr) {
+                let _ = tx.send(Answer::Timeout);
+            }
+        }
+    }));
     let me = Arc::new(Shared {
         cfg,
         rec,
@@ -102,6 +115,7 @@ pub async fn serve(
         bus,
         next_corr: Mutex::new(0),
         waiting,
+        timeouts,
     });
     while let Ok((stream, _)) = listener.accept().await {
         let me = me.clone();
@@ -172,13 +186,8 @@ impl Shared {
             lock(&self.waiting).remove(&corr);
             return Answer::Error(Failure::Unavailable);
         }
-        match tokio::time::timeout(self.cfg.rpc_timeout, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Answer::Error(Failure::Unavailable),
-            Err(_) => {
-                lock(&self.waiting).remove(&corr);
-                Answer::Timeout
-            }
-        }
+        self.timeouts.push(self.rec.now_us(), corr);
+        // The sender is dropped on timeout (by the sweeper) or when the bus connection is lost.
+        rx.await.unwrap_or(Answer::Error(Failure::Unavailable))
     }
 }

@@ -5,7 +5,7 @@
 //! dies with it. Per-conductor queues wait for their conductor. The bus keeps everything in
 //! memory: killing it loses every queued message.
 
-use crate::proto::{BusRole, Msg, Route, Task};
+use crate::proto::{BusRole, Msg, Reply, Route, Task};
 use crate::recorder::SharedRecorder;
 use crate::rpc::lock;
 use crate::wire::{self, Link};
@@ -89,6 +89,13 @@ impl State {
         }
     }
 
+    /// Routes a call's answer to its publisher, if it is still connected.
+    fn forward(&self, r: Reply) {
+        if let Some(p) = self.publishers.get(&r.reply_to) {
+            p.send(Msg::Reply(r));
+        }
+    }
+
     /// The next consumer after the cursor, in index order, with an open window.
     fn next_consumer(&self, prefetch: u32) -> Option<u32> {
         let after = self.cursor.map_or(0, |c| c.saturating_add(1));
@@ -156,7 +163,7 @@ pub async fn serve(listener: TcpListener, cfg: BusConfig, rec: SharedRecorder) {
                         }
                         st.dispatch(cfg.prefetch);
                     }
-                    Msg::Ack { tag } => {
+                    Msg::Ack { tag, reply } => {
                         if let BusRole::Consumer { index } = role {
                             if let Some(c) = st.consumers.get_mut(&index) {
                                 if c.unacked.remove(&tag).is_some() {
@@ -164,20 +171,11 @@ pub async fn serve(listener: TcpListener, cfg: BusConfig, rec: SharedRecorder) {
                                 }
                             }
                         }
-                    }
-                    Msg::Reply {
-                        reply_to,
-                        corr,
-                        answer,
-                    } => {
-                        if let Some(p) = st.publishers.get(&reply_to) {
-                            p.send(Msg::Reply {
-                                reply_to,
-                                corr,
-                                answer,
-                            });
+                        if let Some(r) = reply {
+                            st.forward(r);
                         }
                     }
+                    Msg::Reply(r) => st.forward(r),
                     _ => {}
                 }
             }

@@ -2,9 +2,7 @@
 //! the bus; async ops go to an executor pool of `pool_workers`, and when it is exhausted the
 //! `overflow` policy decides (the seed's Phase 0); blocking ops are answered inline on the slot.
 
-use crate::proto::{
-    Answer, BusRole, Failure, HostCmd, Msg, StoreCmd, StoreResp, Task,
-};
+use crate::proto::{Answer, BusRole, Failure, HostCmd, Msg, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::{lock, RpcClient, Unavailable};
 use crate::wire::{self, Link};
@@ -197,27 +195,36 @@ impl Shared {
         }
     }
 
+    fn reply_of(d: &Delivery, answer: Answer) -> Option<Reply> {
+        d.task.call.then_some(Reply {
+            reply_to: d.reply_to,
+            corr: d.corr,
+            answer,
+        })
+    }
+
     fn reply(&self, d: &Delivery, answer: Answer) {
-        if d.task.call {
-            self.bus.send(Msg::Reply {
-                reply_to: d.reply_to,
-                corr: d.corr,
-                answer,
-            });
+        if let Some(r) = Self::reply_of(d, answer) {
+            self.bus.send(Msg::Reply(r));
         }
+    }
+
+    /// Acknowledges the delivery: the slot has taken it, and from now on it dies with this
+    /// conductor. An answer already known travels with the acknowledgement.
+    fn ack(&self, d: &Delivery, answer: Option<Answer>) {
+        let reply = answer.and_then(|a| Self::reply_of(d, a));
+        self.bus.send(Msg::Ack { tag: d.tag, reply });
+        self.rec.record(Event::BacklogWait {
+            conductor: self.cfg.index,
+            wait_us: self.rec.now_us().saturating_sub(d.published_us),
+        });
     }
 
     async fn handle(self: &Arc<Self>, d: Delivery) {
         let me = self.cfg.index;
-        // The slot takes the message: from now on it dies with this conductor.
-        self.bus.send(Msg::Ack { tag: d.tag });
-        let now = self.rec.now_us();
-        self.rec.record(Event::BacklogWait {
-            conductor: me,
-            wait_us: now.saturating_sub(d.published_us),
-        });
         let task = d.task;
         if task.op.kind.is_blocking() {
+            self.ack(&d, None);
             let answer = self.blocking(&task).await;
             self.reply(&d, answer);
             self.rec.record(Event::Terminal {
@@ -226,23 +233,21 @@ impl Shared {
             });
             return;
         }
-        let (worker, busy) = {
+        // Validation and housekeeping are in memory; then the op tries to take a worker.
+        let busy = {
             let mut p = lock(&self.pool);
-            let free = p.busy < self.cfg.pool_workers;
-            if free || self.cfg.overflow == Overflow::Unbounded {
+            if p.busy < self.cfg.pool_workers || self.cfg.overflow == Overflow::Unbounded {
                 p.busy += 1;
-                (true, Some(p.busy))
+                Some(p.busy)
             } else {
                 if self.cfg.overflow == Overflow::Queue {
                     p.queue.push_back(task);
                 }
-                (false, None)
+                None
             }
         };
-        let exhausted = {
-            // Unbounded never refuses, but an arrival beyond `pool_workers` still found them busy.
-            busy.map_or(true, |b| b > self.cfg.pool_workers)
-        };
+        // Unbounded never refuses, but an arrival beyond `pool_workers` still found them busy.
+        let exhausted = busy.is_none_or(|b| b > self.cfg.pool_workers);
         self.rec.record(Event::PoolArrival {
             conductor: me,
             exhausted,
@@ -252,20 +257,21 @@ impl Shared {
                 conductor: me,
                 busy,
             });
-        }
-        if worker {
             let this = self.clone();
             tokio::spawn(async move { this.worker(task).await });
-            self.reply(&d, Answer::Accepted);
+            // Handed to a worker: the call's answer goes with the acknowledgement.
+            self.ack(&d, Some(Answer::Accepted));
             return;
         }
         match self.cfg.overflow {
             Overflow::CallerRuns => {
+                self.ack(&d, None);
                 self.rec.record(Event::CallerRuns { conductor: me });
                 self.execute(task).await;
                 self.reply(&d, Answer::Accepted);
             }
             Overflow::Reject => {
+                self.ack(&d, None);
                 let _ = self
                     .store
                     .store(StoreCmd::Finish {
@@ -280,7 +286,7 @@ impl Shared {
                 self.reply(&d, Answer::Error(Failure::PoolRejected));
             }
             // Queued above; a worker that frees up takes it.
-            Overflow::Queue => self.reply(&d, Answer::Accepted),
+            Overflow::Queue => self.ack(&d, Some(Answer::Accepted)),
             Overflow::Unbounded => unreachable!("unbounded always takes a worker"),
         }
     }
@@ -328,16 +334,12 @@ impl Shared {
     }
 
     async fn run_op(&self, task: &Task) -> Result<bool, Unavailable> {
-        let begun = self
-            .store
-            .store(StoreCmd::Begin {
-                op: task.op.id,
-                owner: self.cfg.index,
-            })
-            .await?;
-        if begun != StoreResp::Ok {
-            return Ok(false);
-        }
+        // The hand-off state is written without waiting: the connection keeps it ahead of the
+        // final write, and nothing here depends on its answer.
+        self.store.store_write(StoreCmd::Begin {
+            op: task.op.id,
+            owner: self.cfg.index,
+        })?;
         let ok = self.host_call(task).await.is_ok_and(|r| r.is_ok());
         self.store
             .store(StoreCmd::Finish {

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod bus;
 pub mod conductor;
+pub mod deadline;
 pub mod host;
 pub mod op;
 pub mod proto;

@@ -213,18 +213,29 @@ pub enum Msg {
         /// When the bus received the message (µs since the run's start).
         published_us: u64,
     },
-    /// Conductor → bus: an RPC slot took the delivery (it is no longer redelivered).
+    /// Conductor → bus: an RPC slot took the delivery (it is no longer redelivered). When the
+    /// answer to a call is known at that same instant it rides along instead of costing a
+    /// message of its own.
     Ack {
         /// Delivery tag.
         tag: u64,
+        /// The reply to forward to the publisher, if already known.
+        reply: Option<Reply>,
     },
     /// Conductor → bus → publisher: the answer to a call.
-    Reply {
-        /// The publisher connection (filled by the conductor from `Deliver`).
-        reply_to: u64,
-        /// The publisher's correlation id.
-        corr: u64,
-        /// The answer.
-        answer: Answer,
-    },
+    Reply(Reply),
+    /// A store write whose answer nobody waits for (the connection keeps it in order with the
+    /// writes after it).
+    StoreWrite(StoreCmd),
+}
+
+/// The answer to a call, on its way back to the publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The publisher connection (copied by the conductor from `Deliver`).
+    pub reply_to: u64,
+    /// The publisher's correlation id.
+    pub corr: u64,
+    /// The answer.
+    pub answer: Answer,
 }

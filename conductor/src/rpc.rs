@@ -84,6 +84,16 @@ impl RpcClient {
         }
     }
 
+    /// Sends a store write without waiting for its answer; it is applied before any command
+    /// sent after it on this connection.
+    pub fn store_write(&self, cmd: StoreCmd) -> Result<(), Unavailable> {
+        if self.link.send(Msg::StoreWrite(cmd)) {
+            Ok(())
+        } else {
+            Err(Unavailable)
+        }
+    }
+
     /// Sends a host command and waits for its response.
     pub async fn host(&self, cmd: HostCmd) -> Result<HostResp, Unavailable> {
         match self.call(|req| Msg::Host { req, cmd }).await? {

@@ -194,9 +194,15 @@ pub async fn serve(listener: TcpListener, state: Arc<Mutex<StoreState>>) {
         tokio::spawn(async move {
             let (link, mut reader) = wire::attach(stream);
             while let Ok(Some(msg)) = reader.next().await {
-                if let Msg::Store { req, cmd } = msg {
-                    let resp = lock(&state).apply(cmd);
-                    link.send(Msg::StoreResp { req, resp });
+                match msg {
+                    Msg::Store { req, cmd } => {
+                        let resp = lock(&state).apply(cmd);
+                        link.send(Msg::StoreResp { req, resp });
+                    }
+                    Msg::StoreWrite(cmd) => {
+                        lock(&state).apply(cmd);
+                    }
+                    _ => {}
                 }
             }
         });

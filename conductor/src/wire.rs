@@ -1,15 +1,19 @@
 //! Length-delimited frames of [`Msg`] over a TCP stream.
 //!
-//! Each connection has a writer task fed by an unbounded channel: whatever is queued when it wakes
-//! goes out in one write and one flush, so frames produced in the same instant share a network
-//! message (as a real kernel would coalesce them) while the sender never waits.
+//! A frame is written through to the socket by the sender itself; only when the socket pushes
+//! back (real TCP under load) does a writer task take over, so under simulation a message costs
+//! no extra task wake-up.
 
 use crate::proto::Msg;
 use bincode::Options;
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use crate::rpc::lock;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 /// Frames larger than this are a protocol error (no message of ours comes close).
 const MAX_FRAME: usize = 1 << 20;
@@ -44,22 +48,127 @@ pub enum WireError {
     TooLarge(usize),
 }
 
-/// The sending side of a connection; cheap to clone. Sending never waits: a closed connection
-/// drops the message, as a dead TCP peer would.
-#[derive(Clone, Debug)]
+/// The sending side of a connection; cheap to clone. Sending never waits: a frame is written
+/// through at once when the socket takes it (always, under simulation), and otherwise queued for
+/// the connection's writer task. A closed connection drops the message, as a dead peer would.
+#[derive(Clone)]
 pub struct Link {
-    tx: mpsc::UnboundedSender<Msg>,
+    inner: Arc<LinkInner>,
+}
+
+struct LinkInner {
+    state: Mutex<LinkState>,
+    /// Wakes the writer task when the socket pushed back, or when the last `Link` is gone.
+    wake: Arc<Notify>,
+}
+
+impl Drop for LinkInner {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
+}
+
+struct LinkState {
+    /// The write half, when no writer task is busy with it.
+    wr: Option<WriteHalf<TcpStream>>,
+    /// Encoded frames not yet accepted by the socket.
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
+}
+
+/// What writing without waiting achieved.
+enum Flushed {
+    /// Everything went out.
+    Done,
+    /// The socket would block: the writer task must finish.
+    Blocked,
+    /// The connection failed.
+    Failed,
+}
+
+/// Writes `buf` and flushes without waiting. Polling with a no-op waker is sound because a
+/// `Blocked` result hands the job to a task that polls again with its own waker.
+fn write_now(wr: &mut WriteHalf<TcpStream>, buf: &mut Vec<u8>) -> Flushed {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut written = 0;
+    while written < buf.len() {
+        match Pin::new(&mut *wr).poll_write(&mut cx, &buf[written..]) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Flushed::Failed,
+            Poll::Ready(Ok(n)) => written += n,
+            Poll::Pending => {
+                buf.drain(..written);
+                return Flushed::Blocked;
+            }
+        }
+    }
+    buf.clear();
+    match Pin::new(&mut *wr).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Flushed::Done,
+        Poll::Ready(Err(_)) => Flushed::Failed,
+        Poll::Pending => Flushed::Blocked,
+    }
 }
 
 impl Link {
     /// Queues `msg` for the peer. Returns false if the connection is gone.
     pub fn send(&self, msg: Msg) -> bool {
-        self.tx.send(msg).is_ok()
+        let mut st = lock(&self.inner.state);
+        if st.closed {
+            return false;
+        }
+        encode(&msg, &mut st.buf);
+        let LinkState { wr, buf, closed } = &mut *st;
+        let Some(w) = wr.as_mut() else {
+            // The writer task holds the socket and will take these bytes too.
+            return true;
+        };
+        match write_now(w, buf) {
+            Flushed::Done => {}
+            Flushed::Blocked => {
+                drop(st);
+                self.inner.wake.notify_one();
+            }
+            Flushed::Failed => *closed = true,
+        }
+        true
     }
 
-    /// Whether the connection's writer is gone.
+    /// Whether the connection has failed.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        lock(&self.inner.state).closed
+    }
+}
+
+/// Finishes writes the socket pushed back on, then returns the socket to the fast path.
+async fn writer(inner: Weak<LinkInner>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        loop {
+            let (mut w, bytes) = {
+                let mut st = lock(&inner.state);
+                if st.buf.is_empty() || st.closed {
+                    break;
+                }
+                let Some(w) = st.wr.take() else { break };
+                (w, std::mem::take(&mut st.buf))
+            };
+            let ok = w.write_all(&bytes).await.is_ok() && w.flush().await.is_ok();
+            let mut st = lock(&inner.state);
+            st.wr = Some(w);
+            if !ok {
+                st.closed = true;
+                return;
+            }
+        }
     }
 }
 
@@ -100,27 +209,21 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-/// Splits a connected stream into a [`Link`] (with its writer task) and a [`Reader`].
+/// Splits a connected stream into a [`Link`] and a [`Reader`].
 pub fn attach(stream: TcpStream) -> (Link, Reader<ReadHalf<TcpStream>>) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(write_loop(wr, rx));
-    (Link { tx }, Reader::new(rd))
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    let mut buf = Vec::with_capacity(4096);
-    while let Some(msg) = rx.recv().await {
-        buf.clear();
-        encode(&msg, &mut buf);
-        while let Ok(more) = rx.try_recv() {
-            encode(&more, &mut buf);
-        }
-        if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
-            break;
-        }
-    }
+    let wake = Arc::new(Notify::new());
+    let inner = Arc::new(LinkInner {
+        state: Mutex::new(LinkState {
+            wr: Some(wr),
+            buf: Vec::with_capacity(256),
+            closed: false,
+        }),
+        wake: wake.clone(),
+    });
+    tokio::spawn(writer(Arc::downgrade(&inner), wake));
+    (Link { inner }, Reader::new(rd))
 }
 
 #[cfg(test)]

@@ -134,18 +134,33 @@ expect = []
 /// Reads the scenario file at `path`, applies the `--set KEY=VALUE` overrides in order, and
 /// validates the result. Relative `empirical` files resolve against the file's directory.
 /// Messages name the file as `path` is written.
+///
+/// # Errors
+/// [`ScenarioError::Read`] if the file cannot be read (or is over 64 MiB), else as
+/// [`parse_str`].
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
     let origin = path.display().to_string();
-    let src = parse::read_capped(path, parse::MAX_FILE_BYTES).map_err(|message| {
-        ScenarioError::Read { origin: origin.clone(), path: origin.clone(), message }
-    })?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let src =
+        parse::read_capped(path, parse::MAX_FILE_BYTES).map_err(|message| ScenarioError::Read {
+            origin: origin.clone(),
+            path: origin.clone(),
+            message,
+        })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     parse_str(&src, &origin, sets, Some(base))
 }
 
 /// Parses scenario text `src`, applies the `--set KEY=VALUE` overrides in order, and validates
 /// the result. `origin` names the file in messages; relative `empirical` files resolve against
 /// `base_dir` (`None`: the current directory).
+///
+/// # Errors
+/// The first problem found: [`ScenarioError::Syntax`] (with line and column),
+/// [`ScenarioError::Set`] for a malformed override, [`ScenarioError::UnknownKey`], or
+/// [`ScenarioError::Invalid`] (wrong type, out of range, inconsistent, over a limit).
 pub fn parse_str(
     src: &str,
     origin: &str,
@@ -164,24 +179,40 @@ pub fn parse_str(
 /// routing other than `round-robin`, ordering other than `none`, `fencing`, `[[faults]]`,
 /// `[nemesis]`, the `lifecycle` model, a client timeout or client retries, and any invariant
 /// to check or expect. The error names the key and says what to write instead.
+///
+/// # Errors
+/// [`ScenarioError::NotBuilt`] for the first such key, in the order above.
 pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> {
     let no = |key: &str, message: String| {
-        Err(ScenarioError::NotBuilt { origin: origin.to_string(), key: key.to_string(), message })
+        Err(ScenarioError::NotBuilt {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        })
     };
     if s.cluster.routing != Routing::RoundRobin {
         return no(
             "cluster.routing",
-            format!("`{}` is not built yet (only `round-robin` is)", s.cluster.routing.name()),
+            format!(
+                "`{}` is not built yet (only `round-robin` is)",
+                s.cluster.routing.name()
+            ),
         );
     }
     if s.cluster.ordering != Ordering::None {
         return no(
             "cluster.ordering",
-            format!("`{}` is not built yet (only `none` is)", s.cluster.ordering.name()),
+            format!(
+                "`{}` is not built yet (only `none` is)",
+                s.cluster.ordering.name()
+            ),
         );
     }
     if s.cluster.fencing {
-        return no("cluster.fencing", "fencing is not built yet; set `fencing = false`".into());
+        return no(
+            "cluster.fencing",
+            "fencing is not built yet; set `fencing = false`".into(),
+        );
     }
     if !s.faults.is_empty() {
         return no(
@@ -190,12 +221,18 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
         );
     }
     if s.nemesis.is_some() {
-        return no("nemesis", "the nemesis is not built yet; remove the [nemesis] table".into());
+        return no(
+            "nemesis",
+            "the nemesis is not built yet; remove the [nemesis] table".into(),
+        );
     }
     if s.workload.model != Model::Ops {
         return no(
             "workload.model",
-            format!("`{}` is not built yet (only `ops` is)", s.workload.model.name()),
+            format!(
+                "`{}` is not built yet (only `ops` is)",
+                s.workload.model.name()
+            ),
         );
     }
     if !s.client.timeout.is_zero() {
@@ -458,7 +495,10 @@ impl Cluster {
     /// Every node name this cluster has, in a fixed order: `api`, `bus`, `store`,
     /// `conductor-1…N`, `host-1…M` (the `client` node is not a fault target and not listed).
     pub fn node_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["api", "bus", "store"].iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = ["api", "bus", "store"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         v.extend((1..=self.conductors).map(|i| format!("conductor-{i}")));
         v.extend((1..=self.hosts).map(|i| format!("host-{i}")));
         v
@@ -560,7 +600,12 @@ impl Arrival {
     pub fn mean_rate(&self) -> f64 {
         match *self {
             Arrival::Poisson { rate } | Arrival::Constant { rate } => rate,
-            Arrival::Bursty { rate, burst_rate, on, off } => {
+            Arrival::Bursty {
+                rate,
+                burst_rate,
+                on,
+                off,
+            } => {
                 let (on, off) = (on.as_secs_f64(), off.as_secs_f64());
                 if on + off > 0.0 {
                     (burst_rate * on + rate * off) / (on + off)
@@ -706,7 +751,11 @@ pub struct Backend {
 impl Backend {
     /// The service-time distribution of `op`: its own if named, else `default`.
     pub fn dist(&self, op: OpKind) -> &Dist {
-        self.per_op.iter().find(|(o, _)| *o == op).map(|(_, d)| d).unwrap_or(&self.default)
+        self.per_op
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, d)| d)
+            .unwrap_or(&self.default)
     }
 }
 

@@ -32,7 +32,9 @@ impl Cx<'_> {
 pub(super) fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
-    f.take(cap + 1).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     if buf.len() as u64 > cap {
         return Err(format!("the file is larger than {} MiB", cap >> 20));
     }
@@ -190,9 +192,8 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
 
 fn dur(cx: &Cx, key: &str, v: &Value, check: D) -> R<Duration> {
     let d = match v {
-        Value::String(s) => parse_dur(s).map_err(|e| {
-            cx.invalid(key, format!("expected {DUR_HINT}, got {}: {e}", found(v)))
-        })?,
+        Value::String(s) => parse_dur(s)
+            .map_err(|e| cx.invalid(key, format!("expected {DUR_HINT}, got {}: {e}", found(v))))?,
         Value::Integer(0) => Duration::ZERO,
         _ => return Err(cx.invalid(key, format!("expected {DUR_HINT}, got {}", found(v)))),
     };
@@ -238,7 +239,10 @@ fn one_of<'n>(cx: &Cx, key: &str, v: &Value, what: &str, names: &[&'n str]) -> R
 fn array<'v>(cx: &Cx, key: &str, v: &'v Value, what: &str) -> R<&'v [Value]> {
     match v {
         Value::Array(a) => Ok(a),
-        _ => Err(cx.invalid(key, format!("expected an array of {what}, got {}", found(v)))),
+        _ => Err(cx.invalid(
+            key,
+            format!("expected an array of {what}, got {}", found(v)),
+        )),
     }
 }
 
@@ -296,15 +300,18 @@ impl<'a> Tb<'a> {
     }
 
     fn req(&self, k: &str) -> R<&'a Value> {
-        self.get(k).ok_or_else(|| self.cx.invalid(&self.key(k), "required key is missing"))
+        self.get(k)
+            .ok_or_else(|| self.cx.invalid(&self.key(k), "required key is missing"))
     }
 
     fn u32(&self, k: &str, default: u32, lo: u32, hi: u32) -> R<u32> {
-        self.get(k).map_or(Ok(default), |v| int_u32(self.cx, &self.key(k), v, lo, hi))
+        self.get(k)
+            .map_or(Ok(default), |v| int_u32(self.cx, &self.key(k), v, lo, hi))
     }
 
     fn f64(&self, k: &str, default: f64, check: F) -> R<f64> {
-        self.get(k).map_or(Ok(default), |v| float(self.cx, &self.key(k), v, check))
+        self.get(k)
+            .map_or(Ok(default), |v| float(self.cx, &self.key(k), v, check))
     }
 
     fn req_f64(&self, k: &str, check: F) -> R<f64> {
@@ -312,15 +319,19 @@ impl<'a> Tb<'a> {
     }
 
     fn opt_f64(&self, k: &str, check: F) -> R<Option<f64>> {
-        self.get(k).map(|v| float(self.cx, &self.key(k), v, check)).transpose()
+        self.get(k)
+            .map(|v| float(self.cx, &self.key(k), v, check))
+            .transpose()
     }
 
     fn bool(&self, k: &str, default: bool) -> R<bool> {
-        self.get(k).map_or(Ok(default), |v| boolean(self.cx, &self.key(k), v))
+        self.get(k)
+            .map_or(Ok(default), |v| boolean(self.cx, &self.key(k), v))
     }
 
     fn dur(&self, k: &str, default: Duration, check: D) -> R<Duration> {
-        self.get(k).map_or(Ok(default), |v| dur(self.cx, &self.key(k), v, check))
+        self.get(k)
+            .map_or(Ok(default), |v| dur(self.cx, &self.key(k), v, check))
     }
 
     fn req_dur(&self, k: &str, check: D) -> R<Duration> {
@@ -328,11 +339,14 @@ impl<'a> Tb<'a> {
     }
 
     fn opt_dur(&self, k: &str, check: D) -> R<Option<Duration>> {
-        self.get(k).map(|v| dur(self.cx, &self.key(k), v, check)).transpose()
+        self.get(k)
+            .map(|v| dur(self.cx, &self.key(k), v, check))
+            .transpose()
     }
 
     fn kw<K: Keyword>(&self, k: &str, default: K) -> R<K> {
-        self.get(k).map_or(Ok(default), |v| keyword(self.cx, &self.key(k), v))
+        self.get(k)
+            .map_or(Ok(default), |v| keyword(self.cx, &self.key(k), v))
     }
 
     fn string(&self, k: &str, default: &str) -> R<String> {
@@ -407,7 +421,11 @@ impl Nodes {
             _ => {
                 return Err(cx.invalid(
                     key,
-                    format!("expected a node name ({}), got {}", self.describe(), found(v)),
+                    format!(
+                        "expected a node name ({}), got {}",
+                        self.describe(),
+                        found(v)
+                    ),
                 ))
             }
         };
@@ -425,7 +443,10 @@ impl Nodes {
         } else {
             Err(cx.invalid(
                 key,
-                format!("expected a host node (host-1..host-{}), got `{n}`", self.hosts),
+                format!(
+                    "expected a host node (host-1..host-{}), got `{n}`",
+                    self.hosts
+                ),
             ))
         }
     }
@@ -497,7 +518,9 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         && name.len() <= 128
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !name_ok {
         return Err(cx.invalid(
             "name",
@@ -541,17 +564,25 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
     }
 
     let cluster = cluster(&top.sub("cluster", CLUSTER_KEYS)?)?;
-    let nodes = Nodes { conductors: cluster.conductors, hosts: cluster.hosts };
+    let nodes = Nodes {
+        conductors: cluster.conductors,
+        hosts: cluster.hosts,
+    };
     let api = api(&top.sub("api", &["validate_state", "async_rpc", "rpc_timeout"])?)?;
     let bus = {
         let t = top.sub("bus", &["prefetch"])?;
-        Bus { prefetch: t.u32("prefetch", 0, 0, 10_000_000)? }
+        Bus {
+            prefetch: t.u32("prefetch", 0, 0, 10_000_000)?,
+        }
     };
     let network = network(&top.sub("network", &["latency", "loss"])?)?;
     let workload = workload(&top.sub("workload", WORKLOAD_KEYS)?)?;
     let client = client(&top.sub("client", &["timeout", "retry_on"])?)?;
     let backend = backend(&top)?;
-    let retry = retry(&top.sub("retry", &["policy", "base", "cap", "max_attempts", "budget"])?)?;
+    let retry = retry(&top.sub(
+        "retry",
+        &["policy", "base", "cap", "max_attempts", "budget"],
+    )?)?;
     let faults = match top.get("faults") {
         None => Vec::new(),
         Some(v) => {
@@ -671,7 +702,11 @@ fn network(t: &Tb) -> R<Network> {
     let latency_min = lat.dur("min", ms(1), D::Any)?;
     let latency_max = lat.dur("max", ms(10), D::Any)?;
     check_latency(t.cx, &lat, latency_min, latency_max)?;
-    Ok(Network { latency_min, latency_max, loss: t.f64("loss", 0.0, F::UnitOpen)? })
+    Ok(Network {
+        latency_min,
+        latency_max,
+        loss: t.f64("loss", 0.0, F::UnitOpen)?,
+    })
 }
 
 fn check_latency(cx: &Cx, t: &Tb, min: Duration, max: Duration) -> R<()> {
@@ -695,8 +730,15 @@ fn check_latency(cx: &Cx, t: &Tb, min: Duration, max: Duration) -> R<()> {
     Ok(())
 }
 
-const WORKLOAD_KEYS: &[&str] =
-    &["model", "arrival", "containers", "pick", "mix", "lifecycle", "gap"];
+const WORKLOAD_KEYS: &[&str] = &[
+    "model",
+    "arrival",
+    "containers",
+    "pick",
+    "mix",
+    "lifecycle",
+    "gap",
+];
 
 fn workload(t: &Tb) -> R<Workload> {
     let cx = t.cx;
@@ -736,11 +778,23 @@ fn workload(t: &Tb) -> R<Workload> {
         None => Dist::Exp { mean: secs(1) },
         Some(v) => dist(cx, &t.key("gap"), v)?,
     };
-    Ok(Workload { model, arrival, containers, pick, mix, lifecycle, gap })
+    Ok(Workload {
+        model,
+        arrival,
+        containers,
+        pick,
+        mix,
+        lifecycle,
+        gap,
+    })
 }
 
 fn op_names() -> String {
-    OpKind::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+    OpKind::ALL
+        .iter()
+        .map(|o| o.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn op(cx: &Cx, key: &str, v: &Value) -> R<OpKind> {
@@ -753,21 +807,37 @@ fn op(cx: &Cx, key: &str, v: &Value) -> R<OpKind> {
             ))
         }
     };
-    OpKind::ALL.iter().copied().find(|o| o.name() == s).ok_or_else(|| {
-        cx.invalid(key, format!("unknown op `{s}` (expected one of: {})", op_names()))
-    })
+    OpKind::ALL
+        .iter()
+        .copied()
+        .find(|o| o.name() == s)
+        .ok_or_else(|| {
+            cx.invalid(
+                key,
+                format!("unknown op `{s}` (expected one of: {})", op_names()),
+            )
+        })
 }
 
 fn mix(cx: &Cx, key: &str, v: &Value) -> R<Vec<(OpKind, f64)>> {
-    let t = table(cx, key, v, " of op weights like { start = 1.0, stop = 0.5 }")?;
+    let t = table(
+        cx,
+        key,
+        v,
+        " of op weights like { start = 1.0, stop = 0.5 }",
+    )?;
     let mut w = [0.0f64; 11];
     for (k, v) in t {
         let kk = join(key, k);
         let o = op(cx, &kk, &Value::String(k.clone()))?;
         w[o.index()] = float(cx, &kk, v, F::NonNeg)?;
     }
-    let out: Vec<(OpKind, f64)> =
-        OpKind::ALL.iter().copied().zip(w).filter(|(_, w)| *w > 0.0).collect();
+    let out: Vec<(OpKind, f64)> = OpKind::ALL
+        .iter()
+        .copied()
+        .zip(w)
+        .filter(|(_, w)| *w > 0.0)
+        .collect();
     if out.is_empty() {
         return Err(cx.invalid(key, "expected at least one op with a positive weight"));
     }
@@ -788,10 +858,12 @@ fn arrival(cx: &Cx, key: &str, v: &Value) -> R<Arrival> {
     };
     let open = |allowed: &[&str]| Tb::open(cx, key.to_string(), Some(t), allowed);
     Ok(match kind {
-        "poisson" => Arrival::Poisson { rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)? },
-        "constant" => {
-            Arrival::Constant { rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)? }
-        }
+        "poisson" => Arrival::Poisson {
+            rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)?,
+        },
+        "constant" => Arrival::Constant {
+            rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)?,
+        },
         "bursty" => {
             let t = open(&["kind", "rate", "burst_rate", "on", "off"])?;
             Arrival::Bursty {
@@ -828,7 +900,9 @@ fn pick(cx: &Cx, key: &str, v: &Value) -> R<Pick> {
                 Ok(Pick::Uniform)
             } else {
                 let t = Tb::open(cx, key.to_string(), Some(t), &["kind", "s"])?;
-                Ok(Pick::Zipf { s: t.req_f64("s", F::Pos)? })
+                Ok(Pick::Zipf {
+                    s: t.req_f64("s", F::Pos)?,
+                })
             }
         }
         Value::Table(t) => {
@@ -841,7 +915,9 @@ fn pick(cx: &Cx, key: &str, v: &Value) -> R<Pick> {
                 return Ok(Pick::Uniform);
             }
             let z = tb.sub("zipf", &["s"])?;
-            Ok(Pick::Zipf { s: z.req_f64("s", F::Pos)? })
+            Ok(Pick::Zipf {
+                s: z.req_f64("s", F::Pos)?,
+            })
         }
         _ => Err(cx.invalid(key, format!("{want}, got {}", found(v)))),
     }
@@ -858,15 +934,23 @@ fn dist(cx: &Cx, key: &str, v: &Value) -> R<Dist> {
     };
     let open = |allowed: &[&str]| Tb::open(cx, key.to_string(), Some(t), allowed);
     Ok(match kind {
-        "exp" => Dist::Exp { mean: open(&["dist", "mean"])?.req_dur("mean", D::Pos)? },
-        "constant" => Dist::Constant { value: open(&["dist", "value"])?.req_dur("value", D::Any)? },
+        "exp" => Dist::Exp {
+            mean: open(&["dist", "mean"])?.req_dur("mean", D::Pos)?,
+        },
+        "constant" => Dist::Constant {
+            value: open(&["dist", "value"])?.req_dur("value", D::Any)?,
+        },
         "uniform" => {
             let t = open(&["dist", "min", "max"])?;
             let (min, max) = (t.req_dur("min", D::Any)?, t.req_dur("max", D::Any)?);
             if min > max {
                 return Err(cx.invalid(
                     &t.key("min"),
-                    format!("expected min <= max, got min = {}, max = {}", fmt_dur(min), fmt_dur(max)),
+                    format!(
+                        "expected min <= max, got min = {}, max = {}",
+                        fmt_dur(min),
+                        fmt_dur(max)
+                    ),
                 ));
             }
             Dist::Uniform { min, max }
@@ -896,17 +980,16 @@ fn dist(cx: &Cx, key: &str, v: &Value) -> R<Dist> {
         }
         _ => {
             let t = open(&["dist", "file", "samples"])?;
-            let samples = match (t.get("file"), t.get("samples")) {
-                (Some(f), None) => empirical_file(cx, &t.key("file"), f)?,
-                (None, Some(s)) => empirical_inline(cx, &t.key("samples"), s)?,
-                _ => {
-                    return Err(cx.invalid(
+            let samples =
+                match (t.get("file"), t.get("samples")) {
+                    (Some(f), None) => empirical_file(cx, &t.key("file"), f)?,
+                    (None, Some(s)) => empirical_inline(cx, &t.key("samples"), s)?,
+                    _ => return Err(cx.invalid(
                         key,
                         "an empirical distribution needs exactly one of `file` (one sample per \
                          line) or `samples` (an array)",
-                    ))
-                }
-            };
+                    )),
+                };
             Dist::Empirical { samples }
         }
     })
@@ -945,7 +1028,10 @@ fn empirical_file(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
         _ => p.to_path_buf(),
     };
     let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
-        cx.invalid(key, format!("cannot read the samples file `{}`: {e}", path.display()))
+        cx.invalid(
+            key,
+            format!("cannot read the samples file `{}`: {e}", path.display()),
+        )
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -986,7 +1072,10 @@ fn empirical_inline(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
             _ => Err(format!("got {}", found(e))),
         }
         .map_err(|m| {
-            cx.invalid(&k, format!("expected {DUR_HINT} or a number of milliseconds: {m}"))
+            cx.invalid(
+                &k,
+                format!("expected {DUR_HINT} or a number of milliseconds: {m}"),
+            )
         })?;
         out.push(d);
     }
@@ -1025,7 +1114,11 @@ fn backend(top: &Tb) -> R<Backend> {
             per_op.push((o, dist(t.cx, &t.key(o.name()), v)?));
         }
     }
-    Ok(Backend { default, per_op, failure_rate: t.f64("failure_rate", 0.0, F::Unit)? })
+    Ok(Backend {
+        default,
+        per_op,
+        failure_rate: t.f64("failure_rate", 0.0, F::Unit)?,
+    })
 }
 
 fn retry(t: &Tb) -> R<Retry> {
@@ -1035,7 +1128,11 @@ fn retry(t: &Tb) -> R<Retry> {
     if base > cap {
         return Err(t.cx.invalid(
             &t.key("base"),
-            format!("expected base <= cap, got base = {}, cap = {}", fmt_dur(base), fmt_dur(cap)),
+            format!(
+                "expected base <= cap, got base = {}, cap = {}",
+                fmt_dur(base),
+                fmt_dur(cap)
+            ),
         ));
     }
     let max_attempts = t.u32("max_attempts", 5, 1, 100)?;
@@ -1105,31 +1202,48 @@ fn fault(cx: &Cx, key: &str, v: &Value, nodes: &Nodes, run: Duration) -> R<Fault
                 }
                 for m in &members {
                     if !seen.insert(m.clone()) {
-                        return Err(cx.invalid(
-                            &k,
-                            format!("node `{m}` is in more than one group"),
-                        ));
+                        return Err(cx.invalid(&k, format!("node `{m}` is in more than one group")));
                     }
                 }
                 groups.push(members);
             }
-            FaultKind::Partition { groups, oneway: t.bool("oneway", false)?, duration: length()? }
+            FaultKind::Partition {
+                groups,
+                oneway: t.bool("oneway", false)?,
+                duration: length()?,
+            }
         }
-        "isolate" => FaultKind::Isolate { node: node()?, duration: length()? },
-        "kill" => FaultKind::Kill { node: node()?, restart_after: t.opt_dur("restart_after", D::Any)? },
-        "pause" => FaultKind::Pause { node: node()?, duration: length()? },
+        "isolate" => FaultKind::Isolate {
+            node: node()?,
+            duration: length()?,
+        },
+        "kill" => FaultKind::Kill {
+            node: node()?,
+            restart_after: t.opt_dur("restart_after", D::Any)?,
+        },
+        "pause" => FaultKind::Pause {
+            node: node()?,
+            duration: length()?,
+        },
         "clog" => {
             let k = t.key("nodes");
             let list = nodes.list(cx, &k, t.req("nodes")?)?;
             if list.is_empty() {
                 return Err(cx.invalid(&k, "expected at least one node"));
             }
-            FaultKind::Clog { nodes: list, duration: length()? }
+            FaultKind::Clog {
+                nodes: list,
+                duration: length()?,
+            }
         }
         "latency" => {
             let (min, max) = (t.req_dur("min", D::Any)?, t.req_dur("max", D::Any)?);
             check_latency(cx, &t, min, max)?;
-            FaultKind::Latency { min, max, duration: length()? }
+            FaultKind::Latency {
+                min,
+                max,
+                duration: length()?,
+            }
         }
         "slow-host" => FaultKind::SlowHost {
             node: host()?,
@@ -1147,7 +1261,12 @@ fn fault(cx: &Cx, key: &str, v: &Value, nodes: &Nodes, run: Duration) -> R<Fault
 
 fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
     let cx = t.cx;
-    let kinds = t.names("kinds", &["partition", "kill"], "a fault kind", &FAULT_KINDS)?;
+    let kinds = t.names(
+        "kinds",
+        &["partition", "kill"],
+        "a fault kind",
+        &FAULT_KINDS,
+    )?;
     if kinds.is_empty() {
         return Err(cx.invalid(&t.key("kinds"), "expected at least one fault kind"));
     }
@@ -1155,7 +1274,9 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
         None => Vec::new(),
         Some(v) => nodes.list(cx, &t.key("targets"), v)?,
     };
-    let needs_host = kinds.iter().find(|k| *k == "slow-host" || *k == "host-errors");
+    let needs_host = kinds
+        .iter()
+        .find(|k| *k == "slow-host" || *k == "host-errors");
     if let Some(k) = needs_host {
         if !targets.iter().any(|n| Nodes::is_host(n)) {
             return Err(cx.invalid(
@@ -1177,7 +1298,12 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
             ),
         ));
     }
-    Ok(Nemesis { kinds, targets, mean_interval, mean_duration })
+    Ok(Nemesis {
+        kinds,
+        targets,
+        mean_interval,
+        mean_duration,
+    })
 }
 
 fn checks(t: &Tb) -> R<Checks> {

@@ -61,7 +61,10 @@ impl Serialize for Network {
         st.serialize_field("loss", &self.loss)?;
         st.serialize_field(
             "latency",
-            &Bounds { min: H(self.latency_min), max: H(self.latency_max) },
+            &Bounds {
+                min: H(self.latency_min),
+                max: H(self.latency_max),
+            },
         )?;
         st.end()
     }
@@ -82,7 +85,10 @@ impl Serialize for Retry {
         st.serialize_field("max_attempts", &self.max_attempts)?;
         st.serialize_field(
             "budget",
-            &Budget { ratio: self.budget_ratio, min_per_s: self.budget_min_per_s },
+            &Budget {
+                ratio: self.budget_ratio,
+                min_per_s: self.budget_min_per_s,
+            },
         )?;
         st.end()
     }

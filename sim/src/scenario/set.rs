@@ -55,14 +55,18 @@ fn parse_path(k: &str) -> Result<Vec<Seg>, String> {
             None => (part, ""),
         };
         if name.is_empty() {
-            return Err(format!("expected a dotted KEY like `cluster.pool_workers`, got `{k}`"));
+            return Err(format!(
+                "expected a dotted KEY like `cluster.pool_workers`, got `{k}`"
+            ));
         }
         if name.contains(']') {
             return Err(format!("malformed index in `{k}`"));
         }
         segs.push(Seg::Key(name.to_string()));
         while !rest.is_empty() {
-            let close = rest.find(']').ok_or_else(|| format!("malformed index in `{k}`"))?;
+            let close = rest
+                .find(']')
+                .ok_or_else(|| format!("malformed index in `{k}`"))?;
             let idx = rest[1..close]
                 .trim()
                 .parse::<usize>()
@@ -115,10 +119,16 @@ fn walk(
             let name = match first {
                 Seg::Key(k) => k,
                 Seg::Index(i) => {
-                    return Err(format!("`{shown}` is a table, not an array: [{i}] does not apply"))
+                    return Err(format!(
+                        "`{shown}` is a table, not an array: [{i}] does not apply"
+                    ))
                 }
             };
-            let here = if shown.is_empty() { name.clone() } else { format!("{shown}.{name}") };
+            let here = if shown.is_empty() {
+                name.clone()
+            } else {
+                format!("{shown}.{name}")
+            };
             let d = dflt.and_then(|d| d.get(name.as_str()));
             let Some(next) = rest.first() else {
                 t.insert(name.clone(), value);
