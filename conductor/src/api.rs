@@ -9,13 +9,12 @@ use crate::proto::{
 use crate::recorder::{Event, SharedRecorder};
 use crate::deadline::Deadlines;
 use crate::rpc::{lock, RpcClient};
-use crate::wire::{self, Link};
+use crate::net::{Link, Listener, Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 /// How the API hands async ops to the conductors.
@@ -41,6 +40,10 @@ pub struct ApiConfig {
     pub store: SocketAddr,
     /// The bus.
     pub bus: SocketAddr,
+    /// The network.
+    pub net: Net,
+    /// This node's address.
+    pub ip: IpAddr,
 }
 
 /// Why the API could not start.
@@ -66,25 +69,26 @@ struct Shared {
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: Listener,
     cfg: ApiConfig,
     rec: SharedRecorder,
 ) -> Result<(), ApiError> {
-    let store = RpcClient::connect(cfg.store)
+    let store = RpcClient::connect(&cfg.net, cfg.ip, cfg.store)
         .await
         .map_err(|source| ApiError {
             what: "the store",
             addr: cfg.store,
             source,
         })?;
-    let stream = TcpStream::connect(cfg.bus)
-        .await
-        .map_err(|source| ApiError {
-            what: "the bus",
-            addr: cfg.bus,
-            source,
-        })?;
-    let (bus, mut bus_reader) = wire::attach(stream);
+    let (bus, mut bus_reader) =
+        cfg.net
+            .connect(cfg.ip, cfg.bus)
+            .await
+            .map_err(|source| ApiError {
+                what: "the bus",
+                addr: cfg.bus,
+                source,
+            })?;
     bus.send(Msg::Hello(BusRole::Publisher));
     let waiting: Waiting = Arc::default();
     let w = waiting.clone();
@@ -117,10 +121,9 @@ pub async fn serve(
         waiting,
         timeouts,
     });
-    while let Ok((stream, _)) = listener.accept().await {
+    while let Ok((link, mut reader)) = listener.accept().await {
         let me = me.clone();
         tokio::spawn(async move {
-            let (link, mut reader) = wire::attach(stream);
             while let Ok(Some(msg)) = reader.next().await {
                 if let Msg::Request(op) = msg {
                     let (me, link) = (me.clone(), link.clone());

@@ -8,10 +8,10 @@
 use crate::proto::{BusRole, Msg, Reply, Route, Task};
 use crate::recorder::SharedRecorder;
 use crate::rpc::lock;
-use crate::wire::{self, Link};
+use crate::net::Link;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
+use crate::net::Listener;
 
 /// Bus settings.
 #[derive(Debug, Clone, Copy)]
@@ -108,12 +108,11 @@ impl State {
 }
 
 /// Serves the bus on `listener` until the task is dropped; its queues die with it.
-pub async fn serve(listener: TcpListener, cfg: BusConfig, rec: SharedRecorder) {
+pub async fn serve(mut listener: Listener, cfg: BusConfig, rec: SharedRecorder) {
     let state = Arc::new(Mutex::new(State::default()));
-    while let Ok((stream, _)) = listener.accept().await {
+    while let Ok((link, mut reader)) = listener.accept().await {
         let (state, rec) = (state.clone(), rec.clone());
         tokio::spawn(async move {
-            let (link, mut reader) = wire::attach(stream);
             let Ok(Some(Msg::Hello(role))) = reader.next().await else {
                 return;
             };

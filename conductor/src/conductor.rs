@@ -5,12 +5,11 @@
 use crate::proto::{Answer, BusRole, Failure, HostCmd, Msg, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::{lock, RpcClient, Unavailable};
-use crate::wire::{self, Link};
+use crate::net::{Link, Net};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpStream;
 
 /// What happens to an async op that finds every pool worker busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +42,10 @@ pub struct ConductorConfig {
     pub store: SocketAddr,
     /// The hosts, by index.
     pub hosts: Vec<SocketAddr>,
+    /// The network.
+    pub net: Net,
+    /// This node's address.
+    pub ip: IpAddr,
 }
 
 /// Why a conductor stopped.
@@ -97,8 +100,9 @@ struct Shared {
 
 /// Runs a conductor until its bus connection ends.
 pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), ConductorError> {
+    let (net, ip) = (&cfg.net, cfg.ip);
     let connect = |what, addr| async move {
-        RpcClient::connect(addr)
+        RpcClient::connect(net, ip, addr)
             .await
             .map_err(|source| ConductorError::Connect { what, addr, source })
     };
@@ -107,14 +111,15 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), Conduc
     for &addr in &cfg.hosts {
         hosts.push(connect("a host", addr).await?);
     }
-    let stream = TcpStream::connect(cfg.bus)
-        .await
-        .map_err(|source| ConductorError::Connect {
-            what: "the bus",
-            addr: cfg.bus,
-            source,
-        })?;
-    let (bus, mut reader) = wire::attach(stream);
+    let (bus, mut reader) =
+        cfg.net
+            .connect(cfg.ip, cfg.bus)
+            .await
+            .map_err(|source| ConductorError::Connect {
+                what: "the bus",
+                addr: cfg.bus,
+                source,
+            })?;
     bus.send(Msg::Hello(BusRole::Consumer { index: cfg.index }));
     let me = Arc::new(Shared {
         cfg,

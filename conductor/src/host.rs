@@ -5,11 +5,10 @@ use crate::op::{HostError, Truth};
 use crate::proto::{HostCmd, Msg};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::lock;
-use crate::wire;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use crate::net::Listener;
 
 /// Decides how long an op takes at a host and whether it fails. The simulator keys both on the
 /// op's identity so that two configurations see the same values (common random numbers).
@@ -52,16 +51,15 @@ impl HostState {
 
 /// Serves host `index` on `listener` until the task is dropped.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: Listener,
     index: u32,
     state: Arc<Mutex<HostState>>,
     model: Arc<dyn HostModel>,
     rec: SharedRecorder,
 ) {
-    while let Ok((stream, _)) = listener.accept().await {
+    while let Ok((link, mut reader)) = listener.accept().await {
         let (state, model, rec) = (state.clone(), model.clone(), rec.clone());
         tokio::spawn(async move {
-            let (link, mut reader) = wire::attach(stream);
             while let Ok(Some(msg)) = reader.next().await {
                 let Msg::Host { req, cmd } = msg else {
                     continue;

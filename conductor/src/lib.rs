@@ -10,6 +10,8 @@ pub mod bus;
 pub mod conductor;
 pub mod deadline;
 pub mod host;
+pub mod mem;
+pub mod net;
 pub mod op;
 pub mod proto;
 pub mod recorder;

@@ -2,11 +2,10 @@
 //! responses by a correlation id.
 
 use crate::proto::{HostCmd, HostResp, Msg, StoreCmd, StoreResp};
-use crate::wire::{self, Link};
+use crate::net::{Link, Net};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// The peer could not be reached or went away before answering.
@@ -28,10 +27,9 @@ pub struct RpcClient {
 }
 
 impl RpcClient {
-    /// Connects to `addr` and starts the task that matches responses to requests.
-    pub async fn connect(addr: SocketAddr) -> std::io::Result<RpcClient> {
-        let stream = TcpStream::connect(addr).await?;
-        let (link, mut reader) = wire::attach(stream);
+    /// Connects from `from` to `addr` and starts the task that matches responses to requests.
+    pub async fn connect(net: &Net, from: IpAddr, addr: SocketAddr) -> std::io::Result<RpcClient> {
+        let (link, mut reader) = net.connect(from, addr).await?;
         let pending = Arc::new(Mutex::new(Pending::default()));
         let p = pending.clone();
         tokio::spawn(async move {

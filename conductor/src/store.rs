@@ -4,11 +4,10 @@
 use crate::op::{OpKind, Status};
 use crate::proto::{Msg, OpSpec, StoreCmd, StoreResp};
 use crate::rpc::lock;
-use crate::wire;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
+use crate::net::Listener;
 
 /// A container's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -188,11 +187,10 @@ impl StoreState {
 }
 
 /// Serves the store on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, state: Arc<Mutex<StoreState>>) {
-    while let Ok((stream, _)) = listener.accept().await {
+pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) {
+    while let Ok((link, mut reader)) = listener.accept().await {
         let state = state.clone();
         tokio::spawn(async move {
-            let (link, mut reader) = wire::attach(stream);
             while let Ok(Some(msg)) = reader.next().await {
                 match msg {
                     Msg::Store { req, cmd } => {

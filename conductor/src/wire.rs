@@ -1,4 +1,4 @@
-//! Length-delimited frames of [`Msg`] over a TCP stream.
+//! Length-delimited frames of [`Msg`] over a TCP stream (the real transport).
 //!
 //! A frame is written through to the socket by the sender itself; only when the socket pushes
 //! back (real TCP under load) does a writer task take over, so under simulation a message costs
@@ -52,13 +52,13 @@ pub enum WireError {
 /// through at once when the socket takes it (always, under simulation), and otherwise queued for
 /// the connection's writer task. A closed connection drops the message, as a dead peer would.
 #[derive(Clone)]
-pub struct Link {
+pub struct TcpLink {
     inner: Arc<LinkInner>,
 }
 
 struct LinkInner {
     state: Mutex<LinkState>,
-    /// Wakes the writer task when the socket pushed back, or when the last `Link` is gone.
+    /// Wakes the writer task when the socket pushed back, or when the last `TcpLink` is gone.
     wake: Arc<Notify>,
 }
 
@@ -76,9 +76,9 @@ struct LinkState {
     closed: bool,
 }
 
-impl std::fmt::Debug for Link {
+impl std::fmt::Debug for TcpLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link").finish_non_exhaustive()
+        f.debug_struct("TcpLink").finish_non_exhaustive()
     }
 }
 
@@ -115,7 +115,7 @@ fn write_now(wr: &mut WriteHalf<TcpStream>, buf: &mut Vec<u8>) -> Flushed {
     }
 }
 
-impl Link {
+impl TcpLink {
     /// Queues `msg` for the peer. Returns false if the connection is gone.
     pub fn send(&self, msg: Msg) -> bool {
         let mut st = lock(&self.inner.state);
@@ -173,15 +173,15 @@ async fn writer(inner: Weak<LinkInner>, wake: Arc<Notify>) {
 }
 
 /// The receiving side of a connection.
-pub struct Reader<R> {
+pub struct TcpReader<R> {
     rd: R,
     buf: BytesMut,
 }
 
-impl<R: AsyncRead + Unpin> Reader<R> {
+impl<R: AsyncRead + Unpin> TcpReader<R> {
     /// Wraps a read half.
     pub fn new(rd: R) -> Self {
-        Reader {
+        TcpReader {
             rd,
             buf: BytesMut::with_capacity(4096),
         }
@@ -209,8 +209,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-/// Splits a connected stream into a [`Link`] and a [`Reader`].
-pub fn attach(stream: TcpStream) -> (Link, Reader<ReadHalf<TcpStream>>) {
+/// Splits a connected stream into a [`TcpLink`] and a [`TcpReader`].
+pub fn attach(stream: TcpStream) -> (TcpLink, TcpReader<ReadHalf<TcpStream>>) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = tokio::io::split(stream);
     let wake = Arc::new(Notify::new());
@@ -223,7 +223,7 @@ pub fn attach(stream: TcpStream) -> (Link, Reader<ReadHalf<TcpStream>>) {
         wake: wake.clone(),
     });
     tokio::spawn(writer(Arc::downgrade(&inner), wake));
-    (Link { inner }, Reader::new(rd))
+    (TcpLink { inner }, TcpReader::new(rd))
 }
 
 #[cfg(test)]

@@ -11,16 +11,16 @@ use conductor::conductor::{self as cond, ConductorConfig, Overflow};
 use conductor::host::{self, HostModel, HostState};
 use conductor::op::{Status, Truth};
 use conductor::proto::{Msg, OpSpec};
+use conductor::mem::{MemNet, MemNetConfig};
+use conductor::net::{Listener, Net};
 use conductor::recorder::{Recorder, SharedRecorder};
 use conductor::store::{self, StoreState};
-use conductor::wire;
 use madsim::runtime::{Handle, Runtime};
 use reports::SeedMetrics;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, sleep_until, Instant};
 
 /// The port every service listens on (each node has its own address).
@@ -86,9 +86,9 @@ pub fn conductor_names(n: u32) -> Vec<String> {
 /// Runs `scn` with `seed` on the current thread (give each seed a fresh thread) and returns
 /// its metrics.
 pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
-    let mut cfg = madsim::Config::default();
-    cfg.net.send_latency = scn.network.latency_min..scn.network.latency_max;
-    cfg.net.packet_loss_rate = scn.network.loss;
+    // madsim's own network is unused (the services talk through `MemNet`), so its defaults
+    // are fine.
+    let cfg = madsim::Config::default();
     if scn.network.latency_min >= scn.network.latency_max {
         return Err(RunError::Setup(
             "network.latency: min must be below max".into(),
@@ -131,11 +131,15 @@ fn overflow(o: scenario::Overflow) -> Overflow {
     }
 }
 
-async fn listen(addr: SocketAddr) -> TcpListener {
-    // Binding our own node's address cannot fail: the world gives each node a distinct IP.
-    TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+/// Listens on a node's own address, waiting out the previous incarnation's listener if a
+/// restarted node comes back before it was dropped.
+async fn listen(net: &Net, addr: SocketAddr) -> Listener {
+    loop {
+        match net.bind(addr).await {
+            Ok(l) => return l,
+            Err(_) => sleep(Duration::from_millis(1)).await,
+        }
+    }
 }
 
 async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
@@ -152,6 +156,19 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     );
     let rec = Arc::new(SimRecorder::new(metrics));
     let shared: SharedRecorder = rec.clone();
+    let mem = MemNet::new(
+        MemNetConfig {
+            latency_min: scn.network.latency_min,
+            latency_max: scn.network.latency_max,
+            loss: scn.network.loss,
+        },
+        seed,
+        {
+            let time = madsim::time::TimeHandle::current();
+            Arc::new(move || time.now_instant())
+        },
+    );
+    let net = Net::Mem(mem.clone());
 
     // Durable state: it outlives the nodes that serve it.
     let store_state = Arc::new(Mutex::new(StoreState::new(c.hosts)));
@@ -170,38 +187,38 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     }
     let model: Arc<dyn HostModel> = Arc::new(Backends::new(seed, &scn.backend));
 
-    let s = store_state.clone();
+    let (s, n) = (store_state.clone(), net.clone());
     let addr = addrs.store;
     handle
         .create_node()
         .name("store")
         .ip(addr.ip())
         .init(move || {
-            let s = s.clone();
-            async move { store::serve(listen(addr).await, s).await }
+            let (s, n) = (s.clone(), n.clone());
+            async move { store::serve(listen(&n, addr).await, s).await }
         })
         .build();
 
-    let (addr, r, prefetch) = (addrs.bus, shared.clone(), scn.bus.prefetch);
+    let (addr, r, n, prefetch) = (addrs.bus, shared.clone(), net.clone(), scn.bus.prefetch);
     handle
         .create_node()
         .name("bus")
         .ip(addr.ip())
         .init(move || {
-            let r = r.clone();
-            async move { bus::serve(listen(addr).await, BusConfig { prefetch }, r).await }
+            let (r, n) = (r.clone(), n.clone());
+            async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }, r).await }
         })
         .build();
 
     for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
-        let (state, model, r) = (state.clone(), model.clone(), shared.clone());
+        let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
         handle
             .create_node()
             .name(format!("host-{}", i + 1))
             .ip(addr.ip())
             .init(move || {
-                let (state, model, r) = (state.clone(), model.clone(), r.clone());
-                async move { host::serve(listen(addr).await, i as u32, state, model, r).await }
+                let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
+                async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
             })
             .build();
     }
@@ -215,6 +232,8 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
             bus: addrs.bus,
             store: addrs.store,
             hosts: addrs.hosts.clone(),
+            net: net.clone(),
+            ip: addr.ip(),
         };
         let r = shared.clone();
         handle
@@ -237,6 +256,8 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         rpc_timeout: scn.api.rpc_timeout,
         store: addrs.store,
         bus: addrs.bus,
+        net: net.clone(),
+        ip: addrs.api.ip(),
     };
     let (addr, r) = (addrs.api, shared.clone());
     handle
@@ -248,7 +269,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
             async move {
                 retrying(|| async {
                     // Bind once per attempt: a failed start drops the listener with it.
-                    api::serve(listen(addr).await, cfg.clone(), r.clone()).await
+                    api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
                 })
                 .await
             }
@@ -260,7 +281,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         .name("client")
         .ip(addrs.client)
         .build();
-    let (r, api_addr) = (rec.clone(), addrs.api);
+    let (r, api_addr, n, client_ip) = (rec.clone(), addrs.api, net.clone(), addrs.client);
     let (arrival, workload, duration) = (
         scn.workload.arrival.clone(),
         scn.workload.clone(),
@@ -268,7 +289,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     );
     let start = Instant::now();
     let load = client.spawn(async move {
-        drive(r, api_addr, start, &arrival, &workload, seed, duration).await;
+        drive(r, &n, client_ip, api_addr, start, &arrival, &workload, seed, duration).await;
     });
     // A load task that ends early (it cannot: it only sleeps and sends) would still leave the
     // drain below to bound the run.
@@ -285,7 +306,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     }
     let end_us = rec.now_us();
     let mut m = rec.finish(end_us);
-    m.messages = madsim::net::NetSim::current().stat().msg_count;
+    m.messages = mem.messages();
     m.events = m.messages;
     m
 }
@@ -308,8 +329,11 @@ where
 }
 
 /// The open-loop client: sends each request at its intended time, never waiting for answers.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     rec: Arc<SimRecorder>,
+    net: &Net,
+    ip: IpAddr,
     api: SocketAddr,
     start: Instant,
     arrival: &scenario::Arrival,
@@ -322,9 +346,8 @@ async fn drive(
         None => return,
     };
     let link = loop {
-        match TcpStream::connect(api).await {
-            Ok(s) => {
-                let (link, mut reader) = wire::attach(s);
+        match net.connect(ip, api).await {
+            Ok((link, mut reader)) => {
                 let r = rec.clone();
                 let outstanding: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::default();
                 let o = outstanding.clone();

@@ -1,0 +1,467 @@
+//! An in-memory network of message links, driven by tokio's clock: under madsim that clock is
+//! simulated, so this is the simulator's wire.
+//!
+//! Why not madsim's TcpStream: it costs several thousand instructions per message (SipHash table
+//! look-ups, a boxed timer, an async stream, byte framing), and a container op crosses the
+//! network a dozen times. Here a message is moved, not encoded, and costs one timer. Semantics
+//! follow madsim's TCP, which DESIGN.md builds on:
+//! - a link is reliable and ordered; each message takes a latency drawn uniformly from
+//!   `[min, max)` and never overtakes the one before it;
+//! - `loss` does not drop messages: a lost transmission is retried after a backoff that starts at
+//!   1 ms and doubles up to 10 s (TCP retransmission), delaying the stream;
+//! - a clogged link holds what is sent on it until it is unclogged (then it goes out with a fresh
+//!   latency); what was already in flight still arrives;
+//! - connecting across a clog, or to an address nobody listens on, fails at once
+//!   (`ConnectionRefused`);
+//! - when one end of a link is dropped (its process died), the other end reads what was already
+//!   sent and then end-of-stream; sending to a dropped end fails.
+//!
+//! Randomness comes from the network's own generator, seeded by the run: same seed and same
+//! sequence of sends, same latencies.
+
+use crate::proto::Msg;
+use crate::rpc::lock;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The first retransmission backoff after a loss.
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+/// The largest retransmission backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Link settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemNetConfig {
+    /// Smallest one-way latency.
+    pub latency_min: Duration,
+    /// Largest one-way latency (exclusive; `min` when equal).
+    pub latency_max: Duration,
+    /// Probability that a transmission is lost and must be retried.
+    pub loss: f64,
+}
+
+/// A source of the current time. Under madsim, `Instant::now()` goes through an intercepted
+/// `clock_gettime`, which costs more than the rest of a message; the simulator hands in its
+/// runtime's clock instead.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// The system's clock (`tokio::time::Instant::now`).
+pub fn system_clock() -> Clock {
+    Arc::new(Instant::now)
+}
+
+/// The network: listeners, link state and the latency generator. Cheap to clone.
+#[derive(Clone)]
+pub struct MemNet {
+    inner: Arc<Mutex<NetState>>,
+    clock: Clock,
+}
+
+type Accepted = (MemLink, MemReader);
+
+struct NetState {
+    cfg: MemNetConfig,
+    rng: u64,
+    listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<Accepted>>,
+    clogged_out: BTreeSet<IpAddr>,
+    clogged_in: BTreeSet<IpAddr>,
+    clogged_links: BTreeSet<(IpAddr, IpAddr)>,
+    /// Pipes holding messages sent while their link was clogged.
+    held: Vec<Weak<Mutex<Pipe>>>,
+    messages: u64,
+}
+
+impl NetState {
+    fn clogged(&self, from: IpAddr, to: IpAddr) -> bool {
+        (!self.clogged_out.is_empty() && self.clogged_out.contains(&from))
+            || (!self.clogged_in.is_empty() && self.clogged_in.contains(&to))
+            || (!self.clogged_links.is_empty() && self.clogged_links.contains(&(from, to)))
+    }
+
+    /// SplitMix64: small, fast, and enough for latencies.
+    fn next_u64(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// One message's delay: retransmissions after losses, then the latency.
+    fn delay(&mut self) -> Duration {
+        let mut extra = Duration::ZERO;
+        if self.cfg.loss > 0.0 {
+            let mut backoff = FIRST_BACKOFF;
+            while self.unit() < self.cfg.loss {
+                extra += backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        let (lo, hi) = (
+            self.cfg.latency_min.as_nanos() as u64,
+            self.cfg.latency_max.as_nanos() as u64,
+        );
+        let span = hi.saturating_sub(lo);
+        let lat = if span == 0 {
+            lo
+        } else {
+            lo + self.next_u64() % span
+        };
+        self.messages += 1;
+        extra + Duration::from_nanos(lat)
+    }
+}
+
+/// One direction of a link.
+struct Pipe {
+    from: IpAddr,
+    to: IpAddr,
+    queue: VecDeque<(Instant, Msg)>,
+    /// Sent while the link was clogged, waiting for it to open.
+    held: VecDeque<Msg>,
+    last_arrival: Option<Instant>,
+    waker: Option<Waker>,
+    senders_alive: bool,
+    receiver_alive: bool,
+}
+
+impl Pipe {
+    fn new(from: IpAddr, to: IpAddr) -> Arc<Mutex<Pipe>> {
+        Arc::new(Mutex::new(Pipe {
+            from,
+            to,
+            queue: VecDeque::new(),
+            held: VecDeque::new(),
+            last_arrival: None,
+            waker: None,
+            senders_alive: true,
+            receiver_alive: true,
+        }))
+    }
+
+    /// Queues `msg` to arrive after `delay`, behind whatever is ahead of it.
+    fn enqueue(&mut self, now: Instant, delay: Duration, msg: Msg) {
+        let mut at = now + delay;
+        if let Some(last) = self.last_arrival {
+            at = at.max(last);
+        }
+        self.last_arrival = Some(at);
+        self.queue.push_back((at, msg));
+        if self.queue.len() == 1 {
+            if let Some(w) = self.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl MemNet {
+    /// A network with these link settings, its latencies drawn from `seed`, its time read
+    /// from `clock`.
+    pub fn new(cfg: MemNetConfig, seed: u64, clock: Clock) -> Self {
+        MemNet {
+            clock,
+            inner: Arc::new(Mutex::new(NetState {
+                cfg,
+                rng: seed ^ 0x6E65_7477_6F72_6B00,
+                listeners: BTreeMap::new(),
+                clogged_out: BTreeSet::new(),
+                clogged_in: BTreeSet::new(),
+                clogged_links: BTreeSet::new(),
+                held: Vec::new(),
+                messages: 0,
+            })),
+        }
+    }
+
+    /// Messages sent so far.
+    pub fn messages(&self) -> u64 {
+        lock(&self.inner).messages
+    }
+
+    /// Changes the link settings from now on.
+    pub fn set_config(&self, cfg: MemNetConfig) {
+        lock(&self.inner).cfg = cfg;
+    }
+
+    /// The link settings.
+    pub fn config(&self) -> MemNetConfig {
+        lock(&self.inner).cfg
+    }
+
+    /// Starts listening on `addr`.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<MemListener> {
+        let mut st = lock(&self.inner);
+        if st.listeners.get(&addr).is_some_and(|l| !l.is_closed()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("address already in use: {addr}"),
+            ));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        st.listeners.insert(addr, tx);
+        Ok(MemListener {
+            addr,
+            rx,
+            net: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// Connects from the node at `from` to the listener at `to`.
+    pub fn connect(&self, from: IpAddr, to: SocketAddr) -> io::Result<(MemLink, MemReader)> {
+        let mut st = lock(&self.inner);
+        let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        if st.clogged(from, to.ip()) || st.clogged(to.ip(), from) {
+            return Err(refused());
+        }
+        let Some(listener) = st.listeners.get(&to) else {
+            return Err(refused());
+        };
+        let up = Pipe::new(from, to.ip());
+        let down = Pipe::new(to.ip(), from);
+        let server = (
+            MemLink::new(self, &down),
+            MemReader::new(self, up.clone()),
+        );
+        if listener.send(server).is_err() {
+            st.listeners.remove(&to);
+            return Err(refused());
+        }
+        Ok((MemLink::new(self, &up), MemReader::new(self, down)))
+    }
+
+    /// Holds everything `node` sends (`out`) and/or receives (`in_`) until unclogged.
+    pub fn clog_node(&self, node: IpAddr, in_: bool, out: bool) {
+        let mut st = lock(&self.inner);
+        if in_ {
+            st.clogged_in.insert(node);
+        }
+        if out {
+            st.clogged_out.insert(node);
+        }
+    }
+
+    /// Opens what [`MemNet::clog_node`] closed.
+    pub fn unclog_node(&self, node: IpAddr, in_: bool, out: bool) {
+        let mut st = lock(&self.inner);
+        if in_ {
+            st.clogged_in.remove(&node);
+        }
+        if out {
+            st.clogged_out.remove(&node);
+        }
+        self.release(&mut st);
+    }
+
+    /// Holds everything sent from `from` to `to`.
+    pub fn clog_link(&self, from: IpAddr, to: IpAddr) {
+        lock(&self.inner).clogged_links.insert((from, to));
+    }
+
+    /// Opens the link from `from` to `to`.
+    pub fn unclog_link(&self, from: IpAddr, to: IpAddr) {
+        let mut st = lock(&self.inner);
+        st.clogged_links.remove(&(from, to));
+        self.release(&mut st);
+    }
+
+    /// Whether messages from `from` to `to` are held.
+    pub fn is_clogged(&self, from: IpAddr, to: IpAddr) -> bool {
+        lock(&self.inner).clogged(from, to)
+    }
+
+    /// Sends out what waited on links that are open again.
+    fn release(&self, st: &mut NetState) {
+        let now = (self.clock)();
+        let held = std::mem::take(&mut st.held);
+        for weak in held {
+            let Some(pipe) = weak.upgrade() else { continue };
+            let mut p = lock(&pipe);
+            if st.clogged(p.from, p.to) {
+                drop(p);
+                st.held.push(weak);
+                continue;
+            }
+            while let Some(msg) = p.held.pop_front() {
+                let d = st.delay();
+                p.enqueue(now, d, msg);
+            }
+        }
+    }
+}
+
+/// A listening address of the in-memory network; dropping it stops accepting.
+pub struct MemListener {
+    addr: SocketAddr,
+    rx: mpsc::UnboundedReceiver<Accepted>,
+    net: Weak<Mutex<NetState>>,
+}
+
+impl MemListener {
+    /// The next incoming link; `None` once the network is gone.
+    pub async fn accept(&mut self) -> Option<Accepted> {
+        self.rx.recv().await
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MemListener {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Some(net) = self.net.upgrade() {
+            let mut st = lock(&net);
+            // A listener bound again since has an open channel of its own: leave it.
+            if st.listeners.get(&self.addr).is_some_and(|l| l.is_closed()) {
+                st.listeners.remove(&self.addr);
+            }
+        }
+    }
+}
+
+/// The sending end of a link; clones share it. When the last clone is dropped the peer reads
+/// end-of-stream after what was sent.
+#[derive(Clone)]
+pub struct MemLink {
+    end: Arc<SendEnd>,
+}
+
+struct SendEnd {
+    net: Weak<Mutex<NetState>>,
+    clock: Clock,
+    pipe: Arc<Mutex<Pipe>>,
+}
+
+impl Drop for SendEnd {
+    fn drop(&mut self) {
+        let mut p = lock(&self.pipe);
+        p.senders_alive = false;
+        if let Some(w) = p.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl MemLink {
+    fn new(net: &MemNet, pipe: &Arc<Mutex<Pipe>>) -> Self {
+        MemLink {
+            end: Arc::new(SendEnd {
+                net: Arc::downgrade(&net.inner),
+                clock: net.clock.clone(),
+                pipe: pipe.clone(),
+            }),
+        }
+    }
+
+    /// Sends `msg`; false if the peer is gone.
+    pub fn send(&self, msg: Msg) -> bool {
+        let Some(net) = self.end.net.upgrade() else {
+            return false;
+        };
+        let mut st = lock(&net);
+        let mut p = lock(&self.end.pipe);
+        if !p.receiver_alive {
+            return false;
+        }
+        if !p.held.is_empty() || st.clogged(p.from, p.to) {
+            if p.held.is_empty() {
+                st.held.push(Arc::downgrade(&self.end.pipe));
+            }
+            p.held.push_back(msg);
+            return true;
+        }
+        let d = st.delay();
+        drop(st);
+        p.enqueue((self.end.clock)(), d, msg);
+        true
+    }
+
+    /// Whether the peer is gone.
+    pub fn is_closed(&self) -> bool {
+        !lock(&self.end.pipe).receiver_alive
+    }
+}
+
+/// The receiving end of a link.
+pub struct MemReader {
+    pipe: Arc<Mutex<Pipe>>,
+    clock: Clock,
+    /// Messages due by this time can be taken without reading the clock: the reader slept
+    /// until it.
+    due_by: Option<Instant>,
+}
+
+enum Step {
+    Got(Msg),
+    Wait(Instant),
+    Eof,
+}
+
+impl MemReader {
+    fn new(net: &MemNet, pipe: Arc<Mutex<Pipe>>) -> Self {
+        MemReader {
+            pipe,
+            clock: net.clock.clone(),
+            due_by: None,
+        }
+    }
+
+    /// The next message, when it arrives; `None` at end-of-stream.
+    pub async fn next(&mut self) -> Option<Msg> {
+        loop {
+            let (due_by, clock) = (&mut self.due_by, &self.clock);
+            let step = poll_fn(|cx| {
+                let mut p = lock(&self.pipe);
+                match p.queue.front() {
+                    Some(&(at, _)) if due_by.is_some_and(|d| at <= d) || {
+                        let now = clock();
+                        *due_by = Some(now);
+                        at <= now
+                    } =>
+                    {
+                        let (_, msg) = p.queue.pop_front().expect("front exists");
+                        Poll::Ready(Step::Got(msg))
+                    }
+                    Some(&(at, _)) => Poll::Ready(Step::Wait(at)),
+                    None if !p.senders_alive => Poll::Ready(Step::Eof),
+                    None => {
+                        p.waker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            match step {
+                Step::Got(msg) => return Some(msg),
+                Step::Wait(at) => {
+                    tokio::time::sleep_until(at).await;
+                    self.due_by = Some(at);
+                }
+                Step::Eof => return None,
+            }
+        }
+    }
+}
+
+impl Drop for MemReader {
+    fn drop(&mut self) {
+        let mut p = lock(&self.pipe);
+        p.receiver_alive = false;
+        p.queue.clear();
+        p.held.clear();
+    }
+}
