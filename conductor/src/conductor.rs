@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// What happens to an async op that finds every pool worker busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +86,17 @@ struct Slots {
 #[derive(Default)]
 struct Pool {
     busy: u32,
+    /// Ops waiting for a worker (`overflow = "queue"`).
     queue: VecDeque<Task>,
+    /// Workers with nothing to do, waiting to be handed an op.
+    idle: Vec<Arc<Parked>>,
+}
+
+/// A pool worker's mailbox: it sleeps on `wake` until an op is put in `job`.
+#[derive(Default)]
+struct Parked {
+    job: Mutex<Option<Task>>,
+    wake: Notify,
 }
 
 struct Shared {
@@ -239,16 +250,16 @@ impl Shared {
             return;
         }
         // Validation and housekeeping are in memory; then the op tries to take a worker.
-        let busy = {
+        let (busy, parked) = {
             let mut p = lock(&self.pool);
             if p.busy < self.cfg.pool_workers || self.cfg.overflow == Overflow::Unbounded {
                 p.busy += 1;
-                Some(p.busy)
+                (Some(p.busy), p.idle.pop())
             } else {
                 if self.cfg.overflow == Overflow::Queue {
                     p.queue.push_back(task);
                 }
-                None
+                (None, None)
             }
         };
         // Unbounded never refuses, but an arrival beyond `pool_workers` still found them busy.
@@ -262,8 +273,18 @@ impl Shared {
                 conductor: me,
                 busy,
             });
-            let this = self.clone();
-            tokio::spawn(async move { this.worker(task).await });
+            match parked {
+                Some(w) => {
+                    *lock(&w.job) = Some(task);
+                    w.wake.notify_one();
+                }
+                // Workers start on demand, up to `pool_workers` (more only when unbounded).
+                None => {
+                    let (this, w) = (self.clone(), Arc::new(Parked::default()));
+                    *lock(&w.job) = Some(task);
+                    tokio::spawn(async move { this.worker(w).await });
+                }
+            }
             // Handed to a worker: the call's answer goes with the acknowledgement.
             self.ack(&d, Some(Answer::Accepted));
             return;
@@ -296,28 +317,37 @@ impl Shared {
         }
     }
 
-    /// A pool worker: runs its op, then whatever waits in the pool's queue.
-    async fn worker(self: Arc<Self>, mut task: Task) {
+    /// A pool worker: runs the op it is handed and whatever waits in the pool's queue, then
+    /// parks until the next one.
+    async fn worker(self: Arc<Self>, me: Arc<Parked>) {
         loop {
-            self.execute(task).await;
-            let next = {
-                let mut p = lock(&self.pool);
-                match p.queue.pop_front() {
-                    Some(n) => Ok(n),
-                    None => {
-                        p.busy -= 1;
-                        Err(p.busy)
-                    }
-                }
+            let taken = lock(&me.job).take();
+            let Some(mut task) = taken else {
+                me.wake.notified().await;
+                continue;
             };
-            match next {
-                Ok(n) => task = n,
-                Err(busy) => {
-                    self.rec.record(Event::PoolBusy {
-                        conductor: self.cfg.index,
-                        busy,
-                    });
-                    return;
+            loop {
+                self.execute(task).await;
+                let next = {
+                    let mut p = lock(&self.pool);
+                    match p.queue.pop_front() {
+                        Some(n) => Ok(n),
+                        None => {
+                            p.busy -= 1;
+                            p.idle.push(me.clone());
+                            Err(p.busy)
+                        }
+                    }
+                };
+                match next {
+                    Ok(n) => task = n,
+                    Err(busy) => {
+                        self.rec.record(Event::PoolBusy {
+                            conductor: self.cfg.index,
+                            busy,
+                        });
+                        break;
+                    }
                 }
             }
         }

@@ -52,6 +52,21 @@ pub struct MemNetConfig {
 /// runtime's clock instead.
 pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
+/// Wakes a task at a given time (at once if it has passed). A message costs one timer and one
+/// wake-up of its reader: the sender arms the reader's timer rather than waking the reader to arm
+/// it itself.
+pub type Timer = Arc<dyn Fn(Instant, Waker) + Send + Sync>;
+
+/// A [`Timer`] from tokio: a small task per wake-up (for real time, where timers are cheap).
+pub fn task_timer() -> Timer {
+    Arc::new(|at, waker: Waker| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            waker.wake();
+        });
+    })
+}
+
 /// The system's clock (`tokio::time::Instant::now`).
 pub fn system_clock() -> Clock {
     Arc::new(Instant::now)
@@ -62,6 +77,7 @@ pub fn system_clock() -> Clock {
 pub struct MemNet {
     inner: Arc<Mutex<NetState>>,
     clock: Clock,
+    timer: Timer,
 }
 
 type Accepted = (MemLink, MemReader);
@@ -131,13 +147,17 @@ struct Pipe {
     /// Sent while the link was clogged, waiting for it to open.
     held: VecDeque<Msg>,
     last_arrival: Option<Instant>,
+    /// The reader's waker, while it waits.
     waker: Option<Waker>,
+    /// The arrival time a wake-up is armed for.
+    armed: Option<Instant>,
+    timer: Timer,
     senders_alive: bool,
     receiver_alive: bool,
 }
 
 impl Pipe {
-    fn new(from: IpAddr, to: IpAddr) -> Arc<Mutex<Pipe>> {
+    fn new(net: &MemNet, from: IpAddr, to: IpAddr) -> Arc<Mutex<Pipe>> {
         Arc::new(Mutex::new(Pipe {
             from,
             to,
@@ -145,9 +165,22 @@ impl Pipe {
             held: VecDeque::new(),
             last_arrival: None,
             waker: None,
+            armed: None,
+            timer: net.timer.clone(),
             senders_alive: true,
             receiver_alive: true,
         }))
+    }
+
+    /// Makes sure the waiting reader wakes when the message due at `at` arrives.
+    fn arm(&mut self, at: Instant) {
+        if self.armed == Some(at) {
+            return;
+        }
+        if let Some(w) = &self.waker {
+            (self.timer)(at, w.clone());
+            self.armed = Some(at);
+        }
     }
 
     /// Queues `msg` to arrive after `delay`, behind whatever is ahead of it.
@@ -159,19 +192,18 @@ impl Pipe {
         self.last_arrival = Some(at);
         self.queue.push_back((at, msg));
         if self.queue.len() == 1 {
-            if let Some(w) = self.waker.take() {
-                w.wake();
-            }
+            self.arm(at);
         }
     }
 }
 
 impl MemNet {
     /// A network with these link settings, its latencies drawn from `seed`, its time read
-    /// from `clock`.
-    pub fn new(cfg: MemNetConfig, seed: u64, clock: Clock) -> Self {
+    /// from `clock` and kept by `timer`.
+    pub fn new(cfg: MemNetConfig, seed: u64, clock: Clock, timer: Timer) -> Self {
         MemNet {
             clock,
+            timer,
             inner: Arc::new(Mutex::new(NetState {
                 cfg,
                 rng: seed ^ 0x6E65_7477_6F72_6B00,
@@ -228,8 +260,8 @@ impl MemNet {
         let Some(listener) = st.listeners.get(&to) else {
             return Err(refused());
         };
-        let up = Pipe::new(from, to.ip());
-        let down = Pipe::new(to.ip(), from);
+        let up = Pipe::new(self, from, to.ip());
+        let down = Pipe::new(self, to.ip(), from);
         let server = (
             MemLink::new(self, &down),
             MemReader::new(self, up.clone()),
@@ -350,8 +382,11 @@ impl Drop for SendEnd {
     fn drop(&mut self) {
         let mut p = lock(&self.pipe);
         p.senders_alive = false;
-        if let Some(w) = p.waker.take() {
-            w.wake();
+        // With messages still queued the reader's armed wake-up comes; it sees the end after.
+        if p.queue.is_empty() {
+            if let Some(w) = p.waker.take() {
+                w.wake();
+            }
         }
     }
 }
@@ -400,15 +435,6 @@ impl MemLink {
 pub struct MemReader {
     pipe: Arc<Mutex<Pipe>>,
     clock: Clock,
-    /// Messages due by this time can be taken without reading the clock: the reader slept
-    /// until it.
-    due_by: Option<Instant>,
-}
-
-enum Step {
-    Got(Msg),
-    Wait(Instant),
-    Eof,
 }
 
 impl MemReader {
@@ -416,44 +442,36 @@ impl MemReader {
         MemReader {
             pipe,
             clock: net.clock.clone(),
-            due_by: None,
         }
     }
 
     /// The next message, when it arrives; `None` at end-of-stream.
     pub async fn next(&mut self) -> Option<Msg> {
-        loop {
-            let (due_by, clock) = (&mut self.due_by, &self.clock);
-            let step = poll_fn(|cx| {
-                let mut p = lock(&self.pipe);
-                match p.queue.front() {
-                    Some(&(at, _)) if due_by.is_some_and(|d| at <= d) || {
-                        let now = clock();
-                        *due_by = Some(now);
-                        at <= now
-                    } =>
-                    {
-                        let (_, msg) = p.queue.pop_front().expect("front exists");
-                        Poll::Ready(Step::Got(msg))
-                    }
-                    Some(&(at, _)) => Poll::Ready(Step::Wait(at)),
-                    None if !p.senders_alive => Poll::Ready(Step::Eof),
-                    None => {
+        poll_fn(|cx| {
+            let mut p = lock(&self.pipe);
+            match p.queue.front() {
+                Some(&(at, _)) if at <= (self.clock)() => {
+                    p.queue.pop_front().map(|(_, msg)| Poll::Ready(Some(msg))).unwrap_or(Poll::Pending)
+                }
+                Some(&(at, _)) => {
+                    if !p.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                         p.waker = Some(cx.waker().clone());
-                        Poll::Pending
+                        p.armed = None;
                     }
+                    p.arm(at);
+                    Poll::Pending
                 }
-            })
-            .await;
-            match step {
-                Step::Got(msg) => return Some(msg),
-                Step::Wait(at) => {
-                    tokio::time::sleep_until(at).await;
-                    self.due_by = Some(at);
+                None if !p.senders_alive => Poll::Ready(None),
+                None => {
+                    if !p.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        p.waker = Some(cx.waker().clone());
+                    }
+                    p.armed = None;
+                    Poll::Pending
                 }
-                Step::Eof => return None,
             }
-        }
+        })
+        .await
     }
 }
 

@@ -6,13 +6,13 @@ use conductor::recorder::{Event, Recorder};
 use conductor::proto::OpSpec;
 use reports::SeedMetrics;
 use std::sync::{Mutex, MutexGuard};
-use tokio::time::Instant;
+use std::time::Duration;
 
 /// The recorder shared by every node of one simulated run.
 pub struct SimRecorder {
     /// The runtime's clock, read directly: cheaper than `Instant::now()` under madsim.
     time: madsim::time::TimeHandle,
-    t0: Instant,
+    t0: Duration,
     inner: Mutex<Inner>,
 }
 
@@ -27,7 +27,7 @@ impl SimRecorder {
     pub fn new(metrics: SeedMetrics) -> Self {
         let time = madsim::time::TimeHandle::current();
         SimRecorder {
-            t0: time.now_instant(),
+            t0: time.elapsed(),
             time,
             inner: Mutex::new(Inner {
                 m: metrics,
@@ -76,7 +76,7 @@ impl SimRecorder {
 
 impl Recorder for SimRecorder {
     fn now_us(&self) -> u64 {
-        self.time.now_instant().duration_since(self.t0).as_micros() as u64
+        self.time.elapsed().saturating_sub(self.t0).as_micros() as u64
     }
 
     fn record(&self, ev: Event) {
