@@ -8,14 +8,13 @@ use crate::proto::{
 };
 use crate::recorder::{Event, SharedRecorder};
 use crate::deadline::Deadlines;
-use crate::rpc::{lock, RpcClient};
+use crate::rpc::{lock, RpcClient, Unavailable};
 use crate::net::{Link, Listener, Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// How the API hands async ops to the conductors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +54,8 @@ pub struct ApiError {
     source: std::io::Error,
 }
 
-type Waiting = Arc<Mutex<BTreeMap<u64, oneshot::Sender<Answer>>>>;
+/// Calls waiting for the conductor's answer: correlation id → the client's connection and op.
+type Waiting = Arc<Mutex<BTreeMap<u64, (Link, u64)>>>;
 
 struct Shared {
     cfg: ApiConfig,
@@ -67,7 +67,18 @@ struct Shared {
     timeouts: Deadlines,
 }
 
+/// Answers a waiting call, if it still waits.
+fn answer(waiting: &Waiting, corr: u64, answer: Answer) {
+    let w = lock(waiting).remove(&corr);
+    if let Some((client, id)) = w {
+        client.send(Msg::Answer { id, answer });
+    }
+}
+
 /// Serves the API on `listener` until the task is dropped.
+///
+/// The API is event-driven: a request moves on when the store's or the bus's answer is read,
+/// without a task of its own, so an op costs the API no task wake-ups beyond its messages.
 pub async fn serve(
     mut listener: Listener,
     cfg: ApiConfig,
@@ -94,23 +105,23 @@ pub async fn serve(
     let w = waiting.clone();
     tokio::spawn(async move {
         while let Ok(Some(msg)) = bus_reader.next().await {
-            if let Msg::Reply(Reply { corr, answer, .. }) = msg {
-                let tx = lock(&w).remove(&corr);
-                if let Some(tx) = tx {
-                    let _ = tx.send(answer);
-                }
+            if let Msg::Reply(Reply { corr, answer: a, .. }) = msg {
+                answer(&w, corr, a);
             }
         }
-        lock(&w).clear();
+        // The bus is gone: no call will be answered.
+        let lost = std::mem::take(&mut *lock(&w));
+        for (_, (client, id)) in lost {
+            client.send(Msg::Answer {
+                id,
+                answer: Answer::Error(Failure::Unavailable),
+            });
+        }
     });
     let timeouts = Deadlines::new(cfg.rpc_timeout);
     tokio::spawn(timeouts.clone().sweep(rec.clone(), {
         let w = waiting.clone();
-        move |corr| {
-            if let Some(tx) = lock(&w).remove(&corr) {
-                let _ = tx.send(Answer::Timeout);
-            }
-        }
+        move |corr| answer(&w, corr, Answer::Timeout)
     }));
     let me = Arc::new(Shared {
         cfg,
@@ -126,11 +137,7 @@ pub async fn serve(
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
                 if let Msg::Request(op) = msg {
-                    let (me, link) = (me.clone(), link.clone());
-                    tokio::spawn(async move {
-                        let answer = me.handle(op).await;
-                        link.send(Msg::Answer { id: op.id, answer });
-                    });
+                    me.request(op, &link);
                 }
             }
         });
@@ -139,23 +146,39 @@ pub async fn serve(
 }
 
 impl Shared {
-    async fn handle(&self, op: OpSpec) -> Answer {
-        let persisted = self
-            .store
-            .store(StoreCmd::Accept {
+    /// A client's request: persist it, then go on in [`Shared::persisted`].
+    fn request(self: &Arc<Self>, op: OpSpec, client: &Link) {
+        let (me, client) = (self.clone(), client.clone());
+        self.store.store_then(
+            StoreCmd::Accept {
                 op,
                 validate: self.cfg.validate_state,
-            })
-            .await;
-        let (seq, host) = match persisted {
+            },
+            move |resp| {
+                if let Some(answer) = me.persisted(op, &client, resp) {
+                    client.send(Msg::Answer { id: op.id, answer });
+                }
+            },
+        );
+    }
+
+    /// The store's answer to persisting `op`: refuse it, or publish it. Returns the answer to
+    /// give the client now, or `None` when it comes with the conductor's reply.
+    fn persisted(
+        &self,
+        op: OpSpec,
+        client: &Link,
+        resp: Result<StoreResp, Unavailable>,
+    ) -> Option<Answer> {
+        let (seq, host) = match resp {
             Ok(StoreResp::Accepted { seq, host }) => (seq, host),
             Ok(StoreResp::Conflict(status)) => {
                 self.rec.record(Event::Rejected { op });
-                return Answer::Conflict(status);
+                return Some(Answer::Conflict(status));
             }
             _ => {
                 self.rec.record(Event::Rejected { op });
-                return Answer::Error(Failure::Unavailable);
+                return Some(Answer::Error(Failure::Unavailable));
             }
         };
         self.rec.record(Event::Accepted { op, seq });
@@ -168,29 +191,28 @@ impl Shared {
         };
         let route = Route::Topic;
         if !call {
-            return if self.bus.send(Msg::Publish {
+            let sent = self.bus.send(Msg::Publish {
                 route,
                 task,
                 corr: 0,
-            }) {
+            });
+            return Some(if sent {
                 Answer::Accepted
             } else {
                 Answer::Error(Failure::Unavailable)
-            };
+            });
         }
-        let (tx, rx) = oneshot::channel();
         let corr = {
             let mut n = lock(&self.next_corr);
             *n += 1;
             *n
         };
-        lock(&self.waiting).insert(corr, tx);
+        lock(&self.waiting).insert(corr, (client.clone(), op.id));
         if !self.bus.send(Msg::Publish { route, task, corr }) {
             lock(&self.waiting).remove(&corr);
-            return Answer::Error(Failure::Unavailable);
+            return Some(Answer::Error(Failure::Unavailable));
         }
         self.timeouts.push(self.rec.now_us(), corr);
-        // The sender is dropped on timeout (by the sweeper) or when the bus connection is lost.
-        rx.await.unwrap_or(Answer::Error(Failure::Unavailable))
+        None
     }
 }

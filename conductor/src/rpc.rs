@@ -13,11 +13,31 @@ use tokio::sync::oneshot;
 #[error("peer unavailable")]
 pub struct Unavailable;
 
+/// Who waits for a response: a task, or a callback run where the response is read (no task
+/// wake-up; services that are event-driven use it on their hot path).
+enum Waiter {
+    Task(oneshot::Sender<Msg>),
+    Then(Box<dyn FnOnce(Result<Msg, Unavailable>) + Send>),
+}
+
+impl Waiter {
+    fn resolve(self, msg: Result<Msg, Unavailable>) {
+        match (self, msg) {
+            (Waiter::Task(tx), Ok(m)) => {
+                let _ = tx.send(m);
+            }
+            // Dropping the sender fails the waiting task.
+            (Waiter::Task(_), Err(_)) => {}
+            (Waiter::Then(f), m) => f(m),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     next: u64,
     closed: bool,
-    waiting: BTreeMap<u64, oneshot::Sender<Msg>>,
+    waiting: BTreeMap<u64, Waiter>,
 }
 
 /// A client of a request/response service (the store or a host).
@@ -39,14 +59,18 @@ impl RpcClient {
                     _ => continue,
                 };
                 let waiter = lock(&p).waiting.remove(&req);
-                if let Some(tx) = waiter {
-                    let _ = tx.send(msg);
+                if let Some(w) = waiter {
+                    w.resolve(Ok(msg));
                 }
             }
-            // Dropping the senders fails every request still waiting.
-            let mut p = lock(&p);
-            p.closed = true;
-            p.waiting.clear();
+            let orphans = {
+                let mut p = lock(&p);
+                p.closed = true;
+                std::mem::take(&mut p.waiting)
+            };
+            for (_, w) in orphans {
+                w.resolve(Err(Unavailable));
+            }
         });
         Ok(RpcClient { link, pending })
     }
@@ -56,22 +80,44 @@ impl RpcClient {
         lock(&self.pending).closed || self.link.is_closed()
     }
 
+    /// Sends the request `make(req)` with `waiter` registered for its response; gives the
+    /// waiter back if the connection is gone.
+    fn send(&self, make: impl FnOnce(u64) -> Msg, waiter: Waiter) -> Result<(), Waiter> {
+        let mut p = lock(&self.pending);
+        if p.closed {
+            return Err(waiter);
+        }
+        p.next += 1;
+        let req = p.next;
+        p.waiting.insert(req, waiter);
+        if !self.link.send(make(req)) {
+            return Err(p.waiting.remove(&req).expect("just inserted"));
+        }
+        Ok(())
+    }
+
     async fn call(&self, make: impl FnOnce(u64) -> Msg) -> Result<Msg, Unavailable> {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(Unavailable);
-            }
-            p.next += 1;
-            let req = p.next;
-            p.waiting.insert(req, tx);
-            if !self.link.send(make(req)) {
-                p.waiting.remove(&req);
-                return Err(Unavailable);
-            }
-        }
+        self.send(make, Waiter::Task(tx)).map_err(|_| Unavailable)?;
         rx.await.map_err(|_| Unavailable)
+    }
+
+    /// Sends a store command; `then` runs with the response where it is received (or at once,
+    /// with `Unavailable`, if the connection is gone).
+    pub fn store_then(
+        &self,
+        cmd: StoreCmd,
+        then: impl FnOnce(Result<StoreResp, Unavailable>) + Send + 'static,
+    ) {
+        let waiter = Waiter::Then(Box::new(move |m: Result<Msg, Unavailable>| {
+            then(match m {
+                Ok(Msg::StoreResp { resp, .. }) => Ok(resp),
+                _ => Err(Unavailable),
+            })
+        }));
+        if let Err(w) = self.send(|req| Msg::Store { req, cmd }, waiter) {
+            w.resolve(Err(Unavailable));
+        }
     }
 
     /// Sends a store command and waits for its response.
