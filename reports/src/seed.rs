@@ -70,7 +70,7 @@ pub struct SeedMetrics {
     pub gave_up: u64,
     /// Invariant violations found in this seed's history (filled by the checker).
     pub violations: Vec<serde_json::Value>,
-    /// Simulator events processed (host statistics).
+    /// Events the services recorded (host statistics).
     pub events: u64,
     /// Network messages delivered (host statistics).
     pub messages: u64,

@@ -82,6 +82,7 @@ impl Recorder for SimRecorder {
     fn record(&self, ev: Event) {
         let now = self.now_us();
         let mut g = self.lock();
+        g.m.events += 1;
         let counting = g.m.counting(now);
         let m = &mut g.m;
         match ev {
