@@ -483,3 +483,81 @@ impl Drop for MemReader {
         p.held.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Msg;
+    use std::net::Ipv4Addr;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    fn net(min_ms: u64, max_ms: u64) -> MemNet {
+        MemNet::new(
+            MemNetConfig {
+                latency_min: Duration::from_millis(min_ms),
+                latency_max: Duration::from_millis(max_ms),
+                loss: 0.0,
+            },
+            7,
+            system_clock(),
+            task_timer(),
+        )
+    }
+
+    fn ack(tag: u64) -> Msg {
+        Msg::Ack { tag, reply: None }
+    }
+
+    #[tokio::test]
+    async fn ordered_delayed_and_closed() {
+        let net = net(2, 5);
+        let addr = SocketAddr::new(ip(1), 7000);
+        let mut listener = net.bind(addr).unwrap();
+        assert!(net.bind(addr).is_err(), "a second bind must fail");
+        let (link, mut reader) = net.connect(ip(2), addr).unwrap();
+        let (back, mut server) = listener.accept().await.unwrap();
+        let t0 = Instant::now();
+        for tag in 0..100 {
+            assert!(link.send(ack(tag)));
+        }
+        for tag in 0..100 {
+            assert_eq!(server.next().await, Some(ack(tag)), "FIFO order");
+        }
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(2) && took < Duration::from_millis(50), "{took:?}");
+        assert_eq!(net.messages(), 100);
+        // The sender goes away: the reader sees the end of the stream.
+        drop(link);
+        assert_eq!(server.next().await, None);
+        // The client's reader goes away: sending to it fails.
+        assert!(back.send(ack(0)));
+        assert_eq!(reader.next().await, Some(ack(0)));
+        drop(reader);
+        assert!(!back.send(ack(1)));
+        assert!(back.is_closed());
+    }
+
+    #[tokio::test]
+    async fn refused_and_clogged() {
+        let net = net(1, 2);
+        let addr = SocketAddr::new(ip(1), 7000);
+        assert!(net.connect(ip(2), addr).is_err(), "nobody listens");
+        let mut listener = net.bind(addr).unwrap();
+        net.clog_link(ip(2), ip(1));
+        assert!(net.connect(ip(2), addr).is_err(), "a clog refuses connects");
+        net.unclog_link(ip(2), ip(1));
+        let (link, _r) = net.connect(ip(2), addr).unwrap();
+        let (_l, mut server) = listener.accept().await.unwrap();
+        net.clog_node(ip(1), true, false);
+        assert!(link.send(ack(1)));
+        let waited = tokio::time::timeout(Duration::from_millis(100), server.next()).await;
+        assert!(waited.is_err(), "held while clogged");
+        net.unclog_node(ip(1), true, false);
+        assert_eq!(server.next().await, Some(ack(1)), "released after the clog");
+        drop(listener);
+        assert!(net.connect(ip(2), addr).is_err(), "a dropped listener refuses");
+    }
+}

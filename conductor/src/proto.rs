@@ -87,6 +87,16 @@ pub enum StoreCmd {
         /// The container.
         container: u64,
     },
+    /// Compare-and-swap a container's status: applied only if the record is still at
+    /// `version` (as read by `Get`), which makes read-modify-write safe between writers.
+    SetStatus {
+        /// The container.
+        container: u64,
+        /// The version the writer read.
+        version: u64,
+        /// The new status.
+        status: Status,
+    },
 }
 
 /// The store's answers.
@@ -109,6 +119,13 @@ pub enum StoreResp {
     Record {
         /// Its status.
         status: Status,
+        /// Its version, for a later `SetStatus`.
+        version: u64,
+    },
+    /// A compare-and-swap lost: the record moved on to this version.
+    Stale {
+        /// The record's current version.
+        version: u64,
     },
 }
 

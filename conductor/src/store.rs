@@ -134,7 +134,23 @@ impl StoreState {
                 StoreResp::Ok
             }
             StoreCmd::Get { container } => match self.containers.get(&container) {
-                Some(c) => StoreResp::Record { status: c.status },
+                Some(c) => StoreResp::Record {
+                    status: c.status,
+                    version: c.version,
+                },
+                None => StoreResp::NotFound,
+            },
+            StoreCmd::SetStatus {
+                container,
+                version,
+                status,
+            } => match self.containers.get_mut(&container) {
+                Some(c) if c.version == version => {
+                    c.status = status;
+                    c.version += 1;
+                    StoreResp::Ok
+                }
+                Some(c) => StoreResp::Stale { version: c.version },
                 None => StoreResp::NotFound,
             },
         }
@@ -249,6 +265,34 @@ mod tests {
         assert_eq!(s.apply(StoreCmd::Finish { op: 1, ok: true }), StoreResp::Ok);
         assert_eq!(s.container(10).unwrap().status, Status::Created);
         assert_eq!(s.apply(StoreCmd::Finish { op: 1, ok: true }), StoreResp::NotFound);
-        assert_eq!(s.ops().count(), 1);
+        // Ops 2 (a create) and 3 are still open; op 1 is terminal and gone.
+        assert_eq!(s.ops().count(), 2);
+    }
+
+    #[test]
+    fn compare_and_swap() {
+        let mut s = StoreState::new(1);
+        s.precreate(5, Status::Running);
+        let StoreResp::Record { version, .. } = s.apply(StoreCmd::Get { container: 5 }) else {
+            panic!("no record");
+        };
+        let set = |v| StoreCmd::SetStatus {
+            container: 5,
+            version: v,
+            status: Status::Stopped,
+        };
+        assert_eq!(s.apply(set(version)), StoreResp::Ok);
+        // The second writer read the same version: it loses.
+        assert_eq!(s.apply(set(version)), StoreResp::Stale { version: version + 1 });
+        assert_eq!(s.container(5).unwrap().status, Status::Stopped);
+        assert_eq!(s.apply(set(0)), StoreResp::Stale { version: version + 1 });
+        assert_eq!(
+            s.apply(StoreCmd::SetStatus {
+                container: 9,
+                version: 0,
+                status: Status::Error
+            }),
+            StoreResp::NotFound
+        );
     }
 }

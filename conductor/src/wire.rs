@@ -239,7 +239,7 @@ mod tests {
             answer: Answer::Accepted,
         };
         encode(&a, &mut buf);
-        encode(&Msg::Ack { tag: u64::MAX }, &mut buf);
+        encode(&Msg::Ack { tag: u64::MAX, reply: None }, &mut buf);
         let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
         let back: Msg = codec().deserialize(&buf[4..4 + len]).unwrap();
         assert_eq!(back, a);

@@ -249,6 +249,11 @@ pub struct Host {
     pub messages: u64,
     /// `ops.submitted / wall_s` (0 when `wall_s` is 0).
     pub sim_ops_per_wall_s: f64,
+    /// Network messages per submitted op.
+    pub messages_per_op: f64,
+    /// `ops.submitted` over the seeds' own wall times summed: the speed of one core, however
+    /// many seeds ran in parallel.
+    pub sim_ops_per_core_s: f64,
 }
 
 /// The report without `host`, borrowing a [`Report`]; same key order.
@@ -451,6 +456,19 @@ pub fn build_report(
             round::decimals(ops.submitted as f64 / wall_s, 1)
         } else {
             0.0
+        },
+        messages_per_op: if ops.submitted > 0 {
+            round::decimals(sum(|s| s.messages) as f64 / ops.submitted as f64, 2)
+        } else {
+            0.0
+        },
+        sim_ops_per_core_s: {
+            let core_s: f64 = seeds.iter().map(|s| s.wall_s).sum();
+            if core_s > 0.0 {
+                round::decimals(ops.submitted as f64 / core_s, 1)
+            } else {
+                0.0
+            }
         },
     };
 

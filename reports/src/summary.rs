@@ -191,13 +191,15 @@ impl Report {
         line(
             "host",
             format!(
-                "{} seed{} in {} wall  {} events  {} messages  {} simulated ops / wall-s",
+                "{} seed{} in {} wall  {} events  {} messages ({:.1} per op)  {} simulated ops / wall-s  ({} per core)",
                 self.seeds,
                 if self.seeds == 1 { "" } else { "s" },
                 human::secs(h.wall_s),
                 human::compact(h.events as f64),
                 human::compact(h.messages as f64),
-                human::compact(h.sim_ops_per_wall_s)
+                h.messages_per_op,
+                human::compact(h.sim_ops_per_wall_s),
+                human::compact(h.sim_ops_per_core_s)
             ),
         );
         out
@@ -235,7 +237,7 @@ mod tests {
         assert!(s.contains("p99_max 200 ms (max 5.00 s) ok"));
         assert!(s.contains("slo        FAIL"));
         assert!(s.contains("2 violations (exclusive)"));
-        assert!(s.contains("host       2 seeds in 2.00 s wall  2,000 events  1,000 messages  150"));
+        assert!(s.contains("host       2 seeds in 2.00 s wall  2,000 events  1,000 messages (3.3 per op)  150"), "{s}");
         assert!(s.ends_with('\n'));
         assert_eq!(s, r.summary());
     }

@@ -14,8 +14,11 @@
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
-//! 127.0.0.1:0` works), then records its events as JSON lines on stderr or `--log FILE`. It runs
-//! until SIGINT/SIGTERM (exit 0) or until it fails (exit 1). Bad flags exit 2.
+//! 127.0.0.1:0` works), then records its events as JSON lines on stderr or `--log FILE` (the
+//! store has none to record). The api and the conductor wait up to `--wait 30s` for the services
+//! they connect to, so the processes may start in any order. Each runs until SIGINT/SIGTERM
+//! (exit 0) or until it fails (exit 1). Bad flags exit 2. The client exits 0 when every request
+//! was answered (whatever the answer), 1 otherwise.
 //!
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
 //! -p conductor`); under `--cfg madsim` the binary only says so.
@@ -43,6 +46,7 @@ mod real {
     use conductor::bus::{self, BusConfig};
     use conductor::conductor::{self as cond, ConductorConfig, Overflow};
     use conductor::host::{self, HostModel, HostState};
+    use conductor::net::{Listener, Net};
     use conductor::op::{OpKind, Status, Truth};
     use conductor::proto::{Answer, HostCmd, Msg, OpSpec};
     use conductor::recorder::{JsonLines, SharedRecorder};
@@ -51,12 +55,12 @@ mod real {
     use serde::Serialize;
     use std::future::Future;
     use std::io::Write;
-    use std::net::{SocketAddr, ToSocketAddrs};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
     use std::path::PathBuf;
     use std::process::ExitCode;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
     use tokio::time::Instant;
 
     /// The most ops one `client` run may plan (its intended send times are kept in memory).
@@ -90,12 +94,17 @@ mod real {
         Client(ClientArgs),
     }
 
-    /// Flags every service takes.
+    /// Where a service records its events.
     #[derive(Args, Debug)]
-    struct Common {
+    struct Log {
         /// Write the JSON-lines event log to FILE instead of stderr.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+    }
+
+    /// How long a service waits for those it depends on.
+    #[derive(Args, Debug)]
+    struct Wait {
         /// How long to keep trying to reach the services this one depends on.
         #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
         wait: Duration,
@@ -122,7 +131,9 @@ mod real {
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
         rpc_timeout: Duration,
         #[command(flatten)]
-        common: Common,
+        log: Log,
+        #[command(flatten)]
+        wait: Wait,
     }
 
     #[derive(Args, Debug)]
@@ -134,7 +145,7 @@ mod real {
         #[arg(long, default_value_t = 0)]
         prefetch: u32,
         #[command(flatten)]
-        common: Common,
+        log: Log,
     }
 
     #[derive(Args, Debug)]
@@ -148,8 +159,7 @@ mod real {
         /// Containers 0..N to pre-create, running; container c is placed on host c % hosts.
         #[arg(long, default_value_t = 0)]
         containers: u64,
-        #[command(flatten)]
-        common: Common,
+        // The store records no events, so it takes no --log.
     }
 
     #[derive(Args, Debug)]
@@ -180,7 +190,7 @@ mod real {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[command(flatten)]
-        common: Common,
+        log: Log,
     }
 
     #[derive(Args, Debug)]
@@ -207,7 +217,9 @@ mod real {
         #[arg(long, value_enum, default_value_t = OverflowArg::CallerRuns)]
         overflow: OverflowArg,
         #[command(flatten)]
-        common: Common,
+        log: Log,
+        #[command(flatten)]
+        wait: Wait,
     }
 
     #[derive(Args, Debug)]
@@ -408,8 +420,8 @@ mod real {
         Ok(())
     }
 
-    fn recorder(node: &str, common: &Common) -> anyhow::Result<SharedRecorder> {
-        let out: Box<dyn Write + Send> = match &common.log {
+    fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
+        let out: Box<dyn Write + Send> = match &log.log {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path)
                     .with_context(|| format!("cannot create the log {}", path.display()))?,
@@ -420,8 +432,9 @@ mod real {
     }
 
     /// Binds `addr` and announces the bound address on stdout (`listening ADDR`).
-    async fn listen(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-        let l = TcpListener::bind(addr)
+    async fn listen(addr: SocketAddr) -> anyhow::Result<Listener> {
+        let l = Net::Tcp
+            .bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = l.local_addr().context("cannot read the bound address")?;
@@ -447,10 +460,10 @@ mod real {
     }
 
     async fn api_main(a: ApiArgs) -> anyhow::Result<()> {
-        let rec = recorder("api", &a.common)?;
+        let rec = recorder("api", &a.log)?;
         let listener = listen(a.listen).await?;
-        reach("the store", a.store, a.common.wait).await?;
-        reach("the bus", a.bus, a.common.wait).await?;
+        reach("the store", a.store, a.wait.wait).await?;
+        reach("the bus", a.bus, a.wait.wait).await?;
         let cfg = ApiConfig {
             validate_state: a.validate_state,
             async_rpc: match a.async_rpc {
@@ -460,13 +473,15 @@ mod real {
             rpc_timeout: a.rpc_timeout,
             store: a.store,
             bus: a.bus,
+            net: Net::Tcp,
+            ip: a.listen.ip(),
         };
         api::serve(listener, cfg, rec).await?;
         bail!("the API stopped accepting connections")
     }
 
     async fn bus_main(a: BusArgs) -> anyhow::Result<()> {
-        let rec = recorder("bus", &a.common)?;
+        let rec = recorder("bus", &a.log)?;
         let listener = listen(a.listen).await?;
         bus::serve(
             listener,
@@ -490,7 +505,7 @@ mod real {
     }
 
     async fn host_main(a: HostArgs) -> anyhow::Result<()> {
-        let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.common)?;
+        let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
         let mut st = HostState::default();
         // The store places pre-created container c on host c % hosts (round-robin from 0).
         for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
@@ -508,12 +523,12 @@ mod real {
     }
 
     async fn conductor_main(a: ConductorArgs) -> anyhow::Result<()> {
-        let rec = recorder(&format!("conductor-{}", u64::from(a.index) + 1), &a.common)?;
-        reach("the store", a.store, a.common.wait).await?;
+        let rec = recorder(&format!("conductor-{}", u64::from(a.index) + 1), &a.log)?;
+        reach("the store", a.store, a.wait.wait).await?;
         for (i, &h) in a.hosts.iter().enumerate() {
-            reach(&format!("host-{}", i + 1), h, a.common.wait).await?;
+            reach(&format!("host-{}", i + 1), h, a.wait.wait).await?;
         }
-        reach("the bus", a.bus, a.common.wait).await?;
+        reach("the bus", a.bus, a.wait.wait).await?;
         let cfg = ConductorConfig {
             index: a.index,
             rpc_workers: a.rpc_workers,
@@ -527,6 +542,8 @@ mod real {
             bus: a.bus,
             store: a.store,
             hosts: a.hosts,
+            net: Net::Tcp,
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         };
         cond::run(cfg, rec).await?;
         Ok(())
