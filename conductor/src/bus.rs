@@ -6,7 +6,6 @@
 //! memory: killing it loses every queued message.
 
 use crate::proto::{BusRole, Msg, Reply, Route, Task};
-use crate::recorder::SharedRecorder;
 use crate::rpc::lock;
 use crate::net::Link;
 use std::collections::{BTreeMap, VecDeque};
@@ -27,8 +26,6 @@ struct Queued {
     corr: u64,
     reply_to: u64,
     route: Route,
-    /// When the bus received it (µs), to measure the wait for an RPC slot.
-    at_us: u64,
 }
 
 struct Consumer {
@@ -62,7 +59,6 @@ impl State {
             task: q.task,
             corr: q.corr,
             reply_to: q.reply_to,
-            published_us: q.at_us,
         });
         c.unacked.insert(q.tag, q);
     }
@@ -108,10 +104,10 @@ impl State {
 }
 
 /// Serves the bus on `listener` until the task is dropped; its queues die with it.
-pub async fn serve(mut listener: Listener, cfg: BusConfig, rec: SharedRecorder) {
+pub async fn serve(mut listener: Listener, cfg: BusConfig) {
     let state = Arc::new(Mutex::new(State::default()));
     while let Ok((link, mut reader)) = listener.accept().await {
-        let (state, rec) = (state.clone(), rec.clone());
+        let state = state.clone();
         tokio::spawn(async move {
             let Ok(Some(Msg::Hello(role))) = reader.next().await else {
                 return;
@@ -154,7 +150,6 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig, rec: SharedRecorder) 
                             corr,
                             reply_to: conn,
                             route,
-                            at_us: rec.now_us(),
                         };
                         match route {
                             Route::Topic => st.topic.push_back(q),

@@ -74,7 +74,8 @@ struct Delivery {
     task: Task,
     corr: u64,
     reply_to: u64,
-    published_us: u64,
+    /// When it reached this conductor's backlog (µs).
+    received_us: u64,
 }
 
 #[derive(Default)]
@@ -147,7 +148,6 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), Conduc
             task,
             corr,
             reply_to,
-            published_us,
         } = msg
         {
             me.on_deliver(Delivery {
@@ -155,7 +155,7 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), Conduc
                 task,
                 corr,
                 reply_to,
-                published_us,
+                received_us: me.rec.now_us(),
             });
         }
     }
@@ -232,7 +232,7 @@ impl Shared {
         self.bus.send(Msg::Ack { tag: d.tag, reply });
         self.rec.record(Event::BacklogWait {
             conductor: self.cfg.index,
-            wait_us: self.rec.now_us().saturating_sub(d.published_us),
+            wait_us: self.rec.now_us().saturating_sub(d.received_us),
         });
     }
 

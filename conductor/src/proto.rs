@@ -227,8 +227,6 @@ pub enum Msg {
         corr: u64,
         /// The publisher connection to route the reply to.
         reply_to: u64,
-        /// When the bus received the message (µs since the run's start).
-        published_us: u64,
     },
     /// Conductor → bus: an RPC slot took the delivery (it is no longer redelivered). When the
     /// answer to a call is known at that same instant it rides along instead of costing a

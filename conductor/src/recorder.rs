@@ -57,7 +57,7 @@ pub enum Event {
         /// Host call plus the store writes around it.
         hold_us: u64,
     },
-    /// An RPC slot took a message that had waited `wait_us` since the bus received it.
+    /// An RPC slot took a message that had waited `wait_us` in the conductor's backlog.
     BacklogWait {
         /// Conductor index.
         conductor: u32,

@@ -201,14 +201,14 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         })
         .build();
 
-    let (addr, r, n, prefetch) = (addrs.bus, shared.clone(), net.clone(), scn.bus.prefetch);
+    let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
     handle
         .create_node()
         .name("bus")
         .ip(addr.ip())
         .init(move || {
-            let (r, n) = (r.clone(), n.clone());
-            async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }, r).await }
+            let n = n.clone();
+            async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
         })
         .build();
 
