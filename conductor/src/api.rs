@@ -3,13 +3,13 @@
 //! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
 //! are always calls with `rpc_timeout`.
 
+use crate::deadline::Deadlines;
+use crate::net::{Link, Listener, Net};
 use crate::proto::{
     Answer, BusRole, Failure, Msg, OpSpec, Reply, Route, StoreCmd, StoreResp, Task,
 };
 use crate::recorder::{Event, SharedRecorder};
-use crate::deadline::Deadlines;
 use crate::rpc::{lock, RpcClient, Unavailable};
-use crate::net::{Link, Listener, Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -105,7 +105,10 @@ pub async fn serve(
     let w = waiting.clone();
     tokio::spawn(async move {
         while let Ok(Some(msg)) = bus_reader.next().await {
-            if let Msg::Reply(Reply { corr, answer: a, .. }) = msg {
+            if let Msg::Reply(Reply {
+                corr, answer: a, ..
+            }) = msg
+            {
                 answer(&w, corr, a);
             }
         }
@@ -178,7 +181,7 @@ impl Shared {
             }
             _ => {
                 self.rec.record(Event::Rejected { op });
-                return Some(Answer::Error(Failure::Unavailable));
+                return Some(Answer::Unavailable);
             }
         };
         self.rec.record(Event::Accepted { op, seq });

@@ -5,12 +5,12 @@
 //! dies with it. Per-conductor queues wait for their conductor. The bus keeps everything in
 //! memory: killing it loses every queued message.
 
+use crate::net::Link;
+use crate::net::Listener;
 use crate::proto::{BusRole, Msg, Reply, Route, Task};
 use crate::rpc::lock;
-use crate::net::Link;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use crate::net::Listener;
 
 /// Bus settings.
 #[derive(Debug, Clone, Copy)]

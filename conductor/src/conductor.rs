@@ -2,10 +2,10 @@
 //! the bus; async ops go to an executor pool of `pool_workers`, and when it is exhausted the
 //! `overflow` policy decides (the seed's Phase 0); blocking ops are answered inline on the slot.
 
+use crate::net::{Link, Net};
 use crate::proto::{Answer, BusRole, Failure, HostCmd, Msg, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::{lock, RpcClient, Unavailable};
-use crate::net::{Link, Net};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -356,10 +356,8 @@ impl Shared {
     /// Runs an async op: the store write that takes it, the host call, the store write that ends it.
     async fn execute(&self, task: Task) {
         let start = self.rec.now_us();
-        let ok = match self.run_op(&task).await {
-            Ok(ok) => ok,
-            Err(Unavailable) => false,
-        };
+        // An unreachable store or host fails the op.
+        let ok = self.run_op(&task).await.unwrap_or_default();
         let end = self.rec.now_us();
         self.rec.record(Event::Hold {
             conductor: self.cfg.index,
@@ -377,10 +375,7 @@ impl Shared {
         })?;
         let ok = self.host_call(task).await.is_ok_and(|r| r.is_ok());
         self.store
-            .store(StoreCmd::Finish {
-                op: task.op.id,
-                ok,
-            })
+            .store(StoreCmd::Finish { op: task.op.id, ok })
             .await?;
         Ok(ok)
     }

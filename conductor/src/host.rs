@@ -1,6 +1,7 @@
 //! A container host (Docker on a bay node): applies ops after their service time, keeps each
 //! container's ground truth, answers 304-style no-ops, and does not serialise ops on one container.
 
+use crate::net::Listener;
 use crate::op::{HostError, Truth};
 use crate::proto::{HostCmd, Msg};
 use crate::recorder::{Event, SharedRecorder};
@@ -8,7 +9,6 @@ use crate::rpc::lock;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::net::Listener;
 
 /// Decides how long an op takes at a host and whether it fails. The simulator keys both on the
 /// op's identity so that two configurations see the same values (common random numbers).

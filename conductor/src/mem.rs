@@ -262,10 +262,7 @@ impl MemNet {
         };
         let up = Pipe::new(self, from, to.ip());
         let down = Pipe::new(self, to.ip(), from);
-        let server = (
-            MemLink::new(self, &down),
-            MemReader::new(self, up.clone()),
-        );
+        let server = (MemLink::new(self, &down), MemReader::new(self, up.clone()));
         if listener.send(server).is_err() {
             st.listeners.remove(&to);
             return Err(refused());
@@ -450,9 +447,11 @@ impl MemReader {
         poll_fn(|cx| {
             let mut p = lock(&self.pipe);
             match p.queue.front() {
-                Some(&(at, _)) if at <= (self.clock)() => {
-                    p.queue.pop_front().map(|(_, msg)| Poll::Ready(Some(msg))).unwrap_or(Poll::Pending)
-                }
+                Some(&(at, _)) if at <= (self.clock)() => p
+                    .queue
+                    .pop_front()
+                    .map(|(_, msg)| Poll::Ready(Some(msg)))
+                    .unwrap_or(Poll::Pending),
                 Some(&(at, _)) => {
                     if !p.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                         p.waker = Some(cx.waker().clone());
@@ -527,7 +526,10 @@ mod tests {
             assert_eq!(server.next().await, Some(ack(tag)), "FIFO order");
         }
         let took = t0.elapsed();
-        assert!(took >= Duration::from_millis(2) && took < Duration::from_millis(50), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(2) && took < Duration::from_millis(50),
+            "{took:?}"
+        );
         assert_eq!(net.messages(), 100);
         // The sender goes away: the reader sees the end of the stream.
         drop(link);
@@ -558,6 +560,9 @@ mod tests {
         net.unclog_node(ip(1), true, false);
         assert_eq!(server.next().await, Some(ack(1)), "released after the clog");
         drop(listener);
-        assert!(net.connect(ip(2), addr).is_err(), "a dropped listener refuses");
+        assert!(
+            net.connect(ip(2), addr).is_err(),
+            "a dropped listener refuses"
+        );
     }
 }

@@ -228,10 +228,19 @@ mod tests {
     #[test]
     fn docker_semantics() {
         assert_eq!(Truth::Running.apply(OpKind::Start), Ok(None));
-        assert_eq!(Truth::Created.apply(OpKind::Start), Ok(Some(Truth::Running)));
-        assert_eq!(Truth::Absent.apply(OpKind::Start), Err(HostError::NoSuchContainer));
+        assert_eq!(
+            Truth::Created.apply(OpKind::Start),
+            Ok(Some(Truth::Running))
+        );
+        assert_eq!(
+            Truth::Absent.apply(OpKind::Start),
+            Err(HostError::NoSuchContainer)
+        );
         assert_eq!(Truth::Absent.apply(OpKind::Delete), Ok(None));
-        assert_eq!(Truth::Stopped.apply(OpKind::Unpause), Err(HostError::Conflict));
+        assert_eq!(
+            Truth::Stopped.apply(OpKind::Unpause),
+            Err(HostError::Conflict)
+        );
     }
 
     #[test]

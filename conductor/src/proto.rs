@@ -39,7 +39,10 @@ pub enum Answer {
     Done,
     /// Refused because of the container's state (409).
     Conflict(Status),
-    /// Failed: the pool rejected it, the host refused it, or a service was unreachable.
+    /// Refused because the op could not be persisted (503): never accepted.
+    Unavailable,
+    /// Failed after it was accepted: the pool rejected it, the host refused it, or a service was
+    /// unreachable.
     Error(Failure),
     /// The API's RPC to the conductor timed out (`rpc_timeout`).
     Timeout,

@@ -1,8 +1,8 @@
 //! Request/response over a [`Link`]: many requests in flight on one connection, matched to their
 //! responses by a correlation id.
 
-use crate::proto::{HostCmd, HostResp, Msg, StoreCmd, StoreResp};
 use crate::net::{Link, Net};
+use crate::proto::{HostCmd, HostResp, Msg, StoreCmd, StoreResp};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

@@ -1,13 +1,13 @@
 //! The store: container and op records (the database of Magnum/Zun). Its state outlives the
 //! service's process (it is durable across the store's own restarts): the caller owns it.
 
+use crate::net::Listener;
 use crate::op::{OpKind, Status};
 use crate::proto::{Msg, OpSpec, StoreCmd, StoreResp};
 use crate::rpc::lock;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use crate::net::Listener;
 
 /// A container's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -184,7 +184,10 @@ impl StoreState {
         };
         c.version += 1;
         if op.kind.is_blocking() {
-            return StoreResp::Accepted { seq: 0, host: c.host };
+            return StoreResp::Accepted {
+                seq: 0,
+                host: c.host,
+            };
         }
         c.last_seq += 1;
         let seq = c.last_seq;
@@ -261,10 +264,16 @@ mod tests {
         });
         assert_eq!(d, StoreResp::Accepted { seq: 2, host: 0 });
         assert_eq!(s.apply(StoreCmd::Begin { op: 1, owner: 0 }), StoreResp::Ok);
-        assert_eq!(s.container(10).unwrap().task_state, Some("container_creating"));
+        assert_eq!(
+            s.container(10).unwrap().task_state,
+            Some("container_creating")
+        );
         assert_eq!(s.apply(StoreCmd::Finish { op: 1, ok: true }), StoreResp::Ok);
         assert_eq!(s.container(10).unwrap().status, Status::Created);
-        assert_eq!(s.apply(StoreCmd::Finish { op: 1, ok: true }), StoreResp::NotFound);
+        assert_eq!(
+            s.apply(StoreCmd::Finish { op: 1, ok: true }),
+            StoreResp::NotFound
+        );
         // Ops 2 (a create) and 3 are still open; op 1 is terminal and gone.
         assert_eq!(s.ops().count(), 2);
     }
@@ -283,9 +292,19 @@ mod tests {
         };
         assert_eq!(s.apply(set(version)), StoreResp::Ok);
         // The second writer read the same version: it loses.
-        assert_eq!(s.apply(set(version)), StoreResp::Stale { version: version + 1 });
+        assert_eq!(
+            s.apply(set(version)),
+            StoreResp::Stale {
+                version: version + 1
+            }
+        );
         assert_eq!(s.container(5).unwrap().status, Status::Stopped);
-        assert_eq!(s.apply(set(0)), StoreResp::Stale { version: version + 1 });
+        assert_eq!(
+            s.apply(set(0)),
+            StoreResp::Stale {
+                version: version + 1
+            }
+        );
         assert_eq!(
             s.apply(StoreCmd::SetStatus {
                 container: 9,

@@ -5,9 +5,9 @@
 //! no extra task wake-up.
 
 use crate::proto::Msg;
+use crate::rpc::lock;
 use bincode::Options;
 use bytes::{Buf, BytesMut};
-use crate::rpc::lock;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
@@ -239,7 +239,13 @@ mod tests {
             answer: Answer::Accepted,
         };
         encode(&a, &mut buf);
-        encode(&Msg::Ack { tag: u64::MAX, reply: None }, &mut buf);
+        encode(
+            &Msg::Ack {
+                tag: u64::MAX,
+                reply: None,
+            },
+            &mut buf,
+        );
         let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
         let back: Msg = codec().deserialize(&buf[4..4 + len]).unwrap();
         assert_eq!(back, a);

@@ -237,7 +237,12 @@ mod tests {
         assert!(s.contains("p99_max 200 ms (max 5.00 s) ok"));
         assert!(s.contains("slo        FAIL"));
         assert!(s.contains("2 violations (exclusive)"));
-        assert!(s.contains("host       2 seeds in 2.00 s wall  2,000 events  1,000 messages (3.3 per op)  150"), "{s}");
+        assert!(
+            s.contains(
+                "host       2 seeds in 2.00 s wall  2,000 events  1,000 messages (3.3 per op)  150"
+            ),
+            "{s}"
+        );
         assert!(s.ends_with('\n'));
         assert_eq!(s, r.summary());
     }

@@ -9,8 +9,8 @@ use std::path::Path;
 fn baseline(c: &mut Criterion) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/baseline.toml");
     // Half an hour of simulated load keeps an iteration near a tenth of a second.
-    let scn = scenario::load(&path, &["duration=\"30m\"".to_string()])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let scn =
+        scenario::load(&path, &["duration=\"30m\"".to_string()]).unwrap_or_else(|e| panic!("{e}"));
     let probe = std::thread::scope(|s| s.spawn(|| run_seed(&scn, 1)).join())
         .expect("seed thread")
         .unwrap_or_else(|e| panic!("{e}"));

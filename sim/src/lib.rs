@@ -10,8 +10,8 @@ compile_error!(
 
 pub mod recorder;
 pub mod rng;
+pub mod run;
 pub mod scenario;
 pub mod service;
 pub mod workload;
-pub mod run;
 pub mod world;

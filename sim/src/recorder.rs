@@ -2,8 +2,8 @@
 //! stamped with simulated time. Nothing is kept per sample: counters, HDR histograms and
 //! time-weighted levels only.
 
-use conductor::recorder::{Event, Recorder};
 use conductor::proto::OpSpec;
+use conductor::recorder::{Event, Recorder};
 use reports::SeedMetrics;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;

@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn streams_are_keyed() {
-        let a: Vec<u64> = (0..4).map(|_| stream(1, Purpose::Arrivals, 0).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| stream(1, Purpose::Arrivals, 0).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(
             stream(1, Purpose::Arrivals, 0).next_u64(),

@@ -64,7 +64,10 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
     let Arrival::Poisson { rate } = scn.workload.arrival else {
         return None;
     };
-    let loss = matches!(scn.cluster.overflow, Overflow::CallerRuns | Overflow::Reject);
+    let loss = matches!(
+        scn.cluster.overflow,
+        Overflow::CallerRuns | Overflow::Reject
+    );
     if scn.cluster.conductors != 1
         || !loss
         || !scn.faults.is_empty()

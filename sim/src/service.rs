@@ -42,7 +42,10 @@ impl Backends {
     pub fn new(seed: u64, backend: &Backend) -> Self {
         Backends {
             seed,
-            by_op: OpKind::ALL.iter().map(|k| backend.dist(*k).clone()).collect(),
+            by_op: OpKind::ALL
+                .iter()
+                .map(|k| backend.dist(*k).clone())
+                .collect(),
             failure_rate: backend.failure_rate,
         }
     }
@@ -83,7 +86,10 @@ mod tests {
         let s = Duration::from_secs;
         for d in [
             Dist::Exp { mean: s(1) },
-            Dist::Uniform { min: s(1), max: s(3) },
+            Dist::Uniform {
+                min: s(1),
+                max: s(3),
+            },
             Dist::Lognormal {
                 median: Duration::from_millis(500),
                 p99: s(4),

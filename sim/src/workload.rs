@@ -18,7 +18,8 @@ pub struct Arrivals {
     /// Current time in seconds (f64 keeps sub-µs gaps from accumulating rounding).
     t: f64,
     end: f64,
-    first: bool,
+    /// Arrivals produced so far.
+    count: u64,
 }
 
 impl Arrivals {
@@ -29,7 +30,7 @@ impl Arrivals {
             rng: stream(seed, Purpose::Arrivals, 0),
             t: 0.0,
             end: duration.as_secs_f64(),
-            first: true,
+            count: 0,
         }
     }
 
@@ -40,13 +41,9 @@ impl Arrivals {
     fn advance(&mut self) -> f64 {
         match self.kind {
             Arrival::Poisson { rate } => self.t + self.exp1() / rate,
-            Arrival::Constant { rate } => {
-                if self.first {
-                    self.t
-                } else {
-                    self.t + 1.0 / rate
-                }
-            }
+            // The k-th arrival at k / rate: computed, not accumulated, so that rounding cannot
+            // add or drop an arrival at the end.
+            Arrival::Constant { rate } => self.count as f64 / rate,
             Arrival::Bursty {
                 rate,
                 burst_rate,
@@ -58,6 +55,20 @@ impl Arrivals {
                 let period = on + off;
                 let mut need = self.exp1();
                 let mut t = self.t;
+                // Whole periods are skipped at once: with short periods and low rates a step per
+                // period would take longer than the run.
+                let per_period = rate * off + burst_rate * on;
+                if per_period <= 0.0 {
+                    return self.end;
+                }
+                if need > per_period {
+                    let whole = (need / per_period).floor();
+                    t += whole * period;
+                    need -= whole * per_period;
+                    if t >= self.end {
+                        return t;
+                    }
+                }
                 loop {
                     let phase = t % period;
                     let (r, left) = if phase < off {
@@ -98,11 +109,11 @@ impl Iterator for Arrivals {
     type Item = u64;
     fn next(&mut self) -> Option<u64> {
         let t = self.advance();
-        self.first = false;
         if t >= self.end {
             return None;
         }
         self.t = t;
+        self.count += 1;
         Some((t * 1e6) as u64)
     }
 }
@@ -137,8 +148,8 @@ impl Requests {
         })
     }
 
-    /// The next request's container and op.
-    pub fn next(&mut self) -> (u64, OpKind) {
+    /// Draws the next request's container and op.
+    pub fn draw(&mut self) -> (u64, OpKind) {
         let c = match &self.zipf {
             None => self.picks.gen_range(0..self.containers),
             Some(z) => (z.sample(&mut self.picks) as u64)
@@ -172,7 +183,13 @@ mod tests {
             1000,
         );
         assert!((b as f64 - 19_000.0).abs() < 4.0 * 138.0, "{b}");
-        let r = count(Arrival::Ramp { from: 0.0, to: 200.0 }, 1000);
+        let r = count(
+            Arrival::Ramp {
+                from: 0.0,
+                to: 200.0,
+            },
+            1000,
+        );
         assert!((r as f64 - 100_000.0).abs() < 4.0 * 316.0, "{r}");
     }
 

@@ -9,10 +9,10 @@ use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::bus::{self, BusConfig};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow};
 use conductor::host::{self, HostModel, HostState};
-use conductor::op::{Status, Truth};
-use conductor::proto::{Msg, OpSpec};
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
+use conductor::op::{Status, Truth};
+use conductor::proto::{Answer, Msg, OpSpec};
 use conductor::recorder::{Recorder, SharedRecorder};
 use conductor::store::{self, StoreState};
 use madsim::runtime::{Handle, Runtime};
@@ -278,11 +278,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         })
         .build();
 
-    let client = handle
-        .create_node()
-        .name("client")
-        .ip(addrs.client)
-        .build();
+    let client = handle.create_node().name("client").ip(addrs.client).build();
     let (r, api_addr, n, client_ip) = (rec.clone(), addrs.api, net.clone(), addrs.client);
     let (arrival, workload, duration) = (
         scn.workload.arrival.clone(),
@@ -291,7 +287,10 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     );
     let start = Instant::now();
     let load = client.spawn(async move {
-        drive(r, &n, client_ip, api_addr, start, &arrival, &workload, seed, duration).await;
+        drive(
+            r, &n, client_ip, api_addr, start, &arrival, &workload, seed, duration,
+        )
+        .await;
     });
     // A load task that ends early (it cannot: it only sleeps and sends) would still leave the
     // drain below to bound the run.
@@ -365,9 +364,12 @@ async fn drive(
                 let o = outstanding.clone();
                 tokio::spawn(async move {
                     while let Ok(Some(msg)) = reader.next().await {
-                        if let Msg::Answer { id, .. } = msg {
+                        if let Msg::Answer { id, answer } = msg {
                             let intended = o.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                            if let Some(intended) = intended {
+                            // Refused ops are counted (by the API), not timed.
+                            let refused =
+                                matches!(answer, Answer::Conflict(_) | Answer::Unavailable);
+                            if let (Some(intended), false) = (intended, refused) {
                                 r.answered(intended, r.now_us());
                             }
                         }
@@ -384,7 +386,7 @@ async fn drive(
         if intended_us > rec.now_us() {
             sleep_until(start + Duration::from_micros(intended_us)).await;
         }
-        let (container, kind) = requests.next();
+        let (container, kind) = requests.draw();
         let op = OpSpec {
             id: id as u64,
             container,
