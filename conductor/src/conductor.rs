@@ -67,6 +67,17 @@ pub enum ConductorError {
     BusLost,
 }
 
+/// What holds an RPC slot after it took a delivery.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// A blocking op, answered inline.
+    Blocking,
+    /// The pool was exhausted and the slot runs the op itself.
+    CallerRuns,
+    /// The pool was exhausted and the op fails (its final write).
+    Reject,
+}
+
 /// A delivery waiting for, or held by, an RPC slot.
 #[derive(Debug, Clone, Copy)]
 struct Delivery {
@@ -174,20 +185,26 @@ impl Shared {
                 None
             }
         };
-        if let Some(busy) = take {
-            self.rec.record(Event::RpcBusy {
-                conductor: self.cfg.index,
-                busy,
-            });
-            let me = self.clone();
-            tokio::spawn(async move { me.slot(d).await });
-        }
+        let Some(busy) = take else { return };
+        // Most deliveries are handed to a worker at once: a slot holds them for no time, so
+        // that part runs here, without a task, and the slot is free again at the same instant.
+        let Some(wait) = self.take_now(&d) else {
+            lock(&self.slots).busy -= 1;
+            return;
+        };
+        self.rec.record(Event::RpcBusy {
+            conductor: self.cfg.index,
+            busy,
+        });
+        let me = self.clone();
+        tokio::spawn(async move { me.slot(d, wait).await });
     }
 
-    /// One RPC slot: handles a delivery, then whatever waits in the backlog.
-    async fn slot(self: Arc<Self>, mut d: Delivery) {
+    /// One RPC slot: finishes a delivery that had to wait, then takes whatever waits in the
+    /// backlog.
+    async fn slot(self: Arc<Self>, d: Delivery, wait: Wait) {
+        self.finish(&d, wait).await;
         loop {
-            self.handle(d).await;
             let next = {
                 let mut s = lock(&self.slots);
                 match s.backlog.pop_front() {
@@ -199,7 +216,11 @@ impl Shared {
                 }
             };
             match next {
-                Ok(n) => d = n,
+                Ok(n) => {
+                    if let Some(wait) = self.take_now(&n) {
+                        self.finish(&n, wait).await;
+                    }
+                }
                 Err(busy) => {
                     self.rec.record(Event::RpcBusy {
                         conductor: self.cfg.index,
@@ -236,18 +257,15 @@ impl Shared {
         });
     }
 
-    async fn handle(self: &Arc<Self>, d: Delivery) {
+    /// An RPC slot takes a delivery: it acknowledges it and, for an async op, validates and
+    /// tries to take a pool worker. Everything here happens at once; what must wait on the slot
+    /// (a blocking op, or an op the overflow policy keeps on the slot) is returned.
+    fn take_now(self: &Arc<Self>, d: &Delivery) -> Option<Wait> {
         let me = self.cfg.index;
         let task = d.task;
         if task.op.kind.is_blocking() {
-            self.ack(&d, None);
-            let answer = self.blocking(&task).await;
-            self.reply(&d, answer);
-            self.rec.record(Event::Terminal {
-                op: task.op,
-                ok: answer == Answer::Done,
-            });
-            return;
+            self.ack(d, None);
+            return Some(Wait::Blocking);
         }
         // Validation and housekeeping are in memory; then the op tries to take a worker.
         let (busy, parked) = {
@@ -286,18 +304,45 @@ impl Shared {
                 }
             }
             // Handed to a worker: the call's answer goes with the acknowledgement.
-            self.ack(&d, Some(Answer::Accepted));
-            return;
+            self.ack(d, Some(Answer::Accepted));
+            return None;
         }
         match self.cfg.overflow {
             Overflow::CallerRuns => {
-                self.ack(&d, None);
+                self.ack(d, None);
                 self.rec.record(Event::CallerRuns { conductor: me });
-                self.execute(task).await;
-                self.reply(&d, Answer::Accepted);
+                Some(Wait::CallerRuns)
             }
             Overflow::Reject => {
-                self.ack(&d, None);
+                self.ack(d, None);
+                Some(Wait::Reject)
+            }
+            // Queued above; a worker that frees up takes it.
+            Overflow::Queue => {
+                self.ack(d, Some(Answer::Accepted));
+                None
+            }
+            Overflow::Unbounded => unreachable!("unbounded always takes a worker"),
+        }
+    }
+
+    /// The part of taking a delivery that holds the RPC slot.
+    async fn finish(&self, d: &Delivery, wait: Wait) {
+        let task = d.task;
+        match wait {
+            Wait::Blocking => {
+                let answer = self.blocking(&task).await;
+                self.reply(d, answer);
+                self.rec.record(Event::Terminal {
+                    op: task.op,
+                    ok: answer == Answer::Done,
+                });
+            }
+            Wait::CallerRuns => {
+                self.execute(task).await;
+                self.reply(d, Answer::Accepted);
+            }
+            Wait::Reject => {
                 let _ = self
                     .store
                     .store(StoreCmd::Finish {
@@ -309,11 +354,8 @@ impl Shared {
                     op: task.op,
                     ok: false,
                 });
-                self.reply(&d, Answer::Error(Failure::PoolRejected));
+                self.reply(d, Answer::Error(Failure::PoolRejected));
             }
-            // Queued above; a worker that frees up takes it.
-            Overflow::Queue => self.ack(&d, Some(Answer::Accepted)),
-            Overflow::Unbounded => unreachable!("unbounded always takes a worker"),
         }
     }
 
