@@ -672,10 +672,25 @@ const CLUSTER_KEYS: &[&str] = &[
     "orphan_after",
 ];
 
+/// Every conductor holds a connection (and a reader task) to every host: beyond this many the
+/// world's set-up alone would take gigabytes.
+pub const MAX_CONDUCTOR_HOST_LINKS: u64 = 100_000;
+
 fn cluster(t: &Tb) -> R<Cluster> {
+    let conductors = t.u32("conductors", 1, 1, 1000)?;
+    let hosts = t.u32("hosts", 1, 1, 1000)?;
+    if u64::from(conductors) * u64::from(hosts) > MAX_CONDUCTOR_HOST_LINKS {
+        return Err(t.cx.invalid(
+            &t.key("hosts"),
+            format!(
+                "expected conductors × hosts at most {MAX_CONDUCTOR_HOST_LINKS} (each conductor \
+                 connects to every host), got {conductors} × {hosts}"
+            ),
+        ));
+    }
     Ok(Cluster {
-        conductors: t.u32("conductors", 1, 1, 1000)?,
-        hosts: t.u32("hosts", 1, 1, 1000)?,
+        conductors,
+        hosts,
         rpc_workers: t.u32("rpc_workers", 64, 1, 100_000)?,
         pool_workers: t.u32("pool_workers", 10, 1, 100_000)?,
         overflow: t.kw("overflow", Overflow::CallerRuns)?,
