@@ -139,13 +139,15 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let scn = load(&a.s)?;
     let first = a.seed.unwrap_or(scn.seed);
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
-    let wall = Instant::now();
-    let seeds = run_seeds(&scn, first, a.seeds, jobs)?;
-    let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let out = a
         .out
         .unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Made before the run: an output directory that cannot be made is bad input, found at once.
+    std::fs::create_dir_all(&out)
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let wall = Instant::now();
+    let seeds = run_seeds(&scn, first, a.seeds, jobs)?;
+    let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let path = out.join("report.json");
     std::fs::write(&path, rep.to_json()).with_context(|| format!("writing {}", path.display()))?;
     print!("{}", rep.summary());
