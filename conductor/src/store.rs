@@ -5,7 +5,7 @@ use crate::net::Listener;
 use crate::op::{OpKind, Status};
 use crate::proto::{Msg, OpSpec, StoreCmd, StoreResp};
 use crate::rpc::lock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +53,47 @@ pub struct StoreState {
     next_host: u32,
     containers: BTreeMap<u64, Container>,
     ops: BTreeMap<u64, OpRecord>,
+    /// Where writes go before they are applied (real mode); under simulation durability comes
+    /// from the state outliving the store's node.
+    journal: Option<Journal>,
+}
+
+/// One line of the journal: what changes the store's state, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+enum Entry {
+    Precreate { container: u64, status: Status },
+    Cmd(StoreCmd),
+}
+
+/// A write-ahead journal of JSON lines: every change is appended (and flushed to the operating
+/// system) before it is applied and answered, and replayed when the store starts again.
+#[derive(Debug)]
+pub struct Journal {
+    out: std::io::BufWriter<std::fs::File>,
+    sync: bool,
+}
+
+/// The journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing the file failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is not a journal entry.
+    #[error("journal {path}, line {line}: not a journal entry: {message}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+        /// The parser's complaint.
+        message: String,
+    },
 }
 
 impl StoreState {
@@ -64,8 +105,99 @@ impl StoreState {
         }
     }
 
+    /// Opens (or creates) the journal at `path`: replays what it holds into a store placing
+    /// containers over `hosts` hosts, and journals every change from then on. With `sync`, each
+    /// change is also forced to disk (survives a machine crash, not only a process crash).
+    pub fn open(path: &std::path::Path, hosts: u32, sync: bool) -> Result<Self, JournalError> {
+        use std::io::BufRead;
+        let name = path.display().to_string();
+        let io = |source| JournalError::Io {
+            path: name.clone(),
+            source,
+        };
+        let mut st = StoreState::new(hosts);
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+                    let line = line.map_err(io)?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let entry: Entry =
+                        serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
+                            path: name.clone(),
+                            line: i + 1,
+                            message: e.to_string(),
+                        })?;
+                    st.replay(entry);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        st.journal = Some(Journal {
+            out: std::io::BufWriter::new(file),
+            sync,
+        });
+        Ok(st)
+    }
+
+    fn replay(&mut self, entry: Entry) {
+        match entry {
+            Entry::Precreate { container, status } => {
+                self.insert_precreated(container, status);
+            }
+            Entry::Cmd(cmd) => {
+                self.apply(cmd);
+            }
+        }
+    }
+
+    fn log(&mut self, entry: Entry) -> std::io::Result<()> {
+        use std::io::Write;
+        let Some(j) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        serde_json::to_writer(&mut j.out, &entry)?;
+        j.out.write_all(b"\n")?;
+        j.out.flush()?;
+        if j.sync {
+            j.out.get_ref().sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Whether nothing was ever recorded (a fresh store, before any pre-creation).
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.ops.is_empty()
+    }
+
+    /// Applies a command after journalling it, if it changes anything; a journal that cannot
+    /// be written refuses the command (the store must not answer what it could lose).
+    pub fn apply_durably(&mut self, cmd: StoreCmd) -> std::io::Result<StoreResp> {
+        if !matches!(cmd, StoreCmd::Get { .. }) {
+            self.log(Entry::Cmd(cmd))?;
+        }
+        Ok(self.apply(cmd))
+    }
+
+    /// Records an existing container (pre-created workloads), journalled.
+    pub fn precreate_durably(&mut self, container: u64, status: Status) -> std::io::Result<u32> {
+        self.log(Entry::Precreate { container, status })?;
+        Ok(self.insert_precreated(container, status))
+    }
+
     /// Records an existing container (pre-created workloads): placed round-robin like a create.
     pub fn precreate(&mut self, container: u64, status: Status) -> u32 {
+        self.insert_precreated(container, status)
+    }
+
+    fn insert_precreated(&mut self, container: u64, status: Status) -> u32 {
         let host = self.place();
         self.containers.insert(
             container,
@@ -205,21 +337,40 @@ impl StoreState {
     }
 }
 
-/// Serves the store on `listener` until the task is dropped.
-pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) {
-    while let Ok((link, mut reader)) = listener.accept().await {
-        let state = state.clone();
+/// Serves the store on `listener` until the task is dropped, or until its journal cannot be
+/// written (then it stops answering, and the error is returned).
+pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) -> std::io::Result<()> {
+    let failed: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    loop {
+        let (link, mut reader) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => return Err(e),
+            },
+            _ = stop.notified() => {
+                let e = lock(&failed).take();
+                return Err(e.unwrap_or_else(|| std::io::Error::other("journal failed")));
+            }
+        };
+        let (state, failed, stop) = (state.clone(), failed.clone(), stop.clone());
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
-                match msg {
-                    Msg::Store { req, cmd } => {
-                        let resp = lock(&state).apply(cmd);
-                        link.send(Msg::StoreResp { req, resp });
+                let (req, cmd) = match msg {
+                    Msg::Store { req, cmd } => (Some(req), cmd),
+                    Msg::StoreWrite(cmd) => (None, cmd),
+                    _ => continue,
+                };
+                let resp = match lock(&state).apply_durably(cmd) {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        *lock(&failed) = Some(e);
+                        stop.notify_one();
+                        return;
                     }
-                    Msg::StoreWrite(cmd) => {
-                        lock(&state).apply(cmd);
-                    }
-                    _ => {}
+                };
+                if let Some(req) = req {
+                    link.send(Msg::StoreResp { req, resp });
                 }
             }
         });
@@ -276,6 +427,59 @@ mod tests {
         );
         // Ops 2 (a create) and 3 are still open; op 1 is terminal and gone.
         assert_eq!(s.ops().count(), 2);
+    }
+
+    #[test]
+    fn journal_survives_a_restart() {
+        let path = std::env::temp_dir().join(format!(
+            "conductor-store-journal-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let snapshot = |s: &StoreState| {
+            (
+                s.containers().map(|(k, c)| (k, *c)).collect::<Vec<_>>(),
+                s.ops().copied().collect::<Vec<_>>(),
+            )
+        };
+        let before = {
+            let mut s = StoreState::open(&path, 2, false).unwrap();
+            assert!(s.is_empty());
+            s.precreate_durably(1, Status::Running).unwrap();
+            let cmds = [
+                StoreCmd::Accept {
+                    op: op(1, 7, OpKind::Create),
+                    validate: true,
+                },
+                StoreCmd::Accept {
+                    op: op(2, 1, OpKind::Stop),
+                    validate: true,
+                },
+                StoreCmd::Begin { op: 1, owner: 3 },
+                StoreCmd::Finish { op: 1, ok: true },
+                StoreCmd::Get { container: 1 },
+            ];
+            for c in cmds {
+                s.apply_durably(c).unwrap();
+            }
+            snapshot(&s)
+        };
+        // A new process: the journal brings back containers, versions, sequences and open ops.
+        let mut again = StoreState::open(&path, 2, true).unwrap();
+        assert_eq!(snapshot(&again), before);
+        assert!(!again.is_empty());
+        // And it keeps journalling: the next sequence number follows on.
+        let r = again
+            .apply_durably(StoreCmd::Accept {
+                op: op(3, 7, OpKind::Start),
+                validate: true,
+            })
+            .unwrap();
+        assert_eq!(r, StoreResp::Accepted { seq: 2, host: 1 });
+        std::fs::write(&path, "{not json\n").unwrap();
+        let err = StoreState::open(&path, 2, false).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -158,10 +158,11 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
         host_states[h as usize].set(id, Truth::Running);
     }
 
-    let mut tasks = vec![tokio::spawn(store::serve(
-        store_l,
-        Arc::new(Mutex::new(st)),
-    ))];
+    let store_state = Arc::new(Mutex::new(st));
+    let mut tasks = vec![tokio::spawn(async move {
+        // Without a journal the store cannot fail: it serves until the test ends.
+        let _ = store::serve(store_l, store_state).await;
+    })];
     tasks.push(tokio::spawn(bus::serve(bus_l, BusConfig { prefetch: 0 })));
     let model: Arc<dyn HostModel> = Arc::new(Fixed(s.service));
     let mut host_addrs = Vec::new();

@@ -156,8 +156,16 @@ mod real {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         hosts: u32,
         /// Containers 0..N to pre-create, running; container c is placed on host c % hosts.
+        /// Ignored when the journal already holds a store.
         #[arg(long, default_value_t = 0)]
         containers: u64,
+        /// Keep the store durable across its restarts: a write-ahead journal of JSON lines,
+        /// replayed at start.
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
+        /// With --journal, force each write to disk before answering (survives a machine crash).
+        #[arg(long, requires = "journal")]
+        sync: bool,
         // The store records no events, so it takes no --log.
     }
 
@@ -492,12 +500,20 @@ mod real {
     }
 
     async fn store_main(a: StoreArgs) -> anyhow::Result<()> {
-        let mut st = StoreState::new(a.hosts);
-        for id in 0..a.containers {
-            st.precreate(id, Status::Running);
+        let mut st = match &a.journal {
+            Some(path) => StoreState::open(path, a.hosts, a.sync)?,
+            None => StoreState::new(a.hosts),
+        };
+        if st.is_empty() {
+            for id in 0..a.containers {
+                st.precreate_durably(id, Status::Running)
+                    .context("cannot write the journal")?;
+            }
         }
         let listener = listen(a.listen).await?;
-        store::serve(listener, Arc::new(Mutex::new(st))).await;
+        store::serve(listener, Arc::new(Mutex::new(st)))
+            .await
+            .context("the store stopped")?;
         bail!("the store stopped accepting connections")
     }
 
