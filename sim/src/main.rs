@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sim::run::{default_jobs, report, run_seeds};
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::run::{default_jobs, report, run_seeds, run_seeds_with};
 use sim::scenario::{self, Scenario};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -146,7 +148,21 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out)
         .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
     let wall = Instant::now();
-    let seeds = run_seeds(&scn, first, a.seeds, jobs)?;
+    let seeds = if a.seeds > 1 && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(a.seeds).with_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} seeds, {elapsed} (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(scn.name.clone());
+        let seeds = run_seeds_with(&scn, first, a.seeds, jobs, &|| bar.inc(1));
+        bar.finish_and_clear();
+        seeds?
+    } else {
+        run_seeds(&scn, first, a.seeds, jobs)?
+    };
     let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let path = out.join("report.json");
     std::fs::write(&path, rep.to_json()).with_context(|| format!("writing {}", path.display()))?;

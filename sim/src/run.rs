@@ -20,6 +20,18 @@ pub fn run_seeds(
     n: u64,
     jobs: usize,
 ) -> Result<Vec<SeedMetrics>, RunError> {
+    run_seeds_with(scn, first, n, jobs, &|| {})
+}
+
+/// [`run_seeds`], calling `done` as each seed finishes (from the thread that ran it), for
+/// progress reporting.
+pub fn run_seeds_with(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+    done: &(dyn Fn() + Sync),
+) -> Result<Vec<SeedMetrics>, RunError> {
     let n = n as usize;
     let results: Mutex<Vec<Option<Result<SeedMetrics, RunError>>>> =
         Mutex::new((0..n).map(|_| None).collect());
@@ -46,6 +58,7 @@ pub fn run_seeds(
                         })
                 });
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                done();
             });
         }
     });
