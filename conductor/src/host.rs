@@ -7,6 +7,8 @@ use crate::proto::{HostCmd, Msg};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::lock;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +19,11 @@ pub trait HostModel: Send + Sync + 'static {
     fn service_time(&self, host: u32, cmd: &HostCmd) -> Duration;
     /// Whether this attempt fails in the backend.
     fn fails(&self, host: u32, cmd: &HostCmd) -> bool;
+    /// Waits out a service time. tokio's timers have a 1 ms granularity; a simulator can do
+    /// better and keep sub-millisecond service times exact.
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
 
 /// A host's ground truth, durable across the host's restarts: the caller owns it.
@@ -68,7 +75,7 @@ pub async fn serve(
                     (state.clone(), model.clone(), rec.clone(), link.clone());
                 tokio::spawn(async move {
                     let start_us = rec.now_us();
-                    tokio::time::sleep(model.service_time(index, &cmd)).await;
+                    model.sleep(model.service_time(index, &cmd)).await;
                     let fails = model.fails(index, &cmd);
                     let (before, result) = {
                         let mut st = lock(&state);

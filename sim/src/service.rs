@@ -5,6 +5,8 @@ use crate::scenario::{Backend, Dist};
 use conductor::host::HostModel;
 use conductor::op::OpKind;
 use conductor::proto::HostCmd;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Draws a duration from `dist` with the uniforms `u(0)`, `u(1)`, … .
@@ -66,6 +68,11 @@ impl HostModel for Backends {
     fn fails(&self, _host: u32, cmd: &HostCmd) -> bool {
         self.failure_rate > 0.0
             && keyed_uniform(self.seed, Purpose::Failure, Self::key(cmd), 0) < self.failure_rate
+    }
+
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let at = madsim::time::TimeHandle::current().now_instant() + d;
+        Box::pin(crate::world::exact_sleep(at))
     }
 }
 

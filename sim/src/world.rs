@@ -22,7 +22,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep, Instant};
 
 /// The port every service listens on (each node has its own address).
 const PORT: u16 = 7000;
@@ -314,11 +314,20 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     m
 }
 
+/// A simulated sleep that ends exactly at `at`. madsim, like tokio, makes `sleep_until` last at
+/// least 1 ms; that rounding would bunch messages and arrivals less than 1 ms apart (and skew
+/// the arrival process at high rates), so the deadline is set again, exactly.
+pub fn exact_sleep(at: Instant) -> madsim::time::Sleep {
+    let mut sleep = madsim::time::sleep_until(at);
+    std::pin::Pin::new(&mut sleep).reset(at);
+    sleep
+}
+
 /// Arms a simulated timer that wakes `waker` at `at`. Polling a madsim `Sleep` once registers
 /// its timer, and madsim never cancels a registered timer, so the `Sleep` can be dropped: this
 /// is a timer without a task of its own (one wake-up per network message instead of two).
 fn wake_at(at: Instant, waker: std::task::Waker) {
-    let mut sleep = madsim::time::sleep_until(at);
+    let mut sleep = exact_sleep(at);
     let mut cx = std::task::Context::from_waker(&waker);
     if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
         waker.wake();
@@ -387,7 +396,7 @@ async fn drive(
     for (id, intended_us) in Arrivals::new(arrival, seed, duration).enumerate() {
         // The clock is read through the recorder: `Instant::now()` is dear under madsim.
         if intended_us > rec.now_us() {
-            sleep_until(start + Duration::from_micros(intended_us)).await;
+            exact_sleep(start + Duration::from_micros(intended_us)).await;
         }
         let (container, kind) = requests.draw();
         let op = OpSpec {

@@ -67,6 +67,8 @@ pub struct Capacity {
     pub conductors: u32,
     /// `api.validate_state` (Zun's 409s).
     pub validate_state: bool,
+    /// `network.latency`, as an inline TOML table.
+    pub latency: String,
 }
 
 impl Capacity {
@@ -84,7 +86,14 @@ impl Capacity {
             rpc_workers: 64,
             conductors: 1,
             validate_state: false,
+            latency: r#"{ min = "1ms", max = "10ms" }"#.into(),
         }
+    }
+
+    /// With this network latency (an inline TOML table).
+    pub fn latency(mut self, l: &str) -> Self {
+        self.latency = l.into();
+        self
     }
 
     /// With this overflow policy.
@@ -150,6 +159,9 @@ overflow = "{overflow}"
 [api]
 validate_state = {validate}
 
+[network]
+latency = {latency}
+
 [workload]
 arrival = {{ kind = "poisson", rate = {rate:?} }}
 containers = 1000
@@ -171,6 +183,7 @@ invariants = []
             rate = self.rate,
             mix = self.mix,
             service = self.service,
+            latency = self.latency,
         )
     }
 
