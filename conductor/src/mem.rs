@@ -172,6 +172,14 @@ impl Pipe {
         }))
     }
 
+    /// Records the reader's waker; a different waker needs its wake-up armed again.
+    fn register(&mut self, waker: &Waker) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.waker = Some(waker.clone());
+            self.armed = None;
+        }
+    }
+
     /// Makes sure the waiting reader wakes when the message due at `at` arrives.
     fn arm(&mut self, at: Instant) {
         if self.armed == Some(at) {
@@ -447,24 +455,19 @@ impl MemReader {
         poll_fn(|cx| {
             let mut p = lock(&self.pipe);
             match p.queue.front() {
-                Some(&(at, _)) if at <= (self.clock)() => p
-                    .queue
-                    .pop_front()
-                    .map(|(_, msg)| Poll::Ready(Some(msg)))
-                    .unwrap_or(Poll::Pending),
+                Some(&(at, _)) if at <= (self.clock)() => {
+                    let (_, msg) = p.queue.pop_front().expect("the front exists");
+                    Poll::Ready(Some(msg))
+                }
                 Some(&(at, _)) => {
-                    if !p.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        p.waker = Some(cx.waker().clone());
-                        p.armed = None;
-                    }
+                    p.register(cx.waker());
                     p.arm(at);
                     Poll::Pending
                 }
                 None if !p.senders_alive => Poll::Ready(None),
                 None => {
-                    if !p.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        p.waker = Some(cx.waker().clone());
-                    }
+                    p.register(cx.waker());
+                    // Nothing to wait for yet: the next message arms the wake-up.
                     p.armed = None;
                     Poll::Pending
                 }
