@@ -3,7 +3,6 @@
 //! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
 //! are always calls with `rpc_timeout`.
 
-use crate::deadline::Deadlines;
 use crate::net::{Link, Listener, Net};
 use crate::proto::{
     Answer, BusRole, Failure, Msg, OpSpec, Reply, Route, StoreCmd, StoreResp, Task,
@@ -15,6 +14,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How the API hands async ops to the conductors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +54,19 @@ pub struct ApiError {
     source: std::io::Error,
 }
 
-/// Calls waiting for the conductor's answer: correlation id → the client's connection and op.
-type Waiting = Arc<Mutex<BTreeMap<u64, (Link, u64)>>>;
+/// A call waiting for the conductor's answer.
+struct Call {
+    /// The client's connection.
+    client: Link,
+    /// The op's id.
+    id: u64,
+    /// When it was published (µs), for its timeout.
+    sent_us: u64,
+}
+
+/// Calls waiting for the conductor's answer, by correlation id. Ids grow with publication time
+/// and every call has the same timeout, so the first entry is always the next to time out.
+type Waiting = Arc<Mutex<BTreeMap<u64, Call>>>;
 
 struct Shared {
     cfg: ApiConfig,
@@ -64,14 +75,18 @@ struct Shared {
     bus: Link,
     next_corr: Mutex<u64>,
     waiting: Waiting,
-    timeouts: Deadlines,
+    /// Wakes the timeout sweeper when the first call starts waiting.
+    first_call: Arc<Notify>,
 }
 
 /// Answers a waiting call, if it still waits.
 fn answer(waiting: &Waiting, corr: u64, answer: Answer) {
     let w = lock(waiting).remove(&corr);
-    if let Some((client, id)) = w {
-        client.send(Msg::Answer { id, answer });
+    if let Some(call) = w {
+        call.client.send(Msg::Answer {
+            id: call.id,
+            answer,
+        });
     }
 }
 
@@ -114,18 +129,20 @@ pub async fn serve(
         }
         // The bus is gone: no call will be answered.
         let lost = std::mem::take(&mut *lock(&w));
-        for (_, (client, id)) in lost {
-            client.send(Msg::Answer {
-                id,
+        for (_, call) in lost {
+            call.client.send(Msg::Answer {
+                id: call.id,
                 answer: Answer::Error(Failure::Unavailable),
             });
         }
     });
-    let timeouts = Deadlines::new(cfg.rpc_timeout);
-    tokio::spawn(timeouts.clone().sweep(rec.clone(), {
-        let w = waiting.clone();
-        move |corr| answer(&w, corr, Answer::Timeout)
-    }));
+    let first_call = Arc::new(Notify::new());
+    tokio::spawn(time_out(
+        waiting.clone(),
+        first_call.clone(),
+        rec.clone(),
+        cfg.rpc_timeout,
+    ));
     let me = Arc::new(Shared {
         cfg,
         rec,
@@ -133,7 +150,7 @@ pub async fn serve(
         bus,
         next_corr: Mutex::new(0),
         waiting,
-        timeouts,
+        first_call,
     });
     while let Ok((link, mut reader)) = listener.accept().await {
         let me = me.clone();
@@ -146,6 +163,50 @@ pub async fn serve(
         });
     }
     Ok(())
+}
+
+/// Answers `Timeout` to every call that waited `timeout`. It wakes once per oldest waiting call
+/// (a simulated timer cannot be cancelled, so a timer per call would cost a wake-up per call),
+/// and keeps nothing but the calls still waiting.
+async fn time_out(
+    waiting: Waiting,
+    first_call: Arc<Notify>,
+    rec: SharedRecorder,
+    timeout: Duration,
+) {
+    let timeout_us = timeout.as_micros().min(u128::from(u64::MAX)) as u64;
+    loop {
+        let oldest = lock(&waiting)
+            .first_key_value()
+            .map(|(_, c)| c.sent_us.saturating_add(timeout_us));
+        let Some(due) = oldest else {
+            first_call.notified().await;
+            continue;
+        };
+        let now = rec.now_us();
+        if due > now {
+            tokio::time::sleep(Duration::from_micros(due - now)).await;
+            continue;
+        }
+        loop {
+            let expired = {
+                let mut w = lock(&waiting);
+                match w.first_key_value() {
+                    Some((_, c)) if c.sent_us.saturating_add(timeout_us) <= now => w.pop_first(),
+                    _ => None,
+                }
+            };
+            match expired {
+                Some((_, call)) => {
+                    call.client.send(Msg::Answer {
+                        id: call.id,
+                        answer: Answer::Timeout,
+                    });
+                }
+                None => break,
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -210,12 +271,23 @@ impl Shared {
             *n += 1;
             *n
         };
-        lock(&self.waiting).insert(corr, (client.clone(), op.id));
+        let call = Call {
+            client: client.clone(),
+            id: op.id,
+            sent_us: self.rec.now_us(),
+        };
+        let first = {
+            let mut w = lock(&self.waiting);
+            w.insert(corr, call);
+            w.len() == 1
+        };
+        if first {
+            self.first_call.notify_one();
+        }
         if !self.bus.send(Msg::Publish { route, task, corr }) {
             lock(&self.waiting).remove(&corr);
             return Some(Answer::Error(Failure::Unavailable));
         }
-        self.timeouts.push(self.rec.now_us(), corr);
         None
     }
 }

@@ -8,7 +8,6 @@
 pub mod api;
 pub mod bus;
 pub mod conductor;
-pub mod deadline;
 pub mod host;
 pub mod mem;
 pub mod net;

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct MemNet {
     inner: Arc<Mutex<NetState>>,
     clock: Clock,
     timer: Timer,
+    /// Messages delivered to their reader.
+    delivered: Arc<AtomicU64>,
 }
 
 type Accepted = (MemLink, MemReader);
@@ -91,7 +94,6 @@ struct NetState {
     clogged_links: BTreeSet<(IpAddr, IpAddr)>,
     /// Pipes holding messages sent while their link was clogged.
     held: Vec<Weak<Mutex<Pipe>>>,
-    messages: u64,
 }
 
 impl NetState {
@@ -118,11 +120,11 @@ impl NetState {
     fn delay(&mut self) -> Duration {
         let mut extra = Duration::ZERO;
         if self.cfg.loss > 0.0 {
-            let mut backoff = FIRST_BACKOFF;
-            while self.unit() < self.cfg.loss {
-                extra += backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+            // The number of lost transmissions is geometric: drawn at once, not one loss at a
+            // time (a loss near 1 would otherwise spin), and their backoffs summed in closed form.
+            let u = 1.0 - self.unit();
+            let losses = (u.ln() / self.cfg.loss.ln()).floor();
+            extra = retransmission_delay(if losses.is_finite() { losses } else { f64::MAX });
         }
         let (lo, hi) = (
             self.cfg.latency_min.as_nanos() as u64,
@@ -134,9 +136,23 @@ impl NetState {
         } else {
             lo + self.next_u64() % span
         };
-        self.messages += 1;
         extra + Duration::from_nanos(lat)
     }
+}
+
+/// The total backoff of `losses` retransmissions: 1 ms, doubling, capped at 10 s each; at most
+/// a year, so that the clock cannot overflow (a link that lossy is down for the run).
+fn retransmission_delay(losses: f64) -> Duration {
+    let first = FIRST_BACKOFF.as_secs_f64();
+    let cap = MAX_BACKOFF.as_secs_f64();
+    // Backoffs double while below the cap: 1, 2, 4 … ms, then the cap for the rest.
+    let doubling = (cap / first).log2().ceil();
+    let secs = if losses <= doubling {
+        first * (2f64.powf(losses) - 1.0)
+    } else {
+        first * (2f64.powf(doubling) - 1.0) + (losses - doubling) * cap
+    };
+    Duration::from_secs_f64(secs.clamp(0.0, 365.0 * 86_400.0))
 }
 
 /// One direction of a link.
@@ -212,6 +228,7 @@ impl MemNet {
         MemNet {
             clock,
             timer,
+            delivered: Arc::default(),
             inner: Arc::new(Mutex::new(NetState {
                 cfg,
                 rng: seed ^ 0x6E65_7477_6F72_6B00,
@@ -220,14 +237,13 @@ impl MemNet {
                 clogged_in: BTreeSet::new(),
                 clogged_links: BTreeSet::new(),
                 held: Vec::new(),
-                messages: 0,
             })),
         }
     }
 
-    /// Messages sent so far.
+    /// Messages delivered so far.
     pub fn messages(&self) -> u64 {
-        lock(&self.inner).messages
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// Changes the link settings from now on.
@@ -440,6 +456,7 @@ impl MemLink {
 pub struct MemReader {
     pipe: Arc<Mutex<Pipe>>,
     clock: Clock,
+    delivered: Arc<AtomicU64>,
 }
 
 impl MemReader {
@@ -447,6 +464,7 @@ impl MemReader {
         MemReader {
             pipe,
             clock: net.clock.clone(),
+            delivered: net.delivered.clone(),
         }
     }
 
@@ -457,6 +475,7 @@ impl MemReader {
             match p.queue.front() {
                 Some(&(at, _)) if at <= (self.clock)() => {
                     let (_, msg) = p.queue.pop_front().expect("the front exists");
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
                     Poll::Ready(Some(msg))
                 }
                 Some(&(at, _)) => {
@@ -543,6 +562,25 @@ mod tests {
         drop(reader);
         assert!(!back.send(ack(1)));
         assert!(back.is_closed());
+    }
+
+    #[test]
+    fn retransmission_delay_matches_the_doubling_backoff() {
+        let mut backoff = FIRST_BACKOFF;
+        let mut total = Duration::ZERO;
+        for losses in 0..40u32 {
+            let got = retransmission_delay(f64::from(losses));
+            assert!(
+                got.abs_diff(total) < Duration::from_micros(1),
+                "{losses}: {got:?} vs {total:?}"
+            );
+            total += backoff;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        assert_eq!(
+            retransmission_delay(f64::MAX),
+            Duration::from_secs(365 * 86_400)
+        );
     }
 
     #[tokio::test]

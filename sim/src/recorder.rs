@@ -20,6 +20,8 @@ struct Inner {
     m: SeedMetrics,
     /// Ops the client sent that have not been answered or finished, for an early end of the drain.
     in_flight: u64,
+    /// When the load phase ended: occupancy levels are averaged over the load phase only.
+    load_end_us: Option<u64>,
 }
 
 impl SimRecorder {
@@ -32,6 +34,7 @@ impl SimRecorder {
             inner: Mutex::new(Inner {
                 m: metrics,
                 in_flight: 0,
+                load_end_us: None,
             }),
         }
     }
@@ -64,12 +67,26 @@ impl SimRecorder {
         self.lock().in_flight
     }
 
+    /// The load phase ends at `t_us`: occupancy levels close there (the drain that follows
+    /// has no arrivals, and would dilute the averages).
+    pub fn end_load(&self, t_us: u64) {
+        let mut g = self.lock();
+        g.load_end_us = Some(t_us);
+        g.m.finish(t_us);
+    }
+
     /// Ends the run at `end_us` and hands back its metrics.
     pub fn finish(&self, end_us: u64) -> SeedMetrics {
         let mut g = self.lock();
+        if g.load_end_us.is_none() {
+            g.m.finish(end_us);
+        }
         g.m.sim_end_us = end_us;
-        g.m.lost = g.m.accepted.saturating_sub(g.m.completed + g.m.failed);
-        g.m.finish(end_us);
+        // Lost: sent, never refused, never terminal — accepted ops that never finished and
+        // requests the API never answered alike.
+        g.m.lost =
+            g.m.submitted
+                .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
         std::mem::replace(&mut g.m, SeedMetrics::new(0, 0, &[], 0, 0))
     }
 }
@@ -84,6 +101,7 @@ impl Recorder for SimRecorder {
         let mut g = self.lock();
         g.m.events += 1;
         let counting = g.m.counting(now);
+        let load_end = g.load_end_us;
         let m = &mut g.m;
         match ev {
             Event::Accepted { op, .. } => {
@@ -111,12 +129,12 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::PoolBusy { conductor, busy } => {
-                if let Some(l) = m.pool_busy.get_mut(conductor as usize) {
+                if let (Some(l), None) = (m.pool_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
             }
             Event::RpcBusy { conductor, busy } => {
-                if let Some(l) = m.rpc_busy.get_mut(conductor as usize) {
+                if let (Some(l), None) = (m.rpc_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
             }

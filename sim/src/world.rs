@@ -298,6 +298,12 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     // A load task that ends early (it cannot: it only sleeps and sends) would still leave the
     // drain below to bound the run.
     let _ = load.await;
+    // The load phase lasts `duration`, whenever its last arrival came.
+    let load_end = start + scn.duration;
+    if Instant::now() < load_end {
+        exact_sleep(load_end).await;
+    }
+    rec.end_load(rec.now_us());
     // Drain: everything sent gets until `drain` to finish; stop as soon as nothing is left.
     let drain_end = start + scn.duration + scn.drain;
     loop {
