@@ -65,8 +65,10 @@ impl State {
 
     /// Moves whatever can move from the queues to consumers with room.
     fn dispatch(&mut self, prefetch: u32) {
-        for (idx, c) in self.consumers.iter_mut() {
-            if let Some(q) = self.queues.get_mut(idx) {
+        // Only queues holding something are visited: the cost of a message does not grow with
+        // the number of conductors.
+        for (idx, q) in self.queues.iter_mut().filter(|(_, q)| !q.is_empty()) {
+            if let Some(c) = self.consumers.get_mut(idx) {
                 while Self::window_open(c, prefetch) {
                     let Some(m) = q.pop_front() else { break };
                     Self::deliver(c, m);

@@ -343,13 +343,8 @@ impl Shared {
                 self.reply(d, Answer::Accepted);
             }
             Wait::Reject => {
-                let _ = self
-                    .store
-                    .store(StoreCmd::Finish {
-                        op: task.op.id,
-                        ok: false,
-                    })
-                    .await;
+                // The op never ran: its record goes, the container's status stays.
+                let _ = self.store.store(StoreCmd::Abandon { op: task.op.id }).await;
                 self.rec.record(Event::Terminal {
                     op: task.op,
                     ok: false,

@@ -85,6 +85,12 @@ pub enum StoreCmd {
         /// Whether it succeeded.
         ok: bool,
     },
+    /// The op never ran (the pool rejected it): it becomes terminal (failed) and the
+    /// container's record is left as it was.
+    Abandon {
+        /// The op's id.
+        op: u64,
+    },
     /// Read a container's record (blocking `show`).
     Get {
         /// The container.

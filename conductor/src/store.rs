@@ -265,6 +265,10 @@ impl StoreState {
                 }
                 StoreResp::Ok
             }
+            StoreCmd::Abandon { op } => match self.ops.remove(&op) {
+                Some(_) => StoreResp::Ok,
+                None => StoreResp::NotFound,
+            },
             StoreCmd::Get { container } => match self.containers.get(&container) {
                 Some(c) => StoreResp::Record {
                     status: c.status,
@@ -299,14 +303,20 @@ impl StoreState {
         }
         if fresh {
             let host = self.place();
+            // A container created again after a delete keeps counting: its ops stay in one
+            // sequence, and its version never goes back (compare-and-swap stays safe).
+            let (last_seq, version) = self
+                .containers
+                .get(&op.container)
+                .map_or((0, 0), |c| (c.last_seq, c.version));
             self.containers.insert(
                 op.container,
                 Container {
                     status: Status::Creating,
                     task_state: None,
                     host,
-                    last_seq: 0,
-                    version: 0,
+                    last_seq,
+                    version,
                 },
             );
         }
@@ -480,6 +490,38 @@ mod tests {
         let err = StoreState::open(&path, 2, false).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn abandon_and_create_again() {
+        let mut s = StoreState::new(1);
+        s.precreate(4, Status::Running);
+        let accept = |s: &mut StoreState, id, kind| {
+            s.apply(StoreCmd::Accept {
+                op: op(id, 4, kind),
+                validate: false,
+            })
+        };
+        assert_eq!(
+            accept(&mut s, 1, OpKind::Stop),
+            StoreResp::Accepted { seq: 1, host: 0 }
+        );
+        // The pool rejected it: the op is gone and the container is not in Error.
+        assert_eq!(s.apply(StoreCmd::Abandon { op: 1 }), StoreResp::Ok);
+        assert_eq!(s.container(4).unwrap().status, Status::Running);
+        assert_eq!(s.ops().count(), 0);
+        assert_eq!(
+            accept(&mut s, 2, OpKind::Delete),
+            StoreResp::Accepted { seq: 2, host: 0 }
+        );
+        s.apply(StoreCmd::Finish { op: 2, ok: true });
+        let version = s.container(4).unwrap().version;
+        // Created again: the sequence and the version go on from where they were.
+        assert_eq!(
+            accept(&mut s, 3, OpKind::Create),
+            StoreResp::Accepted { seq: 3, host: 0 }
+        );
+        assert!(s.container(4).unwrap().version > version);
     }
 
     #[test]

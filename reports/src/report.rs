@@ -135,6 +135,8 @@ pub struct Rpc {
     pub time_full_ratio: f64,
     /// Added: RPC slots summed over conductors.
     pub slots: u64,
+    /// Added: calls the API answered with a timeout, summed.
+    pub timeouts: u64,
 }
 
 /// `{p50, p99}` of a pooled histogram in ms (3 decimals), plus the count (added).
@@ -386,6 +388,7 @@ pub fn build_report(
         backlog_wait_ms: ShortPercentiles::of(&backlog_wait),
         time_full_ratio: round::ratio(avg(SeedMetrics::rpc_time_full_ratio)),
         slots: seeds.first().map_or(0, |s| capacity(&s.rpc_busy)),
+        timeouts: sum(|s| s.timeouts),
     };
 
     let latency_ms = Latency {

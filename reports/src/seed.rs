@@ -48,6 +48,8 @@ pub struct SeedMetrics {
     pub exhausted: u64,
     /// Ops that an RPC slot ran itself because the pool was exhausted (`caller-runs`).
     pub caller_runs: u64,
+    /// Calls the API answered with a timeout (`api.rpc_timeout`).
+    pub timeouts: u64,
     /// Pool counters per conductor; index = conductor index.
     pub per_conductor: Vec<ConductorCounts>,
     /// How long an op held its worker (or the RPC slot that ran it), µs.
@@ -102,6 +104,7 @@ impl SeedMetrics {
             arrivals: 0,
             exhausted: 0,
             caller_runs: 0,
+            timeouts: 0,
             per_conductor: conductor_names
                 .iter()
                 .map(|name| ConductorCounts {

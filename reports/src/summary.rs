@@ -106,13 +106,18 @@ impl Report {
             "rpc",
             format!(
                 "caller-runs {}  mean busy slots {:.2} / {}  all busy {} of the time  \
-                 backlog wait p50 {}  p99 {}",
+                 backlog wait p50 {}  p99 {}{}",
                 human::count(r.caller_runs),
                 r.mean_busy_slots,
                 human::count(r.slots),
                 human::percent(r.time_full_ratio),
                 human::ms(r.backlog_wait_ms.p50),
-                human::ms(r.backlog_wait_ms.p99)
+                human::ms(r.backlog_wait_ms.p99),
+                if r.timeouts > 0 {
+                    format!("  timeouts {}", human::count(r.timeouts))
+                } else {
+                    String::new()
+                }
             ),
         );
 

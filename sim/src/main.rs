@@ -1,5 +1,5 @@
 //! `conductor-sim`: the command line. Exit status: 0 every judged invariant and SLO holds,
-//! 1 a violation or a failed SLO, 2 bad input.
+//! 1 a violation or a failed SLO, 2 bad input, 3 the run could not be completed.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -103,10 +103,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            // 3, not 1: a run that could not finish (an aborted simulation, a report that could
+            // not be written) must not read as a failed SLO.
             if e.downcast_ref::<BadInput>().is_some() {
                 ExitCode::from(2)
             } else {
-                ExitCode::from(1)
+                ExitCode::from(3)
             }
         }
     }

@@ -62,6 +62,14 @@ impl SimRecorder {
         }
     }
 
+    /// The API answered a call with a timeout.
+    pub fn timed_out(&self, op_intended_us: u64) {
+        let mut g = self.lock();
+        if g.m.counting(op_intended_us) {
+            g.m.timeouts += 1;
+        }
+    }
+
     /// Ops sent and not yet terminal or refused.
     pub fn in_flight(&self) -> u64 {
         self.lock().in_flight

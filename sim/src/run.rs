@@ -101,8 +101,11 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
     Some((scn.cluster.pool_workers, rate * async_share))
 }
 
-/// Pools seed metrics into the report of `scn`.
+/// Pools seed metrics into the report of `scn`. The Erlang B reference is left out when the
+/// RPC slots filled up: caller-runs then throttles arrivals and the loss model no longer applies
+/// (`reference/queueing.md`).
 pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
+    let slots_filled = seeds.iter().any(|s| s.rpc_time_full_ratio() > 0.0);
     let slo = SloSpec {
         exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
         p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
@@ -113,7 +116,7 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         seeds,
         &scn.checks.invariants,
         &slo,
-        erlang_model(scn),
+        erlang_model(scn).filter(|_| !slots_filled),
         wall_s,
     )
 }

@@ -389,6 +389,9 @@ async fn drive(
                                 matches!(answer, Answer::Conflict(_) | Answer::Unavailable);
                             if let (Some(intended), false) = (intended, refused) {
                                 r.answered(intended, r.now_us());
+                                if answer == Answer::Timeout {
+                                    r.timed_out(intended);
+                                }
                             }
                         }
                     }
