@@ -344,10 +344,20 @@ pub fn build_report(
     let exhaustion_ratio = ratio(exhausted, arrivals);
     let (lo, hi) = match seeds {
         [] => (0.0, 0.0),
-        [one] => {
-            let (_, lo, hi) = binomial_ci95(one.exhausted, one.arrivals);
-            (lo, hi)
-        }
+        // One seed: batch means when the run recorded batches (exhaustions come in runs, so
+        // the binomial interval is too narrow), else the binomial interval.
+        [one] => match one.batch_ratios() {
+            Some(ratios) => {
+                let (_, lo, hi) = mean_ci95(&ratios);
+                let half = (hi - lo) / 2.0;
+                let r = one.exhaustion_ratio();
+                ((r - half).clamp(0.0, 1.0), (r + half).clamp(0.0, 1.0))
+            }
+            None => {
+                let (_, lo, hi) = binomial_ci95(one.exhausted, one.arrivals);
+                (lo, hi)
+            }
+        },
         _ => {
             let ratios: Vec<f64> = seeds.iter().map(SeedMetrics::exhaustion_ratio).collect();
             let (_, lo, hi) = mean_ci95(&ratios);
@@ -918,6 +928,24 @@ pub(crate) mod tests {
         };
         let bad = build_report("x", 1, &[s], &[], &slo, None, 1.0);
         assert!(!bad.passed());
+    }
+
+    #[test]
+    fn one_seed_with_batches_uses_batch_means() {
+        let mut s = seed(3, [900, 100], [90, 10], 100);
+        // Ten batches of 100 arrivals; exhaustions alternate 5 and 15 (ratio 0.1 overall).
+        s.batches = (0..10)
+            .map(|i| (100, if i % 2 == 0 { 5 } else { 15 }))
+            .collect();
+        let r = build_report("x", 3, &[s], &[], &SloSpec::default(), None, 1.0);
+        let [lo, hi] = r.pool.exhaustion_ratio_ci95;
+        // sd of the batch ratios = 0.0527, se = 0.01667, t(9) = 2.262: half-width 0.0377,
+        // wider than the binomial 0.0186.
+        assert!(
+            (hi - lo - 2.0 * 2.262_157 * 0.052_705 / 10f64.sqrt()).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        assert!(((lo + hi) / 2.0 - 0.1).abs() < 1e-5, "{lo} {hi}");
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct SeedMetrics {
     pub caller_runs: u64,
     /// Calls the API answered with a timeout (`api.rpc_timeout`).
     pub timeouts: u64,
+    /// Pool arrivals and exhaustions in consecutive, equal slices of the load phase after the
+    /// warm-up (batch means for a one-seed confidence interval); empty when not recorded.
+    pub batches: Vec<(u64, u64)>,
     /// Pool counters per conductor; index = conductor index.
     pub per_conductor: Vec<ConductorCounts>,
     /// How long an op held its worker (or the RPC slot that ran it), µs.
@@ -105,6 +108,7 @@ impl SeedMetrics {
             exhausted: 0,
             caller_runs: 0,
             timeouts: 0,
+            batches: Vec::new(),
             per_conductor: conductor_names
                 .iter()
                 .map(|name| ConductorCounts {
@@ -179,6 +183,17 @@ impl SeedMetrics {
             l.finish(end_us);
         }
         self.sim_end_us = end_us;
+    }
+
+    /// The exhaustion ratio of each batch, when at least two batches saw arrivals.
+    pub fn batch_ratios(&self) -> Option<Vec<f64>> {
+        let ratios: Vec<f64> = self
+            .batches
+            .iter()
+            .filter(|(a, _)| *a > 0)
+            .map(|&(a, e)| e as f64 / a as f64)
+            .collect();
+        (ratios.len() >= 2).then_some(ratios)
     }
 
     /// This seed's exhaustion ratio, `exhausted / arrivals` (0 without arrivals).

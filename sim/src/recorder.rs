@@ -22,11 +22,20 @@ struct Inner {
     in_flight: u64,
     /// When the load phase ended: occupancy levels are averaged over the load phase only.
     load_end_us: Option<u64>,
+    /// The length of one batch of the load phase (µs), for batch means.
+    batch_us: u64,
 }
 
+/// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
+/// interval, few enough that each batch is long against a hold time.
+pub const BATCHES: usize = 20;
+
 impl SimRecorder {
-    /// A recorder whose clock starts now (call inside the simulation).
-    pub fn new(metrics: SeedMetrics) -> Self {
+    /// A recorder whose clock starts now (call inside the simulation), for a load phase of
+    /// `load_us`.
+    pub fn new(mut metrics: SeedMetrics, load_us: u64) -> Self {
+        metrics.batches = vec![(0, 0); BATCHES];
+        let batch_us = (load_us.saturating_sub(metrics.warmup_us) / BATCHES as u64).max(1);
         let time = madsim::time::TimeHandle::current();
         SimRecorder {
             t0: time.elapsed(),
@@ -35,6 +44,7 @@ impl SimRecorder {
                 m: metrics,
                 in_flight: 0,
                 load_end_us: None,
+                batch_us,
             }),
         }
     }
@@ -110,6 +120,7 @@ impl Recorder for SimRecorder {
         g.m.events += 1;
         let counting = g.m.counting(now);
         let load_end = g.load_end_us;
+        let batch_us = g.batch_us;
         let m = &mut g.m;
         match ev {
             Event::Accepted { op, .. } => {
@@ -130,6 +141,13 @@ impl Recorder for SimRecorder {
                 if counting {
                     m.arrivals += 1;
                     m.exhausted += u64::from(exhausted);
+                    // Arrivals after the load phase (the last requests in flight) count in
+                    // the last batch.
+                    let b = ((now - m.warmup_us) / batch_us).min(BATCHES as u64 - 1) as usize;
+                    if let Some(batch) = m.batches.get_mut(b) {
+                        batch.0 += 1;
+                        batch.1 += u64::from(exhausted);
+                    }
                     if let Some(c) = m.per_conductor.get_mut(conductor as usize) {
                         c.arrivals += 1;
                         c.exhausted += u64::from(exhausted);

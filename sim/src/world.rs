@@ -155,7 +155,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         c.pool_workers,
         c.rpc_workers,
     );
-    let rec = Arc::new(SimRecorder::new(metrics));
+    let rec = Arc::new(SimRecorder::new(metrics, scn.duration.as_micros() as u64));
     let shared: SharedRecorder = rec.clone();
     let mem = MemNet::new(
         MemNetConfig {
