@@ -472,10 +472,14 @@ pub fn build_report(
         } else {
             0.0
         },
-        messages_per_op: if ops.submitted > 0 {
-            round::decimals(sum(|s| s.messages) as f64 / ops.submitted as f64, 2)
-        } else {
-            0.0
+        // Messages flow during the warm-up too: divide by every request sent.
+        messages_per_op: {
+            let sent = sum(|s| s.sent_total.max(s.submitted));
+            if sent > 0 {
+                round::decimals(sum(|s| s.messages) as f64 / sent as f64, 2)
+            } else {
+                0.0
+            }
         },
         sim_ops_per_core_s: {
             let core_s: f64 = seeds.iter().map(|s| s.wall_s).sum();

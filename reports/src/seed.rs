@@ -50,6 +50,8 @@ pub struct SeedMetrics {
     pub caller_runs: u64,
     /// Calls the API answered with a timeout (`api.rpc_timeout`).
     pub timeouts: u64,
+    /// Requests sent over the whole run, warm-up included (for per-op host figures).
+    pub sent_total: u64,
     /// Pool arrivals and exhaustions in consecutive, equal slices of the load phase after the
     /// warm-up (batch means for a one-seed confidence interval); empty when not recorded.
     pub batches: Vec<(u64, u64)>,
@@ -108,6 +110,7 @@ impl SeedMetrics {
             exhausted: 0,
             caller_runs: 0,
             timeouts: 0,
+            sent_total: 0,
             batches: Vec::new(),
             per_conductor: conductor_names
                 .iter()

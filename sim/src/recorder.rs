@@ -59,6 +59,7 @@ impl SimRecorder {
     pub fn submitted(&self, op: &OpSpec) {
         let mut g = self.lock();
         g.in_flight += 1;
+        g.m.sent_total += 1;
         if g.m.counting(op.intended_us) {
             g.m.submitted += 1;
         }
