@@ -18,7 +18,7 @@ fn baseline(c: &mut Criterion) {
         "baseline (30 min simulated): {} ops, {} messages, {:.2} messages per op",
         probe.submitted,
         probe.messages,
-        probe.messages as f64 / probe.submitted.max(1) as f64
+        probe.messages as f64 / probe.sent_total.max(1) as f64
     );
     let mut g = c.benchmark_group("simulate");
     g.throughput(Throughput::Elements(probe.submitted));
