@@ -139,19 +139,14 @@ impl Recorder for SimRecorder {
                 conductor,
                 exhausted,
             } => {
+                m.pool_arrival(now, conductor as usize, exhausted);
                 if counting {
-                    m.arrivals += 1;
-                    m.exhausted += u64::from(exhausted);
                     // Arrivals after the load phase (the last requests in flight) count in
                     // the last batch.
                     let b = ((now - m.warmup_us) / batch_us).min(BATCHES as u64 - 1) as usize;
                     if let Some(batch) = m.batches.get_mut(b) {
                         batch.0 += 1;
                         batch.1 += u64::from(exhausted);
-                    }
-                    if let Some(c) = m.per_conductor.get_mut(conductor as usize) {
-                        c.arrivals += 1;
-                        c.exhausted += u64::from(exhausted);
                     }
                 }
             }
@@ -187,18 +182,13 @@ impl Recorder for SimRecorder {
                     } else {
                         m.failed += 1;
                     }
-                    let lat = now.saturating_sub(op.intended_us);
-                    m.complete.record(lat);
-                    let name = op.kind.name();
-                    match m.by_op.get_mut(name) {
-                        Some(h) => h.record(lat),
-                        None => {
-                            let mut h = reports::Histo::new();
-                            h.record(lat);
-                            m.by_op.insert(name.to_string(), h);
-                        }
-                    }
                 }
+                // Timed from the intended send time, and counted by it (as the op counters are).
+                m.record_complete(
+                    op.intended_us,
+                    op.kind.name(),
+                    now.saturating_sub(op.intended_us),
+                );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
             Event::Applied { .. } => {}
