@@ -191,41 +191,26 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
 
     let (s, n) = (store_state.clone(), net.clone());
     let addr = addrs.store;
-    handle
-        .create_node()
-        .name("store")
-        .ip(addr.ip())
-        .init(move || {
-            let (s, n) = (s.clone(), n.clone());
-            // Without a journal serving cannot fail; durability is the state outliving the node.
-            async move {
-                let _ = store::serve(listen(&n, addr).await, s).await;
-            }
-        })
-        .build();
+    place(&handle, "store", addr.ip(), move || {
+        let (s, n) = (s.clone(), n.clone());
+        // Without a journal serving cannot fail; durability is the state outliving the node.
+        async move {
+            let _ = store::serve(listen(&n, addr).await, s).await;
+        }
+    });
 
     let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
-    handle
-        .create_node()
-        .name("bus")
-        .ip(addr.ip())
-        .init(move || {
-            let n = n.clone();
-            async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
-        })
-        .build();
+    place(&handle, "bus", addr.ip(), move || {
+        let n = n.clone();
+        async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
+    });
 
     for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
         let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
-        handle
-            .create_node()
-            .name(format!("host-{}", i + 1))
-            .ip(addr.ip())
-            .init(move || {
-                let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
-                async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
-            })
-            .build();
+        place(&handle, format!("host-{}", i + 1), addr.ip(), move || {
+            let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
+            async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
+        });
     }
 
     for (i, &addr) in addrs.conductors.iter().enumerate() {
@@ -241,15 +226,10 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
             ip: addr.ip(),
         };
         let r = shared.clone();
-        handle
-            .create_node()
-            .name(names[i].clone())
-            .ip(addr.ip())
-            .init(move || {
-                let (cfg, r) = (cfg.clone(), r.clone());
-                async move { retrying(|| cond::run(cfg.clone(), r.clone())).await }
-            })
-            .build();
+        place(&handle, names[i].clone(), addr.ip(), move || {
+            let (cfg, r) = (cfg.clone(), r.clone());
+            async move { retrying(|| cond::run(cfg.clone(), r.clone())).await }
+        });
     }
 
     let api_cfg = ApiConfig {
@@ -265,21 +245,16 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         ip: addrs.api.ip(),
     };
     let (addr, r) = (addrs.api, shared.clone());
-    handle
-        .create_node()
-        .name("api")
-        .ip(addr.ip())
-        .init(move || {
-            let (cfg, r) = (api_cfg.clone(), r.clone());
-            async move {
-                retrying(|| async {
-                    // Bind once per attempt: a failed start drops the listener with it.
-                    api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
-                })
-                .await
-            }
-        })
-        .build();
+    place(&handle, "api", addr.ip(), move || {
+        let (cfg, r) = (api_cfg.clone(), r.clone());
+        async move {
+            retrying(|| async {
+                // Bind once per attempt: a failed start drops the listener with it.
+                api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
+            })
+            .await
+        }
+    });
 
     let client = handle.create_node().name("client").ip(addrs.client).build();
     let (r, api_addr, n, client_ip) = (rec.clone(), addrs.api, net.clone(), addrs.client);
@@ -327,6 +302,15 @@ pub fn exact_sleep(at: Instant) -> madsim::time::Sleep {
     let mut sleep = madsim::time::sleep_until(at);
     std::pin::Pin::new(&mut sleep).reset(at);
     sleep
+}
+
+/// Starts a node running `init` (run again after a restart) at `ip`.
+fn place<F, Fut>(handle: &Handle, name: impl Into<String>, ip: IpAddr, init: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    handle.create_node().name(name).ip(ip).init(init).build();
 }
 
 /// Arms a simulated timer that wakes `waker` at `at`. Polling a madsim `Sleep` once registers
