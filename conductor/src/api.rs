@@ -252,6 +252,7 @@ impl Shared {
             seq,
             host,
             call,
+            attempt: 1,
         };
         let route = Route::Topic;
         if !call {
@@ -259,6 +260,7 @@ impl Shared {
                 route,
                 task,
                 corr: 0,
+                delay_us: 0,
             });
             return Some(if sent {
                 Answer::Accepted
@@ -284,7 +286,12 @@ impl Shared {
         if first {
             self.first_call.notify_one();
         }
-        if !self.bus.send(Msg::Publish { route, task, corr }) {
+        if !self.bus.send(Msg::Publish {
+            route,
+            task,
+            corr,
+            delay_us: 0,
+        }) {
             lock(&self.waiting).remove(&corr);
             return Some(Answer::Error(Failure::Unavailable));
         }

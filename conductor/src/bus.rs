@@ -144,7 +144,12 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
             while let Ok(Some(msg)) = reader.next().await {
                 let mut st = lock(&state);
                 match msg {
-                    Msg::Publish { route, task, corr } => {
+                    Msg::Publish {
+                        route,
+                        task,
+                        corr,
+                        delay_us: _,
+                    } => {
                         st.next_tag += 1;
                         let q = Queued {
                             tag: st.next_tag,

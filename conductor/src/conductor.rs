@@ -284,6 +284,7 @@ impl Shared {
         let exhausted = busy.is_none_or(|b| b > self.cfg.pool_workers);
         self.rec.record(Event::PoolArrival {
             conductor: me,
+            op: task.op,
             exhausted,
         });
         if let Some(busy) = busy {
@@ -409,6 +410,7 @@ impl Shared {
         self.store.store_write(StoreCmd::Begin {
             op: task.op.id,
             owner: self.cfg.index,
+            check: false,
         })?;
         let ok = self.host_call(task).await.is_ok_and(|r| r.is_ok());
         self.store
@@ -424,6 +426,7 @@ impl Shared {
             seq: task.seq,
             attempt: 1,
             conductor: self.cfg.index,
+            token: 0,
         })
         .await
     }

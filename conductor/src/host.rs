@@ -93,6 +93,9 @@ pub async fn serve(
                     };
                     rec.record(Event::Applied {
                         host: index,
+                        conductor: cmd.conductor,
+                        attempt: cmd.attempt,
+                        token: cmd.token,
                         op: cmd.op,
                         seq: cmd.seq,
                         start_us,

@@ -182,6 +182,8 @@ pub enum HostError {
     Conflict,
     /// The backend failed (injected at `failure_rate`).
     Backend,
+    /// The op carried a fencing token older than one the host has seen for the container.
+    Fenced,
 }
 
 impl Truth {

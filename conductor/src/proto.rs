@@ -28,6 +28,9 @@ pub struct Task {
     pub host: u32,
     /// Whether the API waits for the conductor's answer (call) or not (cast).
     pub call: bool,
+    /// Which dispatch of the op this is: 1 from the API, more when it went back to the bus
+    /// (`state-check`'s "not ready") or was dispatched again (orphan sweeper).
+    pub attempt: u32,
 }
 
 /// The API's (or the conductor's) answer to an op.
@@ -71,12 +74,17 @@ pub enum StoreCmd {
         validate: bool,
     },
     /// A conductor takes an op: the op becomes `executing` with this owner, the container gets
-    /// the op's task_state.
+    /// the op's task_state. Refused (`Busy`) while another conductor whose membership lease is
+    /// live runs it; `NotFound` once it is terminal. With `check` (`state-check`) it is also
+    /// refused while an op of the container with a lower sequence number is not terminal
+    /// (`NotReady`) and when the container is in Error (`ContainerError`).
     Begin {
         /// The op's id.
         op: u64,
         /// The owning conductor's index.
         owner: u32,
+        /// Check that every earlier op of the container is terminal.
+        check: bool,
     },
     /// The op is terminal: `done` or `failed`; the container's status follows.
     Finish {
@@ -108,6 +116,96 @@ pub enum StoreCmd {
     },
 }
 
+/// Leases, locks and scans: the coordination half of the store (etcd / tooz in the real
+/// systems). Kept apart from [`StoreCmd`]'s record writes only for reading's sake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordCmd {
+    /// Take the lock of `container` for `ttl_us` if it is free or its lease ran out: `Locked`
+    /// with a fencing token that grows with every grant, or `Held`.
+    Lock {
+        /// The container.
+        container: u64,
+        /// The conductor asking.
+        owner: u32,
+        /// The lease.
+        ttl_us: u64,
+    },
+    /// Extend a held lock's lease: `Ok`, or `Stale` if it ran out and was taken (or freed).
+    Renew {
+        /// The container.
+        container: u64,
+        /// The token it was granted with.
+        token: u64,
+        /// The new lease, from now.
+        ttl_us: u64,
+    },
+    /// Release a lock (ignored unless `token` still holds it).
+    Unlock {
+        /// The container.
+        container: u64,
+        /// The token it was granted with.
+        token: u64,
+    },
+    /// Keep conductor `member`'s membership lease alive for `ttl_us` (tooz's heartbeat).
+    Heartbeat {
+        /// The conductor.
+        member: u32,
+        /// The lease, from now.
+        ttl_us: u64,
+    },
+    /// The first live member with index ≥ `from` (`Member`), or `NotFound`.
+    Members {
+        /// Where to start.
+        from: u32,
+    },
+    /// The first non-terminal op after `after` owned by `owner` (`Op`), or `NotFound` (restart
+    /// recovery's scan).
+    Owned {
+        /// The conductor.
+        owner: u32,
+        /// The last op id seen (0 to start).
+        after: u64,
+    },
+    /// The first non-terminal op after `after`, accepted at least `age_us` ago, that no live
+    /// member owns (`Op`), or `NotFound` (the orphan sweeper's scan).
+    Orphan {
+        /// The last op id seen (0 to start).
+        after: u64,
+        /// How old it must be.
+        age_us: u64,
+    },
+    /// The first container after `after` placed on `host` (`Container`), or `NotFound` (the
+    /// reconciler's scan).
+    OnHost {
+        /// The host.
+        host: u32,
+        /// The last container seen (`None` to start).
+        after: Option<u64>,
+    },
+    /// Restart recovery's write: fail op `op` (`Ok`), leaving its container's status as the
+    /// op's failure leaves it (Error).
+    Fail {
+        /// The op.
+        op: u64,
+    },
+}
+
+/// An op record as a scan returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpView {
+    /// The op.
+    pub op: OpSpec,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its container's host.
+    pub host: u32,
+    /// Whether a conductor began it.
+    pub executing: bool,
+    /// Whether an op of the same container with a higher sequence number has begun (or ended):
+    /// Zun re-issues an interrupted op only when nothing later has started.
+    pub superseded: bool,
+}
+
 /// The store's answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreResp {
@@ -136,6 +234,40 @@ pub enum StoreResp {
         /// The record's current version.
         version: u64,
     },
+    /// `Begin`: another live conductor runs the op.
+    Busy,
+    /// `Begin` with `check`: an earlier op of the container is not terminal.
+    NotReady,
+    /// `Begin` with `check`: the container is in Error.
+    ContainerError,
+    /// A lock was granted with this fencing token.
+    Locked {
+        /// The token.
+        token: u64,
+    },
+    /// The lock is held by another, live lease.
+    Held {
+        /// The holder.
+        owner: u32,
+    },
+    /// A live member (answer to `Members`).
+    Member {
+        /// Its index.
+        index: u32,
+    },
+    /// An op record (answer to a scan).
+    Op(OpView),
+    /// A container record (answer to `OnHost`).
+    Container {
+        /// Its id.
+        id: u64,
+        /// Its status.
+        status: Status,
+        /// Whether an op is running on it (a task_state is set).
+        busy: bool,
+        /// Its version, for a later `SetStatus`.
+        version: u64,
+    },
 }
 
 /// Requests to a host.
@@ -149,6 +281,9 @@ pub struct HostCmd {
     pub attempt: u32,
     /// Index of the conductor that sends it.
     pub conductor: u32,
+    /// The fencing token of the lock it runs under (0: none); a host with fencing on refuses a
+    /// token older than one it has seen for the container.
+    pub token: u64,
 }
 
 /// A host's answer: the container's state after the op, or why it refused.
@@ -225,6 +360,8 @@ pub enum Msg {
         task: Task,
         /// Correlation id for the reply (calls only).
         corr: u64,
+        /// Not before this many µs from now (0: at once), for a re-queued op.
+        delay_us: u64,
     },
     /// Bus → conductor: a delivery, held unacknowledged in the conductor's backlog.
     Deliver {
@@ -251,6 +388,21 @@ pub enum Msg {
     /// A store write whose answer nobody waits for (the connection keeps it in order with the
     /// writes after it).
     StoreWrite(StoreCmd),
+    /// To the store: a coordination command, `req` to match the response (`StoreResp`).
+    Coord {
+        /// Correlation id.
+        req: u64,
+        /// The command.
+        cmd: CoordCmd,
+    },
+    /// To a host: what does it hold for `container`? Answered by `HostResp` with `Ok(truth)`;
+    /// not an op (nothing is applied, nothing recorded).
+    Inspect {
+        /// Correlation id.
+        req: u64,
+        /// The container.
+        container: u64,
+    },
 }
 
 /// The answer to a call, on its way back to the publisher.

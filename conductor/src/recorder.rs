@@ -1,7 +1,7 @@
 //! What the services report about themselves. Under simulation the recorder feeds metrics and
 //! the history in memory; for real, [`JsonLines`] writes one JSON object per event.
 
-use crate::op::{HostError, Truth};
+use crate::op::{HostError, Status, Truth};
 use crate::proto::OpSpec;
 use serde::Serialize;
 use std::io::Write;
@@ -24,10 +24,12 @@ pub enum Event {
         /// The op.
         op: OpSpec,
     },
-    /// An async op tried to take a pool worker.
+    /// An op tried to take a pool worker.
     PoolArrival {
         /// Conductor index.
         conductor: u32,
+        /// The op (a blocking op here breaks `blocking-inline`).
+        op: OpSpec,
         /// Whether every worker was busy.
         exhausted: bool,
     },
@@ -75,6 +77,12 @@ pub enum Event {
     Applied {
         /// Host index.
         host: u32,
+        /// The conductor that sent it.
+        conductor: u32,
+        /// Which attempt of the op this is (1 for the first; re-issues count up).
+        attempt: u32,
+        /// The fencing token it carried (0: none).
+        token: u64,
         /// The op.
         op: OpSpec,
         /// Its sequence number.
@@ -88,6 +96,87 @@ pub enum Event {
         /// The outcome: the state after, or the refusal.
         result: Result<Truth, HostError>,
     },
+    /// `state-check`: an op found an earlier op of its container not terminal and goes back to
+    /// the bus for another attempt after `delay_us`.
+    NotReady {
+        /// Conductor index.
+        conductor: u32,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+        /// The attempt that was not ready (1 for the first).
+        attempt: u32,
+        /// The not-before delay of the next attempt.
+        delay_us: u64,
+    },
+    /// An op was given up without running: `state-check` ran out of attempts or retry budget,
+    /// or its container is in Error.
+    GaveUp {
+        /// Conductor index.
+        conductor: u32,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A conductor that started found an op it owned unfinished and acted on it (restart
+    /// recovery, `recovery = "zun"`).
+    Recovered {
+        /// Conductor index.
+        conductor: u32,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+        /// What it did.
+        action: Recovery,
+    },
+    /// The reconciler found a record disagreeing with its host and repaired it.
+    Reconciled {
+        /// Conductor index.
+        conductor: u32,
+        /// The container.
+        container: u64,
+        /// The record's status before.
+        from: Status,
+        /// The status written (from the host's truth).
+        to: Status,
+    },
+    /// The orphan sweeper dispatched again an op no live conductor owned.
+    Orphaned {
+        /// Conductor index (the sweeper's).
+        conductor: u32,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A conductor waited for a container's lock (`local-lock*`, `distributed-lock`).
+    LockWait {
+        /// Conductor index.
+        conductor: u32,
+        /// The op.
+        op: OpSpec,
+        /// How long it waited.
+        wait_us: u64,
+    },
+}
+
+/// What restart recovery did with an unfinished op (Zun's `_init_container`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recovery {
+    /// A create left half-done: the container goes to Error.
+    MarkedError,
+    /// A delete left half-done: deleted again, forcibly.
+    ForceDeleted,
+    /// Issued again (starting, stopping, …).
+    Reissued,
+    /// Not issued again: a later op of the container has started; the op fails.
+    Superseded,
 }
 
 /// The interface through which services report events. Implementations must be cheap: it is

@@ -237,7 +237,7 @@ impl StoreState {
     pub fn apply(&mut self, cmd: StoreCmd) -> StoreResp {
         match cmd {
             StoreCmd::Accept { op, validate } => self.accept(op, validate),
-            StoreCmd::Begin { op, owner } => {
+            StoreCmd::Begin { op, owner, .. } => {
                 let Some(rec) = self.ops.get_mut(&op) else {
                     return StoreResp::NotFound;
                 };
@@ -424,7 +424,14 @@ mod tests {
             validate: false,
         });
         assert_eq!(d, StoreResp::Accepted { seq: 2, host: 0 });
-        assert_eq!(s.apply(StoreCmd::Begin { op: 1, owner: 0 }), StoreResp::Ok);
+        assert_eq!(
+            s.apply(StoreCmd::Begin {
+                op: 1,
+                owner: 0,
+                check: false
+            }),
+            StoreResp::Ok
+        );
         assert_eq!(
             s.container(10).unwrap().task_state,
             Some("container_creating")
@@ -465,7 +472,11 @@ mod tests {
                     op: op(2, 1, OpKind::Stop),
                     validate: true,
                 },
-                StoreCmd::Begin { op: 1, owner: 3 },
+                StoreCmd::Begin {
+                    op: 1,
+                    owner: 3,
+                    check: false,
+                },
                 StoreCmd::Finish { op: 1, ok: true },
                 StoreCmd::Get { container: 1 },
             ];

@@ -138,6 +138,7 @@ impl Recorder for SimRecorder {
             Event::PoolArrival {
                 conductor,
                 exhausted,
+                ..
             } => {
                 m.pool_arrival(now, conductor as usize, exhausted);
                 if counting {
@@ -191,7 +192,7 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            Event::Applied { .. } => {}
+            _ => {}
         }
     }
 }

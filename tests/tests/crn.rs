@@ -64,6 +64,7 @@ fn service_times_are_keyed_by_op_not_by_order() {
         seq: id,
         attempt: 1,
         conductor: host,
+        token: 0,
     };
     let forward: Vec<_> = (0..5000).map(|i| a.service_time(0, &cmd(i, 0))).collect();
     // The other configuration, asked in reverse order, from another host and conductor.
