@@ -77,6 +77,9 @@ pub struct SeedMetrics {
     pub gave_up: u64,
     /// Invariant violations found in this seed's history (filled by the checker).
     pub violations: Vec<serde_json::Value>,
+    /// The faults this seed actually ran (scheduled and drawn by the nemesis), each in the
+    /// scenario's `[[faults]]` form with an `at` time, so a failing seed becomes a plain scenario.
+    pub faults: Vec<serde_json::Value>,
     /// Events the services recorded (host statistics).
     pub events: u64,
     /// Network messages delivered (host statistics).
@@ -136,6 +139,7 @@ impl SeedMetrics {
             retry_attempts: 0,
             gave_up: 0,
             violations: Vec::new(),
+            faults: Vec::new(),
             events: 0,
             messages: 0,
             wall_s: 0.0,
