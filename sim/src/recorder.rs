@@ -81,6 +81,13 @@ impl SimRecorder {
         }
     }
 
+    /// A line for the human-readable trace from `node` (fault injector, client retries): built
+    /// only when a trace is being written.
+    pub fn note(&self, node: &str, text: impl FnOnce() -> String) {
+        // The trace writer (replay --trace) will print these; until then nothing asks for them.
+        let _ = (node, text);
+    }
+
     /// Ops sent and not yet terminal or refused.
     pub fn in_flight(&self) -> u64 {
         self.lock().in_flight
