@@ -15,6 +15,7 @@ pub mod net;
 pub mod op;
 pub mod proto;
 pub mod recorder;
+pub mod retry;
 pub mod rpc;
 pub mod store;
 pub mod wire;

@@ -777,6 +777,31 @@ pub struct Retry {
     pub budget_min_per_s: f64,
 }
 
+impl Retry {
+    /// The policy as the conductor and the client apply it.
+    pub fn to_policy(&self) -> conductor::retry::RetryPolicy {
+        use conductor::retry::Backoff;
+        conductor::retry::RetryPolicy {
+            backoff: match self.policy {
+                RetryPolicy::None => Backoff::None,
+                RetryPolicy::Fixed => Backoff::Fixed,
+                RetryPolicy::Exponential => Backoff::Exponential,
+                RetryPolicy::EqualJitter => Backoff::EqualJitter,
+                RetryPolicy::FullJitter => Backoff::FullJitter,
+                RetryPolicy::Decorrelated => Backoff::Decorrelated,
+            },
+            base: self.base,
+            cap: self.cap,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// A fresh retry budget from `retry.budget` (one per client or conductor).
+    pub fn to_budget(&self) -> conductor::retry::RetryBudget {
+        conductor::retry::RetryBudget::new(self.budget_ratio, self.budget_min_per_s)
+    }
+}
+
 /// One `[[faults]]` entry. TOML: `kind = "kill"`, `at = "10m"`, then the kind's keys.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Fault {
