@@ -5,7 +5,7 @@ use crate::proto::Route;
 use serde::{Deserialize, Serialize};
 
 /// Which conductor an op goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Routing {
     /// Every op on the shared topic, consumed round-robin (Magnum 2015).
@@ -17,7 +17,7 @@ pub enum Routing {
 }
 
 /// How ops on one container are kept in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ordering {
     /// Nothing: the baseline that shows the races.
@@ -72,7 +72,13 @@ pub fn ring_owner(members: &[u32], container: u64) -> Option<u32> {
 
 /// Where an op on `container` (placed on `host`) goes under `routing`, given the live members
 /// (for `affinity`; every conductor when none is known to be alive).
-pub fn route(routing: Routing, conductors: u32, members: &[u32], container: u64, host: u32) -> Route {
+pub fn route(
+    routing: Routing,
+    conductors: u32,
+    members: &[u32],
+    container: u64,
+    host: u32,
+) -> Route {
     match routing {
         Routing::RoundRobin => Route::Topic,
         Routing::ByHost => Route::Conductor(host_owner(host, conductors)),

@@ -351,7 +351,9 @@ impl StoreState {
                 .members
                 .range(from..)
                 .find(|(_, &e)| e > now)
-                .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member { index }),
+                .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
+                    index,
+                }),
             CoordCmd::Owned { owner, after } => self
                 .ops
                 .range(after.saturating_add(1)..)
@@ -447,7 +449,11 @@ impl StoreState {
         match cmd {
             StoreCmd::Accept { op, validate } => self.accept(op, validate),
             StoreCmd::Begin { op, owner, check } => {
-                let now = if self.members.is_empty() { 0 } else { self.now_us() };
+                let now = if self.members.is_empty() {
+                    0
+                } else {
+                    self.now_us()
+                };
                 let Some(rec) = self.ops.get(&op).copied() else {
                     return StoreResp::NotFound;
                 };

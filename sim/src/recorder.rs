@@ -199,7 +199,13 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            _ => {}
+            Event::Applied { .. }
+            | Event::NotReady { .. }
+            | Event::GaveUp { .. }
+            | Event::Recovered { .. }
+            | Event::Reconciled { .. }
+            | Event::Orphaned { .. }
+            | Event::LockWait { .. } => {}
         }
     }
 }

@@ -190,29 +190,15 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
             message,
         })
     };
-    if s.cluster.routing != Routing::RoundRobin {
-        return no(
-            "cluster.routing",
-            format!(
-                "`{}` is not built yet (only `round-robin` is)",
-                s.cluster.routing.name()
-            ),
-        );
-    }
-    if s.cluster.ordering != Ordering::None {
-        return no(
-            "cluster.ordering",
-            format!(
-                "`{}` is not built yet (only `none` is)",
+    if s.cluster.fencing && s.cluster.ordering != Ordering::DistributedLock {
+        return Err(ScenarioError::Invalid {
+            origin: origin.to_string(),
+            key: "cluster.fencing".into(),
+            message: format!(
+                "fencing tokens come from the distributed lock: expected `ordering = \"distributed-lock\"` with `fencing = true` (got `{}`)",
                 s.cluster.ordering.name()
             ),
-        );
-    }
-    if s.cluster.fencing {
-        return no(
-            "cluster.fencing",
-            "fencing is not built yet; set `fencing = false`".into(),
-        );
+        });
     }
     if !s.faults.is_empty() {
         return no(
