@@ -612,10 +612,17 @@ impl Shared {
             owner: self.cfg.index,
             check,
         };
-        match self.store.store_until_answered(begin).await {
-            StoreResp::Ok => {}
+        let token = match self.store.store_until_answered(begin).await {
+            // The lock's token fences when there is a lock; otherwise the op's own grant.
+            StoreResp::Began { token: own } => {
+                if token == 0 {
+                    own
+                } else {
+                    token
+                }
+            }
             StoreResp::NotReady => return Outcome::NotReady,
-            StoreResp::ContainerError => {
+            StoreResp::ContainerError | StoreResp::Conflict(_) => {
                 let fail = CoordCmd::Fail {
                     op: task.op.id,
                     error: false,
@@ -624,7 +631,7 @@ impl Shared {
                 return Outcome::Refused;
             }
             _ => return Outcome::Duplicate,
-        }
+        };
         let ok = self.host_call(task, token).await.is_ok_and(|r| r.is_ok());
         self.store
             .store_until_answered(StoreCmd::Finish { op: task.op.id, ok })

@@ -74,10 +74,13 @@ pub enum StoreCmd {
         validate: bool,
     },
     /// A conductor takes an op: the op becomes `executing` with this owner, the container gets
-    /// the op's task_state. Refused (`Busy`) while another conductor whose membership lease is
-    /// live runs it; `NotFound` once it is terminal. With `check` (`state-check`) it is also
-    /// refused while an op of the container with a lower sequence number is not terminal
-    /// (`NotReady`) and when the container is in Error (`ContainerError`).
+    /// the op's task_state, and the answer (`Began`) carries a fresh fencing token. Refused
+    /// (`Busy`) while another conductor runs it — alive or not: only its owner's restart
+    /// recovery may run it again — and `NotFound` once it is terminal. With `check`
+    /// (`state-check`) it is also refused while an op of the container with a lower sequence
+    /// number is not terminal (`NotReady`), when the container is in Error (`ContainerError`;
+    /// a delete excepted), and when the container's status does not allow the op
+    /// (`Conflict`, Zun's table).
     Begin {
         /// The op's id.
         op: u64,
@@ -166,8 +169,9 @@ pub enum CoordCmd {
         /// The last op id seen (0 to start).
         after: u64,
     },
-    /// The first non-terminal op after `after`, accepted at least `age_us` ago, that no live
-    /// member owns (`Op`), or `NotFound` (the orphan sweeper's scan).
+    /// The first op after `after` that no conductor has begun, accepted (or last dispatched)
+    /// at least `age_us` ago (`Op`), or `NotFound` (the orphan sweeper's scan; the op's age
+    /// starts over). Begun ops are their owner's: its restart recovery brings them back.
     Orphan {
         /// The last op id seen (0 to start).
         after: u64,
@@ -230,8 +234,13 @@ pub enum StoreResp {
         /// The record's current version.
         version: u64,
     },
-    /// `Begin`: another live conductor runs the op.
+    /// `Begin`: another conductor runs the op.
     Busy,
+    /// `Begin`: the op is taken, under this fencing token.
+    Began {
+        /// The token (grows with every grant, across containers).
+        token: u64,
+    },
     /// `Begin` with `check`: an earlier op of the container is not terminal.
     NotReady,
     /// `Begin` with `check`: the container is in Error.

@@ -150,15 +150,6 @@ impl StoreState {
         self.clock.as_ref().map_or(0, |c| c())
     }
 
-    /// Whether conductor `owner` is alive as far as membership tells; a store that never saw
-    /// a heartbeat has no membership to go by and takes every owner for alive.
-    fn live(&self, owner: Option<u32>, now: u64) -> bool {
-        match owner {
-            None => false,
-            Some(o) => self.members.is_empty() || self.members.get(&o).is_some_and(|&e| e > now),
-        }
-    }
-
     fn view(&self, r: &OpRecord) -> OpView {
         OpView {
             op: r.op,
@@ -172,9 +163,19 @@ impl StoreState {
         }
     }
 
+    /// Makes an op terminal. A create that never began leaves its container in Error rather
+    /// than in Creating for ever ("Container failed to create correctly").
     fn close(&mut self, op: u64) -> Option<OpRecord> {
         let rec = self.ops.remove(&op)?;
         self.open.remove(&(rec.op.container, rec.seq, op));
+        if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
+            if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                if c.status == Status::Creating {
+                    c.status = Status::Error;
+                    c.version += 1;
+                }
+            }
+        }
         Some(rec)
     }
 
@@ -366,8 +367,7 @@ impl StoreState {
                     .range(after.saturating_add(1)..)
                     .map(|(_, r)| r)
                     .find(|r| {
-                        now.saturating_sub(r.since_us) >= age_us
-                            && !(r.state == OpState::Executing && self.live(r.owner, now))
+                        r.state == OpState::Accepted && now.saturating_sub(r.since_us) >= age_us
                     })
                     .map(|r| r.op.id);
                 let Some(id) = found else {
@@ -449,27 +449,14 @@ impl StoreState {
         match cmd {
             StoreCmd::Accept { op, validate } => self.accept(op, validate),
             StoreCmd::Begin { op, owner, check } => {
-                let now = if self.members.is_empty() {
-                    0
-                } else {
-                    self.now_us()
-                };
                 let Some(rec) = self.ops.get(&op).copied() else {
                     return StoreResp::NotFound;
                 };
-                if rec.state == OpState::Executing
-                    && rec.owner != Some(owner)
-                    && self.live(rec.owner, now)
-                {
+                if rec.state == OpState::Executing && rec.owner != Some(owner) {
                     return StoreResp::Busy;
                 }
                 let container = rec.op.container;
                 if check {
-                    let status = self.containers.get(&container).map(|c| c.status);
-                    // Deleting an errored container is how it is cleaned up (Zun allows it).
-                    if status == Some(Status::Error) && rec.op.kind != OpKind::Delete {
-                        return StoreResp::ContainerError;
-                    }
                     let earlier = self
                         .open
                         .range((container, 0, 0)..(container, rec.seq, 0))
@@ -477,6 +464,20 @@ impl StoreState {
                         .is_some();
                     if earlier {
                         return StoreResp::NotReady;
+                    }
+                    let status = self
+                        .containers
+                        .get(&container)
+                        .map_or(Status::Absent, |c| c.status);
+                    // Deleting an errored container is how it is cleaned up (Zun allows it).
+                    if status == Status::Error && rec.op.kind != OpKind::Delete {
+                        return StoreResp::ContainerError;
+                    }
+                    // Every earlier op is terminal, so the status is what they left: the op
+                    // must be allowed from it (a create's own record says Creating).
+                    let own_create = rec.op.kind == OpKind::Create && status == Status::Creating;
+                    if !own_create && !rec.op.kind.allowed_from(status) {
+                        return StoreResp::Conflict(status);
                     }
                 }
                 if let Some(r) = self.ops.get_mut(&op) {
@@ -488,7 +489,10 @@ impl StoreState {
                     c.last_begun_seq = c.last_begun_seq.max(rec.seq);
                     c.version += 1;
                 }
-                StoreResp::Ok
+                self.last_token += 1;
+                StoreResp::Began {
+                    token: self.last_token,
+                }
             }
             StoreCmd::Finish { op, ok } => {
                 let Some(rec) = self.close(op) else {
@@ -686,7 +690,7 @@ mod tests {
                 owner: 0,
                 check: false
             }),
-            StoreResp::Ok
+            StoreResp::Began { token: 1 }
         );
         assert_eq!(
             s.container(10).unwrap().task_state,
@@ -712,7 +716,10 @@ mod tests {
         let snapshot = |s: &StoreState| {
             (
                 s.containers().map(|(k, c)| (k, *c)).collect::<Vec<_>>(),
-                s.ops().copied().collect::<Vec<_>>(),
+                // An op's age starts over in a new process (its clock does).
+                s.ops()
+                    .map(|r| (r.op, r.seq, r.state, r.owner, r.host))
+                    .collect::<Vec<_>>(),
             )
         };
         let before = {
@@ -824,6 +831,137 @@ mod tests {
                 version: 0,
                 status: Status::Error
             }),
+            StoreResp::NotFound
+        );
+    }
+
+    #[test]
+    fn checked_begin_follows_sequence_and_status() {
+        let mut s = StoreState::new(1);
+        let accept = |s: &mut StoreState, id, kind| {
+            s.apply(StoreCmd::Accept {
+                op: op(id, 9, kind),
+                validate: false,
+            })
+        };
+        let begin = |s: &mut StoreState, id, owner| {
+            s.apply(StoreCmd::Begin {
+                op: id,
+                owner,
+                check: true,
+            })
+        };
+        accept(&mut s, 1, OpKind::Create);
+        accept(&mut s, 2, OpKind::Start);
+        accept(&mut s, 3, OpKind::Unpause);
+        // The start waits for the create, whoever asks.
+        assert_eq!(begin(&mut s, 2, 0), StoreResp::NotReady);
+        assert!(matches!(begin(&mut s, 1, 0), StoreResp::Began { .. }));
+        // Another conductor cannot take an op that is running, alive or not.
+        assert_eq!(begin(&mut s, 1, 1), StoreResp::Busy);
+        // Its owner may (restart recovery), under a newer token.
+        let StoreResp::Began { token: t1 } = begin(&mut s, 1, 0) else {
+            panic!("owner refused");
+        };
+        s.apply(StoreCmd::Finish { op: 1, ok: true });
+        let StoreResp::Began { token: t2 } = begin(&mut s, 2, 1) else {
+            panic!("start refused after the create");
+        };
+        assert!(t2 > t1);
+        s.apply(StoreCmd::Finish { op: 2, ok: true });
+        // Unpause on a running container: Zun's table refuses it, without reaching a host.
+        assert_eq!(begin(&mut s, 3, 0), StoreResp::Conflict(Status::Running));
+        assert_eq!(begin(&mut s, 99, 0), StoreResp::NotFound);
+    }
+
+    #[test]
+    fn never_begun_create_ends_in_error_and_orphans_are_found() {
+        let mut s = StoreState::new(1);
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let n = now.clone();
+        s.set_clock(Arc::new(move || {
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        }));
+        for (id, c) in [(1, 1), (2, 2)] {
+            s.apply(StoreCmd::Accept {
+                op: op(id, c, OpKind::Create),
+                validate: true,
+            });
+        }
+        s.apply(StoreCmd::Begin {
+            op: 2,
+            owner: 0,
+            check: false,
+        });
+        now.store(5_000_000, std::sync::atomic::Ordering::Relaxed);
+        let orphan = |s: &mut StoreState| {
+            s.coordinate(CoordCmd::Orphan {
+                after: 0,
+                age_us: 1_000_000,
+            })
+        };
+        // Only the op nobody began is an orphan; found once, its age starts over.
+        assert!(matches!(orphan(&mut s), StoreResp::Op(v) if v.op.id == 1 && !v.executing));
+        assert_eq!(orphan(&mut s), StoreResp::NotFound);
+        assert_eq!(
+            s.coordinate(CoordCmd::Fail {
+                op: 1,
+                error: false
+            }),
+            StoreResp::Ok
+        );
+        assert_eq!(s.container(1).unwrap().status, Status::Error);
+    }
+
+    #[test]
+    fn leases_lock_and_lapse() {
+        let mut s = StoreState::new(1);
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let n = now.clone();
+        s.set_clock(Arc::new(move || {
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        }));
+        let lock = |s: &mut StoreState, owner| {
+            s.coordinate(CoordCmd::Lock {
+                container: 3,
+                owner,
+                ttl_us: 10,
+            })
+        };
+        let StoreResp::Locked { token: a } = lock(&mut s, 0) else {
+            panic!("free lock refused");
+        };
+        assert_eq!(lock(&mut s, 1), StoreResp::Held { owner: 0 });
+        assert_eq!(lock(&mut s, 0), StoreResp::Held { owner: 0 });
+        now.store(20, std::sync::atomic::Ordering::Relaxed);
+        // The lease lapsed: the holder cannot renew, another takes it with a newer token.
+        let renew = CoordCmd::Renew {
+            container: 3,
+            token: a,
+            ttl_us: 10,
+        };
+        assert!(matches!(s.coordinate(renew), StoreResp::Stale { .. }));
+        let StoreResp::Locked { token: b } = lock(&mut s, 1) else {
+            panic!("lapsed lock refused");
+        };
+        assert!(b > a);
+        // A stale unlock does not free the new holder's lock.
+        s.coordinate(CoordCmd::Unlock {
+            container: 3,
+            token: a,
+        });
+        assert_eq!(lock(&mut s, 0), StoreResp::Held { owner: 1 });
+        s.coordinate(CoordCmd::Heartbeat {
+            member: 2,
+            ttl_us: 5,
+        });
+        assert_eq!(
+            s.coordinate(CoordCmd::Members { from: 0 }),
+            StoreResp::Member { index: 2 }
+        );
+        now.store(30, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            s.coordinate(CoordCmd::Members { from: 0 }),
             StoreResp::NotFound
         );
     }

@@ -199,9 +199,17 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
+            Event::NotReady { .. } => {
+                if counting {
+                    m.retry_attempts += 1;
+                }
+            }
+            Event::GaveUp { .. } => {
+                if counting {
+                    m.gave_up += 1;
+                }
+            }
             Event::Applied { .. }
-            | Event::NotReady { .. }
-            | Event::GaveUp { .. }
             | Event::Recovered { .. }
             | Event::Reconciled { .. }
             | Event::Orphaned { .. }

@@ -190,12 +190,17 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
             message,
         })
     };
-    if s.cluster.fencing && s.cluster.ordering != Ordering::DistributedLock {
+    if s.cluster.fencing
+        && !matches!(
+            s.cluster.ordering,
+            Ordering::DistributedLock | Ordering::StateCheck
+        )
+    {
         return Err(ScenarioError::Invalid {
             origin: origin.to_string(),
             key: "cluster.fencing".into(),
             message: format!(
-                "fencing tokens come from the distributed lock: expected `ordering = \"distributed-lock\"` with `fencing = true` (got `{}`)",
+                "fencing tokens come from the distributed lock or the state check's hand-off: expected `ordering = \"distributed-lock\"` or `\"state-check\"` with `fencing = true` (got `{}`)",
                 s.cluster.ordering.name()
             ),
         });
