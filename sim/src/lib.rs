@@ -8,6 +8,7 @@ compile_error!(
      `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
 );
 
+pub mod matrix;
 pub mod recorder;
 pub mod rng;
 pub mod run;
