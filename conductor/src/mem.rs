@@ -326,7 +326,7 @@ impl MemNet {
         if st.clogged(from, to.ip()) || st.clogged(to.ip(), from) {
             return Err(refused());
         }
-        if !st.listeners.get(&to).is_some_and(|l| !l.is_closed()) {
+        if st.listeners.get(&to).is_none_or(|l| l.is_closed()) {
             return Err(refused());
         }
         let (up_seed, down_seed) = (st.pipe_seed(from, to.ip()), st.pipe_seed(to.ip(), from));
