@@ -8,6 +8,8 @@ compile_error!(
      `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
 );
 
+pub mod client;
+pub mod faults;
 pub mod matrix;
 pub mod recorder;
 pub mod rng;

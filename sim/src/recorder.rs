@@ -24,6 +24,9 @@ struct Inner {
     load_end_us: Option<u64>,
     /// The length of one batch of the load phase (µs), for batch means.
     batch_us: u64,
+    /// Client retries counted in the statistics: each is an attempt that ends rejected,
+    /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
+    client_retries: u64,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -45,6 +48,7 @@ impl SimRecorder {
                 in_flight: 0,
                 load_end_us: None,
                 batch_us,
+                client_retries: 0,
             }),
         }
     }
@@ -65,6 +69,34 @@ impl SimRecorder {
         }
     }
 
+    /// The client sent a retry of a request (a new op id, the first attempt's intended time).
+    pub fn resubmitted(&self, op: &OpSpec) {
+        let mut g = self.lock();
+        g.in_flight += 1;
+        g.m.sent_total += 1;
+        if g.m.counting(op.intended_us) {
+            g.m.retry_attempts += 1;
+            g.client_retries += 1;
+        }
+    }
+
+    /// The client could not send an attempt (no connection to the API): it ends refused.
+    pub fn undelivered(&self, op_intended_us: u64) {
+        let mut g = self.lock();
+        g.in_flight = g.in_flight.saturating_sub(1);
+        if g.m.counting(op_intended_us) {
+            g.m.rejected += 1;
+        }
+    }
+
+    /// The client gave up a request: its last attempt failed and no retry was allowed.
+    pub fn gave_up(&self, op_intended_us: u64) {
+        let mut g = self.lock();
+        if g.m.counting(op_intended_us) {
+            g.m.gave_up += 1;
+        }
+    }
+
     /// The client got the API's answer to an op after `now_us`.
     pub fn answered(&self, op_intended_us: u64, now_us: u64) {
         let mut g = self.lock();
@@ -73,7 +105,7 @@ impl SimRecorder {
         }
     }
 
-    /// The API answered a call with a timeout.
+    /// The API answered a call with a timeout, or the client's own timeout expired.
     pub fn timed_out(&self, op_intended_us: u64) {
         let mut g = self.lock();
         if g.m.counting(op_intended_us) {
@@ -108,11 +140,10 @@ impl SimRecorder {
             g.m.finish(end_us);
         }
         g.m.sim_end_us = end_us;
-        // Lost: sent, never refused, never terminal — accepted ops that never finished and
-        // requests the API never answered alike.
-        g.m.lost =
-            g.m.submitted
-                .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
+        // Lost: attempts sent (first and retries), never refused, never terminal — accepted ops
+        // that never finished and requests the API never answered alike.
+        g.m.lost = (g.m.submitted + g.client_retries)
+            .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
         std::mem::replace(&mut g.m, SeedMetrics::new(0, 0, &[], 0, 0))
     }
 }
@@ -131,11 +162,7 @@ impl Recorder for SimRecorder {
         let batch_us = g.batch_us;
         let m = &mut g.m;
         match ev {
-            Event::Accepted { op, .. } => {
-                if m.counting(op.intended_us) {
-                    m.accepted += 1;
-                }
-            }
+            Event::Accepted { op, .. } if m.counting(op.intended_us) => m.accepted += 1,
             Event::Rejected { op } => {
                 if m.counting(op.intended_us) {
                     m.rejected += 1;
@@ -168,21 +195,9 @@ impl Recorder for SimRecorder {
                     l.set(now, busy);
                 }
             }
-            Event::CallerRuns { .. } => {
-                if counting {
-                    m.caller_runs += 1;
-                }
-            }
-            Event::Hold { hold_us, .. } => {
-                if counting {
-                    m.hold.record(hold_us);
-                }
-            }
-            Event::BacklogWait { wait_us, .. } => {
-                if counting {
-                    m.backlog_wait.record(wait_us);
-                }
-            }
+            Event::CallerRuns { .. } if counting => m.caller_runs += 1,
+            Event::Hold { hold_us, .. } if counting => m.hold.record(hold_us),
+            Event::BacklogWait { wait_us, .. } if counting => m.backlog_wait.record(wait_us),
             Event::Terminal { op, ok } => {
                 if m.counting(op.intended_us) {
                     if ok {
@@ -199,17 +214,16 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            Event::NotReady { .. } => {
-                if counting {
-                    m.retry_attempts += 1;
-                }
-            }
-            Event::GaveUp { .. } => {
-                if counting {
-                    m.gave_up += 1;
-                }
-            }
-            Event::Applied { .. }
+            Event::NotReady { .. } if counting => m.retry_attempts += 1,
+            Event::GaveUp { .. } if counting => m.gave_up += 1,
+            // Counted only inside the statistics window (guards above), or not counted.
+            Event::Accepted { .. }
+            | Event::CallerRuns { .. }
+            | Event::Hold { .. }
+            | Event::BacklogWait { .. }
+            | Event::NotReady { .. }
+            | Event::GaveUp { .. }
+            | Event::Applied { .. }
             | Event::Recovered { .. }
             | Event::Reconciled { .. }
             | Event::Orphaned { .. }

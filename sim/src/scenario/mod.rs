@@ -176,8 +176,7 @@ pub fn parse_str(
 }
 
 /// Refuses a valid scenario that asks for a feature the simulator does not implement yet:
-/// routing other than `round-robin`, ordering other than `none`, `fencing`, `[[faults]]`,
-/// `[nemesis]`, the `lifecycle` model, a client timeout or client retries, and any invariant
+/// routing other than `round-robin`, ordering other than `none`, `fencing`, and any invariant
 /// to check or expect. The error names the key and says what to write instead.
 ///
 /// # Errors
@@ -204,39 +203,6 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
                 s.cluster.ordering.name()
             ),
         });
-    }
-    if !s.faults.is_empty() {
-        return no(
-            "faults",
-            "fault injection is not built yet; remove the [[faults]] entries".into(),
-        );
-    }
-    if s.nemesis.is_some() {
-        return no(
-            "nemesis",
-            "the nemesis is not built yet; remove the [nemesis] table".into(),
-        );
-    }
-    if s.workload.model != Model::Ops {
-        return no(
-            "workload.model",
-            format!(
-                "`{}` is not built yet (only `ops` is)",
-                s.workload.model.name()
-            ),
-        );
-    }
-    if !s.client.timeout.is_zero() {
-        return no(
-            "client.timeout",
-            "a client timeout is not built yet; set `timeout = \"0s\"`".into(),
-        );
-    }
-    if !s.client.retry_on.is_empty() {
-        return no(
-            "client.retry_on",
-            "client retries are not built yet; set `retry_on = []`".into(),
-        );
     }
     if !s.checks.invariants.is_empty() {
         return no(

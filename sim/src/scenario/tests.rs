@@ -953,14 +953,6 @@ fn check_supported_refuses_what_is_not_built() {
     assert!(m.contains("`state-check` is not built yet"), "{m}");
     refused("[cluster]\nrouting = \"by-host\"", "cluster.routing");
     refused("[cluster]\nfencing = true", "cluster.fencing");
-    refused(
-        "[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"",
-        "faults",
-    );
-    refused("[nemesis]", "nemesis");
-    refused("[workload]\nmodel = \"lifecycle\"", "workload.model");
-    refused("[client]\ntimeout = \"1s\"", "client.timeout");
-    refused("[client]\nretry_on = [\"error\"]", "client.retry_on");
     let s = parse("name = \"x\"").unwrap();
     let m = check_supported(&s, F).unwrap_err().to_string();
     assert!(
@@ -971,6 +963,9 @@ fn check_supported_refuses_what_is_not_built() {
     assert!(check_supported(&s, F).is_err());
     // accepted: everything else
     let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    check_supported(&s, F).unwrap();
+    // built since issue 3: faults, the nemesis, the lifecycle model, client timeout and retries
+    let s = parse(&format!("{ok}[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\n[nemesis]\n[workload]\nmodel = \"lifecycle\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"error\"]")).unwrap();
     check_supported(&s, F).unwrap();
 }
 
