@@ -218,6 +218,13 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) {
         pool: Mutex::default(),
         locks: Mutex::default(),
     });
+    // The ops' own connections first: each connection draws its latencies from a stream keyed
+    // by its rank between its two ends, so dialling them before any background connection
+    // keeps an op's latencies the same whatever background work is configured.
+    let _ = me.store.get().await;
+    for h in &me.hosts {
+        let _ = h.get().await;
+    }
     if me.cfg.membership {
         tokio::spawn(me.clone().heartbeat());
     }
