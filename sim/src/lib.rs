@@ -8,10 +8,13 @@ compile_error!(
      `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
 );
 
+pub mod checker;
+pub mod explore;
 pub mod recorder;
 pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod service;
+pub mod trace;
 pub mod workload;
 pub mod world;
