@@ -518,10 +518,11 @@ impl Checker {
                 Event::Accepted { op, .. } if op.kind == OpKind::Create => {
                     self.creating.insert(op.container, op.id);
                 }
-                Event::Terminal { op, .. } if op.kind == OpKind::Create => {
-                    if self.creating.get(&op.container) == Some(&op.id) {
-                        self.creating.remove(&op.container);
-                    }
+                Event::Terminal { op, .. }
+                    if op.kind == OpKind::Create
+                        && self.creating.get(&op.container) == Some(&op.id) =>
+                {
+                    self.creating.remove(&op.container);
                 }
                 _ => {}
             }
