@@ -948,6 +948,21 @@ impl Shared {
     }
 
     async fn reconcile_host(&self, h: u32, page: u32) -> Result<(), Unavailable> {
+        // Records first, then the host: a record read before the truth can only be older than
+        // it, and any op that begins after the read bumps the record's version, so the
+        // compare-and-swap below refuses to write a truth that an op has moved past.
+        let store = self.coord.get().await?;
+        let mut recs = Vec::new();
+        let mut after = None;
+        loop {
+            let got = store.list_records(h, after, page).await?;
+            after = got.last().map(|r| r.id);
+            let last = got.len() < page as usize;
+            recs.extend(got);
+            if last {
+                break;
+            }
+        }
         let host = self
             .scan_hosts
             .get(h as usize)
@@ -965,39 +980,30 @@ impl Shared {
                 break;
             }
         }
-        let store = self.coord.get().await?;
-        let mut after = None;
-        loop {
-            let recs = store.list_records(h, after, page).await?;
-            after = recs.last().map(|r| r.id);
-            for r in &recs {
-                if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
-                    continue;
-                }
-                let truth = truths.get(&r.id).copied().unwrap_or(Truth::Absent);
-                let want = status_of(truth);
-                if r.status == want {
-                    continue;
-                }
-                let set = StoreCmd::SetStatus {
-                    container: r.id,
-                    version: r.version,
-                    status: want,
-                };
-                // Compare-and-swap: an op that began meanwhile wins.
-                if store.store(set).await? == StoreResp::Ok {
-                    self.rec.record(Event::Reconciled {
-                        conductor: self.cfg.index,
-                        container: r.id,
-                        from: r.status,
-                        to: want,
-                    });
-                }
+        for r in &recs {
+            if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
+                continue;
             }
-            if recs.len() < page as usize {
-                return Ok(());
+            let truth = truths.get(&r.id).copied().unwrap_or(Truth::Absent);
+            let want = status_of(truth);
+            if r.status == want {
+                continue;
+            }
+            let set = StoreCmd::SetStatus {
+                container: r.id,
+                version: r.version,
+                status: want,
+            };
+            if store.store(set).await? == StoreResp::Ok {
+                self.rec.record(Event::Reconciled {
+                    conductor: self.cfg.index,
+                    container: r.id,
+                    from: r.status,
+                    to: want,
+                });
             }
         }
+        Ok(())
     }
 
     /// The orphan sweeper: an accepted op that no conductor began after `orphan_after` (its

@@ -754,7 +754,13 @@ impl Checker {
         if on.contains(Invariant::NoLostOps) {
             let records: BTreeMap<u64, &FinalOp> = snap.ops.iter().map(|o| (o.op.id, o)).collect();
             let pending = std::mem::take(&mut self.pending);
-            for p in pending.values() {
+            // An async op's record is the judge: one closed in the store is terminal even when
+            // the conductor that closed it died before saying so. Blocking ops have no record:
+            // their answer is their end.
+            for p in pending
+                .values()
+                .filter(|p| p.op.kind.is_blocking() || records.contains_key(&p.op.id))
+            {
                 sink.report(
                     Invariant::NoLostOps,
                     p.container,
