@@ -27,8 +27,9 @@ use conductor::op::{HostError, OpKind, Status, Truth};
 use conductor::proto::OpSpec;
 use conductor::recorder::Event;
 use conductor::store::StoreState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Violations listed per invariant and seed; the rest are only counted.
 pub const LISTED_PER_INVARIANT: usize = 20;
@@ -317,6 +318,37 @@ impl Snapshot {
     }
 }
 
+/// A cheap, fixed hash of integer keys (FxHash's multiply-rotate): the checker looks a map up
+/// on most events, and SipHash would cost more than the judgment. No order of these maps
+/// reaches the output: what is reported from them is sorted first.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// Where a container stands at one host, as far as the history shows.
 #[derive(Debug, Clone, Copy, Default)]
 enum Life {
@@ -392,8 +424,8 @@ pub struct Checker {
     on: InvariantSet,
     /// Whether any invariant judged on `Applied` events is on.
     host_checks: bool,
-    containers: BTreeMap<(u64, u32), Cs>,
-    pending: BTreeMap<u64, Pending>,
+    containers: IdMap<(u64, u32), Cs>,
+    pending: IdMap<u64, Pending>,
     sink: Sink,
 }
 
@@ -460,8 +492,8 @@ impl Checker {
         Checker {
             on,
             host_checks: on.any(&HOST_CHECKS),
-            containers: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            containers: IdMap::default(),
+            pending: IdMap::default(),
             sink: Sink {
                 seed,
                 on,
@@ -730,7 +762,9 @@ impl Checker {
         let sink = &mut self.sink;
         if on.contains(Invariant::NoLostOps) {
             let records: BTreeMap<u64, &FinalOp> = snap.ops.iter().map(|o| (o.op.id, o)).collect();
-            let pending = std::mem::take(&mut self.pending);
+            // In op id order: the report's order must not depend on the hash map's.
+            let pending: BTreeMap<u64, Pending> =
+                std::mem::take(&mut self.pending).into_iter().collect();
             for p in pending.values() {
                 sink.report(
                     Invariant::NoLostOps,
