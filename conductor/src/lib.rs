@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod cluster;
 pub mod conductor;
 pub mod host;
 pub mod mem;
@@ -14,6 +15,7 @@ pub mod net;
 pub mod op;
 pub mod proto;
 pub mod recorder;
+pub mod retry;
 pub mod rpc;
 pub mod store;
 pub mod wire;

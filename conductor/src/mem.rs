@@ -16,8 +16,11 @@
 //! - when one end of a link is dropped (its process died), the other end reads what was already
 //!   sent and then end-of-stream; sending to a dropped end fails.
 //!
-//! Randomness comes from the network's own generator, seeded by the run: same seed and same
-//! sequence of sends, same latencies.
+//! Randomness: each pipe (one direction of a link) draws its latencies from its own generator,
+//! seeded by (run seed, from, to, the how-many-th pipe between that pair). Traffic on other
+//! connections — a reconciler, membership heartbeats — then cannot reshuffle the latencies of
+//! an op's own connections: two configurations run with one seed see the same network where
+//! their traffic is the same (common random numbers).
 
 use crate::proto::Msg;
 use crate::rpc::lock;
@@ -87,7 +90,10 @@ type Accepted = (MemLink, MemReader);
 
 struct NetState {
     cfg: MemNetConfig,
-    rng: u64,
+    /// The run's seed, part of every pipe's key.
+    seed: u64,
+    /// Pipes opened so far per (from, to): the last part of a new pipe's key.
+    pipes: BTreeMap<(IpAddr, IpAddr), u64>,
     listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<Accepted>>,
     clogged_out: BTreeSet<IpAddr>,
     clogged_in: BTreeSet<IpAddr>,
@@ -103,10 +109,45 @@ impl NetState {
             || (!self.clogged_links.is_empty() && self.clogged_links.contains(&(from, to)))
     }
 
-    /// SplitMix64: small, fast, and enough for latencies.
+    /// The seed of the next pipe from `from` to `to`.
+    fn pipe_seed(&mut self, from: IpAddr, to: IpAddr) -> u64 {
+        let n = self.pipes.entry((from, to)).or_insert(0);
+        let k = *n;
+        *n += 1;
+        let mut h = splitmix(self.seed ^ 0x6E65_7477_6F72_6B00);
+        for part in [ip_bits(from), ip_bits(to), k] {
+            h = splitmix(h ^ part);
+        }
+        h
+    }
+}
+
+/// SplitMix64's finaliser.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// An address as 64 bits for hashing (IPv6 folded).
+fn ip_bits(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64).rotate_left(32)
+        }
+    }
+}
+
+/// A pipe's latency generator: SplitMix64, small, fast, and enough for latencies.
+struct PipeRng(u64);
+
+impl PipeRng {
     fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -116,19 +157,19 @@ impl NetState {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// One message's delay: retransmissions after losses, then the latency.
-    fn delay(&mut self) -> Duration {
+    /// One message's delay under `cfg`: retransmissions after losses, then the latency.
+    fn delay(&mut self, cfg: &MemNetConfig) -> Duration {
         let mut extra = Duration::ZERO;
-        if self.cfg.loss > 0.0 {
+        if cfg.loss > 0.0 {
             // The number of lost transmissions is geometric: drawn at once, not one loss at a
             // time (a loss near 1 would otherwise spin), and their backoffs summed in closed form.
             let u = 1.0 - self.unit();
-            let losses = (u.ln() / self.cfg.loss.ln()).floor();
+            let losses = (u.ln() / cfg.loss.ln()).floor();
             extra = retransmission_delay(if losses.is_finite() { losses } else { f64::MAX });
         }
         let (lo, hi) = (
-            self.cfg.latency_min.as_nanos() as u64,
-            self.cfg.latency_max.as_nanos() as u64,
+            cfg.latency_min.as_nanos() as u64,
+            cfg.latency_max.as_nanos() as u64,
         );
         let span = hi.saturating_sub(lo);
         let lat = if span == 0 {
@@ -163,6 +204,8 @@ struct Pipe {
     /// Sent while the link was clogged, waiting for it to open.
     held: VecDeque<Msg>,
     last_arrival: Option<Instant>,
+    /// This pipe's own latency generator.
+    rng: PipeRng,
     /// The reader's waker, while it waits.
     waker: Option<Waker>,
     /// The arrival time a wake-up is armed for.
@@ -173,13 +216,14 @@ struct Pipe {
 }
 
 impl Pipe {
-    fn new(net: &MemNet, from: IpAddr, to: IpAddr) -> Arc<Mutex<Pipe>> {
+    fn new(net: &MemNet, from: IpAddr, to: IpAddr, seed: u64) -> Arc<Mutex<Pipe>> {
         Arc::new(Mutex::new(Pipe {
             from,
             to,
             queue: VecDeque::new(),
             held: VecDeque::new(),
             last_arrival: None,
+            rng: PipeRng(seed),
             waker: None,
             armed: None,
             timer: net.timer.clone(),
@@ -231,7 +275,8 @@ impl MemNet {
             delivered: Arc::default(),
             inner: Arc::new(Mutex::new(NetState {
                 cfg,
-                rng: seed ^ 0x6E65_7477_6F72_6B00,
+                seed,
+                pipes: BTreeMap::new(),
                 listeners: BTreeMap::new(),
                 clogged_out: BTreeSet::new(),
                 clogged_in: BTreeSet::new(),
@@ -281,13 +326,15 @@ impl MemNet {
         if st.clogged(from, to.ip()) || st.clogged(to.ip(), from) {
             return Err(refused());
         }
-        let Some(listener) = st.listeners.get(&to) else {
+        if st.listeners.get(&to).is_none_or(|l| l.is_closed()) {
             return Err(refused());
-        };
-        let up = Pipe::new(self, from, to.ip());
-        let down = Pipe::new(self, to.ip(), from);
+        }
+        let (up_seed, down_seed) = (st.pipe_seed(from, to.ip()), st.pipe_seed(to.ip(), from));
+        let up = Pipe::new(self, from, to.ip(), up_seed);
+        let down = Pipe::new(self, to.ip(), from, down_seed);
         let server = (MemLink::new(self, &down), MemReader::new(self, up.clone()));
-        if listener.send(server).is_err() {
+        let sent = st.listeners.get(&to).map(|l| l.send(server).is_ok());
+        if sent != Some(true) {
             st.listeners.remove(&to);
             return Err(refused());
         }
@@ -347,7 +394,7 @@ impl MemNet {
                 continue;
             }
             while let Some(msg) = p.held.pop_front() {
-                let d = st.delay();
+                let d = p.rng.delay(&st.cfg);
                 p.enqueue(now, d, msg);
             }
         }
@@ -440,7 +487,7 @@ impl MemLink {
             p.held.push_back(msg);
             return true;
         }
-        let d = st.delay();
+        let d = p.rng.delay(&st.cfg);
         drop(st);
         p.enqueue((self.end.clock)(), d, msg);
         true

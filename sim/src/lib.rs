@@ -9,7 +9,10 @@ compile_error!(
 );
 
 pub mod checker;
+pub mod client;
 pub mod explore;
+pub mod faults;
+pub mod matrix;
 pub mod recorder;
 pub mod rng;
 pub mod run;

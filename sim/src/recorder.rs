@@ -32,6 +32,9 @@ struct Inner {
     checker: Option<Checker>,
     /// The trace being written, if any.
     trace: Option<Trace>,
+    /// Client retries counted in the statistics: each is an attempt that ends rejected,
+    /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
+    client_retries: u64,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -55,6 +58,7 @@ impl SimRecorder {
                 batch_us,
                 checker: None,
                 trace: None,
+                client_retries: 0,
             }),
         }
     }
@@ -75,6 +79,34 @@ impl SimRecorder {
         }
     }
 
+    /// The client sent a retry of a request (a new op id, the first attempt's intended time).
+    pub fn resubmitted(&self, op: &OpSpec) {
+        let mut g = self.lock();
+        g.in_flight += 1;
+        g.m.sent_total += 1;
+        if g.m.counting(op.intended_us) {
+            g.m.retry_attempts += 1;
+            g.client_retries += 1;
+        }
+    }
+
+    /// The client could not send an attempt (no connection to the API): it ends refused.
+    pub fn undelivered(&self, op_intended_us: u64) {
+        let mut g = self.lock();
+        g.in_flight = g.in_flight.saturating_sub(1);
+        if g.m.counting(op_intended_us) {
+            g.m.rejected += 1;
+        }
+    }
+
+    /// The client gave up a request: its last attempt failed and no retry was allowed.
+    pub fn gave_up(&self, op_intended_us: u64) {
+        let mut g = self.lock();
+        if g.m.counting(op_intended_us) {
+            g.m.gave_up += 1;
+        }
+    }
+
     /// The client got the API's answer to an op after `now_us`.
     pub fn answered(&self, op_intended_us: u64, now_us: u64) {
         let mut g = self.lock();
@@ -83,7 +115,7 @@ impl SimRecorder {
         }
     }
 
-    /// The API answered a call with a timeout.
+    /// The API answered a call with a timeout, or the client's own timeout expired.
     pub fn timed_out(&self, op_intended_us: u64) {
         let mut g = self.lock();
         if g.m.counting(op_intended_us) {
@@ -182,11 +214,10 @@ impl SimRecorder {
             g.m.finish(end_us);
         }
         g.m.sim_end_us = end_us;
-        // Lost: sent, never refused, never terminal — accepted ops that never finished and
-        // requests the API never answered alike.
-        g.m.lost =
-            g.m.submitted
-                .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
+        // Lost: attempts sent (first and retries), never refused, never terminal — accepted ops
+        // that never finished and requests the API never answered alike.
+        g.m.lost = (g.m.submitted + g.client_retries)
+            .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
         if let Some(c) = g.checker.take() {
             let f = c.findings();
             g.m.violations = f.violations.iter().map(|v| v.to_json()).collect();
@@ -277,7 +308,20 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            _ => {}
+            Event::NotReady { .. } if counting => m.retry_attempts += 1,
+            Event::GaveUp { .. } if counting => m.gave_up += 1,
+            // Counted only inside the statistics window (guards above), or not counted.
+            Event::Accepted { .. }
+            | Event::CallerRuns { .. }
+            | Event::Hold { .. }
+            | Event::BacklogWait { .. }
+            | Event::NotReady { .. }
+            | Event::GaveUp { .. }
+            | Event::Applied { .. }
+            | Event::Recovered { .. }
+            | Event::Reconciled { .. }
+            | Event::Orphaned { .. }
+            | Event::LockWait { .. } => {}
         }
     }
 }

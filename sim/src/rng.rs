@@ -19,6 +19,12 @@ pub enum Purpose {
     Service = 4,
     /// Host failures (keyed per op).
     Failure = 5,
+    /// The lifecycle model's gaps between one container's requests (keyed per container).
+    Gap = 6,
+    /// The nemesis: which faults, when, on which nodes.
+    Nemesis = 7,
+    /// The random parts of scheduled faults (a swizzle-clog's unclog order), per fault.
+    Faults = 8,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

@@ -7,7 +7,63 @@ use conductor::op::OpKind;
 use conductor::proto::HostCmd;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Per-host overrides set by the fault injector (`slow-host`, `host-errors`) and read by
+/// [`Backends`] on every op. Atomics: one relaxed load per op when no fault is in force.
+pub struct HostFaults {
+    /// Whether any override is in force (the common case skips the per-host loads).
+    any: AtomicBool,
+    /// Per host: the service-time factor, as f64 bits (1.0 = none).
+    factor: Vec<AtomicU64>,
+    /// Per host: the extra failure probability, as f64 bits (0.0 = none).
+    rate: Vec<AtomicU64>,
+}
+
+impl HostFaults {
+    /// No overrides, for `hosts` hosts.
+    pub fn new(hosts: u32) -> Self {
+        HostFaults {
+            any: AtomicBool::new(false),
+            factor: (0..hosts).map(|_| AtomicU64::new(1f64.to_bits())).collect(),
+            rate: (0..hosts).map(|_| AtomicU64::new(0f64.to_bits())).collect(),
+        }
+    }
+
+    /// Host `host`'s service times × `factor`, and it fails an extra `rate` of its ops.
+    pub fn set(&self, host: u32, factor: f64, rate: f64) {
+        if let (Some(f), Some(r)) = (self.factor.get(host as usize), self.rate.get(host as usize)) {
+            f.store(factor.to_bits(), Ordering::Relaxed);
+            r.store(rate.to_bits(), Ordering::Relaxed);
+            self.any.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Lifts every override.
+    pub fn clear(&self) {
+        for f in &self.factor {
+            f.store(1f64.to_bits(), Ordering::Relaxed);
+        }
+        for r in &self.rate {
+            r.store(0f64.to_bits(), Ordering::Relaxed);
+        }
+        self.any.store(false, Ordering::Relaxed);
+    }
+
+    /// Host `host`'s (factor, extra failure rate).
+    fn get(&self, host: u32) -> (f64, f64) {
+        if !self.any.load(Ordering::Relaxed) {
+            return (1.0, 0.0);
+        }
+        let load = |v: &Vec<AtomicU64>, d: f64| {
+            v.get(host as usize)
+                .map_or(d, |a| f64::from_bits(a.load(Ordering::Relaxed)))
+        };
+        (load(&self.factor, 1.0), load(&self.rate, 0.0))
+    }
+}
 
 /// Draws a duration from `dist` with the uniforms `u(0)`, `u(1)`, … .
 pub fn sample(dist: &Dist, u: impl Fn(u64) -> f64) -> Duration {
@@ -37,11 +93,18 @@ pub struct Backends {
     seed: u64,
     by_op: Vec<Dist>,
     failure_rate: f64,
+    faults: Arc<HostFaults>,
 }
 
 impl Backends {
-    /// The backend of a scenario, for the run with `seed`.
+    /// The backend of a scenario, for the run with `seed`, without faults.
     pub fn new(seed: u64, backend: &Backend) -> Self {
+        Self::with_faults(seed, backend, Arc::new(HostFaults::new(0)))
+    }
+
+    /// The backend of a scenario, for the run with `seed`, with the fault injector's per-host
+    /// overrides in `faults`.
+    pub fn with_faults(seed: u64, backend: &Backend, faults: Arc<HostFaults>) -> Self {
         Backends {
             seed,
             by_op: OpKind::ALL
@@ -49,6 +112,7 @@ impl Backends {
                 .map(|k| backend.dist(*k).clone())
                 .collect(),
             failure_rate: backend.failure_rate,
+            faults,
         }
     }
 
@@ -58,16 +122,26 @@ impl Backends {
 }
 
 impl HostModel for Backends {
-    fn service_time(&self, _host: u32, cmd: &HostCmd) -> Duration {
+    fn service_time(&self, host: u32, cmd: &HostCmd) -> Duration {
         let key = Self::key(cmd);
-        sample(&self.by_op[cmd.op.kind.index()], |k| {
+        let d = sample(&self.by_op[cmd.op.kind.index()], |k| {
             keyed_uniform(self.seed, Purpose::Service, key, k)
-        })
+        });
+        // A slow host scales the op's own draw: the same op is slower by exactly the factor.
+        let f = self.faults.get(host).0;
+        if f == 1.0 {
+            d
+        } else {
+            Duration::from_secs_f64((d.as_secs_f64() * f).clamp(0.0, 30.0 * 86_400.0))
+        }
     }
 
-    fn fails(&self, _host: u32, cmd: &HostCmd) -> bool {
-        self.failure_rate > 0.0
-            && keyed_uniform(self.seed, Purpose::Failure, Self::key(cmd), 0) < self.failure_rate
+    fn fails(&self, host: u32, cmd: &HostCmd) -> bool {
+        // Independent failure causes combine as 1 − (1 − base)(1 − extra); compared with the
+        // op's one keyed draw, an op that fails without the fault fails with it too.
+        let extra = self.faults.get(host).1;
+        let rate = 1.0 - (1.0 - self.failure_rate) * (1.0 - extra);
+        rate > 0.0 && keyed_uniform(self.seed, Purpose::Failure, Self::key(cmd), 0) < rate
     }
 
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {

@@ -2,24 +2,25 @@
 //! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
 
 use crate::checker::{Checker, InvariantSet, Snapshot};
+use crate::client::{self, ClientConfig};
+use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
-use crate::scenario::{self, Scenario};
-use crate::service::Backends;
+use crate::scenario::{self, Model, Scenario};
+use crate::service::{Backends, HostFaults};
 use crate::trace::Trace;
-use crate::workload::{Arrivals, Requests};
 use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::bus::{self, BusConfig};
+use conductor::cluster::{Ordering, Routing};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow};
 use conductor::host::{self, HostModel, HostState};
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
 use conductor::op::{Status, Truth};
-use conductor::proto::{Answer, Msg, OpSpec};
 use conductor::recorder::{Recorder, SharedRecorder};
 use conductor::store::{self, StoreState};
 use madsim::runtime::{Handle, Runtime};
+use madsim::task::NodeId;
 use reports::SeedMetrics;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -137,6 +138,24 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
+fn routing(r: scenario::Routing) -> Routing {
+    match r {
+        scenario::Routing::RoundRobin => Routing::RoundRobin,
+        scenario::Routing::ByHost => Routing::ByHost,
+        scenario::Routing::Affinity => Routing::Affinity,
+    }
+}
+
+fn ordering(o: scenario::Ordering) -> Ordering {
+    match o {
+        scenario::Ordering::None => Ordering::None,
+        scenario::Ordering::LocalLock => Ordering::LocalLock,
+        scenario::Ordering::LocalLockFair => Ordering::LocalLockFair,
+        scenario::Ordering::DistributedLock => Ordering::DistributedLock,
+        scenario::Ordering::StateCheck => Ordering::StateCheck,
+    }
+}
+
 fn overflow(o: scenario::Overflow) -> Overflow {
     match o {
         scenario::Overflow::CallerRuns => Overflow::CallerRuns,
@@ -189,10 +208,19 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
 
     // Durable state: it outlives the nodes that serve it.
     let store_state = Arc::new(Mutex::new(StoreState::new(c.hosts)));
-    let host_states: Vec<Arc<Mutex<HostState>>> = (0..c.hosts)
-        .map(|_| Arc::new(Mutex::new(HostState::default())))
-        .collect();
     {
+        let r = rec.clone();
+        store_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_clock(Arc::new(move || r.now_us()));
+    }
+    let host_states: Vec<Arc<Mutex<HostState>>> = (0..c.hosts)
+        .map(|_| Arc::new(Mutex::new(HostState::with_fencing(c.fencing))))
+        .collect();
+    // The `ops` model acts on pre-created containers; the `lifecycle` model creates its own
+    // (`containers` is a key of the `ops` model).
+    if scn.workload.model == Model::Ops {
         let mut st = store_state.lock().unwrap_or_else(|e| e.into_inner());
         for id in 0..u64::from(scn.workload.containers) {
             let h = st.precreate(id, Status::Running);
@@ -203,38 +231,63 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             rec.precreated(id, h, Truth::Running);
         }
     }
-    let model: Arc<dyn HostModel> = Arc::new(Backends::new(seed, &scn.backend));
+    let host_faults = Arc::new(HostFaults::new(c.hosts));
+    let model: Arc<dyn HostModel> = Arc::new(Backends::with_faults(
+        seed,
+        &scn.backend,
+        host_faults.clone(),
+    ));
+    // Every node the fault injector may act on, by name.
+    let mut nodes = Nodes::new();
+    let mut node = |name: &str, id: NodeId, ip: IpAddr| {
+        nodes.insert(name.to_string(), NodeRef { id, ip });
+    };
 
     let (s, n) = (store_state.clone(), net.clone());
     let addr = addrs.store;
-    place(&handle, "store", addr.ip(), move || {
+    let id = place(&handle, "store", addr.ip(), move || {
         let (s, n) = (s.clone(), n.clone());
         // Without a journal serving cannot fail; durability is the state outliving the node.
         async move {
             let _ = store::serve(listen(&n, addr).await, s).await;
         }
     });
+    node("store", id, addr.ip());
 
     let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
-    place(&handle, "bus", addr.ip(), move || {
+    let id = place(&handle, "bus", addr.ip(), move || {
         let n = n.clone();
         async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
     });
+    node("bus", id, addr.ip());
 
     for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
         let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
-        place(&handle, format!("host-{}", i + 1), addr.ip(), move || {
+        let name = format!("host-{}", i + 1);
+        let id = place(&handle, name.clone(), addr.ip(), move || {
             let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
             async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
         });
+        node(&name, id, addr.ip());
     }
 
     for (i, &addr) in addrs.conductors.iter().enumerate() {
         let cfg = ConductorConfig {
             index: i as u32,
+            conductors: c.conductors,
             rpc_workers: c.rpc_workers,
             pool_workers: c.pool_workers,
             overflow: overflow(c.overflow),
+            routing: routing(c.routing),
+            ordering: ordering(c.ordering),
+            lease_ttl: c.lease_ttl,
+            recovery: c.recovery == scenario::Recovery::Zun,
+            reconcile_interval: c.reconcile_interval,
+            orphan_after: c.orphan_after,
+            membership: c.routing == scenario::Routing::Affinity || !c.orphan_after.is_zero(),
+            retry: scn.retry.to_policy(),
+            budget_ratio: scn.retry.budget_ratio,
+            budget_min_per_s: scn.retry.budget_min_per_s,
             bus: addrs.bus,
             store: addrs.store,
             hosts: addrs.hosts.clone(),
@@ -242,10 +295,11 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             ip: addr.ip(),
         };
         let r = shared.clone();
-        place(&handle, names[i].clone(), addr.ip(), move || {
+        let id = place(&handle, names[i].clone(), addr.ip(), move || {
             let (cfg, r) = (cfg.clone(), r.clone());
-            async move { retrying(|| cond::run(cfg.clone(), r.clone())).await }
+            async move { cond::run(cfg.clone(), r.clone()).await }
         });
+        node(&names[i], id, addr.ip());
     }
 
     let api_cfg = ApiConfig {
@@ -255,51 +309,68 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             scenario::RpcKind::Cast => RpcKind::Cast,
         },
         rpc_timeout: scn.api.rpc_timeout,
+        routing: routing(c.routing),
+        conductors: c.conductors,
+        lease_ttl: c.lease_ttl,
         store: addrs.store,
         bus: addrs.bus,
         net: net.clone(),
         ip: addrs.api.ip(),
     };
     let (addr, r) = (addrs.api, shared.clone());
-    place(&handle, "api", addr.ip(), move || {
+    let id = place(&handle, "api", addr.ip(), move || {
         let (cfg, r) = (api_cfg.clone(), r.clone());
-        async move {
-            retrying(|| async {
-                // Bind once per attempt: a failed start drops the listener with it.
-                api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
-            })
-            .await
-        }
+        async move { api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await }
     });
+    node("api", id, addr.ip());
 
-    let client = handle.create_node().name("client").ip(addrs.client).build();
-    let (r, api_addr, n, client_ip) = (rec.clone(), addrs.api, net.clone(), addrs.client);
-    let (arrival, workload, duration) = (
-        scn.workload.arrival.clone(),
-        scn.workload.clone(),
-        scn.duration,
-    );
     let start = Instant::now();
-    let load = client.spawn(async move {
-        drive(
-            r, &n, client_ip, api_addr, start, &arrival, &workload, seed, duration,
-        )
-        .await;
-    });
-    // A load task that ends early (it cannot: it only sleeps and sends) would still leave the
-    // drain below to bound the run.
-    let _ = load.await;
-    // The load phase lasts `duration`, whenever its last arrival came.
-    let load_end = start + scn.duration;
-    if Instant::now() < load_end {
-        exact_sleep(load_end).await;
+    let load_end_us = scn.duration.as_micros() as u64;
+    // The fault schedule is drawn before the run (scheduled faults and the nemesis's draws),
+    // from streams of its own.
+    let names: Vec<String> = nodes.keys().cloned().collect();
+    let schedule = faults::schedule(&scn, seed, &names);
+    let injector = Arc::new(Injector::new(
+        handle.clone(),
+        mem.clone(),
+        nodes,
+        host_faults,
+        rec.clone(),
+        seed,
+    ));
+    if !schedule.is_empty() {
+        tokio::spawn(injector.clone().run(schedule.clone(), start, load_end_us));
     }
+
+    let client_node = handle.create_node().name("client").ip(addrs.client).build();
+    let client = client::start(
+        &client_node,
+        rec.clone(),
+        net.clone(),
+        ClientConfig {
+            ip: addrs.client,
+            api: addrs.api,
+            start,
+            seed,
+            duration: scn.duration,
+            workload: scn.workload.clone(),
+            timeout: scn.client.timeout,
+            retry_on: scn.client.retry_on.clone(),
+            policy: scn.retry.to_policy(),
+            budget: (scn.retry.budget_ratio, scn.retry.budget_min_per_s),
+        },
+    );
+    // The load phase lasts `duration`, whenever its last arrival came.
+    exact_sleep(start + scn.duration).await;
+    // Faults stop with the load: everything heals, then the world drains.
+    injector.heal();
     rec.end_load(rec.now_us());
-    // Drain: everything sent gets until `drain` to finish; stop as soon as nothing is left.
+    // Drain: everything sent, and every request still scheduled (a lifecycle's later steps,
+    // retries), gets until `drain` to finish; stop as soon as nothing is left.
     let drain_end = start + scn.duration + scn.drain;
     loop {
         let now = Instant::now();
-        if now >= drain_end || rec.in_flight() == 0 {
+        if now >= drain_end || (rec.in_flight() == 0 && client.pending() == 0) {
             break;
         }
         let step = Duration::from_secs(1).min(drain_end - now);
@@ -309,6 +380,7 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
     check_final(&rec, end_us, &store_state, &host_states);
     let mut m = rec.finish(end_us);
     m.messages = mem.messages();
+    m.faults = faults::to_json(&schedule);
     m
 }
 
@@ -354,13 +426,20 @@ pub fn exact_sleep(at: Instant) -> madsim::time::Sleep {
     sleep
 }
 
-/// Starts a node running `init` (run again after a restart) at `ip`.
-fn place<F, Fut>(handle: &Handle, name: impl Into<String>, ip: IpAddr, init: F)
+/// Starts a node running `init` (run again after a restart) at `ip`; returns its id for the
+/// fault injector.
+fn place<F, Fut>(handle: &Handle, name: impl Into<String>, ip: IpAddr, init: F) -> NodeId
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    handle.create_node().name(name).ip(ip).init(init).build();
+    handle
+        .create_node()
+        .name(name)
+        .ip(ip)
+        .init(init)
+        .build()
+        .id()
 }
 
 /// Arms a simulated timer that wakes `waker` at `at`. Polling a madsim `Sleep` once registers
@@ -371,93 +450,5 @@ fn wake_at(at: Instant, waker: std::task::Waker) {
     let mut cx = std::task::Context::from_waker(&waker);
     if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
         waker.wake();
-    }
-}
-
-/// Retries a service's start until it runs to completion, with capped backoff: services start
-/// in any order, and one that cannot reach its peers yet tries again.
-async fn retrying<F, Fut, E>(mut start: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-{
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        if start().await.is_ok() {
-            backoff = Duration::from_millis(10);
-        }
-        sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// The open-loop client: sends each request at its intended time, never waiting for answers.
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    rec: Arc<SimRecorder>,
-    net: &Net,
-    ip: IpAddr,
-    api: SocketAddr,
-    start: Instant,
-    arrival: &scenario::Arrival,
-    workload: &scenario::Workload,
-    seed: u64,
-    duration: Duration,
-) {
-    let mut requests = match Requests::new(workload, seed) {
-        Some(r) => r,
-        None => return,
-    };
-    let link = loop {
-        match net.connect(ip, api).await {
-            Ok((link, mut reader)) => {
-                let r = rec.clone();
-                let outstanding: Arc<Mutex<BTreeMap<u64, u64>>> = Arc::default();
-                let o = outstanding.clone();
-                tokio::spawn(async move {
-                    while let Ok(Some(msg)) = reader.next().await {
-                        if let Msg::Answer { id, answer } = msg {
-                            let intended = o.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                            // Refused ops are counted (by the API), not timed.
-                            let refused =
-                                matches!(answer, Answer::Conflict(_) | Answer::Unavailable);
-                            if let (Some(intended), false) = (intended, refused) {
-                                r.answered(intended, r.now_us());
-                                if answer == Answer::Timeout {
-                                    r.timed_out(intended);
-                                }
-                            }
-                        }
-                    }
-                });
-                break (link, outstanding);
-            }
-            Err(_) => sleep(Duration::from_millis(10)).await,
-        }
-    };
-    let (link, outstanding) = link;
-    for (id, intended_us) in Arrivals::new(arrival, seed, duration).enumerate() {
-        // The clock is read through the recorder: `Instant::now()` is dear under madsim.
-        if intended_us > rec.now_us() {
-            exact_sleep(start + Duration::from_micros(intended_us)).await;
-        }
-        let (container, kind) = requests.draw();
-        let op = OpSpec {
-            id: id as u64,
-            container,
-            kind,
-            intended_us,
-        };
-        rec.submitted(&op);
-        if id % 1024 == 1023 {
-            // madsim keeps a weak reference to every task ever spawned until asked to count
-            // them; counting prunes the dead ones, which keeps memory flat in run length.
-            let _ = Handle::current().metrics().num_tasks();
-        }
-        outstanding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(op.id, intended_us);
-        link.send(Msg::Request(op));
     }
 }

@@ -134,12 +134,12 @@ fn bad_scenarios_are_refused_with_a_clear_message() {
             vec!["invalid TOML", ":"],
         ),
         (
-            "ordering.toml",
+            "fencing.toml",
             edited(replace(
                 "overflow = \"caller-runs\"",
-                "overflow = \"caller-runs\"\nordering = \"state-check\"",
+                "overflow = \"caller-runs\"\nfencing = true",
             )),
-            vec!["cluster.ordering", "state-check", "not built yet"],
+            vec!["cluster.fencing", "distributed-lock", "state-check"],
         ),
         (
             "workers.toml",

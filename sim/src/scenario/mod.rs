@@ -175,77 +175,28 @@ pub fn parse_str(
     parse::scenario(&cx, &root)
 }
 
-/// Refuses a valid scenario that asks for a feature the simulator does not implement yet:
-/// routing other than `round-robin`, ordering other than `none`, `fencing`, `[[faults]]`,
-/// `[nemesis]`, the `lifecycle` model, a client timeout or client retries. The error names the
-/// key and says what to write instead. (`[checks]` is fully built.)
+/// Refuses a valid scenario whose combination of features the simulator cannot run: today only
+/// `fencing` without a source of tokens (every key of the schema is built, `[checks]` included).
+/// The error names the key and says what to write instead.
 ///
 /// # Errors
-/// [`ScenarioError::NotBuilt`] for the first such key, in the order above.
+/// [`ScenarioError::Invalid`] for `cluster.fencing` without `ordering = "distributed-lock"` or
+/// `"state-check"`.
 pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> {
-    let no = |key: &str, message: String| {
-        Err(ScenarioError::NotBuilt {
+    if s.cluster.fencing
+        && !matches!(
+            s.cluster.ordering,
+            Ordering::DistributedLock | Ordering::StateCheck
+        )
+    {
+        return Err(ScenarioError::Invalid {
             origin: origin.to_string(),
-            key: key.to_string(),
-            message,
-        })
-    };
-    if s.cluster.routing != Routing::RoundRobin {
-        return no(
-            "cluster.routing",
-            format!(
-                "`{}` is not built yet (only `round-robin` is)",
-                s.cluster.routing.name()
-            ),
-        );
-    }
-    if s.cluster.ordering != Ordering::None {
-        return no(
-            "cluster.ordering",
-            format!(
-                "`{}` is not built yet (only `none` is)",
+            key: "cluster.fencing".into(),
+            message: format!(
+                "fencing tokens come from the distributed lock or the state check's hand-off: expected `ordering = \"distributed-lock\"` or `\"state-check\"` with `fencing = true` (got `{}`)",
                 s.cluster.ordering.name()
             ),
-        );
-    }
-    if s.cluster.fencing {
-        return no(
-            "cluster.fencing",
-            "fencing is not built yet; set `fencing = false`".into(),
-        );
-    }
-    if !s.faults.is_empty() {
-        return no(
-            "faults",
-            "fault injection is not built yet; remove the [[faults]] entries".into(),
-        );
-    }
-    if s.nemesis.is_some() {
-        return no(
-            "nemesis",
-            "the nemesis is not built yet; remove the [nemesis] table".into(),
-        );
-    }
-    if s.workload.model != Model::Ops {
-        return no(
-            "workload.model",
-            format!(
-                "`{}` is not built yet (only `ops` is)",
-                s.workload.model.name()
-            ),
-        );
-    }
-    if !s.client.timeout.is_zero() {
-        return no(
-            "client.timeout",
-            "a client timeout is not built yet; set `timeout = \"0s\"`".into(),
-        );
-    }
-    if !s.client.retry_on.is_empty() {
-        return no(
-            "client.retry_on",
-            "client retries are not built yet; set `retry_on = []`".into(),
-        );
+        });
     }
     Ok(())
 }
@@ -763,6 +714,31 @@ pub struct Retry {
     pub budget_ratio: f64,
     /// `retry.budget.min_per_s` (>= 0): retries allowed per second whatever the ratio.
     pub budget_min_per_s: f64,
+}
+
+impl Retry {
+    /// The policy as the conductor and the client apply it.
+    pub fn to_policy(&self) -> conductor::retry::RetryPolicy {
+        use conductor::retry::Backoff;
+        conductor::retry::RetryPolicy {
+            backoff: match self.policy {
+                RetryPolicy::None => Backoff::None,
+                RetryPolicy::Fixed => Backoff::Fixed,
+                RetryPolicy::Exponential => Backoff::Exponential,
+                RetryPolicy::EqualJitter => Backoff::EqualJitter,
+                RetryPolicy::FullJitter => Backoff::FullJitter,
+                RetryPolicy::Decorrelated => Backoff::Decorrelated,
+            },
+            base: self.base,
+            cap: self.cap,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// A fresh retry budget from `retry.budget` (one per client or conductor).
+    pub fn to_budget(&self) -> conductor::retry::RetryBudget {
+        conductor::retry::RetryBudget::new(self.budget_ratio, self.budget_min_per_s)
+    }
 }
 
 /// One `[[faults]]` entry. TOML: `kind = "kill"`, `at = "10m"`, then the kind's keys.

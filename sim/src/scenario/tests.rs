@@ -934,42 +934,33 @@ fn bad_sets_are_refused() {
 }
 
 #[test]
-fn check_supported_refuses_what_is_not_built() {
+fn check_supported_refuses_only_fencing_without_tokens() {
     let ok = "name = \"x\"\n[checks]\ninvariants = []\n";
     let s = parse(ok).unwrap();
     check_supported(&s, F).unwrap();
-    let refused = |extra: &str, key: &str| {
-        let s = parse(&format!("{ok}{extra}")).unwrap();
-        let e = check_supported(&s, F).unwrap_err();
-        assert!(matches!(e, ScenarioError::NotBuilt { .. }), "{e:?}");
-        let m = e.to_string();
-        assert!(
-            m.starts_with(F) && m.contains(&format!("key `{key}`")) && m.contains("not built yet"),
-            "{m}"
-        );
-        m
-    };
-    let m = refused("[cluster]\nordering = \"state-check\"", "cluster.ordering");
-    assert!(m.contains("`state-check` is not built yet"), "{m}");
-    refused("[cluster]\nrouting = \"by-host\"", "cluster.routing");
-    refused("[cluster]\nfencing = true", "cluster.fencing");
-    refused(
-        "[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"",
-        "faults",
+    // Fencing tokens come from the lease lock or the state check's hand-off.
+    let s = parse(&format!("{ok}[cluster]\nfencing = true")).unwrap();
+    let m = check_supported(&s, F).unwrap_err().to_string();
+    assert!(
+        m.starts_with(F) && m.contains("key `cluster.fencing`") && m.contains("distributed-lock"),
+        "{m}"
     );
-    refused("[nemesis]", "nemesis");
-    refused("[workload]\nmodel = \"lifecycle\"", "workload.model");
-    refused("[client]\ntimeout = \"1s\"", "client.timeout");
-    refused("[client]\nretry_on = [\"error\"]", "client.retry_on");
-    // The checker is built: every invariant may be judged and expected.
+    for ordering in ["distributed-lock", "state-check"] {
+        let s = parse(&format!(
+            "{ok}[cluster]\nfencing = true\nordering = \"{ordering}\""
+        ))
+        .unwrap();
+        check_supported(&s, F).unwrap();
+    }
+    // The checker is built: every invariant may be judged and expected (the default judges all).
     let s = parse("name = \"x\"").unwrap();
     check_supported(&s, F).unwrap();
     let s = parse("name = \"x\"\n[checks]\nexpect = [\"exclusive\"]").unwrap();
     check_supported(&s, F).unwrap();
-    let s = parse(FULL).unwrap();
-    assert!(check_supported(&s, F).is_err());
-    // accepted: everything else
-    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    // Everything else is built.
+    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\nrouting = \"by-host\"\nordering = \"state-check\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse(&format!("{ok}[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\n[nemesis]\n[workload]\nmodel = \"lifecycle\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"error\"]")).unwrap();
     check_supported(&s, F).unwrap();
 }
 
