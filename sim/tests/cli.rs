@@ -641,11 +641,31 @@ fn replay_traces_are_deterministic_and_filter_by_container() {
     // Without --trace: the violations and the summary only.
     let quiet = expect_code(
         "replay without --trace",
-        &["replay", path_str(&r), "--seed", "2"],
+        &["replay", path_str(&r), "--seed", "2", "--out", "quiet"],
         &dir,
         0,
     );
     assert!(quiet.starts_with("violations "), "{quiet}");
+    // The same world as `run` and with a trace: the same report, `host` aside.
+    expect_code(
+        "replay --trace --out",
+        &[&args[..], &["--out", "traced"]].concat(),
+        &dir,
+        0,
+    );
+    expect_code(
+        "run of the same seed",
+        &["run", path_str(&r), "--seed", "2", "--out", "run"],
+        &dir,
+        0,
+    );
+    let strip = |d: &str| {
+        let mut v = read_report(&dir.join(d).join("report.json"));
+        v.as_object_mut().expect("an object").remove("host");
+        v
+    };
+    assert_eq!(strip("quiet"), strip("run"), "replay and run differ");
+    assert_eq!(strip("traced"), strip("run"), "tracing changed the run");
 }
 
 #[test]
