@@ -479,7 +479,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     let dir = scratch("explore");
     let r = races();
     let r = path_str(&r);
-    // Nothing expected: every seed breaks the ordering invariants, so every seed fails.
+    // Nothing expected: every seed breaks the ordering invariants, so every seed fails. Three
+    // conductors on the shared topic (Magnum 2015) race the ops of one container.
     let base = [
         "explore",
         r,
@@ -489,6 +490,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
         "3",
         "--set",
         "checks.expect=[]",
+        "--set",
+        "cluster.conductors=3",
     ];
     let stdout = expect_code(
         "explore, nothing expected",
@@ -499,7 +502,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     assert!(stdout.contains("failing    4 seed(s)"), "{stdout}");
     assert!(
         stdout.contains("reproduce  conductor-sim replay")
-            && stdout.contains("--seed 3 --trace --set 'checks.expect=[]'"),
+            && stdout
+                .contains("--seed 3 --trace --set 'checks.expect=[]' --set cluster.conductors=3"),
         "{stdout}"
     );
     let a = std::fs::read_to_string(dir.join("a/explore.json")).expect("explore.json");
@@ -552,6 +556,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
             &seed,
             "--set",
             "checks.expect=[]",
+            "--set",
+            "cluster.conductors=3",
             "--out",
             "replay",
         ],
