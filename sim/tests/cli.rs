@@ -545,6 +545,24 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     let b = std::fs::read_to_string(dir.join("b/explore.json")).expect("explore.json");
     assert_eq!(a, b, "two explorations of the same seeds differ");
 
+    // A shard runs its block of the seeds and finds the same failing seeds in it.
+    expect_code(
+        "explore --shard 2/2",
+        &[&base[..], &["--out", "shard", "--shard", "2/2"]].concat(),
+        &dir,
+        1,
+    );
+    let sh: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("shard/explore.json")).expect("explore.json"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        (sh["seeds"].as_u64(), sh["first_seed"].as_u64()),
+        (Some(2), Some(5))
+    );
+    assert_eq!(sh["shard"], "2/2");
+    assert_eq!(sh["failing"][0], v["failing"][2]);
+
     // Replaying a failing seed shows the violations explore reported.
     let seed = failing[1]["seed"].as_u64().expect("a seed").to_string();
     let stdout = expect_code(
@@ -801,6 +819,11 @@ fn checker_commands_refuse_bad_input() {
         "explore without --seeds",
         &sim(&["explore", r], &dir),
         &["races-no-ordering.toml", "explore needs --seeds"],
+    );
+    refused(
+        "explore with a bad shard",
+        &sim(&["explore", r, "--seeds", "4", "--shard", "5/4"], &dir),
+        &["--shard", "5/4", "I/N"],
     );
     refused(
         "explore with zero seeds",
