@@ -28,13 +28,13 @@ struct Inner {
     load_end_us: Option<u64>,
     /// The length of one batch of the load phase (µs), for batch means.
     batch_us: u64,
+    /// Client retries counted in the statistics: each is an attempt that ends rejected,
+    /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
+    client_retries: u64,
     /// The invariant checker; `None` when nothing is judged (capacity runs pay nothing).
     checker: Option<Checker>,
     /// The trace being written, if any.
     trace: Option<Trace>,
-    /// Client retries counted in the statistics: each is an attempt that ends rejected,
-    /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
-    client_retries: u64,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -56,9 +56,9 @@ impl SimRecorder {
                 in_flight: 0,
                 load_end_us: None,
                 batch_us,
+                client_retries: 0,
                 checker: None,
                 trace: None,
-                client_retries: 0,
             }),
         }
     }

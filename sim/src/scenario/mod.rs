@@ -175,13 +175,11 @@ pub fn parse_str(
     parse::scenario(&cx, &root)
 }
 
-/// Refuses a valid scenario whose combination of features the simulator cannot run: today only
-/// `fencing` without a source of tokens (every key of the schema is built, `[checks]` included).
-/// The error names the key and says what to write instead.
+/// Refuses a scenario whose keys are each valid but do not make sense together: today, fencing
+/// without a source of tokens. (Every feature of the contract is built.)
 ///
 /// # Errors
-/// [`ScenarioError::Invalid`] for `cluster.fencing` without `ordering = "distributed-lock"` or
-/// `"state-check"`.
+/// [`ScenarioError::Invalid`] naming the key and what was expected.
 pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> {
     if s.cluster.fencing
         && !matches!(

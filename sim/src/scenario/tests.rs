@@ -934,13 +934,14 @@ fn bad_sets_are_refused() {
 }
 
 #[test]
-fn check_supported_refuses_only_fencing_without_tokens() {
+fn check_supported_accepts_every_feature_and_refuses_fencing_without_tokens() {
     let ok = "name = \"x\"\n[checks]\ninvariants = []\n";
     let s = parse(ok).unwrap();
     check_supported(&s, F).unwrap();
-    // Fencing tokens come from the lease lock or the state check's hand-off.
     let s = parse(&format!("{ok}[cluster]\nfencing = true")).unwrap();
-    let m = check_supported(&s, F).unwrap_err().to_string();
+    let e = check_supported(&s, F).unwrap_err();
+    assert!(matches!(e, ScenarioError::Invalid { .. }), "{e:?}");
+    let m = e.to_string();
     assert!(
         m.starts_with(F) && m.contains("key `cluster.fencing`") && m.contains("distributed-lock"),
         "{m}"
@@ -952,13 +953,11 @@ fn check_supported_refuses_only_fencing_without_tokens() {
         .unwrap();
         check_supported(&s, F).unwrap();
     }
-    // The checker is built: every invariant may be judged and expected (the default judges all).
     let s = parse("name = \"x\"").unwrap();
     check_supported(&s, F).unwrap();
     let s = parse("name = \"x\"\n[checks]\nexpect = [\"exclusive\"]").unwrap();
     check_supported(&s, F).unwrap();
-    // Everything else is built.
-    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\nrouting = \"by-host\"\nordering = \"state-check\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\nrouting = \"affinity\"\nordering = \"local-lock-fair\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
     check_supported(&s, F).unwrap();
     let s = parse(&format!("{ok}[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\n[nemesis]\n[workload]\nmodel = \"lifecycle\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"error\"]")).unwrap();
     check_supported(&s, F).unwrap();
