@@ -1154,16 +1154,11 @@ pub async fn ring_members(
 ) -> Result<Vec<u32>, Unavailable> {
     let mut lapsed = std::collections::BTreeSet::new();
     let mut from = 0;
-    loop {
-        match store.coord(CoordCmd::Lapsed { from }).await? {
-            StoreResp::Member { index } => {
-                lapsed.insert(index);
-                match index.checked_add(1) {
-                    Some(f) => from = f,
-                    None => break,
-                }
-            }
-            _ => break,
+    while let StoreResp::Member { index } = store.coord(CoordCmd::Lapsed { from }).await? {
+        lapsed.insert(index);
+        match index.checked_add(1) {
+            Some(f) => from = f,
+            None => break,
         }
     }
     Ok((0..conductors).filter(|c| !lapsed.contains(c)).collect())

@@ -916,7 +916,7 @@ mod tests {
         now.store(5_000_000, std::sync::atomic::Ordering::Relaxed);
         let orphan = |s: &mut StoreState| {
             s.coordinate(CoordCmd::Orphan {
-                after: 0,
+                from: 0,
                 age_us: 1_000_000,
             })
         };
