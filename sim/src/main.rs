@@ -32,6 +32,9 @@ enum Cmd {
     Explore(ExploreArgs),
     /// Runs one seed again, exactly as run and explore did, optionally with an event trace.
     Replay(ReplayArgs),
+    /// Explores every combination of some scenario keys over base scenarios (fault mixes) and
+    /// tabulates which invariants each combination holds and which it breaks.
+    Matrix(MatrixArgs),
     /// Sweeps a grid of scenario keys.
     Sweep {
         #[command(flatten)]
@@ -65,6 +68,31 @@ struct RunArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct MatrixArgs {
+    /// The base scenarios (one row group each: a fault mix, say).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Overrides a key in every base scenario, before the axes.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// An axis: a key and the values it takes, e.g. `--vary cluster.ordering=none,state-check`.
+    #[arg(long = "vary", value_name = "KEY=V1,V2,…", required = true)]
+    vary: Vec<String>,
+    /// Seeds per combination: seed … seed+N−1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seeds run at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory for matrix.json and matrix.md (default: reports/out/matrix/).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -161,6 +189,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explore(a) => explore(a),
+        Cmd::Matrix(a) => matrix(a),
         Cmd::Replay(a) => replay(a),
         Cmd::Sweep { .. } => Err(BadInput(
             "this command is not built yet (sweep comes with capacity planning); use `run`".into(),
@@ -254,6 +283,63 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn matrix(a: MatrixArgs) -> anyhow::Result<ExitCode> {
+    use sim::matrix::{explore_matrix, markdown, Axis, MatrixError};
+    let axes: Vec<Axis> = a
+        .vary
+        .iter()
+        .map(|v| Axis::parse(v))
+        .collect::<Result<_, _>>()
+        .map_err(BadInput)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| Path::new("reports/out/matrix").to_path_buf());
+    std::fs::create_dir_all(&out)
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let rows = explore_matrix(
+        &a.scenarios,
+        &a.sets,
+        &axes,
+        a.seed,
+        a.seeds,
+        jobs,
+        &|row| {
+            let params: Vec<String> = row.params.values().cloned().collect();
+            let broken: Vec<String> = row.broken.keys().cloned().collect();
+            eprintln!(
+                "  {} {}: {}",
+                row.scenario,
+                params.join(" "),
+                if broken.is_empty() {
+                    "holds every invariant judged".to_string()
+                } else {
+                    format!("breaks {}", broken.join(", "))
+                }
+            );
+        },
+    )
+    .map_err(|e| match e {
+        MatrixError::Scenario(e) => anyhow::Error::new(BadInput(e.to_string())),
+        MatrixError::Run(e) => anyhow::Error::new(e),
+    })?;
+    let table = markdown(&rows, &axes);
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "seeds": a.seeds,
+        "first_seed": a.seed,
+        "rows": rows,
+    }))?;
+    std::fs::write(out.join("matrix.json"), json + "\n")
+        .with_context(|| format!("writing {}", out.join("matrix.json").display()))?;
+    std::fs::write(out.join("matrix.md"), &table)
+        .with_context(|| format!("writing {}", out.join("matrix.md").display()))?;
+    emit(&format!(
+        "{table}matrix     {}\n",
+        out.join("matrix.md").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
