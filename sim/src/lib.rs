@@ -13,5 +13,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod service;
+pub mod shard;
+pub mod sweep;
 pub mod workload;
 pub mod world;

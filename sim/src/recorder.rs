@@ -101,6 +101,8 @@ impl SimRecorder {
             g.m.finish(end_us);
         }
         g.m.sim_end_us = end_us;
+        // The timeline covers the drain too (the levels stop at the end of the load).
+        g.m.finish_timeline(end_us);
         // Lost: sent, never refused, never terminal — accepted ops that never finished and
         // requests the API never answered alike.
         g.m.lost =
@@ -151,11 +153,13 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::PoolBusy { conductor, busy } => {
+                m.timeline.pool_set(now, conductor as usize, busy);
                 if let (Some(l), None) = (m.pool_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
             }
             Event::RpcBusy { conductor, busy } => {
+                m.timeline.rpc_set(now, conductor as usize, busy);
                 if let (Some(l), None) = (m.rpc_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
@@ -171,6 +175,7 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::BacklogWait { wait_us, .. } => {
+                m.timeline.backlog_wait(now, wait_us);
                 if counting {
                     m.backlog_wait.record(wait_us);
                 }
