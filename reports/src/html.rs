@@ -88,15 +88,28 @@ pub struct ExhaustionSeries {
     pub points: Vec<ExhaustionPoint>,
 }
 
-/// Exhaustion ratio against pool size: measured means with their 95% intervals, Erlang B as a
-/// dashed line where it applies, and the SLO limit as a horizontal line.
+/// Exhaustion ratio against pool size: measured means with their 95% intervals, each point's
+/// Erlang B as a dashed line where it applies, analytic `curves` (`(label, [(x, ratio)])`,
+/// e.g. Erlang B at one load over a range of pool sizes) as grey lines under the
+/// measurements, and the SLO limit as a horizontal line.
 pub fn exhaustion_svg(
     x_label: &str,
     series: &[ExhaustionSeries],
+    curves: &[(String, Vec<(f64, f64)>)],
     slo_max: Option<f64>,
 ) -> Result<String, HtmlError> {
     let e = err("exhaustion");
-    let pts = series.iter().flat_map(|s| &s.points);
+    let curve_pts = curves
+        .iter()
+        .flat_map(|(_, c)| c)
+        .map(|&(x, y)| ExhaustionPoint {
+            x,
+            mean: y,
+            ci95: [y, y],
+            erlang_b: None,
+        });
+    let curve_pts: Vec<ExhaustionPoint> = curve_pts.collect();
+    let pts = series.iter().flat_map(|s| &s.points).chain(&curve_pts);
     let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
     for p in pts {
         x0 = x0.min(p.x);
@@ -126,6 +139,7 @@ pub fn exhaustion_svg(
         let whole = series
             .iter()
             .flat_map(|s| &s.points)
+            .chain(&curve_pts)
             .all(|p| p.x.fract() == 0.0);
         let fmt_x = |x: &f64| {
             if whole {
@@ -154,6 +168,14 @@ pub fn exhaustion_svg(
                 .map_err(&e)?
                 .label(format!("SLO limit {}", human::ratio(max)))
                 .legend(swatch(RED));
+        }
+        for (label, pts) in curves {
+            let grey = RGBColor(120, 120, 120);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), grey.stroke_width(1)))
+                .map_err(&e)?
+                .label(label.clone())
+                .legend(swatch(grey));
         }
         for (i, s) in series.iter().enumerate() {
             let c = colour(i);
@@ -742,33 +764,26 @@ pub fn run_page(
         ci95: p.exhaustion_ratio_ci95,
         erlang_b: p.erlang_b.map(|e| e.blocking),
     };
-    let mut series = vec![ExhaustionSeries {
+    let series = vec![ExhaustionSeries {
         label: String::new(),
         points: vec![point],
     }];
+    let mut curves = Vec::new();
     if let Some(eb) = p.erlang_b {
         // The loss model at the measured load, for pool sizes around this one: what adding
         // or removing workers would do.
         let a = eb.offered_erlangs;
         let lo = (f64::from(eb.workers) * 0.5).floor().max(1.0) as u32;
         let hi = (f64::from(eb.workers) * 1.5).ceil() as u32 + 2;
-        series.push(ExhaustionSeries {
-            label: format!("at A = {a:.2}"),
-            points: (lo..=hi)
-                .map(|c| {
-                    let b = erlang_b(c, a);
-                    ExhaustionPoint {
-                        x: f64::from(c),
-                        mean: b,
-                        ci95: [b, b],
-                        erlang_b: Some(b),
-                    }
-                })
-                .collect(),
-        });
+        curves.push((
+            format!("Erlang B at A = {a:.2}, other pool sizes"),
+            (lo..=hi)
+                .map(|c| (f64::from(c), erlang_b(c, a)))
+                .collect::<Vec<_>>(),
+        ));
         page.text(&format!(
             "Measured {} [{}, {}] on {} workers; Erlang B at the measured offered load \
-             (A = {:.2} erlangs) says {}. The second series is Erlang B at that load for other \
+             (A = {:.2} erlangs) says {}. The grey line is Erlang B at that load for other \
              pool sizes.",
             human::ratio(p.exhaustion_ratio),
             human::ratio(p.exhaustion_ratio_ci95[0]),
@@ -789,7 +804,7 @@ pub fn run_page(
         .iter()
         .find(|c| c.name == "exhaustion_ratio_max")
         .map(|c| c.limit);
-    page.svg(&exhaustion_svg("pool workers", &series, slo_max)?);
+    page.svg(&exhaustion_svg("pool workers", &series, &curves, slo_max)?);
     page.heading("Latency");
     page.svg(&spectrum_svg(&[(
         "complete (pooled over seeds)".to_string(),
@@ -937,6 +952,7 @@ pub fn sweep_page(
         page.svg(&exhaustion_svg(
             x_name,
             &series,
+            &[],
             sweep.slo.exhaustion_ratio_max,
         )?);
     }
@@ -1052,6 +1068,10 @@ mod tests {
                     erlang_b: Some(0.133),
                 }],
             }],
+            &[(
+                "Erlang B".into(),
+                vec![(9.0, 0.2), (10.0, 0.13), (11.0, 0.09)],
+            )],
             Some(0.05),
         )
         .unwrap();
