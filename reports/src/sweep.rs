@@ -27,6 +27,8 @@ pub struct RatioCi {
 /// Erlang B beside a row, where the analytic model applies.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RowErlang {
+    /// λ: pool arrivals per simulated second of the measured load phase, averaged over seeds.
+    pub arrival_rate_per_s: f64,
     /// `A = λ × measured mean hold`, erlangs.
     pub offered_erlangs: f64,
     /// `E_B(c, A)`.
@@ -230,10 +232,23 @@ pub fn build_row(
 ) -> SweepRow {
     let ci = ratio_ci(report, seeds);
     let p99_ms = report.latency_ms.complete.p99;
-    let erlang_b = report.pool.erlang_b.map(|e| RowErlang {
-        offered_erlangs: e.offered_erlangs,
-        blocking: e.blocking,
-        flagged: e.blocking < ci.ci95[0] || e.blocking > ci.ci95[1],
+    // A from the *measured* arrival rate at the pool: the rows share their seeds (common
+    // random numbers), so a configured rate would carry the same luck of the arrival counts
+    // into every row and flag them together.
+    let erlang_b = report.pool.erlang_b.map(|e| {
+        let lambda = if seeds.is_empty() || load_s <= 0.0 {
+            e.arrival_rate_per_s
+        } else {
+            report.pool.arrivals as f64 / seeds.len() as f64 / load_s
+        };
+        let a = lambda * report.pool.mean_hold_ms / 1e3;
+        let blocking = round::ratio(crate::erlang::erlang_b(e.workers, a));
+        RowErlang {
+            arrival_rate_per_s: round::ratio(lambda),
+            offered_erlangs: round::ratio(a),
+            blocking,
+            flagged: blocking < ci.ci95[0] || blocking > ci.ci95[1],
+        }
     });
     SweepRow {
         params,

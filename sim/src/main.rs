@@ -337,12 +337,13 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     }
     let grid_wall = wall.elapsed().as_secs_f64();
     finish_sweep(&plan, results, &out, jobs, a.csv, !a.no_headroom)?;
+    // Wall times go to stdout only: sweep.json stays byte-identical between runs.
     println!(
-        "host       {} runs ({} rows x {} seeds) in {:.1} s wall, {:.1} s in all with the headroom search",
+        "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {grid_wall:.1} s wall; \
+         {:.1} s with the headroom search and the report",
         plan.jobs(),
         plan.rows.len(),
         plan.seeds,
-        grid_wall,
         wall.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)

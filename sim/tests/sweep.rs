@@ -303,3 +303,32 @@ fn run_writes_report_html_and_timeseries_csv() {
     let rep: Value = serde_json::from_str(&read(&dir.join("report.json"))).unwrap();
     assert!(rep.get("timeseries").is_none());
 }
+
+#[test]
+fn no_qualifying_row_is_said_not_an_error() {
+    let dir = scratch("none");
+    let out = sim(&[
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"3m\"",
+        "--set",
+        "slo.exhaustion_ratio_max=0.0001",
+        "--grid",
+        "cluster.pool_workers=6..7",
+        "--seeds",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("sweep with an SLO no row meets", &out);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("recommendation  none: no row meets"),
+        "{table}"
+    );
+    let v: Value = serde_json::from_str(&read(&dir.join("sweep.json"))).unwrap();
+    assert!(v["recommendation"].is_null());
+    assert!(v["headroom"].is_null());
+    assert!(v["rows"][0]["slo"]["failed"][0] == "exhaustion_ratio_max");
+}
