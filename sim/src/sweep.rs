@@ -342,7 +342,14 @@ impl Plan {
                 .zip(&picks)
                 .map(|(g, v)| (g.key.clone(), v.json()))
                 .collect();
-            let scn = source.scenario(&sets)?;
+            let scn = source.scenario(&sets).map_err(|e| SweepError::Grid {
+                spec: grid
+                    .iter()
+                    .map(|g| g.spec.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                message: format!("the row {}: {e}", sets.join(", ")),
+            })?;
             rows.push(Row { params, sets, scn });
         }
         Ok(Plan {
@@ -670,7 +677,8 @@ fn search_headroom(
     let keys = rate_keys(&base.scn);
     let base_rate = base.scn.workload.arrival.mean_rate();
     let mut probes: Vec<Probe> = Vec::new();
-    let mut probe = |f: f64| -> Result<Option<bool>, SweepError> {
+    // Ok(Err(message)): the scenario refuses that load (a limit), which ends the search.
+    let mut probe = |f: f64| -> Result<Result<bool, String>, SweepError> {
         let mut sets = base.sets.clone();
         for (k, v) in &keys {
             sets.push(format!("{k}={:?}", v * f));
@@ -678,7 +686,7 @@ fn search_headroom(
         let scn = match plan.source.scenario(&sets) {
             Ok(s) => s,
             // Past a scenario limit (e.g. too many expected ops): the search ends there.
-            Err(_) => return Ok(None),
+            Err(e) => return Ok(Err(e.to_string())),
         };
         (opts.progress)(ProbeEvent::Start(f));
         let work: Vec<(&Scenario, u64)> = (0..plan.seeds)
@@ -703,7 +711,7 @@ fn search_headroom(
             p99_ms: r.p99_ms,
             pass: r.slo.pass,
         });
-        Ok(Some(r.slo.pass))
+        Ok(Ok(r.slo.pass))
     };
     let (mut lo, mut hi) = (1.0f64, None::<f64>);
     let mut note = String::new();
@@ -711,14 +719,13 @@ fn search_headroom(
     loop {
         let f = (1.0 + step).min(MAX_FACTOR);
         match probe(f)? {
-            Some(true) => lo = f,
-            Some(false) => {
+            Ok(true) => lo = f,
+            Ok(false) => {
                 hi = Some(f);
                 break;
             }
-            None => {
-                note =
-                    format!("stopped at ×{f}: the scenario refuses that load (a scenario limit)");
+            Err(why) => {
+                note = format!("stopped at ×{f}, a load the scenario refuses: {why}");
                 break;
             }
         }
@@ -732,9 +739,10 @@ fn search_headroom(
         while h / lo - 1.0 > PRECISION {
             let mid = (lo + h) / 2.0;
             match probe(mid)? {
-                Some(true) => lo = mid,
-                Some(false) => h = mid,
-                None => break,
+                Ok(true) => lo = mid,
+                Ok(false) => h = mid,
+                // Between two loads it accepted: not reachable with monotone limits.
+                Err(_) => break,
             }
         }
         hi = Some(h);
