@@ -1,7 +1,7 @@
 //! Occupancy over time in bounded memory: busy pool workers, busy RPC slots and backlog
 //! occupancy summed over the conductors, and retries, in at most [`MAX_BUCKETS`] time buckets.
 //!
-//! Buckets start [`BASE_WIDTH_US`] wide from simulated time 0. When the run reaches past the
+//! Buckets start [`BASE_WIDTH_US`] (2¹³ µs, about 8 ms) wide from simulated time 0. When the run reaches past the
 //! last bucket, adjacent pairs merge and the width doubles (adaptive coarsening), so a
 //! 30-day run costs the same memory as a one-minute one. Widths are always `BASE_WIDTH_US ×
 //! 2^k`, so two timelines (two seeds, two shards) can always be brought to the coarser of the
@@ -16,8 +16,12 @@ use serde::{Deserialize, Serialize};
 /// The most buckets a timeline holds.
 pub const MAX_BUCKETS: usize = 512;
 
-/// The width of a bucket before any coarsening (µs): 10 ms.
-pub const BASE_WIDTH_US: u64 = 10_000;
+/// The width of a bucket before any coarsening (µs): 2¹³ µs ≈ 8.2 ms. A power of two, so that
+/// finding an event's bucket is a shift, not a division (it runs several times per op).
+pub const BASE_WIDTH_US: u64 = 1 << BASE_SHIFT;
+
+/// `log2(BASE_WIDTH_US)`.
+const BASE_SHIFT: u32 = 13;
 
 /// One time bucket, `[i × width, (i + 1) × width)`. Areas are value × µs; `covered_us` is how
 /// much simulated time (summed over seeds) the bucket saw.
@@ -68,6 +72,10 @@ struct Total {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
     width_us: u64,
+    /// `log2(width_us)`.
+    shift: u32,
+    /// `MAX_BUCKETS × width_us`: a time at or past it needs coarsening.
+    limit_us: u64,
     /// The latest time any series reached (µs).
     end_us: u64,
     /// Seeds merged into this timeline.
@@ -116,6 +124,8 @@ impl Timeline {
     pub fn new() -> Self {
         Timeline {
             width_us: BASE_WIDTH_US,
+            shift: BASE_SHIFT,
+            limit_us: BASE_WIDTH_US * MAX_BUCKETS as u64,
             end_us: 0,
             seeds: 1,
             buckets: Vec::new(),
@@ -180,14 +190,20 @@ impl Timeline {
         let n = if end_us == 0 {
             0
         } else {
-            ((end_us - 1) / w + 1) as usize
+            (((end_us - 1) >> self.shift) as usize + 1).min(MAX_BUCKETS)
         };
         while self.buckets.len() < n {
             self.buckets.push(Bucket::default());
         }
+        let last = self.buckets.len().saturating_sub(1);
         for (i, b) in self.buckets.iter_mut().enumerate() {
             let start = i as u64 * w;
-            b.covered_us = end_us.saturating_sub(start).min(w);
+            let cap = if i == last && i == MAX_BUCKETS - 1 {
+                u64::MAX
+            } else {
+                w
+            };
+            b.covered_us = end_us.saturating_sub(start).min(cap);
         }
     }
 
@@ -297,7 +313,12 @@ impl Timeline {
         let mut t = from;
         while t < to {
             let i = self.index(t);
-            let bucket_end = (i as u64 + 1) * w;
+            // The last bucket takes whatever lies past it (only beyond 2⁵⁴ µs).
+            let bucket_end = if i == MAX_BUCKETS - 1 {
+                u64::MAX
+            } else {
+                (i as u64 + 1) * w
+            };
             let upto = to.min(bucket_end);
             f(self.bucket(i), upto - t);
             t = upto;
@@ -306,7 +327,8 @@ impl Timeline {
 
     /// Makes room for time `t_us`: coarsens until it falls within [`MAX_BUCKETS`] buckets.
     fn reach(&mut self, t_us: u64) {
-        while t_us / self.width_us >= MAX_BUCKETS as u64 {
+        // Past 2⁵⁴ µs (570 years) the last bucket simply takes everything.
+        while t_us >= self.limit_us && self.shift < 54 {
             self.coarsen();
         }
         self.end_us = self.end_us.max(t_us);
@@ -327,10 +349,12 @@ impl Timeline {
             .collect();
         self.buckets = merged;
         self.width_us *= 2;
+        self.shift += 1;
+        self.limit_us = self.limit_us.saturating_mul(2);
     }
 
     fn index(&self, t_us: u64) -> usize {
-        ((t_us / self.width_us) as usize).min(MAX_BUCKETS - 1)
+        ((t_us >> self.shift) as usize).min(MAX_BUCKETS - 1)
     }
 
     fn bucket(&mut self, i: usize) -> &mut Bucket {
@@ -348,19 +372,20 @@ mod tests {
     #[test]
     fn levels_are_time_weighted_per_bucket() {
         let mut t = Timeline::new();
-        // Conductor 0: 2 busy on [0, 5 ms), 4 busy on [5 ms, 20 ms); conductor 1: 1 busy from
-        // 10 ms. Buckets of 10 ms.
+        // Buckets of w = 8192 µs. Conductor 0: 2 busy on [0, w/2), 4 busy on [w/2, 2w);
+        // conductor 1: 1 busy from w.
+        let w = BASE_WIDTH_US;
         t.pool_set(0, 0, 2);
-        t.pool_set(5_000, 0, 4);
-        t.pool_set(10_000, 1, 1);
-        t.finish(20_000);
+        t.pool_set(w / 2, 0, 4);
+        t.pool_set(w, 1, 1);
+        t.finish(2 * w);
         let s = t.samples();
         assert_eq!(s.len(), 2);
         assert!((s[0].pool_mean - 3.0).abs() < 1e-12, "{:?}", s[0]);
         assert_eq!(s[0].pool_max, 4);
         assert!((s[1].pool_mean - 5.0).abs() < 1e-12, "{:?}", s[1]);
         assert_eq!(s[1].pool_max, 5);
-        assert_eq!((s[1].start_s, s[1].end_s), (0.01, 0.02));
+        assert_eq!((s[1].start_s, s[1].end_s), (0.008192, 0.016384));
     }
 
     #[test]
@@ -387,15 +412,17 @@ mod tests {
     #[test]
     fn backlog_waits_spread_over_the_buckets_they_span() {
         let mut t = Timeline::new();
-        // One message waited 25 ms, taken at 30 ms: it was in the backlog on [5 ms, 30 ms).
-        t.backlog_wait(30_000, 25_000);
-        t.retry(12_000);
-        t.finish(40_000);
+        // One message waited 2.5 buckets, taken at 3 buckets: it was in the backlog on
+        // [w/2, 3w).
+        let w = BASE_WIDTH_US;
+        t.backlog_wait(3 * w, 5 * w / 2);
+        t.retry(w + 1);
+        t.finish(4 * w);
         let s = t.samples();
         assert_eq!(s.len(), 4);
         let means: Vec<f64> = s.iter().map(|x| x.backlog_mean).collect();
         assert_eq!(means, [0.5, 1.0, 1.0, 0.0]);
-        assert_eq!(s[1].retries_per_s, 100.0); // 1 in 10 ms
+        assert_eq!(s[1].retries_per_s, 1e6 / w as f64); // 1 in one bucket
     }
 
     #[test]
@@ -418,6 +445,15 @@ mod tests {
         assert!((s[0].pool_mean - 3.0).abs() < 1e-12);
         assert!((s.last().unwrap().pool_mean - 2.0).abs() < 1e-12);
         assert_eq!(s[0].pool_max, 4);
+    }
+
+    #[test]
+    fn the_end_of_time_does_not_hang() {
+        let mut t = Timeline::new();
+        t.pool_set(u64::MAX - 1, 0, 1);
+        t.retry(u64::MAX);
+        t.finish(u64::MAX);
+        assert!(t.len() <= MAX_BUCKETS);
     }
 
     #[test]
