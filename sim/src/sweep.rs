@@ -374,12 +374,18 @@ impl Plan {
         )
     }
 
+    /// The objectives of the first row: every row's, unless the grid sweeps an `slo.` key
+    /// (each row is judged against its own; see [`slo_of`]).
     fn slo(&self) -> SloSpec {
-        let s = &self.rows[0].scn.slo;
-        SloSpec {
-            exhaustion_ratio_max: s.exhaustion_ratio_max,
-            p99_max_ms: s.p99_max.map(|d| d.as_secs_f64() * 1e3),
-        }
+        slo_of(&self.rows[0].scn)
+    }
+}
+
+/// A scenario's `[slo]` as the reports crate takes it.
+pub fn slo_of(scn: &Scenario) -> SloSpec {
+    SloSpec {
+        exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
+        p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
     }
 }
 
@@ -473,11 +479,11 @@ pub fn finish(
         .rows
         .iter()
         .zip(&per_row)
-        .map(|(row, seeds)| row_of(plan, row, seeds, &slo, row.params.clone()))
+        .map(|(row, seeds)| row_of(plan, row, seeds, row.params.clone()))
         .collect();
     let (best, note) = recommend(&rows, &slo);
     let headroom = match (best, opts.headroom) {
-        (Some(i), true) => Some(search_headroom(plan, i, &slo, opts)?),
+        (Some(i), true) => Some(search_headroom(plan, i, opts)?),
         _ => None,
     };
     let sweep = Sweep {
@@ -614,13 +620,14 @@ pub fn timeseries_csv(
     out
 }
 
+/// One row judged against its own `[slo]`.
 fn row_of(
     plan: &Plan,
     row: &Row,
     seeds: &[SeedMetrics],
-    slo: &SloSpec,
     params: BTreeMap<String, serde_json::Value>,
 ) -> reports::sweep::SweepRow {
+    let slo = &slo_of(&row.scn);
     // Wall time stays out of sweep.json: the report's host figures are not read.
     let rep = report(&row.scn, plan.first, seeds, 0.0);
     let load_s = row
@@ -667,12 +674,7 @@ const PRECISION: f64 = 0.02;
 /// Finds how far the recommended row's arrival rates can be scaled before its SLO stops
 /// holding with confidence: factors 1.25, 1.5, 2, 3, 5, 9 (then 16) until one fails, then
 /// bisection down to 2%. Every probe runs the sweep's seeds (paired with the rows).
-fn search_headroom(
-    plan: &Plan,
-    row: usize,
-    slo: &SloSpec,
-    opts: &Finish<'_>,
-) -> Result<Headroom, SweepError> {
+fn search_headroom(plan: &Plan, row: usize, opts: &Finish<'_>) -> Result<Headroom, SweepError> {
     let base = &plan.rows[row];
     let keys = rate_keys(&base.scn);
     let base_rate = base.scn.workload.arrival.mean_rate();
@@ -701,7 +703,6 @@ fn search_headroom(
                 scn: scn.clone(),
             },
             &seeds,
-            slo,
             BTreeMap::new(),
         );
         probes.push(Probe {

@@ -332,3 +332,26 @@ fn no_qualifying_row_is_said_not_an_error() {
     assert!(v["headroom"].is_null());
     assert!(v["rows"][0]["slo"]["failed"][0] == "exhaustion_ratio_max");
 }
+
+#[test]
+fn each_row_is_judged_against_its_own_slo() {
+    let dir = scratch("own-slo");
+    let out = sim(&[
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"3m\"",
+        "--grid",
+        "slo.exhaustion_ratio_max=0.05..0.45:0.4",
+        "--seeds",
+        "1",
+        "--no-headroom",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("sweep over an SLO key", &out);
+    let v: Value = serde_json::from_str(&read(&dir.join("sweep.json"))).unwrap();
+    assert_eq!(v["rows"][0]["slo"]["pass"], false);
+    assert_eq!(v["rows"][1]["slo"]["pass"], true);
+    assert_eq!(v["recommendation"]["slo.exhaustion_ratio_max"], 0.45);
+}
