@@ -181,6 +181,13 @@ fn shards_merged_equal_the_unsharded_sweep() {
             "{f}: merged shards differ from the unsharded sweep"
         );
     }
+    // The headroom search ran at the merge, with the same seeds: part of the equality.
+    let v: Value = serde_json::from_str(&read(&merged.join("sweep.json"))).unwrap();
+    assert!(
+        !v["headroom"]["probes"].as_array().unwrap().is_empty(),
+        "{}",
+        v["headroom"]
+    );
     // A missing shard, or one given twice, is bad input.
     let missing = sim(&[
         "merge",
