@@ -386,6 +386,7 @@ impl Injector {
         *c += 1;
         if *c == 1 {
             self.handle.kill(n.id);
+            self.net.close_listeners(n.ip);
         }
     }
 

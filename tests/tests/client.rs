@@ -1,0 +1,139 @@
+//! The client (DESIGN.md, `[client]`, `[retry]`, `[workload] model = "lifecycle"`): retries
+//! amplify the load as the policy and the budget say, timeouts are counted and retried, and the
+//! lifecycle model sends each new container its ops in order.
+
+use sim::scenario::Scenario;
+use tests::{parse, run_one};
+
+/// Five simulated minutes, one conductor, `start` on pre-created running containers with Zun's
+/// state validation: every request is a 409.
+fn conflicts(extra: &str) -> Scenario {
+    parse(
+        &format!(
+            r#"name = "client"
+duration = "5m"
+drain = "1m"
+[api]
+validate_state = true
+[workload]
+arrival = {{ kind = "poisson", rate = 5.0 }}
+containers = 100
+mix = {{ start = 1.0 }}
+[backend]
+default = {{ dist = "exp", mean = "100ms" }}
+[checks]
+invariants = []
+{extra}"#
+        ),
+        &[],
+    )
+}
+
+#[test]
+fn no_retries_no_amplification() {
+    let m = run_one(&conflicts(""), 1);
+    assert_eq!(m.rejected, m.submitted);
+    assert_eq!((m.retry_attempts, m.gave_up), (0, 0));
+    assert_eq!(m.sent_total, m.submitted);
+}
+
+#[test]
+fn retries_on_conflict_amplify_up_to_max_attempts() {
+    let m = run_one(
+        &conflicts("[client]\nretry_on = [\"conflict\"]\n[retry]\npolicy = \"fixed\"\nbase = \"100ms\"\nmax_attempts = 3"),
+        1,
+    );
+    // Every attempt is refused: three attempts per request, then the client gives up.
+    assert!(m.submitted > 1000);
+    assert_eq!(m.retry_attempts, 2 * m.submitted);
+    assert_eq!(m.gave_up, m.submitted);
+    assert_eq!(m.rejected, 3 * m.submitted);
+    assert_eq!(m.sent_total, m.submitted + m.retry_attempts);
+    assert_eq!(m.lost, 0);
+    // The same arrivals as without retries (open loop: retries never hold up arrivals).
+    let plain = run_one(&conflicts(""), 1);
+    assert_eq!(plain.submitted, m.submitted);
+}
+
+#[test]
+fn a_retry_budget_caps_the_amplification() {
+    let m = run_one(
+        &conflicts("[client]\nretry_on = [\"conflict\"]\n[retry]\npolicy = \"exponential\"\nbase = \"10ms\"\nmax_attempts = 5\nbudget = { ratio = 0.2, min_per_s = 0.0 }"),
+        1,
+    );
+    let amp = (m.submitted + m.retry_attempts) as f64 / m.submitted as f64;
+    // At most 20% more requests (plus the first window's rounding), instead of 5×.
+    assert!(amp > 1.1 && amp <= 1.21, "amplification {amp}");
+    assert_eq!(m.gave_up, m.submitted);
+}
+
+#[test]
+fn client_timeouts_are_counted_and_retried() {
+    // The API paused for 20 s: requests sent then time out after 1 s and are retried.
+    let m = run_one(
+        &conflicts("[[faults]]\nkind = \"pause\"\nat = \"1m\"\nnode = \"api\"\nduration = \"20s\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"timeout\"]\n[retry]\npolicy = \"fixed\"\nbase = \"500ms\"\nmax_attempts = 4"),
+        1,
+    );
+    assert!(m.timeouts > 50, "timeouts {}", m.timeouts);
+    assert!(m.retry_attempts > 50, "retries {}", m.retry_attempts);
+    assert!(m.gave_up > 0);
+    // Every attempt, timed out or not, is eventually refused (a 409) once the API resumes.
+    assert_eq!(m.rejected, m.submitted + m.retry_attempts);
+}
+
+fn lifecycle(validate: bool, gap: &str) -> Scenario {
+    parse(
+        &format!(
+            r#"name = "lifecycle"
+duration = "5m"
+drain = "10m"
+[cluster]
+hosts = 2
+pool_workers = 50
+[api]
+validate_state = {validate}
+[workload]
+model = "lifecycle"
+arrival = {{ kind = "poisson", rate = 2.0 }}
+lifecycle = ["create", "start", "stop", "delete"]
+gap = {gap}
+[backend]
+default = {{ dist = "exp", mean = "200ms" }}
+[checks]
+invariants = []
+"#
+        ),
+        &[],
+    )
+}
+
+#[test]
+fn lifecycle_containers_get_every_op() {
+    let m = run_one(&lifecycle(false, r#"{ dist = "exp", mean = "5s" }"#), 1);
+    // Four requests per new container, every one of them terminal (some fail at the host: with
+    // exponential gaps and no ordering in the conductor, a start can reach the host before its
+    // create did).
+    assert_eq!(m.submitted % 4, 0, "{}", m.submitted);
+    assert!(m.submitted > 4 * 400, "{}", m.submitted);
+    assert_eq!(m.completed + m.failed, m.submitted);
+    assert!(m.failed < m.submitted / 20, "{}", m.failed);
+    assert_eq!(m.lost, 0);
+    let n = m.submitted / 4;
+    for op in ["create", "start", "stop", "delete"] {
+        assert_eq!(m.by_op.get(op).map(|h| h.len()), Some(n), "{op}");
+    }
+}
+
+#[test]
+fn lifecycle_in_order_passes_state_validation() {
+    // With Zun's validation, a start before its create finished, or a delete of a running
+    // container, is a 409. Gaps much longer than the ops keep most in order; the ones that
+    // are not are refused, never lost.
+    let m = run_one(
+        &lifecycle(true, r#"{ dist = "constant", value = "5s" }"#),
+        1,
+    );
+    assert_eq!(m.submitted % 4, 0);
+    assert_eq!(m.rejected, 0, "constant 5 s gaps, 200 ms ops: in order");
+    assert_eq!(m.completed, m.submitted);
+}
