@@ -3,15 +3,15 @@
 //! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
 //! are always calls with `rpc_timeout`.
 
+use crate::cluster::{self, Routing};
 use crate::net::{Link, Listener, Net};
-use crate::proto::{
-    Answer, BusRole, Failure, Msg, OpSpec, Reply, Route, StoreCmd, StoreResp, Task,
-};
+use crate::proto::{Answer, BusRole, Failure, Msg, OpSpec, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
-use crate::rpc::{lock, RpcClient, Unavailable};
+use crate::rpc::{lock, Redial, Unavailable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -35,6 +35,12 @@ pub struct ApiConfig {
     pub async_rpc: RpcKind,
     /// How long a call waits for the conductor.
     pub rpc_timeout: Duration,
+    /// Which conductor's queue an op goes to.
+    pub routing: Routing,
+    /// How many conductors there are.
+    pub conductors: u32,
+    /// Membership lease (affinity reads the live members every third of it).
+    pub lease_ttl: Duration,
     /// The store.
     pub store: SocketAddr,
     /// The bus.
@@ -43,15 +49,6 @@ pub struct ApiConfig {
     pub net: Net,
     /// This node's address.
     pub ip: IpAddr,
-}
-
-/// Why the API could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot reach {what} at {addr}: {source}")]
-pub struct ApiError {
-    what: &'static str,
-    addr: SocketAddr,
-    source: std::io::Error,
 }
 
 /// A call waiting for the conductor's answer.
@@ -71,8 +68,12 @@ type Waiting = Arc<Mutex<BTreeMap<u64, Call>>>;
 struct Shared {
     cfg: ApiConfig,
     rec: SharedRecorder,
-    store: RpcClient,
-    bus: Link,
+    store: Redial,
+    /// A dial of the store is under way (requests meanwhile are refused, not queued).
+    dialling: AtomicBool,
+    bus: Mutex<Option<Link>>,
+    /// The live conductors, for `affinity`.
+    members: Mutex<Vec<u32>>,
     next_corr: Mutex<u64>,
     waiting: Waiting,
     /// Wakes the timeout sweeper when the first call starts waiting.
@@ -90,52 +91,13 @@ fn answer(waiting: &Waiting, corr: u64, answer: Answer) {
     }
 }
 
-/// Serves the API on `listener` until the task is dropped.
+/// Serves the API on `listener` until the task is dropped. The store and the bus are dialled
+/// again whenever they are lost; meanwhile requests are refused (503) or fail.
 ///
 /// The API is event-driven: a request moves on when the store's or the bus's answer is read,
 /// without a task of its own, so an op costs the API no task wake-ups beyond its messages.
-pub async fn serve(
-    mut listener: Listener,
-    cfg: ApiConfig,
-    rec: SharedRecorder,
-) -> Result<(), ApiError> {
-    let store = RpcClient::connect(&cfg.net, cfg.ip, cfg.store)
-        .await
-        .map_err(|source| ApiError {
-            what: "the store",
-            addr: cfg.store,
-            source,
-        })?;
-    let (bus, mut bus_reader) =
-        cfg.net
-            .connect(cfg.ip, cfg.bus)
-            .await
-            .map_err(|source| ApiError {
-                what: "the bus",
-                addr: cfg.bus,
-                source,
-            })?;
-    bus.send(Msg::Hello(BusRole::Publisher));
+pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) {
     let waiting: Waiting = Arc::default();
-    let w = waiting.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(msg)) = bus_reader.next().await {
-            if let Msg::Reply(Reply {
-                corr, answer: a, ..
-            }) = msg
-            {
-                answer(&w, corr, a);
-            }
-        }
-        // The bus is gone: no call will be answered.
-        let lost = std::mem::take(&mut *lock(&w));
-        for (_, call) in lost {
-            call.client.send(Msg::Answer {
-                id: call.id,
-                answer: Answer::Error(Failure::Unavailable),
-            });
-        }
-    });
     let first_call = Arc::new(Notify::new());
     tokio::spawn(time_out(
         waiting.clone(),
@@ -144,14 +106,22 @@ pub async fn serve(
         cfg.rpc_timeout,
     ));
     let me = Arc::new(Shared {
+        store: Redial::new(&cfg.net, cfg.ip, cfg.store),
+        dialling: AtomicBool::new(false),
         cfg,
         rec,
-        store,
-        bus,
+        bus: Mutex::new(None),
+        members: Mutex::default(),
         next_corr: Mutex::new(0),
         waiting,
         first_call,
     });
+    // The store first: the first requests find it dialled.
+    let _ = me.store.get().await;
+    tokio::spawn(me.clone().keep_bus());
+    if me.cfg.routing == Routing::Affinity {
+        tokio::spawn(me.clone().watch_members());
+    }
     while let Ok((link, mut reader)) = listener.accept().await {
         let me = me.clone();
         tokio::spawn(async move {
@@ -162,7 +132,6 @@ pub async fn serve(
             }
         });
     }
-    Ok(())
 }
 
 /// Answers `Timeout` to every call that waited `timeout`. It wakes once per oldest waiting call
@@ -210,10 +179,77 @@ async fn time_out(
 }
 
 impl Shared {
+    /// Keeps a publisher connection to the bus, dialling again when it is lost; the calls
+    /// waiting when it goes fail (their ops are persisted: the orphan sweeper can find them).
+    async fn keep_bus(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let Ok((link, mut reader)) = self.cfg.net.connect(self.cfg.ip, self.cfg.bus).await
+            else {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            };
+            backoff = Duration::from_millis(10);
+            link.send(Msg::Hello(BusRole::Publisher));
+            *lock(&self.bus) = Some(link);
+            while let Ok(Some(msg)) = reader.next().await {
+                if let Msg::Reply(Reply {
+                    corr, answer: a, ..
+                }) = msg
+                {
+                    answer(&self.waiting, corr, a);
+                }
+            }
+            *lock(&self.bus) = None;
+            let lost = std::mem::take(&mut *lock(&self.waiting));
+            for (_, call) in lost {
+                call.client.send(Msg::Answer {
+                    id: call.id,
+                    answer: Answer::Error(Failure::Unavailable),
+                });
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Reads the live conductors every third of a lease (`affinity`).
+    async fn watch_members(self: Arc<Self>) {
+        let every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(1));
+        loop {
+            if let Ok(c) = self.store.get().await {
+                if let Ok(m) = crate::conductor::live_members(&c).await {
+                    *lock(&self.members) = m;
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    fn send_bus(&self, msg: Msg) -> bool {
+        lock(&self.bus).as_ref().is_some_and(|l| l.send(msg))
+    }
+
     /// A client's request: persist it, then go on in [`Shared::persisted`].
     fn request(self: &Arc<Self>, op: OpSpec, client: &Link) {
+        let Some(store) = self.store.current() else {
+            // The store is gone: refuse (503) and dial it again, once at a time.
+            self.rec.record(Event::Rejected { op });
+            client.send(Msg::Answer {
+                id: op.id,
+                answer: Answer::Unavailable,
+            });
+            if !self.dialling.swap(true, Ordering::Relaxed) {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _ = me.store.get().await;
+                    me.dialling.store(false, Ordering::Relaxed);
+                });
+            }
+            return;
+        };
         let (me, client) = (self.clone(), client.clone());
-        self.store.store_then(
+        store.store_then(
             StoreCmd::Accept {
                 op,
                 validate: self.cfg.validate_state,
@@ -254,9 +290,15 @@ impl Shared {
             call,
             attempt: 1,
         };
-        let route = Route::Topic;
+        let route = cluster::route(
+            self.cfg.routing,
+            self.cfg.conductors,
+            &lock(&self.members),
+            op.container,
+            host,
+        );
         if !call {
-            let sent = self.bus.send(Msg::Publish {
+            let sent = self.send_bus(Msg::Publish {
                 route,
                 task,
                 corr: 0,
@@ -286,7 +328,7 @@ impl Shared {
         if first {
             self.first_call.notify_one();
         }
-        if !self.bus.send(Msg::Publish {
+        if !self.send_bus(Msg::Publish {
             route,
             task,
             corr,

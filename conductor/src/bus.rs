@@ -87,6 +87,15 @@ impl State {
         }
     }
 
+    /// Queues a published message where its route says, and moves what can move.
+    fn enqueue(&mut self, q: Queued, prefetch: u32) {
+        match q.route {
+            Route::Topic => self.topic.push_back(q),
+            Route::Conductor(i) => self.queues.entry(i).or_default().push_back(q),
+        }
+        self.dispatch(prefetch);
+    }
+
     /// Routes a call's answer to its publisher, if it is still connected.
     fn forward(&self, r: Reply) {
         if let Some(p) = self.publishers.get(&r.reply_to) {
@@ -148,7 +157,7 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                         route,
                         task,
                         corr,
-                        delay_us: _,
+                        delay_us,
                     } => {
                         st.next_tag += 1;
                         let q = Queued {
@@ -158,15 +167,25 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                             reply_to: conn,
                             route,
                         };
-                        match route {
-                            Route::Topic => st.topic.push_back(q),
-                            Route::Conductor(i) => st.queues.entry(i).or_default().push_back(q),
+                        if delay_us == 0 {
+                            st.enqueue(q, cfg.prefetch);
+                        } else {
+                            // A not-before time (RabbitMQ's delayed exchange): held by the bus,
+                            // and lost with it like everything it holds.
+                            let state = state.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(std::time::Duration::from_micros(delay_us))
+                                    .await;
+                                lock(&state).enqueue(q, cfg.prefetch);
+                            });
                         }
-                        st.dispatch(cfg.prefetch);
                     }
                     Msg::Ack { tag, reply } => {
                         if let BusRole::Consumer { index } = role {
-                            if let Some(c) = st.consumers.get_mut(&index) {
+                            // Only this connection's deliveries: a departed connection's were
+                            // put back when it went, whatever it acknowledged late.
+                            if let Some(c) = st.consumers.get_mut(&index).filter(|c| c.conn == conn)
+                            {
                                 if c.unacked.remove(&tag).is_some() {
                                     st.dispatch(cfg.prefetch);
                                 }

@@ -2,15 +2,23 @@
 //! the bus; async ops go to an executor pool of `pool_workers`, and when it is exhausted the
 //! `overflow` policy decides (the seed's Phase 0); blocking ops are answered inline on the slot.
 
+use crate::cluster::{self, Ordering, Routing};
 use crate::net::{Link, Net};
-use crate::proto::{Answer, BusRole, Failure, HostCmd, Msg, Reply, StoreCmd, StoreResp, Task};
-use crate::recorder::{Event, SharedRecorder};
-use crate::rpc::{lock, RpcClient, Unavailable};
+use crate::op::{OpKind, Status, Truth};
+use crate::proto::{
+    Answer, BusRole, CoordCmd, Failure, HostCmd, HostResp, Msg, Reply, Route, StoreCmd, StoreResp,
+    Task,
+};
+use crate::recorder::{Event, Recovery, SharedRecorder};
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::rpc::{lock, Redial, Unavailable};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
 
 /// What happens to an async op that finds every pool worker busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,12 +39,35 @@ pub enum Overflow {
 pub struct ConductorConfig {
     /// Its index (conductor-N has index N−1).
     pub index: u32,
+    /// How many conductors the cluster has.
+    pub conductors: u32,
     /// RPC slots taking deliveries from the bus.
     pub rpc_workers: u32,
     /// Executor pool workers.
     pub pool_workers: u32,
     /// Policy on pool exhaustion.
     pub overflow: Overflow,
+    /// How ops reach conductors (where an op goes back to when it is re-queued).
+    pub routing: Routing,
+    /// How ops on one container are kept apart.
+    pub ordering: Ordering,
+    /// Lease of a distributed lock and of membership.
+    pub lease_ttl: Duration,
+    /// Restart recovery of the ops it owned (`recovery = "zun"`).
+    pub recovery: bool,
+    /// Period of the reconciler (zero: off).
+    pub reconcile_interval: Duration,
+    /// Age after which an op no live conductor owns is dispatched again (zero: off).
+    pub orphan_after: Duration,
+    /// Keep a membership lease in the store (affinity routing and the orphan sweeper need to
+    /// know who is alive).
+    pub membership: bool,
+    /// `state-check`'s re-queue delays and attempts; the lock's polling.
+    pub retry: RetryPolicy,
+    /// Retry budget: ratio of retries to first attempts (0: none).
+    pub budget_ratio: f64,
+    /// Retry budget: retries per second always allowed.
+    pub budget_min_per_s: f64,
     /// The bus.
     pub bus: SocketAddr,
     /// The store.
@@ -49,22 +80,42 @@ pub struct ConductorConfig {
     pub ip: IpAddr,
 }
 
-/// Why a conductor stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ConductorError {
-    /// A service it needs could not be reached at start.
-    #[error("cannot reach {what} at {addr}: {source}")]
-    Connect {
-        /// Which service.
-        what: &'static str,
-        /// Its address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The bus connection ended.
-    #[error("lost the bus")]
-    BusLost,
+impl ConductorConfig {
+    /// A lone conductor as the foundation ran it: no ordering, no recovery, no background work.
+    #[allow(clippy::too_many_arguments)]
+    pub fn single(
+        rpc_workers: u32,
+        pool_workers: u32,
+        overflow: Overflow,
+        bus: SocketAddr,
+        store: SocketAddr,
+        hosts: Vec<SocketAddr>,
+        net: Net,
+        ip: IpAddr,
+    ) -> Self {
+        ConductorConfig {
+            index: 0,
+            conductors: 1,
+            rpc_workers,
+            pool_workers,
+            overflow,
+            routing: Routing::RoundRobin,
+            ordering: Ordering::None,
+            lease_ttl: Duration::from_secs(10),
+            recovery: false,
+            reconcile_interval: Duration::ZERO,
+            orphan_after: Duration::ZERO,
+            membership: false,
+            retry: RetryPolicy::NEVER,
+            budget_ratio: 0.0,
+            budget_min_per_s: 0.0,
+            bus,
+            store,
+            hosts,
+            net,
+            ip,
+        }
+    }
 }
 
 /// What holds an RPC slot after it took a delivery.
@@ -111,69 +162,165 @@ struct Parked {
     wake: Notify,
 }
 
+/// Waiters for one container's in-process lock (`local-lock*`).
+#[derive(Default)]
+struct LockQueue {
+    waiters: VecDeque<oneshot::Sender<()>>,
+    /// Releases so far: the unfair lock's pick among waiters is keyed on it.
+    releases: u64,
+}
+
+/// How an op's run ended.
+enum Outcome {
+    /// It ran (or failed) and its record is terminal.
+    Done(bool),
+    /// Another conductor runs it, or it is already terminal: a duplicate delivery.
+    Duplicate,
+    /// `state-check`: an earlier op of its container is not terminal.
+    NotReady,
+    /// `state-check`: its container is in Error; the op failed without running.
+    Refused,
+}
+
 struct Shared {
     cfg: ConductorConfig,
     rec: SharedRecorder,
-    store: RpcClient,
-    hosts: Vec<RpcClient>,
-    bus: Link,
+    /// The op path's store connection.
+    store: Redial,
+    /// Background work's store connection (heartbeats, scans, the reconciler): its traffic
+    /// does not queue behind, or reorder, the ops' own.
+    coord: Redial,
+    hosts: Vec<Redial>,
+    /// The reconciler's host connections, apart from the ops' for the same reason.
+    scan_hosts: Vec<Redial>,
+    bus: Mutex<Option<Link>>,
     slots: Mutex<Slots>,
     pool: Mutex<Pool>,
+    locks: Mutex<BTreeMap<u64, LockQueue>>,
+    budget: Mutex<RetryBudget>,
 }
 
-/// Runs a conductor until its bus connection ends.
-pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Result<(), ConductorError> {
-    let (net, ip) = (&cfg.net, cfg.ip);
-    let connect = |what, addr| async move {
-        RpcClient::connect(net, ip, addr)
-            .await
-            .map_err(|source| ConductorError::Connect { what, addr, source })
-    };
-    let store = connect("the store", cfg.store).await?;
-    let mut hosts = Vec::with_capacity(cfg.hosts.len());
-    for &addr in &cfg.hosts {
-        hosts.push(connect("a host", addr).await?);
-    }
-    let (bus, mut reader) =
-        cfg.net
-            .connect(cfg.ip, cfg.bus)
-            .await
-            .map_err(|source| ConductorError::Connect {
-                what: "the bus",
-                addr: cfg.bus,
-                source,
-            })?;
-    bus.send(Msg::Hello(BusRole::Consumer { index: cfg.index }));
+/// Runs a conductor: restart recovery first (Zun's `init_containers`), then it consumes the bus
+/// for ever, dialling it again whenever it is lost; membership, the reconciler and the orphan
+/// sweeper run beside it.
+pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) {
+    let dial = |addr| Redial::new(&cfg.net, cfg.ip, addr);
     let me = Arc::new(Shared {
+        store: dial(cfg.store),
+        coord: dial(cfg.store),
+        hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
+        scan_hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
+        budget: Mutex::new(RetryBudget::new(cfg.budget_ratio, cfg.budget_min_per_s)),
         cfg,
         rec,
-        store,
-        hosts,
-        bus,
+        bus: Mutex::new(None),
         slots: Mutex::default(),
         pool: Mutex::default(),
+        locks: Mutex::default(),
     });
-    while let Ok(Some(msg)) = reader.next().await {
-        if let Msg::Deliver {
-            tag,
-            task,
-            corr,
-            reply_to,
-        } = msg
-        {
-            me.on_deliver(Delivery {
-                tag,
-                task,
-                corr,
-                reply_to,
-                received_us: me.rec.now_us(),
-            });
-        }
+    // The ops' own connections first: each connection draws its latencies from a stream keyed
+    // by its rank between its two ends, so dialling them before any background connection
+    // keeps an op's latencies the same whatever background work is configured.
+    let _ = me.store.get().await;
+    for h in &me.hosts {
+        let _ = h.get().await;
     }
-    Err(ConductorError::BusLost)
+    if me.cfg.membership {
+        tokio::spawn(me.clone().heartbeat());
+    }
+    if me.cfg.recovery {
+        me.recover().await;
+    }
+    if !me.cfg.reconcile_interval.is_zero() {
+        tokio::spawn(me.clone().reconciler());
+    }
+    if !me.cfg.orphan_after.is_zero() {
+        tokio::spawn(me.clone().sweeper());
+    }
+    me.consume().await;
+}
+
+/// The status a record should have for what its host holds.
+pub fn status_of(truth: Truth) -> Status {
+    match truth {
+        Truth::Absent => Status::Deleted,
+        Truth::Created => Status::Created,
+        Truth::Running => Status::Running,
+        Truth::Stopped => Status::Stopped,
+        Truth::Paused => Status::Paused,
+    }
+}
+
+/// SplitMix64's finaliser, for the unfair lock's pick.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// Holds a container's in-process lock; releasing it wakes a waiter.
+struct LocalGuard<'a> {
+    me: &'a Shared,
+    container: u64,
+}
+
+impl Drop for LocalGuard<'_> {
+    fn drop(&mut self) {
+        self.me.unlock_local(self.container);
+    }
 }
 
 impl Shared {
+    fn send_bus(&self, msg: Msg) -> bool {
+        lock(&self.bus).as_ref().is_some_and(|l| l.send(msg))
+    }
+
+    /// Consumes the bus for ever. Whatever waited in the backlog when the bus was lost was
+    /// never acknowledged, so the bus delivers it again: the backlog is dropped.
+    async fn consume(self: &Arc<Self>) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let (link, mut reader) = match self.cfg.net.connect(self.cfg.ip, self.cfg.bus).await {
+                Ok(c) => c,
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(10);
+            link.send(Msg::Hello(BusRole::Consumer {
+                index: self.cfg.index,
+            }));
+            *lock(&self.bus) = Some(link);
+            while let Ok(Some(msg)) = reader.next().await {
+                if let Msg::Deliver {
+                    tag,
+                    task,
+                    corr,
+                    reply_to,
+                } = msg
+                {
+                    self.on_deliver(Delivery {
+                        tag,
+                        task,
+                        corr,
+                        reply_to,
+                        received_us: self.rec.now_us(),
+                    });
+                }
+            }
+            *lock(&self.bus) = None;
+            lock(&self.slots).backlog.clear();
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
     fn on_deliver(self: &Arc<Self>, d: Delivery) {
         let take = {
             let mut s = lock(&self.slots);
@@ -242,7 +389,7 @@ impl Shared {
 
     fn reply(&self, d: &Delivery, answer: Answer) {
         if let Some(r) = Self::reply_of(d, answer) {
-            self.bus.send(Msg::Reply(r));
+            self.send_bus(Msg::Reply(r));
         }
     }
 
@@ -250,7 +397,7 @@ impl Shared {
     /// conductor. An answer already known travels with the acknowledgement.
     fn ack(&self, d: &Delivery, answer: Option<Answer>) {
         let reply = answer.and_then(|a| Self::reply_of(d, a));
-        self.bus.send(Msg::Ack { tag: d.tag, reply });
+        self.send_bus(Msg::Ack { tag: d.tag, reply });
         self.rec.record(Event::BacklogWait {
             conductor: self.cfg.index,
             wait_us: self.rec.now_us().saturating_sub(d.received_us),
@@ -345,7 +492,9 @@ impl Shared {
             }
             Wait::Reject => {
                 // The op never ran: its record goes, the container's status stays.
-                let _ = self.store.store(StoreCmd::Abandon { op: task.op.id }).await;
+                self.store
+                    .store_until_answered(StoreCmd::Abandon { op: task.op.id })
+                    .await;
                 self.rec.record(Event::Terminal {
                     op: task.op,
                     ok: false,
@@ -391,59 +540,312 @@ impl Shared {
         }
     }
 
-    /// Runs an async op: the store write that takes it, the host call, the store write that ends it.
+    /// Runs an async op under the ordering strategy: the store write that takes it, the host
+    /// call, the store write that ends it.
     async fn execute(&self, task: Task) {
         let start = self.rec.now_us();
-        // An unreachable store or host fails the op.
-        let ok = self.run_op(&task).await.unwrap_or_default();
+        let outcome = self.run_ordered(&task).await;
         let end = self.rec.now_us();
         self.rec.record(Event::Hold {
             conductor: self.cfg.index,
             hold_us: end.saturating_sub(start),
         });
-        self.rec.record(Event::Terminal { op: task.op, ok });
+        self.conclude(task, outcome).await;
     }
 
-    async fn run_op(&self, task: &Task) -> Result<bool, Unavailable> {
-        // The hand-off state is written without waiting: the connection keeps it ahead of the
-        // final write, and nothing here depends on its answer.
-        self.store.store_write(StoreCmd::Begin {
+    /// Records how an op's run ended, and re-queues or gives up an op that was not ready.
+    async fn conclude(&self, task: Task, outcome: Outcome) {
+        match outcome {
+            Outcome::Done(ok) => self.rec.record(Event::Terminal { op: task.op, ok }),
+            Outcome::Duplicate => {}
+            Outcome::NotReady => self.requeue(task).await,
+            Outcome::Refused => self.give_up(task).await,
+        }
+    }
+
+    async fn run_ordered(&self, task: &Task) -> Outcome {
+        match self.cfg.ordering {
+            Ordering::None => self.run_plain(task).await,
+            Ordering::LocalLock | Ordering::LocalLockFair => {
+                let _guard = self.lock_local(task).await;
+                self.run_checked(task, 0, false).await
+            }
+            Ordering::DistributedLock => {
+                let (token, done) = self.lock_distributed(task).await;
+                let out = self.run_checked(task, token, false).await;
+                done.store(true, AtomicOrdering::Relaxed);
+                // One try: a lock not released lapses with its lease.
+                if let Some(c) = self.store.current() {
+                    let container = task.op.container;
+                    let _ = c.coord(CoordCmd::Unlock { container, token }).await;
+                }
+                out
+            }
+            Ordering::StateCheck => {
+                if task.attempt <= 1 {
+                    lock(&self.budget).request(self.rec.now_us());
+                }
+                self.run_checked(task, 0, true).await
+            }
+        }
+    }
+
+    /// No guard at all (`ordering = "none"`): the hand-off write goes without waiting (the
+    /// connection keeps it ahead of the final write, and nothing here depends on its answer).
+    async fn run_plain(&self, task: &Task) -> Outcome {
+        let Ok(store) = self.store.get().await else {
+            return Outcome::Done(false);
+        };
+        let begin = StoreCmd::Begin {
             op: task.op.id,
             owner: self.cfg.index,
             check: false,
-        })?;
-        let ok = self.host_call(task).await.is_ok_and(|r| r.is_ok());
+        };
+        if store.store_write(begin).is_err() {
+            return Outcome::Done(false);
+        }
+        let ok = self.host_call(task, 0).await.is_ok_and(|r| r.is_ok());
         self.store
-            .store(StoreCmd::Finish { op: task.op.id, ok })
-            .await?;
-        Ok(ok)
+            .store_until_answered(StoreCmd::Finish { op: task.op.id, ok })
+            .await;
+        Outcome::Done(ok)
     }
 
-    async fn host_call(&self, task: &Task) -> Result<crate::proto::HostResp, Unavailable> {
-        let host = self.hosts.get(task.host as usize).ok_or(Unavailable)?;
-        host.host(HostCmd {
+    /// Takes the op in the store first (refused for a duplicate, or, with `check`, for an op
+    /// whose predecessors are not all terminal), then runs it.
+    async fn run_checked(&self, task: &Task, token: u64, check: bool) -> Outcome {
+        let begin = StoreCmd::Begin {
+            op: task.op.id,
+            owner: self.cfg.index,
+            check,
+        };
+        let token = match self.store.store_until_answered(begin).await {
+            // The lock's token fences when there is a lock; otherwise the op's own grant.
+            StoreResp::Began { token: own } => {
+                if token == 0 {
+                    own
+                } else {
+                    token
+                }
+            }
+            StoreResp::NotReady => return Outcome::NotReady,
+            StoreResp::ContainerError | StoreResp::Conflict(_) => {
+                let fail = CoordCmd::Fail {
+                    op: task.op.id,
+                    error: false,
+                };
+                self.store.coord_until_answered(fail).await;
+                return Outcome::Refused;
+            }
+            _ => return Outcome::Duplicate,
+        };
+        let ok = self.host_call(task, token).await.is_ok_and(|r| r.is_ok());
+        self.store
+            .store_until_answered(StoreCmd::Finish { op: task.op.id, ok })
+            .await;
+        Outcome::Done(ok)
+    }
+
+    /// `state-check`: the op goes back to the bus with a not-before time from the retry
+    /// policy, or is given up when attempts or the retry budget run out.
+    async fn requeue(&self, task: Task) {
+        let policy = self.cfg.retry;
+        let next = task.attempt.saturating_add(1);
+        let key = task.op.id;
+        // Decorrelated jitter grows from the previous delay: replayed, it costs nothing to keep.
+        let prev = (2..next).fold(Duration::ZERO, |p, n| policy.delay(n, p, key).unwrap_or(p));
+        let delay = policy.delay(next, prev, key);
+        let allowed = delay.is_some() && lock(&self.budget).try_retry(self.rec.now_us());
+        let Some(delay) = delay.filter(|_| allowed) else {
+            self.give_up(task).await;
+            return;
+        };
+        let delay_us = micros(delay).max(1);
+        self.rec.record(Event::NotReady {
+            conductor: self.cfg.index,
             op: task.op,
             seq: task.seq,
-            attempt: 1,
+            attempt: task.attempt,
+            delay_us,
+        });
+        let route = match self.cfg.routing {
+            Routing::RoundRobin => Route::Topic,
+            Routing::ByHost | Routing::Affinity => Route::Conductor(self.cfg.index),
+        };
+        // Its call was answered when a worker took it; what goes back is a cast. If the bus is
+        // gone the op stays accepted in the store, for the orphan sweeper.
+        self.send_bus(Msg::Publish {
+            route,
+            task: Task {
+                attempt: next,
+                call: false,
+                ..task
+            },
+            corr: 0,
+            delay_us,
+        });
+    }
+
+    /// Fails an op that will not run (its record is terminal; the container is left as is).
+    async fn give_up(&self, task: Task) {
+        let fail = CoordCmd::Fail {
+            op: task.op.id,
+            error: false,
+        };
+        self.store.coord_until_answered(fail).await;
+        self.rec.record(Event::GaveUp {
             conductor: self.cfg.index,
-            token: 0,
-        })
-        .await
+            op: task.op,
+            seq: task.seq,
+            attempts: task.attempt,
+        });
+        self.rec.record(Event::Terminal {
+            op: task.op,
+            ok: false,
+        });
+    }
+
+    /// Waits for the container's in-process lock.
+    async fn lock_local(&self, task: &Task) -> LocalGuard<'_> {
+        let container = task.op.container;
+        let rx = {
+            let mut m = lock(&self.locks);
+            match m.get_mut(&container) {
+                None => {
+                    m.insert(container, LockQueue::default());
+                    None
+                }
+                Some(q) => {
+                    let (tx, rx) = oneshot::channel();
+                    q.waiters.push_back(tx);
+                    Some(rx)
+                }
+            }
+        };
+        if let Some(rx) = rx {
+            let t0 = self.rec.now_us();
+            let _ = rx.await;
+            self.rec.record(Event::LockWait {
+                conductor: self.cfg.index,
+                op: task.op,
+                wait_us: self.rec.now_us().saturating_sub(t0),
+            });
+        }
+        LocalGuard {
+            me: self,
+            container,
+        }
+    }
+
+    /// Hands the lock to a waiter: the first (fair), or any (unfair: like a thread lock, the
+    /// next holder is whoever the scheduler wakes first, so a later op can overtake).
+    fn unlock_local(&self, container: u64) {
+        let fair = self.cfg.ordering == Ordering::LocalLockFair;
+        let mut m = lock(&self.locks);
+        let Some(q) = m.get_mut(&container) else {
+            return;
+        };
+        while !q.waiters.is_empty() {
+            let n = q.waiters.len() as u64;
+            let i = if fair {
+                0
+            } else {
+                (mix(container ^ mix(q.releases)) % n) as usize
+            };
+            q.releases += 1;
+            if let Some(tx) = q.waiters.remove(i) {
+                if tx.send(()).is_ok() {
+                    return;
+                }
+            }
+        }
+        m.remove(&container);
+    }
+
+    /// Takes the container's lease lock in the store, polling while another holds it, and
+    /// renews it every third of its lease until `done` is set. Returns its fencing token.
+    async fn lock_distributed(&self, task: &Task) -> (u64, Arc<AtomicBool>) {
+        let container = task.op.container;
+        let ttl_us = micros(self.cfg.lease_ttl).max(1);
+        let policy = self.cfg.retry;
+        let t0 = self.rec.now_us();
+        let (mut polls, mut prev) = (1u32, Duration::ZERO);
+        let token = loop {
+            let cmd = CoordCmd::Lock {
+                container,
+                owner: self.cfg.index,
+                ttl_us,
+            };
+            if let StoreResp::Locked { token } = self.store.coord_until_answered(cmd).await {
+                break token;
+            }
+            // A lock is waited for, not given up: the policy only spaces the polls.
+            polls = polls.saturating_add(1);
+            let n = polls.min(policy.max_attempts.max(2));
+            let d = policy
+                .delay(n, prev, task.op.id ^ u64::from(polls))
+                .unwrap_or(policy.base)
+                .max(Duration::from_millis(1));
+            prev = d;
+            tokio::time::sleep(d).await;
+        };
+        if polls > 1 {
+            self.rec.record(Event::LockWait {
+                conductor: self.cfg.index,
+                op: task.op,
+                wait_us: self.rec.now_us().saturating_sub(t0),
+            });
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        if let Some(store) = self.store.current() {
+            let (d, every) = (done.clone(), self.cfg.lease_ttl / 3);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if d.load(AtomicOrdering::Relaxed) {
+                        return;
+                    }
+                    let renew = CoordCmd::Renew {
+                        container,
+                        token,
+                        ttl_us,
+                    };
+                    // A holder that cannot renew loses the lock without knowing (tooz): only
+                    // fencing at the host stops what it does next.
+                    if !matches!(store.coord(renew).await, Ok(StoreResp::Ok)) {
+                        return;
+                    }
+                }
+            });
+        }
+        (token, done)
+    }
+
+    async fn host_call(&self, task: &Task, token: u64) -> Result<HostResp, Unavailable> {
+        let host = self.hosts.get(task.host as usize).ok_or(Unavailable)?;
+        host.get()
+            .await?
+            .host(HostCmd {
+                op: task.op,
+                seq: task.seq,
+                attempt: task.attempt,
+                conductor: self.cfg.index,
+                token,
+            })
+            .await
     }
 
     async fn blocking(&self, task: &Task) -> Answer {
-        use crate::op::OpKind;
         let ok = if task.op.kind == OpKind::Show {
-            matches!(
-                self.store
-                    .store(StoreCmd::Get {
-                        container: task.op.container
-                    })
-                    .await,
-                Ok(StoreResp::Record { .. })
-            )
+            let get = StoreCmd::Get {
+                container: task.op.container,
+            };
+            match self.store.get().await {
+                Ok(c) => matches!(c.store(get).await, Ok(StoreResp::Record { .. })),
+                Err(_) => false,
+            }
         } else {
-            match self.host_call(task).await {
+            match self.host_call(task, 0).await {
                 Ok(Ok(_)) => true,
                 Ok(Err(e)) => return Answer::Error(Failure::Host(e)),
                 Err(Unavailable) => false,
@@ -453,6 +855,226 @@ impl Shared {
             Answer::Done
         } else {
             Answer::Error(Failure::Unavailable)
+        }
+    }
+
+    /// Keeps this conductor's membership lease alive.
+    async fn heartbeat(self: Arc<Self>) {
+        let ttl_us = micros(self.cfg.lease_ttl).max(1);
+        let every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(1));
+        loop {
+            if let Ok(c) = self.coord.get().await {
+                let _ = c
+                    .coord(CoordCmd::Heartbeat {
+                        member: self.cfg.index,
+                        ttl_us,
+                    })
+                    .await;
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Restart recovery (Zun's `_init_container`): every op this conductor owned and did not
+    /// finish — a create goes to Error, a delete is done again, anything else is issued again
+    /// unless a later op of its container has started.
+    async fn recover(&self) {
+        let mut after = 0;
+        loop {
+            let scan = CoordCmd::Owned {
+                owner: self.cfg.index,
+                after,
+            };
+            let StoreResp::Op(v) = self.coord.coord_until_answered(scan).await else {
+                return;
+            };
+            after = v.op.id;
+            let task = Task {
+                op: v.op,
+                seq: v.seq,
+                host: v.host,
+                call: false,
+                attempt: 2,
+            };
+            let action = match v.op.kind {
+                OpKind::Create => Recovery::MarkedError,
+                OpKind::Delete => Recovery::ForceDeleted,
+                _ if v.superseded => Recovery::Superseded,
+                _ => Recovery::Reissued,
+            };
+            self.rec.record(Event::Recovered {
+                conductor: self.cfg.index,
+                op: v.op,
+                seq: v.seq,
+                action,
+            });
+            match action {
+                Recovery::MarkedError | Recovery::Superseded => {
+                    let fail = CoordCmd::Fail {
+                        op: v.op.id,
+                        error: action == Recovery::MarkedError,
+                    };
+                    self.coord.coord_until_answered(fail).await;
+                    self.rec.record(Event::Terminal {
+                        op: v.op,
+                        ok: false,
+                    });
+                }
+                Recovery::ForceDeleted | Recovery::Reissued => {
+                    let outcome = self.run_ordered(&task).await;
+                    self.conclude(task, outcome).await;
+                }
+            }
+        }
+    }
+
+    /// Zun's periodic sync: every `reconcile_interval`, the records of the containers on the
+    /// hosts this conductor owns are compared with what the hosts hold, and a record that
+    /// disagrees (and has no op running) takes the host's truth.
+    async fn reconciler(self: Arc<Self>) {
+        const PAGE: u32 = 512;
+        let n = self.cfg.hosts.len() as u32;
+        loop {
+            tokio::time::sleep(self.cfg.reconcile_interval).await;
+            for h in
+                (0..n).filter(|&h| cluster::host_owner(h, self.cfg.conductors) == self.cfg.index)
+            {
+                let _ = self.reconcile_host(h, PAGE).await;
+            }
+        }
+    }
+
+    async fn reconcile_host(&self, h: u32, page: u32) -> Result<(), Unavailable> {
+        let host = self
+            .scan_hosts
+            .get(h as usize)
+            .ok_or(Unavailable)?
+            .get()
+            .await?;
+        let mut truths = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let got = host.list_truths(after, page).await?;
+            after = got.last().map(|(k, _)| *k);
+            let last = got.len() < page as usize;
+            truths.extend(got);
+            if last {
+                break;
+            }
+        }
+        let store = self.coord.get().await?;
+        let mut after = None;
+        loop {
+            let recs = store.list_records(h, after, page).await?;
+            after = recs.last().map(|r| r.id);
+            for r in &recs {
+                if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
+                    continue;
+                }
+                let truth = truths.get(&r.id).copied().unwrap_or(Truth::Absent);
+                let want = status_of(truth);
+                if r.status == want {
+                    continue;
+                }
+                let set = StoreCmd::SetStatus {
+                    container: r.id,
+                    version: r.version,
+                    status: want,
+                };
+                // Compare-and-swap: an op that began meanwhile wins.
+                if store.store(set).await? == StoreResp::Ok {
+                    self.rec.record(Event::Reconciled {
+                        conductor: self.cfg.index,
+                        container: r.id,
+                        from: r.status,
+                        to: want,
+                    });
+                }
+            }
+            if recs.len() < page as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The orphan sweeper: an accepted op that no live conductor owns after `orphan_after`
+    /// (its message died with a conductor or the bus) is dispatched again. One sweeper runs at
+    /// a time: the live member with the lowest index (conductor-1 when membership is off).
+    async fn sweeper(self: Arc<Self>) {
+        let every = (self.cfg.orphan_after / 2).max(Duration::from_millis(10));
+        let age_us = micros(self.cfg.orphan_after);
+        loop {
+            tokio::time::sleep(every).await;
+            let Ok(store) = self.coord.get().await else {
+                continue;
+            };
+            let members = match self.members(&store).await {
+                Ok(m) => m,
+                Err(Unavailable) => continue,
+            };
+            let first = if self.cfg.membership {
+                members.first().copied()
+            } else {
+                Some(0)
+            };
+            if first != Some(self.cfg.index) {
+                continue;
+            }
+            let mut after = 0;
+            loop {
+                let Ok(StoreResp::Op(v)) = store.coord(CoordCmd::Orphan { after, age_us }).await
+                else {
+                    break;
+                };
+                after = v.op.id;
+                self.rec.record(Event::Orphaned {
+                    conductor: self.cfg.index,
+                    op: v.op,
+                    seq: v.seq,
+                });
+                let route = cluster::route(
+                    self.cfg.routing,
+                    self.cfg.conductors,
+                    &members,
+                    v.op.container,
+                    v.host,
+                );
+                self.send_bus(Msg::Publish {
+                    route,
+                    task: Task {
+                        op: v.op,
+                        seq: v.seq,
+                        host: v.host,
+                        call: false,
+                        attempt: 1,
+                    },
+                    corr: 0,
+                    delay_us: 0,
+                });
+            }
+        }
+    }
+
+    /// The live members, in index order.
+    async fn members(&self, store: &crate::rpc::RpcClient) -> Result<Vec<u32>, Unavailable> {
+        live_members(store).await
+    }
+}
+
+/// The live conductors (membership leases), in index order.
+pub async fn live_members(store: &crate::rpc::RpcClient) -> Result<Vec<u32>, Unavailable> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        match store.coord(CoordCmd::Members { from }).await? {
+            StoreResp::Member { index } => {
+                out.push(index);
+                match index.checked_add(1) {
+                    Some(f) => from = f,
+                    None => return Ok(out),
+                }
+            }
+            _ => return Ok(out),
         }
     }
 }

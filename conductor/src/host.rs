@@ -30,9 +30,36 @@ pub trait HostModel: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct HostState {
     containers: BTreeMap<u64, Truth>,
+    /// The newest fencing token seen per container.
+    tokens: BTreeMap<u64, u64>,
+    /// Refuse stale tokens (`fencing = true`).
+    fencing: bool,
 }
 
 impl HostState {
+    /// A host that refuses an op whose fencing token is older than one it has seen for the
+    /// container (`fencing = true`).
+    pub fn with_fencing(fencing: bool) -> Self {
+        HostState {
+            fencing,
+            ..Default::default()
+        }
+    }
+
+    /// Admits a token: false if fencing is on and a newer one was seen (token 0: an op not
+    /// under a lock, never refused).
+    fn admit(&mut self, container: u64, token: u64) -> bool {
+        if !self.fencing || token == 0 {
+            return true;
+        }
+        let seen = self.tokens.entry(container).or_insert(0);
+        if token < *seen {
+            return false;
+        }
+        *seen = token;
+        true
+    }
+
     /// The truth about one container.
     pub fn truth(&self, container: u64) -> Truth {
         self.containers
@@ -68,19 +95,42 @@ pub async fn serve(
         let (state, model, rec) = (state.clone(), model.clone(), rec.clone());
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
-                let Msg::Host { req, cmd } = msg else {
-                    continue;
+                let (req, cmd) = match msg {
+                    Msg::Host { req, cmd } => (req, cmd),
+                    Msg::ListTruths { req, after, max } => {
+                        let from = match after {
+                            None => std::ops::Bound::Unbounded,
+                            Some(a) => std::ops::Bound::Excluded(a),
+                        };
+                        let truths = lock(&state)
+                            .containers
+                            .range((from, std::ops::Bound::Unbounded))
+                            .take(max as usize)
+                            .map(|(k, v)| (*k, *v))
+                            .collect();
+                        link.send(Msg::Truths { req, truths });
+                        continue;
+                    }
+                    _ => continue,
                 };
                 let (state, model, rec, link) =
                     (state.clone(), model.clone(), rec.clone(), link.clone());
                 tokio::spawn(async move {
                     let start_us = rec.now_us();
-                    model.sleep(model.service_time(index, &cmd)).await;
+                    let c = cmd.op.container;
+                    // A stale token is refused on arrival, before the op touches anything, and
+                    // again when it would apply: a newer holder may have come meanwhile.
+                    let admitted = lock(&state).admit(c, cmd.token);
+                    if admitted {
+                        model.sleep(model.service_time(index, &cmd)).await;
+                    }
                     let fails = model.fails(index, &cmd);
                     let (before, result) = {
                         let mut st = lock(&state);
-                        let before = st.truth(cmd.op.container);
-                        let result = if fails {
+                        let before = st.truth(c);
+                        let result = if !admitted || !st.admit(c, cmd.token) {
+                            Err(HostError::Fenced)
+                        } else if fails {
                             Err(HostError::Backend)
                         } else {
                             before.apply(cmd.op.kind).map(|next| {

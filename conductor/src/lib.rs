@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod cluster;
 pub mod conductor;
 pub mod host;
 pub mod mem;

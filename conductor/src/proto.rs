@@ -74,10 +74,13 @@ pub enum StoreCmd {
         validate: bool,
     },
     /// A conductor takes an op: the op becomes `executing` with this owner, the container gets
-    /// the op's task_state. Refused (`Busy`) while another conductor whose membership lease is
-    /// live runs it; `NotFound` once it is terminal. With `check` (`state-check`) it is also
-    /// refused while an op of the container with a lower sequence number is not terminal
-    /// (`NotReady`) and when the container is in Error (`ContainerError`).
+    /// the op's task_state, and the answer (`Began`) carries a fresh fencing token. Refused
+    /// (`Busy`) while another conductor runs it — alive or not: only its owner's restart
+    /// recovery may run it again — and `NotFound` once it is terminal. With `check`
+    /// (`state-check`) it is also refused while an op of the container with a lower sequence
+    /// number is not terminal (`NotReady`), when the container is in Error (`ContainerError`;
+    /// a delete excepted), and when the container's status does not allow the op
+    /// (`Conflict`, Zun's table).
     Begin {
         /// The op's id.
         op: u64,
@@ -166,27 +169,24 @@ pub enum CoordCmd {
         /// The last op id seen (0 to start).
         after: u64,
     },
-    /// The first non-terminal op after `after`, accepted at least `age_us` ago, that no live
-    /// member owns (`Op`), or `NotFound` (the orphan sweeper's scan).
+    /// The first op after `after` that no conductor has begun, accepted (or last dispatched)
+    /// at least `age_us` ago (`Op`), or `NotFound` (the orphan sweeper's scan; the op's age
+    /// starts over). Begun ops are their owner's: its restart recovery brings them back.
     Orphan {
         /// The last op id seen (0 to start).
         after: u64,
         /// How old it must be.
         age_us: u64,
     },
-    /// The first container after `after` placed on `host` (`Container`), or `NotFound` (the
-    /// reconciler's scan).
-    OnHost {
-        /// The host.
-        host: u32,
-        /// The last container seen (`None` to start).
-        after: Option<u64>,
-    },
-    /// Restart recovery's write: fail op `op` (`Ok`), leaving its container's status as the
-    /// op's failure leaves it (Error).
+    /// Fail op `op` without running it again (`Ok`; `NotFound` if it is already terminal):
+    /// with `error` its container goes to Error (a create that restart recovery found half
+    /// done), without it the container's record is left as it is (an op superseded by a later
+    /// one, or given up by `state-check`).
     Fail {
         /// The op.
         op: u64,
+        /// Whether the container goes to Error.
+        error: bool,
     },
 }
 
@@ -234,8 +234,13 @@ pub enum StoreResp {
         /// The record's current version.
         version: u64,
     },
-    /// `Begin`: another live conductor runs the op.
+    /// `Begin`: another conductor runs the op.
     Busy,
+    /// `Begin`: the op is taken, under this fencing token.
+    Began {
+        /// The token (grows with every grant, across containers).
+        token: u64,
+    },
     /// `Begin` with `check`: an earlier op of the container is not terminal.
     NotReady,
     /// `Begin` with `check`: the container is in Error.
@@ -257,17 +262,19 @@ pub enum StoreResp {
     },
     /// An op record (answer to a scan).
     Op(OpView),
-    /// A container record (answer to `OnHost`).
-    Container {
-        /// Its id.
-        id: u64,
-        /// Its status.
-        status: Status,
-        /// Whether an op is running on it (a task_state is set).
-        busy: bool,
-        /// Its version, for a later `SetStatus`.
-        version: u64,
-    },
+}
+
+/// A container record as the reconciler's scan returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordView {
+    /// The container.
+    pub id: u64,
+    /// Its status.
+    pub status: Status,
+    /// Whether an op is running on it (a task_state is set).
+    pub busy: bool,
+    /// Its version, for a later `SetStatus`.
+    pub version: u64,
 }
 
 /// Requests to a host.
@@ -310,8 +317,8 @@ pub enum Route {
     Conductor(u32),
 }
 
-/// Every frame on every link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Every frame on every link. Not `Copy`: bulk answers (the reconciler's) carry lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// Client → API: please run this op.
     Request(OpSpec),
@@ -395,13 +402,41 @@ pub enum Msg {
         /// The command.
         cmd: CoordCmd,
     },
-    /// To a host: what does it hold for `container`? Answered by `HostResp` with `Ok(truth)`;
-    /// not an op (nothing is applied, nothing recorded).
-    Inspect {
+    /// To the store: up to `max` records of containers placed on `host`, after `after` in id
+    /// order (the reconciler's scan, as Zun's periodic sync reads its host's rows at once).
+    ListRecords {
         /// Correlation id.
         req: u64,
-        /// The container.
-        container: u64,
+        /// The host.
+        host: u32,
+        /// The last container seen (`None` to start).
+        after: Option<u64>,
+        /// Page size.
+        max: u32,
+    },
+    /// From the store: a page of records (fewer than asked: the last page).
+    Records {
+        /// Correlation id.
+        req: u64,
+        /// The records.
+        recs: Vec<RecordView>,
+    },
+    /// To a host: up to `max` of its containers after `after`, with their truth (`docker ps
+    /// -a`); not an op (nothing is applied, nothing recorded).
+    ListTruths {
+        /// Correlation id.
+        req: u64,
+        /// The last container seen (`None` to start).
+        after: Option<u64>,
+        /// Page size.
+        max: u32,
+    },
+    /// From a host: a page of truths (fewer than asked: the last page).
+    Truths {
+        /// Correlation id.
+        req: u64,
+        /// (container, truth), in id order.
+        truths: Vec<(u64, Truth)>,
     },
 }
 

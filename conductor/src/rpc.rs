@@ -2,7 +2,8 @@
 //! responses by a correlation id.
 
 use crate::net::{Link, Net};
-use crate::proto::{HostCmd, HostResp, Msg, StoreCmd, StoreResp};
+use crate::op::Truth;
+use crate::proto::{CoordCmd, HostCmd, HostResp, Msg, RecordView, StoreCmd, StoreResp};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,10 @@ impl RpcClient {
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
                 let req = match msg {
-                    Msg::StoreResp { req, .. } | Msg::HostResp { req, .. } => req,
+                    Msg::StoreResp { req, .. }
+                    | Msg::HostResp { req, .. }
+                    | Msg::Records { req, .. }
+                    | Msg::Truths { req, .. } => req,
                     _ => continue,
                 };
                 let waiter = lock(&p).waiting.remove(&req);
@@ -138,6 +142,47 @@ impl RpcClient {
         }
     }
 
+    /// Sends a coordination command to the store and waits for its response.
+    pub async fn coord(&self, cmd: CoordCmd) -> Result<StoreResp, Unavailable> {
+        match self.call(|req| Msg::Coord { req, cmd }).await? {
+            Msg::StoreResp { resp, .. } => Ok(resp),
+            _ => Err(Unavailable),
+        }
+    }
+
+    /// Up to `max` records of containers on `host` after `after` (a store).
+    pub async fn list_records(
+        &self,
+        host: u32,
+        after: Option<u64>,
+        max: u32,
+    ) -> Result<Vec<RecordView>, Unavailable> {
+        match self
+            .call(|req| Msg::ListRecords {
+                req,
+                host,
+                after,
+                max,
+            })
+            .await?
+        {
+            Msg::Records { recs, .. } => Ok(recs),
+            _ => Err(Unavailable),
+        }
+    }
+
+    /// Up to `max` containers after `after` with their truth (a host).
+    pub async fn list_truths(
+        &self,
+        after: Option<u64>,
+        max: u32,
+    ) -> Result<Vec<(u64, Truth)>, Unavailable> {
+        match self.call(|req| Msg::ListTruths { req, after, max }).await? {
+            Msg::Truths { truths, .. } => Ok(truths),
+            _ => Err(Unavailable),
+        }
+    }
+
     /// Sends a host command and waits for its response.
     pub async fn host(&self, cmd: HostCmd) -> Result<HostResp, Unavailable> {
         match self.call(|req| Msg::Host { req, cmd }).await? {
@@ -151,4 +196,80 @@ impl RpcClient {
 /// few map operations); a poisoned lock is still consistent, so take it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection to a request/response service that dials again once it is lost: the peer may
+/// die and come back (a restarted store or host), or be cut off for a while.
+pub struct Redial {
+    net: Net,
+    from: IpAddr,
+    addr: SocketAddr,
+    cur: Mutex<Option<Arc<RpcClient>>>,
+}
+
+impl Redial {
+    /// A dialer from `from` to `addr`; nothing is dialled until the first use.
+    pub fn new(net: &Net, from: IpAddr, addr: SocketAddr) -> Self {
+        Redial {
+            net: net.clone(),
+            from,
+            addr,
+            cur: Mutex::new(None),
+        }
+    }
+
+    /// The live connection, if there is one (no dialling: for callers that cannot wait).
+    pub fn current(&self) -> Option<Arc<RpcClient>> {
+        lock(&self.cur).as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// The live connection, dialling once if there is none.
+    pub async fn get(&self) -> Result<Arc<RpcClient>, Unavailable> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let c = Arc::new(
+            RpcClient::connect(&self.net, self.from, self.addr)
+                .await
+                .map_err(|_| Unavailable)?,
+        );
+        let mut cur = lock(&self.cur);
+        // Another caller may have dialled meanwhile: keep one connection.
+        match cur.as_ref().filter(|c| !c.is_closed()) {
+            Some(existing) => Ok(existing.clone()),
+            None => {
+                *cur = Some(c.clone());
+                Ok(c)
+            }
+        }
+    }
+
+    /// Sends a store command, dialling again and retrying with capped backoff until the store
+    /// answers: for writes that must land (a job board whose store comes back).
+    pub async fn store_until_answered(&self, cmd: StoreCmd) -> StoreResp {
+        let mut backoff = std::time::Duration::from_millis(10);
+        loop {
+            if let Ok(c) = self.get().await {
+                if let Ok(r) = c.store(cmd).await {
+                    return r;
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+        }
+    }
+
+    /// [`Redial::store_until_answered`] for coordination commands.
+    pub async fn coord_until_answered(&self, cmd: CoordCmd) -> StoreResp {
+        let mut backoff = std::time::Duration::from_millis(10);
+        loop {
+            if let Ok(c) = self.get().await {
+                if let Ok(r) = c.coord(cmd).await {
+                    return r;
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+        }
+    }
 }

@@ -3,10 +3,10 @@
 
 use crate::net::Listener;
 use crate::op::{OpKind, Status};
-use crate::proto::{Msg, OpSpec, StoreCmd, StoreResp};
+use crate::proto::{CoordCmd, Msg, OpSpec, OpView, RecordView, StoreCmd, StoreResp};
 use crate::rpc::lock;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// A container's record.
@@ -20,6 +20,8 @@ pub struct Container {
     pub host: u32,
     /// The last sequence number given to one of its ops.
     pub last_seq: u64,
+    /// The highest sequence number of its ops that a conductor began.
+    pub last_begun_seq: u64,
     /// Bumped on every write (compare-and-swap).
     pub version: u64,
 }
@@ -44,15 +46,40 @@ pub struct OpRecord {
     pub state: OpState,
     /// The conductor running it.
     pub owner: Option<u32>,
+    /// Its container's host.
+    pub host: u32,
+    /// When it was accepted, or last dispatched again by the orphan sweeper (µs).
+    pub since_us: u64,
 }
 
+/// A lease-held lock on one container.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    owner: u32,
+    token: u64,
+    expires_us: u64,
+}
+
+/// The store's clock, µs: simulated time under the simulator.
+pub type StoreClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Everything the store holds.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StoreState {
     hosts: u32,
     next_host: u32,
     containers: BTreeMap<u64, Container>,
     ops: BTreeMap<u64, OpRecord>,
+    /// The non-terminal ops by (container, sequence number): `state-check` asks whether an
+    /// earlier one is open.
+    open: BTreeSet<(u64, u64, u64)>,
+    /// Container locks (`distributed-lock`); leases, not durable.
+    locks: BTreeMap<u64, Lease>,
+    /// The last fencing token granted: tokens only grow, across every container.
+    last_token: u64,
+    /// Conductors' membership leases (expiry, µs).
+    members: BTreeMap<u32, u64>,
+    clock: Option<StoreClock>,
     /// Where writes go before they are applied (real mode); under simulation durability comes
     /// from the state outliving the store's node.
     journal: Option<Journal>,
@@ -63,6 +90,7 @@ pub struct StoreState {
 enum Entry {
     Precreate { container: u64, status: Status },
     Cmd(StoreCmd),
+    Coord(CoordCmd),
 }
 
 /// A write-ahead journal of JSON lines: every change is appended (and flushed to the operating
@@ -96,7 +124,61 @@ pub enum JournalError {
     },
 }
 
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("containers", &self.containers.len())
+            .field("ops", &self.ops.len())
+            .field("locks", &self.locks.len())
+            .field("members", &self.members)
+            .finish()
+    }
+}
+
 impl StoreState {
+    /// Reads time from `clock` (µs) for leases and op ages; without one, the wall clock since
+    /// the first reading.
+    pub fn set_clock(&mut self, clock: StoreClock) {
+        self.clock = Some(clock);
+    }
+
+    fn now_us(&mut self) -> u64 {
+        if self.clock.is_none() {
+            let start = std::time::Instant::now();
+            self.clock = Some(Arc::new(move || start.elapsed().as_micros() as u64));
+        }
+        self.clock.as_ref().map_or(0, |c| c())
+    }
+
+    fn view(&self, r: &OpRecord) -> OpView {
+        OpView {
+            op: r.op,
+            seq: r.seq,
+            host: r.host,
+            executing: r.state == OpState::Executing,
+            superseded: self
+                .containers
+                .get(&r.op.container)
+                .is_some_and(|c| c.last_begun_seq > r.seq),
+        }
+    }
+
+    /// Makes an op terminal. A create that never began leaves its container in Error rather
+    /// than in Creating for ever ("Container failed to create correctly").
+    fn close(&mut self, op: u64) -> Option<OpRecord> {
+        let rec = self.ops.remove(&op)?;
+        self.open.remove(&(rec.op.container, rec.seq, op));
+        if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
+            if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                if c.status == Status::Creating {
+                    c.status = Status::Error;
+                    c.version += 1;
+                }
+            }
+        }
+        Some(rec)
+    }
+
     /// An empty store placing containers round-robin over `hosts` hosts.
     pub fn new(hosts: u32) -> Self {
         StoreState {
@@ -155,6 +237,9 @@ impl StoreState {
             Entry::Cmd(cmd) => {
                 self.apply(cmd);
             }
+            Entry::Coord(cmd) => {
+                self.coordinate(cmd);
+            }
         }
     }
 
@@ -186,6 +271,131 @@ impl StoreState {
         Ok(self.apply(cmd))
     }
 
+    /// Applies a coordination command, journalling those that change records (leases and
+    /// membership are not durable: they lapse with time anyway).
+    pub fn coordinate_durably(&mut self, cmd: CoordCmd) -> std::io::Result<StoreResp> {
+        if matches!(cmd, CoordCmd::Fail { .. } | CoordCmd::Orphan { .. }) {
+            self.log(Entry::Coord(cmd))?;
+        }
+        Ok(self.coordinate(cmd))
+    }
+
+    /// Up to `max` records of containers on `host` after `after`, in id order.
+    pub fn records_on(&self, host: u32, after: Option<u64>, max: u32) -> Vec<RecordView> {
+        let from = match after {
+            None => std::ops::Bound::Unbounded,
+            Some(a) => std::ops::Bound::Excluded(a),
+        };
+        self.containers
+            .range((from, std::ops::Bound::Unbounded))
+            .filter(|(_, c)| c.host == host)
+            .take(max as usize)
+            .map(|(&id, c)| RecordView {
+                id,
+                status: c.status,
+                busy: c.task_state.is_some(),
+                version: c.version,
+            })
+            .collect()
+    }
+
+    /// Applies one coordination command.
+    pub fn coordinate(&mut self, cmd: CoordCmd) -> StoreResp {
+        let now = self.now_us();
+        match cmd {
+            CoordCmd::Lock {
+                container,
+                owner,
+                ttl_us,
+            } => {
+                if let Some(l) = self.locks.get(&container) {
+                    // Held by a live lease, whoever holds it (two workers of one conductor
+                    // exclude each other too).
+                    if l.expires_us > now {
+                        return StoreResp::Held { owner: l.owner };
+                    }
+                }
+                self.last_token += 1;
+                let token = self.last_token;
+                self.locks.insert(
+                    container,
+                    Lease {
+                        owner,
+                        token,
+                        expires_us: now.saturating_add(ttl_us),
+                    },
+                );
+                StoreResp::Locked { token }
+            }
+            CoordCmd::Renew {
+                container,
+                token,
+                ttl_us,
+            } => match self.locks.get_mut(&container) {
+                Some(l) if l.token == token && l.expires_us > now => {
+                    l.expires_us = now.saturating_add(ttl_us);
+                    StoreResp::Ok
+                }
+                _ => StoreResp::Stale { version: 0 },
+            },
+            CoordCmd::Unlock { container, token } => {
+                if self.locks.get(&container).is_some_and(|l| l.token == token) {
+                    self.locks.remove(&container);
+                }
+                StoreResp::Ok
+            }
+            CoordCmd::Heartbeat { member, ttl_us } => {
+                self.members.insert(member, now.saturating_add(ttl_us));
+                StoreResp::Ok
+            }
+            CoordCmd::Members { from } => self
+                .members
+                .range(from..)
+                .find(|(_, &e)| e > now)
+                .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
+                    index,
+                }),
+            CoordCmd::Owned { owner, after } => self
+                .ops
+                .range(after.saturating_add(1)..)
+                .map(|(_, r)| r)
+                .find(|r| r.owner == Some(owner) && r.state == OpState::Executing)
+                .map_or(StoreResp::NotFound, |r| StoreResp::Op(self.view(r))),
+            CoordCmd::Orphan { after, age_us } => {
+                let found = self
+                    .ops
+                    .range(after.saturating_add(1)..)
+                    .map(|(_, r)| r)
+                    .find(|r| {
+                        r.state == OpState::Accepted && now.saturating_sub(r.since_us) >= age_us
+                    })
+                    .map(|r| r.op.id);
+                let Some(id) = found else {
+                    return StoreResp::NotFound;
+                };
+                // Dispatched again now: its age starts over, so the next sweep leaves it be
+                // unless it is orphaned again.
+                let rec = self.ops.get_mut(&id).expect("found above");
+                rec.since_us = now;
+                let rec = *rec;
+                StoreResp::Op(self.view(&rec))
+            }
+            CoordCmd::Fail { op, error } => {
+                let Some(rec) = self.close(op) else {
+                    return StoreResp::NotFound;
+                };
+                if error {
+                    if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                        c.status = Status::Error;
+                        c.task_state = None;
+                        c.version += 1;
+                    }
+                }
+                StoreResp::Ok
+            }
+        }
+    }
+
     /// Records an existing container (pre-created workloads), journalled.
     pub fn precreate_durably(&mut self, container: u64, status: Status) -> std::io::Result<u32> {
         self.log(Entry::Precreate { container, status })?;
@@ -206,6 +416,7 @@ impl StoreState {
                 task_state: None,
                 host,
                 last_seq: 0,
+                last_begun_seq: 0,
                 version: 1,
             },
         );
@@ -237,21 +448,54 @@ impl StoreState {
     pub fn apply(&mut self, cmd: StoreCmd) -> StoreResp {
         match cmd {
             StoreCmd::Accept { op, validate } => self.accept(op, validate),
-            StoreCmd::Begin { op, owner, .. } => {
-                let Some(rec) = self.ops.get_mut(&op) else {
+            StoreCmd::Begin { op, owner, check } => {
+                let Some(rec) = self.ops.get(&op).copied() else {
                     return StoreResp::NotFound;
                 };
-                rec.state = OpState::Executing;
-                rec.owner = Some(owner);
-                let kind = rec.op.kind;
-                if let Some(c) = self.containers.get_mut(&rec.op.container) {
-                    c.task_state = kind.task_state().map(|(_, t)| t);
+                if rec.state == OpState::Executing && rec.owner != Some(owner) {
+                    return StoreResp::Busy;
+                }
+                let container = rec.op.container;
+                if check {
+                    let earlier = self
+                        .open
+                        .range((container, 0, 0)..(container, rec.seq, 0))
+                        .next()
+                        .is_some();
+                    if earlier {
+                        return StoreResp::NotReady;
+                    }
+                    let status = self
+                        .containers
+                        .get(&container)
+                        .map_or(Status::Absent, |c| c.status);
+                    // Deleting an errored container is how it is cleaned up (Zun allows it).
+                    if status == Status::Error && rec.op.kind != OpKind::Delete {
+                        return StoreResp::ContainerError;
+                    }
+                    // Every earlier op is terminal, so the status is what they left: the op
+                    // must be allowed from it (a create's own record says Creating).
+                    let own_create = rec.op.kind == OpKind::Create && status == Status::Creating;
+                    if !own_create && !rec.op.kind.allowed_from(status) {
+                        return StoreResp::Conflict(status);
+                    }
+                }
+                if let Some(r) = self.ops.get_mut(&op) {
+                    r.state = OpState::Executing;
+                    r.owner = Some(owner);
+                }
+                if let Some(c) = self.containers.get_mut(&container) {
+                    c.task_state = rec.op.kind.task_state().map(|(_, t)| t);
+                    c.last_begun_seq = c.last_begun_seq.max(rec.seq);
                     c.version += 1;
                 }
-                StoreResp::Ok
+                self.last_token += 1;
+                StoreResp::Began {
+                    token: self.last_token,
+                }
             }
             StoreCmd::Finish { op, ok } => {
-                let Some(rec) = self.ops.remove(&op) else {
+                let Some(rec) = self.close(op) else {
                     return StoreResp::NotFound;
                 };
                 if let Some(c) = self.containers.get_mut(&rec.op.container) {
@@ -265,7 +509,7 @@ impl StoreState {
                 }
                 StoreResp::Ok
             }
-            StoreCmd::Abandon { op } => match self.ops.remove(&op) {
+            StoreCmd::Abandon { op } => match self.close(op) {
                 Some(_) => StoreResp::Ok,
                 None => StoreResp::NotFound,
             },
@@ -305,10 +549,10 @@ impl StoreState {
             let host = self.place();
             // A container created again after a delete keeps counting: its ops stay in one
             // sequence, and its version never goes back (compare-and-swap stays safe).
-            let (last_seq, version) = self
+            let (last_seq, last_begun_seq, version) = self
                 .containers
                 .get(&op.container)
-                .map_or((0, 0), |c| (c.last_seq, c.version));
+                .map_or((0, 0, 0), |c| (c.last_seq, c.last_begun_seq, c.version));
             self.containers.insert(
                 op.container,
                 Container {
@@ -316,6 +560,7 @@ impl StoreState {
                     task_state: None,
                     host,
                     last_seq,
+                    last_begun_seq,
                     version,
                 },
             );
@@ -334,6 +579,7 @@ impl StoreState {
         c.last_seq += 1;
         let seq = c.last_seq;
         let host = c.host;
+        let since_us = self.now_us();
         self.ops.insert(
             op.id,
             OpRecord {
@@ -341,8 +587,11 @@ impl StoreState {
                 seq,
                 state: OpState::Accepted,
                 owner: None,
+                host,
+                since_us,
             },
         );
+        self.open.insert((op.container, seq, op.id));
         StoreResp::Accepted { seq, host }
     }
 }
@@ -366,12 +615,23 @@ pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) -> std
         let (state, failed, stop) = (state.clone(), failed.clone(), stop.clone());
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
-                let (req, cmd) = match msg {
-                    Msg::Store { req, cmd } => (Some(req), cmd),
-                    Msg::StoreWrite(cmd) => (None, cmd),
+                let (req, resp) = match msg {
+                    Msg::Store { req, cmd } => (Some(req), lock(&state).apply_durably(cmd)),
+                    Msg::StoreWrite(cmd) => (None, lock(&state).apply_durably(cmd)),
+                    Msg::Coord { req, cmd } => (Some(req), lock(&state).coordinate_durably(cmd)),
+                    Msg::ListRecords {
+                        req,
+                        host,
+                        after,
+                        max,
+                    } => {
+                        let recs = lock(&state).records_on(host, after, max);
+                        link.send(Msg::Records { req, recs });
+                        continue;
+                    }
                     _ => continue,
                 };
-                let resp = match lock(&state).apply_durably(cmd) {
+                let resp = match resp {
                     Ok(resp) => resp,
                     Err(e) => {
                         *lock(&failed) = Some(e);
@@ -430,7 +690,7 @@ mod tests {
                 owner: 0,
                 check: false
             }),
-            StoreResp::Ok
+            StoreResp::Began { token: 1 }
         );
         assert_eq!(
             s.container(10).unwrap().task_state,
@@ -456,7 +716,10 @@ mod tests {
         let snapshot = |s: &StoreState| {
             (
                 s.containers().map(|(k, c)| (k, *c)).collect::<Vec<_>>(),
-                s.ops().copied().collect::<Vec<_>>(),
+                // An op's age starts over in a new process (its clock does).
+                s.ops()
+                    .map(|r| (r.op, r.seq, r.state, r.owner, r.host))
+                    .collect::<Vec<_>>(),
             )
         };
         let before = {
@@ -568,6 +831,137 @@ mod tests {
                 version: 0,
                 status: Status::Error
             }),
+            StoreResp::NotFound
+        );
+    }
+
+    #[test]
+    fn checked_begin_follows_sequence_and_status() {
+        let mut s = StoreState::new(1);
+        let accept = |s: &mut StoreState, id, kind| {
+            s.apply(StoreCmd::Accept {
+                op: op(id, 9, kind),
+                validate: false,
+            })
+        };
+        let begin = |s: &mut StoreState, id, owner| {
+            s.apply(StoreCmd::Begin {
+                op: id,
+                owner,
+                check: true,
+            })
+        };
+        accept(&mut s, 1, OpKind::Create);
+        accept(&mut s, 2, OpKind::Start);
+        accept(&mut s, 3, OpKind::Unpause);
+        // The start waits for the create, whoever asks.
+        assert_eq!(begin(&mut s, 2, 0), StoreResp::NotReady);
+        assert!(matches!(begin(&mut s, 1, 0), StoreResp::Began { .. }));
+        // Another conductor cannot take an op that is running, alive or not.
+        assert_eq!(begin(&mut s, 1, 1), StoreResp::Busy);
+        // Its owner may (restart recovery), under a newer token.
+        let StoreResp::Began { token: t1 } = begin(&mut s, 1, 0) else {
+            panic!("owner refused");
+        };
+        s.apply(StoreCmd::Finish { op: 1, ok: true });
+        let StoreResp::Began { token: t2 } = begin(&mut s, 2, 1) else {
+            panic!("start refused after the create");
+        };
+        assert!(t2 > t1);
+        s.apply(StoreCmd::Finish { op: 2, ok: true });
+        // Unpause on a running container: Zun's table refuses it, without reaching a host.
+        assert_eq!(begin(&mut s, 3, 0), StoreResp::Conflict(Status::Running));
+        assert_eq!(begin(&mut s, 99, 0), StoreResp::NotFound);
+    }
+
+    #[test]
+    fn never_begun_create_ends_in_error_and_orphans_are_found() {
+        let mut s = StoreState::new(1);
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let n = now.clone();
+        s.set_clock(Arc::new(move || {
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        }));
+        for (id, c) in [(1, 1), (2, 2)] {
+            s.apply(StoreCmd::Accept {
+                op: op(id, c, OpKind::Create),
+                validate: true,
+            });
+        }
+        s.apply(StoreCmd::Begin {
+            op: 2,
+            owner: 0,
+            check: false,
+        });
+        now.store(5_000_000, std::sync::atomic::Ordering::Relaxed);
+        let orphan = |s: &mut StoreState| {
+            s.coordinate(CoordCmd::Orphan {
+                after: 0,
+                age_us: 1_000_000,
+            })
+        };
+        // Only the op nobody began is an orphan; found once, its age starts over.
+        assert!(matches!(orphan(&mut s), StoreResp::Op(v) if v.op.id == 1 && !v.executing));
+        assert_eq!(orphan(&mut s), StoreResp::NotFound);
+        assert_eq!(
+            s.coordinate(CoordCmd::Fail {
+                op: 1,
+                error: false
+            }),
+            StoreResp::Ok
+        );
+        assert_eq!(s.container(1).unwrap().status, Status::Error);
+    }
+
+    #[test]
+    fn leases_lock_and_lapse() {
+        let mut s = StoreState::new(1);
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let n = now.clone();
+        s.set_clock(Arc::new(move || {
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        }));
+        let lock = |s: &mut StoreState, owner| {
+            s.coordinate(CoordCmd::Lock {
+                container: 3,
+                owner,
+                ttl_us: 10,
+            })
+        };
+        let StoreResp::Locked { token: a } = lock(&mut s, 0) else {
+            panic!("free lock refused");
+        };
+        assert_eq!(lock(&mut s, 1), StoreResp::Held { owner: 0 });
+        assert_eq!(lock(&mut s, 0), StoreResp::Held { owner: 0 });
+        now.store(20, std::sync::atomic::Ordering::Relaxed);
+        // The lease lapsed: the holder cannot renew, another takes it with a newer token.
+        let renew = CoordCmd::Renew {
+            container: 3,
+            token: a,
+            ttl_us: 10,
+        };
+        assert!(matches!(s.coordinate(renew), StoreResp::Stale { .. }));
+        let StoreResp::Locked { token: b } = lock(&mut s, 1) else {
+            panic!("lapsed lock refused");
+        };
+        assert!(b > a);
+        // A stale unlock does not free the new holder's lock.
+        s.coordinate(CoordCmd::Unlock {
+            container: 3,
+            token: a,
+        });
+        assert_eq!(lock(&mut s, 0), StoreResp::Held { owner: 1 });
+        s.coordinate(CoordCmd::Heartbeat {
+            member: 2,
+            ttl_us: 5,
+        });
+        assert_eq!(
+            s.coordinate(CoordCmd::Members { from: 0 }),
+            StoreResp::Member { index: 2 }
+        );
+        now.store(30, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            s.coordinate(CoordCmd::Members { from: 0 }),
             StoreResp::NotFound
         );
     }

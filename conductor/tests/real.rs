@@ -176,34 +176,34 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
             rec.clone(),
         )));
     }
-    let cfg = ConductorConfig {
-        index: 0,
-        rpc_workers: 64,
-        pool_workers: s.pool_workers,
-        overflow: s.overflow,
-        bus: bus_a,
-        store: store_a,
-        hosts: host_addrs,
-        net: Net::Tcp,
-        ip: LOOPBACK,
-    };
+    let cfg = ConductorConfig::single(
+        64,
+        s.pool_workers,
+        s.overflow,
+        bus_a,
+        store_a,
+        host_addrs,
+        Net::Tcp,
+        LOOPBACK,
+    );
     let r = rec.clone();
     tasks.push(tokio::spawn(async move {
-        // Returns only when the bus goes away, which no test does.
-        let e = cond::run(cfg, r).await;
-        panic!("the conductor stopped: {e:?}");
+        cond::run(cfg, r).await;
     }));
     let cfg = ApiConfig {
         validate_state: false,
         async_rpc: s.async_rpc,
         rpc_timeout: PATIENCE,
+        routing: conductor::cluster::Routing::RoundRobin,
+        conductors: 1,
+        lease_ttl: Duration::from_secs(10),
         store: store_a,
         bus: bus_a,
         net: Net::Tcp,
         ip: LOOPBACK,
     };
     tasks.push(tokio::spawn(async move {
-        api::serve(api_l, cfg, rec).await.expect("the api starts");
+        api::serve(api_l, cfg, rec).await;
     }));
     Deployment { api: api_a, tasks }
 }

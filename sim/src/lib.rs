@@ -10,6 +10,7 @@ compile_error!(
 
 pub mod client;
 pub mod faults;
+pub mod matrix;
 pub mod recorder;
 pub mod rng;
 pub mod run;

@@ -214,7 +214,20 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            _ => {}
+            Event::NotReady { .. } if counting => m.retry_attempts += 1,
+            Event::GaveUp { .. } if counting => m.gave_up += 1,
+            // Counted only inside the statistics window (guards above), or not counted.
+            Event::Accepted { .. }
+            | Event::CallerRuns { .. }
+            | Event::Hold { .. }
+            | Event::BacklogWait { .. }
+            | Event::NotReady { .. }
+            | Event::GaveUp { .. }
+            | Event::Applied { .. }
+            | Event::Recovered { .. }
+            | Event::Reconciled { .. }
+            | Event::Orphaned { .. }
+            | Event::LockWait { .. } => {}
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::scenario::{self, Model, Scenario};
 use crate::service::{Backends, HostFaults};
 use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::bus::{self, BusConfig};
+use conductor::cluster::{Ordering, Routing};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow};
 use conductor::host::{self, HostModel, HostState};
 use conductor::mem::{MemNet, MemNetConfig};
@@ -123,6 +124,24 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
+fn routing(r: scenario::Routing) -> Routing {
+    match r {
+        scenario::Routing::RoundRobin => Routing::RoundRobin,
+        scenario::Routing::ByHost => Routing::ByHost,
+        scenario::Routing::Affinity => Routing::Affinity,
+    }
+}
+
+fn ordering(o: scenario::Ordering) -> Ordering {
+    match o {
+        scenario::Ordering::None => Ordering::None,
+        scenario::Ordering::LocalLock => Ordering::LocalLock,
+        scenario::Ordering::LocalLockFair => Ordering::LocalLockFair,
+        scenario::Ordering::DistributedLock => Ordering::DistributedLock,
+        scenario::Ordering::StateCheck => Ordering::StateCheck,
+    }
+}
+
 fn overflow(o: scenario::Overflow) -> Overflow {
     match o {
         scenario::Overflow::CallerRuns => Overflow::CallerRuns,
@@ -174,8 +193,15 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
 
     // Durable state: it outlives the nodes that serve it.
     let store_state = Arc::new(Mutex::new(StoreState::new(c.hosts)));
+    {
+        let r = rec.clone();
+        store_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_clock(Arc::new(move || r.now_us()));
+    }
     let host_states: Vec<Arc<Mutex<HostState>>> = (0..c.hosts)
-        .map(|_| Arc::new(Mutex::new(HostState::default())))
+        .map(|_| Arc::new(Mutex::new(HostState::with_fencing(c.fencing))))
         .collect();
     // The `ops` model acts on pre-created containers; the `lifecycle` model creates its own
     // (`containers` is a key of the `ops` model).
@@ -232,9 +258,20 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     for (i, &addr) in addrs.conductors.iter().enumerate() {
         let cfg = ConductorConfig {
             index: i as u32,
+            conductors: c.conductors,
             rpc_workers: c.rpc_workers,
             pool_workers: c.pool_workers,
             overflow: overflow(c.overflow),
+            routing: routing(c.routing),
+            ordering: ordering(c.ordering),
+            lease_ttl: c.lease_ttl,
+            recovery: c.recovery == scenario::Recovery::Zun,
+            reconcile_interval: c.reconcile_interval,
+            orphan_after: c.orphan_after,
+            membership: c.routing == scenario::Routing::Affinity || !c.orphan_after.is_zero(),
+            retry: scn.retry.to_policy(),
+            budget_ratio: scn.retry.budget_ratio,
+            budget_min_per_s: scn.retry.budget_min_per_s,
             bus: addrs.bus,
             store: addrs.store,
             hosts: addrs.hosts.clone(),
@@ -244,7 +281,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         let r = shared.clone();
         let id = place(&handle, names[i].clone(), addr.ip(), move || {
             let (cfg, r) = (cfg.clone(), r.clone());
-            async move { retrying(|| cond::run(cfg.clone(), r.clone())).await }
+            async move { cond::run(cfg.clone(), r.clone()).await }
         });
         node(&names[i], id, addr.ip());
     }
@@ -256,6 +293,9 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
             scenario::RpcKind::Cast => RpcKind::Cast,
         },
         rpc_timeout: scn.api.rpc_timeout,
+        routing: routing(c.routing),
+        conductors: c.conductors,
+        lease_ttl: c.lease_ttl,
         store: addrs.store,
         bus: addrs.bus,
         net: net.clone(),
@@ -264,13 +304,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
     let (addr, r) = (addrs.api, shared.clone());
     let id = place(&handle, "api", addr.ip(), move || {
         let (cfg, r) = (api_cfg.clone(), r.clone());
-        async move {
-            retrying(|| async {
-                // Bind once per attempt: a failed start drops the listener with it.
-                api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
-            })
-            .await
-        }
+        async move { api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await }
     });
     node("api", id, addr.ip());
 
@@ -366,22 +400,5 @@ fn wake_at(at: Instant, waker: std::task::Waker) {
     let mut cx = std::task::Context::from_waker(&waker);
     if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
         waker.wake();
-    }
-}
-
-/// Retries a service's start until it runs to completion, with capped backoff: services start
-/// in any order, and one that cannot reach its peers yet tries again.
-async fn retrying<F, Fut, E>(mut start: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-{
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        if start().await.is_ok() {
-            backoff = Duration::from_millis(10);
-        }
-        sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

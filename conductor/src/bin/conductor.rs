@@ -44,12 +44,14 @@ mod real {
     use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
     use conductor::api::{self, ApiConfig, RpcKind};
     use conductor::bus::{self, BusConfig};
+    use conductor::cluster::{Ordering, Routing};
     use conductor::conductor::{self as cond, ConductorConfig, Overflow};
     use conductor::host::{self, HostModel, HostState};
     use conductor::net::{Listener, Net};
     use conductor::op::{OpKind, Status, Truth};
     use conductor::proto::{Answer, HostCmd, Msg, OpSpec};
     use conductor::recorder::{JsonLines, SharedRecorder};
+    use conductor::retry::{Backoff, RetryPolicy};
     use conductor::store::{self, StoreState};
     use conductor::wire;
     use serde::Serialize;
@@ -130,6 +132,8 @@ mod real {
         /// How long a call waits for the conductor.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
         rpc_timeout: Duration,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         #[command(flatten)]
         log: Log,
         #[command(flatten)]
@@ -224,9 +228,37 @@ mod real {
         #[arg(long, value_enum, default_value_t = OverflowArg::CallerRuns)]
         overflow: OverflowArg,
         #[command(flatten)]
+        cluster: ClusterArgs,
+        /// How ops on one container are kept apart.
+        #[arg(long, value_enum, default_value_t = Ordering::None)]
+        ordering: Ordering,
+        /// Restart recovery of the ops this conductor owned (Zun's).
+        #[arg(long)]
+        recovery: bool,
+        /// Period of the reconciler (0s: off).
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+        reconcile_interval: Duration,
+        /// Age after which an op nobody live owns is dispatched again (0s: off).
+        #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+        orphan_after: Duration,
+        #[command(flatten)]
         log: Log,
         #[command(flatten)]
         wait: Wait,
+    }
+
+    /// What the API and every conductor must agree on.
+    #[derive(Args, Debug)]
+    struct ClusterArgs {
+        /// How many conductors there are.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        conductors: u32,
+        /// Which conductor's queue an op goes to.
+        #[arg(long, value_enum, default_value_t = Routing::RoundRobin)]
+        routing: Routing,
+        /// Lease of locks and membership.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+        lease_ttl: Duration,
     }
 
     #[derive(Args, Debug)]
@@ -478,12 +510,15 @@ mod real {
                 RpcArg::Cast => RpcKind::Cast,
             },
             rpc_timeout: a.rpc_timeout,
+            routing: a.cluster.routing,
+            conductors: a.cluster.conductors,
+            lease_ttl: a.cluster.lease_ttl,
             store: a.store,
             bus: a.bus,
             net: Net::Tcp,
             ip: a.listen.ip(),
         };
-        api::serve(listener, cfg, rec).await?;
+        api::serve(listener, cfg, rec).await;
         bail!("the API stopped accepting connections")
     }
 
@@ -544,6 +579,7 @@ mod real {
         reach("the bus", a.bus, a.wait.wait).await?;
         let cfg = ConductorConfig {
             index: a.index,
+            conductors: a.cluster.conductors,
             rpc_workers: a.rpc_workers,
             pool_workers: a.pool_workers,
             overflow: match a.overflow {
@@ -552,13 +588,28 @@ mod real {
                 OverflowArg::Queue => Overflow::Queue,
                 OverflowArg::Unbounded => Overflow::Unbounded,
             },
+            routing: a.cluster.routing,
+            ordering: a.ordering,
+            lease_ttl: a.cluster.lease_ttl,
+            recovery: a.recovery,
+            reconcile_interval: a.reconcile_interval,
+            orphan_after: a.orphan_after,
+            membership: a.cluster.routing == Routing::Affinity || !a.orphan_after.is_zero(),
+            retry: RetryPolicy {
+                backoff: Backoff::FullJitter,
+                base: Duration::from_millis(100),
+                cap: Duration::from_secs(10),
+                max_attempts: 5,
+            },
+            budget_ratio: 0.0,
+            budget_min_per_s: 0.0,
             bus: a.bus,
             store: a.store,
             hosts: a.hosts,
             net: Net::Tcp,
             ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         };
-        cond::run(cfg, rec).await?;
+        cond::run(cfg, rec).await;
         Ok(())
     }
 

@@ -189,29 +189,20 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
             message,
         })
     };
-    if s.cluster.routing != Routing::RoundRobin {
-        return no(
-            "cluster.routing",
-            format!(
-                "`{}` is not built yet (only `round-robin` is)",
-                s.cluster.routing.name()
-            ),
-        );
-    }
-    if s.cluster.ordering != Ordering::None {
-        return no(
-            "cluster.ordering",
-            format!(
-                "`{}` is not built yet (only `none` is)",
+    if s.cluster.fencing
+        && !matches!(
+            s.cluster.ordering,
+            Ordering::DistributedLock | Ordering::StateCheck
+        )
+    {
+        return Err(ScenarioError::Invalid {
+            origin: origin.to_string(),
+            key: "cluster.fencing".into(),
+            message: format!(
+                "fencing tokens come from the distributed lock or the state check's hand-off: expected `ordering = \"distributed-lock\"` or `\"state-check\"` with `fencing = true` (got `{}`)",
                 s.cluster.ordering.name()
             ),
-        );
-    }
-    if s.cluster.fencing {
-        return no(
-            "cluster.fencing",
-            "fencing is not built yet; set `fencing = false`".into(),
-        );
+        });
     }
     if !s.checks.invariants.is_empty() {
         return no(

@@ -1,0 +1,218 @@
+//! The design matrix: explore every combination of a few scenario keys (ordering × routing, say)
+//! over several base scenarios (fault mixes), and tabulate which invariants each combination
+//! holds and which it breaks, on how many seeds. The README's answer to the thread is its output.
+
+use crate::run::run_seeds;
+use crate::scenario::{self, ScenarioError, INVARIANTS};
+use crate::world::RunError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One axis of the matrix: a dotted scenario key and the values it takes, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axis {
+    /// The key, e.g. `cluster.ordering`.
+    pub key: String,
+    /// Its values, as `--set` would take them.
+    pub values: Vec<String>,
+}
+
+impl Axis {
+    /// Parses `KEY=V1,V2,…`.
+    pub fn parse(spec: &str) -> Result<Axis, String> {
+        let (key, vals) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--vary `{spec}`: expected KEY=V1,V2,…"))?;
+        let key = key.trim();
+        let values: Vec<String> = vals
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if key.is_empty() || values.is_empty() {
+            return Err(format!(
+                "--vary `{spec}`: expected a key and at least one value (KEY=V1,V2,…)"
+            ));
+        }
+        Ok(Axis {
+            key: key.to_string(),
+            values,
+        })
+    }
+}
+
+/// One cell of the matrix: a base scenario with one value per axis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The base scenario's name (its fault mix).
+    pub scenario: String,
+    /// The value of each axis.
+    pub params: BTreeMap<String, String>,
+    /// Seeds run.
+    pub seeds: u64,
+    /// The invariants judged.
+    pub checked: Vec<String>,
+    /// For each invariant broken, the number of seeds that broke it.
+    pub broken: BTreeMap<String, u64>,
+    /// The first seed breaking each invariant, to replay it.
+    pub first_seed: BTreeMap<String, u64>,
+}
+
+/// Why the matrix could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// A base scenario, or a combination of axis values, is not a valid scenario.
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    /// A run aborted.
+    #[error("{0}")]
+    Run(#[from] RunError),
+}
+
+/// Runs seeds `first .. first + seeds` of every combination of `axes` over every base scenario
+/// (in the order given; the last axis varies fastest) with `sets` applied first.
+pub fn explore_matrix(
+    bases: &[PathBuf],
+    sets: &[String],
+    axes: &[Axis],
+    first: u64,
+    seeds: u64,
+    jobs: usize,
+    progress: &(dyn Fn(&Row) + Sync),
+) -> Result<Vec<Row>, MatrixError> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for axis in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                axis.values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((axis.key.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut rows = Vec::new();
+    for base in bases {
+        for combo in &combos {
+            let mut all = sets.to_vec();
+            all.extend(combo.iter().map(|(k, v)| format!("{k}={v}")));
+            let scn = scenario::load(base, &all)?;
+            let origin = base.display().to_string();
+            scenario::check_supported(&scn, &origin)?;
+            let metrics = run_seeds(&scn, first, seeds, jobs)?;
+            let mut broken = BTreeMap::new();
+            let mut first_seed = BTreeMap::new();
+            for m in &metrics {
+                let names: std::collections::BTreeSet<&str> = m
+                    .violations
+                    .iter()
+                    .filter_map(|v| v.get("invariant").and_then(|i| i.as_str()))
+                    .collect();
+                for n in names {
+                    *broken.entry(n.to_string()).or_insert(0) += 1;
+                    first_seed.entry(n.to_string()).or_insert(m.seed);
+                }
+            }
+            let row = Row {
+                scenario: scn.name.clone(),
+                params: combo.iter().cloned().collect(),
+                seeds,
+                checked: scn.checks.invariants.clone(),
+                broken,
+                first_seed,
+            };
+            progress(&row);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// The short name of an invariant for narrow tables.
+fn short(inv: &str) -> &str {
+    match inv {
+        "create-before-use" => "create→use",
+        "no-use-after-delete" => "delete→use",
+        "per-container-order" => "order",
+        "at-most-once" => "once",
+        "no-lost-ops" => "lost",
+        "no-stuck-state" => "stuck",
+        "converges" => "converge",
+        "blocking-inline" => "inline",
+        other => other,
+    }
+}
+
+/// The matrix as a Markdown table: one column per axis, the base scenario, then one column
+/// per invariant — `ok` when it held on every seed, `k/N` for the seeds that broke it, `–`
+/// when it was not judged.
+pub fn markdown(rows: &[Row], axes: &[Axis]) -> String {
+    let mut out = String::new();
+    let mut head: Vec<String> = axes
+        .iter()
+        .map(|a| a.key.rsplit('.').next().unwrap_or(&a.key).to_string())
+        .collect();
+    head.push("faults".into());
+    head.extend(INVARIANTS.iter().map(|i| short(i).to_string()));
+    out.push_str(&format!("| {} |\n", head.join(" | ")));
+    out.push_str(&format!(
+        "|{}|\n",
+        head.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+    ));
+    for r in rows {
+        let mut cells: Vec<String> = axes
+            .iter()
+            .map(|a| r.params.get(&a.key).cloned().unwrap_or_default())
+            .collect();
+        cells.push(r.scenario.clone());
+        for inv in INVARIANTS {
+            cells.push(if !r.checked.iter().any(|c| c == inv) {
+                "–".into()
+            } else {
+                match r.broken.get(inv) {
+                    Some(k) => format!("**{k}/{}**", r.seeds),
+                    None => "ok".into(),
+                }
+            });
+        }
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_parse() {
+        let a = Axis::parse("cluster.ordering=none, state-check").unwrap();
+        assert_eq!(a.key, "cluster.ordering");
+        assert_eq!(a.values, vec!["none", "state-check"]);
+        assert!(Axis::parse("cluster.ordering").is_err());
+        assert!(Axis::parse("=a").is_err());
+        assert!(Axis::parse("k=").is_err());
+    }
+
+    #[test]
+    fn table_marks_broken_and_unjudged() {
+        let axes = vec![Axis::parse("cluster.ordering=none").unwrap()];
+        let row = Row {
+            scenario: "kills".into(),
+            params: [("cluster.ordering".to_string(), "none".to_string())].into(),
+            seeds: 20,
+            checked: vec!["exclusive".into(), "converges".into()],
+            broken: [("exclusive".to_string(), 7)].into(),
+            first_seed: [("exclusive".to_string(), 3)].into(),
+        };
+        let t = markdown(&[row], &axes);
+        assert!(t.starts_with("| ordering | faults | create→use"), "{t}");
+        assert!(
+            t.contains("| none | kills | – | – | **7/20** | – | – | – | – | ok | – |"),
+            "{t}"
+        );
+    }
+}
