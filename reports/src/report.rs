@@ -187,8 +187,18 @@ pub struct Retries {
 pub struct Invariants {
     /// The invariants judged.
     pub checked: Vec<String>,
-    /// Every seed's violations, concatenated in seed order.
+    /// Every seed's violations, concatenated in seed order (the checker lists the first few
+    /// of each invariant per seed; `counts` has them all).
     pub violations: Vec<serde_json::Value>,
+    /// Added: violations found per invariant over every seed, listed or not (name order; only
+    /// invariants that broke).
+    pub counts: BTreeMap<String, u64>,
+    /// Added: the invariants the scenario is meant to break (`[checks] expect`).
+    pub expected: Vec<String>,
+    /// Added: invariants that broke and were not expected to.
+    pub unexpected: Vec<String>,
+    /// Added: expected invariants that did not break.
+    pub missing_expected: Vec<String>,
 }
 
 /// `slo`.
@@ -308,6 +318,7 @@ pub fn build_report(
     let mut by_op: BTreeMap<String, Histo> = BTreeMap::new();
     let mut per_conductor: Vec<ConductorRow> = Vec::new();
     let mut violations = Vec::new();
+    let mut violation_counts: BTreeMap<String, u64> = BTreeMap::new();
     for s in seeds {
         hold.merge(&s.hold);
         complete.merge(&s.complete);
@@ -328,6 +339,9 @@ pub fn build_report(
             per_conductor[i].exhausted += c.exhausted;
         }
         violations.extend(s.violations.iter().cloned());
+        for (name, n) in s.violations_by_invariant() {
+            *violation_counts.entry(name).or_insert(0) += n;
+        }
     }
 
     let ops = Ops {
@@ -454,7 +468,7 @@ pub fn build_report(
             arrivals: s.arrivals,
             exhausted: s.exhausted,
             exhaustion_ratio: round::ratio(s.exhaustion_ratio()),
-            violations: s.violations.len() as u64,
+            violations: s.violations_by_invariant().values().sum(),
             completed: s.completed,
             p99_ms: s.complete.quantile_ms(0.99),
             mean_busy: round::ratio(s.mean_busy()),
@@ -503,6 +517,10 @@ pub fn build_report(
         invariants: Invariants {
             checked: invariants_checked.to_vec(),
             violations,
+            unexpected: violation_counts.keys().cloned().collect(),
+            counts: violation_counts,
+            expected: Vec::new(),
+            missing_expected: Vec::new(),
         },
         slo: Slo {
             pass: failed.is_empty(),
@@ -537,22 +555,42 @@ impl Report {
         s
     }
 
-    /// True when every judged SLO holds and no invariant was violated. (A scenario whose
-    /// `[checks] expect` names invariants meant to break must be judged by the caller, e.g.
-    /// with [`violated_invariants`](Report::violated_invariants).)
+    /// True when every judged SLO holds and exactly the expected invariants broke: none
+    /// unexpected, none expected missing (see [`expect`](Report::expect)).
     pub fn passed(&self) -> bool {
-        self.slo.pass && self.invariants.violations.is_empty()
+        self.slo.pass
+            && self.invariants.unexpected.is_empty()
+            && self.invariants.missing_expected.is_empty()
     }
 
-    /// The distinct invariant names among the violations, read from each violation's
-    /// `"invariant"` string field (violations without one are ignored).
+    /// Judges the violations against `[checks] expect`: the invariants the scenario is meant
+    /// to break. Fills `invariants.expected`, `unexpected` and `missing_expected`.
+    pub fn expect(&mut self, expect: &[String]) {
+        let broken = self.violated_invariants();
+        let inv = &mut self.invariants;
+        inv.expected = expect.to_vec();
+        inv.unexpected = broken
+            .iter()
+            .filter(|b| !expect.contains(b))
+            .cloned()
+            .collect();
+        inv.missing_expected = expect
+            .iter()
+            .filter(|e| !broken.contains(e))
+            .cloned()
+            .collect();
+    }
+
+    /// The distinct invariant names that broke, in name order: those counted in
+    /// `invariants.counts`, and any other named by a violation's `"invariant"` field.
     pub fn violated_invariants(&self) -> Vec<String> {
-        let names: std::collections::BTreeSet<&str> = self
+        let mut names: std::collections::BTreeSet<&str> = self
             .invariants
             .violations
             .iter()
             .filter_map(|v| v.get("invariant").and_then(serde_json::Value::as_str))
             .collect();
+        names.extend(self.invariants.counts.keys().map(String::as_str));
         names.into_iter().map(str::to_string).collect()
     }
 
@@ -932,6 +970,55 @@ pub(crate) mod tests {
         };
         let bad = build_report("x", 1, &[s], &[], &slo, None, 1.0);
         assert!(!bad.passed());
+    }
+
+    #[test]
+    fn expectations_decide_the_verdict() {
+        let mut s = seed(1, [10, 0], [0, 0], 100);
+        s.violations = vec![
+            json!({"invariant": "exclusive"}),
+            json!({"invariant": "exclusive"}),
+            json!({"invariant": "per-container-order"}),
+        ];
+        // The checker listed three but counted more.
+        s.violation_counts = [
+            ("exclusive".to_string(), 30),
+            ("per-container-order".to_string(), 1),
+        ]
+        .into_iter()
+        .collect();
+        let mut r = build_report("x", 1, &[s], &checked(), &SloSpec::default(), None, 1.0);
+        assert_eq!(r.invariants.counts["exclusive"], 30);
+        assert_eq!(r.per_seed[0].violations, 31);
+        assert_eq!(
+            r.invariants.unexpected,
+            ["exclusive", "per-container-order"]
+        );
+        assert!(!r.passed());
+        let both = ["exclusive".to_string(), "per-container-order".to_string()];
+        r.expect(&both);
+        assert!(r.passed(), "{:?}", r.invariants);
+        assert_eq!(r.invariants.expected, both);
+        r.expect(&both[..1]);
+        assert_eq!(r.invariants.unexpected, ["per-container-order"]);
+        assert!(!r.passed());
+        let mut three = both.to_vec();
+        three.push("converges".to_string());
+        r.expect(&three);
+        assert_eq!(r.invariants.missing_expected, ["converges"]);
+        assert!(r.invariants.unexpected.is_empty());
+        assert!(!r.passed());
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        for key in [
+            "checked",
+            "violations",
+            "counts",
+            "expected",
+            "unexpected",
+            "missing_expected",
+        ] {
+            assert!(v["invariants"].get(key).is_some(), "invariants.{key}");
+        }
     }
 
     #[test]

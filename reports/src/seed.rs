@@ -75,8 +75,12 @@ pub struct SeedMetrics {
     pub retry_attempts: u64,
     /// Ops that ran out of attempts.
     pub gave_up: u64,
-    /// Invariant violations found in this seed's history (filled by the checker).
+    /// Invariant violations found in this seed's history (filled by the checker): objects with
+    /// an `"invariant"` key, the first few of each invariant (the checker bounds the list).
     pub violations: Vec<serde_json::Value>,
+    /// Violations found per invariant name, listed in `violations` or not (only invariants
+    /// that broke). Empty when nothing counted them: `violations` then stands for itself.
+    pub violation_counts: BTreeMap<String, u64>,
     /// The faults this seed actually ran (scheduled and drawn by the nemesis), each in the
     /// scenario's `[[faults]]` form with an `at` time, so a failing seed becomes a plain scenario.
     pub faults: Vec<serde_json::Value>,
@@ -139,6 +143,7 @@ impl SeedMetrics {
             retry_attempts: 0,
             gave_up: 0,
             violations: Vec::new(),
+            violation_counts: BTreeMap::new(),
             faults: Vec::new(),
             events: 0,
             messages: 0,
@@ -201,6 +206,21 @@ impl SeedMetrics {
             .map(|&(a, e)| e as f64 / a as f64)
             .collect();
         (ratios.len() >= 2).then_some(ratios)
+    }
+
+    /// Violations found per invariant name: `violation_counts`, or when that is empty, the
+    /// listed `violations` counted by their `"invariant"` key.
+    pub fn violations_by_invariant(&self) -> BTreeMap<String, u64> {
+        if !self.violation_counts.is_empty() {
+            return self.violation_counts.clone();
+        }
+        let mut out = BTreeMap::new();
+        for v in &self.violations {
+            if let Some(name) = v.get("invariant").and_then(serde_json::Value::as_str) {
+                *out.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     /// This seed's exhaustion ratio, `exhausted / arrivals` (0 without arrivals).

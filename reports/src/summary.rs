@@ -163,14 +163,50 @@ impl Report {
         );
 
         let inv = &self.invariants;
+        let total: u64 = inv
+            .counts
+            .values()
+            .sum::<u64>()
+            .max(inv.violations.len() as u64);
         let mut invariants = format!(
             "{} checked  {} violations",
             inv.checked.len(),
-            human::count(inv.violations.len() as u64)
+            human::count(total)
         );
-        let broken = self.violated_invariants();
-        if !broken.is_empty() {
-            let _ = write!(invariants, " ({})", broken.join(", "));
+        if !inv.counts.is_empty() {
+            let each: Vec<String> = inv
+                .counts
+                .iter()
+                .map(|(k, n)| format!("{k} {}", human::count(*n)))
+                .collect();
+            let _ = write!(invariants, " ({})", each.join(", "));
+        } else {
+            let broken = self.violated_invariants();
+            if !broken.is_empty() {
+                let _ = write!(invariants, " ({})", broken.join(", "));
+            }
+        }
+        if !inv.expected.is_empty() {
+            let verdict = if inv.unexpected.is_empty() && inv.missing_expected.is_empty() {
+                "as expected".to_string()
+            } else {
+                let mut parts = Vec::new();
+                if !inv.unexpected.is_empty() {
+                    parts.push(format!("unexpected: {}", inv.unexpected.join(", ")));
+                }
+                if !inv.missing_expected.is_empty() {
+                    parts.push(format!(
+                        "expected but held: {}",
+                        inv.missing_expected.join(", ")
+                    ));
+                }
+                parts.join("; ")
+            };
+            let _ = write!(
+                invariants,
+                "  expected to break: {} ({verdict})",
+                inv.expected.join(", ")
+            );
         }
         line("invariants", invariants);
 
@@ -241,7 +277,20 @@ mod tests {
         assert!(s.contains("exhaustion_ratio_max 0.0900 (max 0.0100) FAIL"));
         assert!(s.contains("p99_max 200 ms (max 5.00 s) ok"));
         assert!(s.contains("slo        FAIL"));
-        assert!(s.contains("2 violations (exclusive)"));
+        assert!(s.contains("2 violations (exclusive 2)"), "{s}");
+        let mut expected = r.clone();
+        expected.expect(&["exclusive".to_string()]);
+        assert!(
+            expected
+                .summary()
+                .contains("expected to break: exclusive (as expected)"),
+            "{}",
+            expected.summary()
+        );
+        expected.expect(&["converges".to_string()]);
+        assert!(expected
+            .summary()
+            .contains("(unexpected: exclusive; expected but held: converges)"));
         assert!(
             s.contains(
                 "host       2 seeds in 2.00 s wall  2,000 events  1,000 messages (3.3 per op)  150"

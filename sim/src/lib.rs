@@ -8,7 +8,9 @@ compile_error!(
      `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
 );
 
+pub mod checker;
 pub mod client;
+pub mod explore;
 pub mod faults;
 pub mod matrix;
 pub mod recorder;
@@ -16,5 +18,6 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod service;
+pub mod trace;
 pub mod workload;
 pub mod world;

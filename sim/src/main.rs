@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::run::{default_jobs, report, run_seeds, run_seeds_with};
 use sim::scenario::{self, Scenario};
+use sim::trace::Trace;
+use sim::world::{run_seed_with, RunError, RunOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,22 +28,10 @@ enum Cmd {
     Run(RunArgs),
     /// Validates a scenario without running it.
     Check(ScenarioArgs),
-    /// Runs many seeds looking for invariant violations.
-    Explore {
-        #[command(flatten)]
-        s: ScenarioArgs,
-        /// Number of seeds.
-        #[arg(long)]
-        seeds: Option<u64>,
-    },
-    /// Replays one seed with an event trace.
-    Replay {
-        #[command(flatten)]
-        s: ScenarioArgs,
-        /// The seed.
-        #[arg(long)]
-        seed: Option<u64>,
-    },
+    /// Runs many seeds looking for invariant violations; writes explore.json.
+    Explore(ExploreArgs),
+    /// Runs one seed again, exactly as run and explore did, optionally with an event trace.
+    Replay(ReplayArgs),
     /// Sweeps a grid of scenario keys.
     Sweep {
         #[command(flatten)]
@@ -75,6 +65,42 @@ struct RunArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    s: ScenarioArgs,
+    /// Number of seeds: seed … seed+N−1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    seeds: Option<u64>,
+    /// First seed (default: the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seeds run at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    s: ScenarioArgs,
+    /// The seed to replay (e.g. one of explore.json's failing seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Prints the event trace, one line per event, as the run goes.
+    #[arg(long)]
+    trace: bool,
+    /// Keeps only the trace lines and violations about this container (fault lines stay).
+    #[arg(long, value_name = "ID")]
+    container: Option<u64>,
+    /// Also writes the seed's report.json here.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -130,12 +156,177 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explore { .. } | Cmd::Replay { .. } | Cmd::Sweep { .. } => Err(BadInput(
-            "this command is not built yet (explore and replay come with the invariant checker, \
-             sweep with capacity planning); use `run`"
-                .into(),
+        Cmd::Explore(a) => explore(a),
+        Cmd::Replay(a) => replay(a),
+        Cmd::Sweep { .. } => Err(BadInput(
+            "this command is not built yet (sweep comes with capacity planning); use `run`".into(),
         )
         .into()),
+    }
+}
+
+/// A progress bar over `n` seeds, on a terminal and for more than one seed only.
+fn progress(name: &str, n: u64) -> Option<ProgressBar> {
+    if n <= 1 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(n).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} seeds, {elapsed} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(name.to_string());
+    Some(bar)
+}
+
+/// Makes the output directory before anything runs: one that cannot be made is bad input.
+fn out_dir(out: Option<PathBuf>, scn: &Scenario) -> anyhow::Result<PathBuf> {
+    let out = out.unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
+    std::fs::create_dir_all(&out)
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    Ok(out)
+}
+
+/// A word for a shell command line, quoted when it needs to be.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
+    let scn = load(&a.s)?;
+    let n = a.seeds.ok_or_else(|| {
+        BadInput(format!(
+            "{}: explore needs --seeds N (how many seeds to run)",
+            a.s.scenario.display()
+        ))
+    })?;
+    let first = a.seed.unwrap_or(scn.seed);
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let out = out_dir(a.out, &scn)?;
+    let ex = match progress(&scn.name, n) {
+        Some(bar) => {
+            let ex = sim::explore::explore(&scn, first, n, jobs, &|| bar.inc(1));
+            bar.finish_and_clear();
+            ex
+        }
+        None => sim::explore::explore(&scn, first, n, jobs, &|| {}),
+    };
+    let path = out.join("explore.json");
+    std::fs::write(&path, ex.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    let sets: String =
+        a.s.sets
+            .iter()
+            .map(|s| format!(" --set {}", shell_word(s)))
+            .collect();
+    let scenario = shell_word(&a.s.scenario.display().to_string());
+    let summary =
+        ex.summary(&|seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}"));
+    emit(&format!("{summary}explore    {}\n", path.display()))?;
+    if !ex.aborted.is_empty() {
+        // As `run`: a simulation that aborted is a run that could not complete.
+        anyhow::bail!(
+            "{} seed(s) aborted (first: seed {})",
+            ex.aborted.len(),
+            ex.aborted[0].seed
+        );
+    }
+    Ok(if ex.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let scn = load(&a.s)?;
+    let seed = a.seed.ok_or_else(|| {
+        BadInput(format!(
+            "{}: replay needs --seed N (the seed to run again, e.g. one of explore.json's \
+             failing seeds)",
+            a.s.scenario.display()
+        ))
+    })?;
+    let out = a.out.map(|o| out_dir(Some(o), &scn)).transpose()?;
+    let trace = a.trace.then(|| {
+        // Streamed: the trace is written as the run goes, never held whole.
+        let w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+        Trace::new(Box::new(w), a.container)
+    });
+    let wall = Instant::now();
+    let m = std::thread::scope(|s| {
+        // A fresh thread, as `run` gives every seed: madsim keeps per-thread state.
+        s.spawn(|| run_seed_with(&scn, seed, RunOptions { trace }))
+            .join()
+            .unwrap_or_else(|_| {
+                Err(RunError::Aborted {
+                    seed,
+                    message: "the seed's thread panicked".into(),
+                })
+            })
+    })?;
+    let listed: Vec<&serde_json::Value> = m
+        .violations
+        .iter()
+        .filter(|v| {
+            a.container
+                .is_none_or(|c| v.get("container").and_then(serde_json::Value::as_u64) == Some(c))
+        })
+        .collect();
+    let counts = m.violations_by_invariant();
+    let total: u64 = counts.values().sum();
+    let rep = report(
+        &scn,
+        seed,
+        std::slice::from_ref(&m),
+        wall.elapsed().as_secs_f64(),
+    );
+    let about = a
+        .container
+        .map_or_else(String::new, |c| format!(" (about container {c})"));
+    let mut text = format!("violations {total} found, {} listed{about}\n", listed.len());
+    for v in listed {
+        let field = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+        text.push_str(&format!(
+            "  {} {} container {}: {}\n",
+            field("time"),
+            field("invariant"),
+            v.get("container")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            field("detail")
+        ));
+    }
+    text.push_str(&rep.summary());
+    emit(&text)?;
+    if let Some(out) = out {
+        let path = out.join("report.json");
+        std::fs::write(&path, rep.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+        emit(&format!("report     {}\n", path.display()))?;
+    }
+    Ok(if rep.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints `text` on stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -143,27 +334,16 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let scn = load(&a.s)?;
     let first = a.seed.unwrap_or(scn.seed);
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
-    let out = a
-        .out
-        .unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
     // Made before the run: an output directory that cannot be made is bad input, found at once.
-    std::fs::create_dir_all(&out)
-        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let out = out_dir(a.out, &scn)?;
     let wall = Instant::now();
-    let seeds = if a.seeds > 1 && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(a.seeds).with_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:40}] {pos}/{len} seeds, {elapsed} (eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(scn.name.clone());
-        let seeds = run_seeds_with(&scn, first, a.seeds, jobs, &|| bar.inc(1));
-        bar.finish_and_clear();
-        seeds?
-    } else {
-        run_seeds(&scn, first, a.seeds, jobs)?
+    let seeds = match progress(&scn.name, a.seeds) {
+        Some(bar) => {
+            let seeds = run_seeds_with(&scn, first, a.seeds, jobs, &|| bar.inc(1));
+            bar.finish_and_clear();
+            seeds?
+        }
+        None => run_seeds(&scn, first, a.seeds, jobs)?,
     };
     let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let path = out.join("report.json");

@@ -1,7 +1,11 @@
 //! The in-memory recorder of a simulated run: every service reports into one [`SeedMetrics`],
 //! stamped with simulated time. Nothing is kept per sample: counters, HDR histograms and
-//! time-weighted levels only.
+//! time-weighted levels only. The history goes, event by event, to the streaming [`Checker`]
+//! (when invariants are judged) and to a [`Trace`] (when one is written); neither keeps it.
 
+use crate::checker::{Checker, Snapshot};
+use crate::trace::Trace;
+use conductor::op::Truth;
 use conductor::proto::OpSpec;
 use conductor::recorder::{Event, Recorder};
 use reports::SeedMetrics;
@@ -27,6 +31,10 @@ struct Inner {
     /// Client retries counted in the statistics: each is an attempt that ends rejected,
     /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
     client_retries: u64,
+    /// The invariant checker; `None` when nothing is judged (capacity runs pay nothing).
+    checker: Option<Checker>,
+    /// The trace being written, if any.
+    trace: Option<Trace>,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -49,6 +57,8 @@ impl SimRecorder {
                 load_end_us: None,
                 batch_us,
                 client_retries: 0,
+                checker: None,
+                trace: None,
             }),
         }
     }
@@ -113,11 +123,75 @@ impl SimRecorder {
         }
     }
 
-    /// A line for the human-readable trace from `node` (fault injector, client retries): built
-    /// only when a trace is being written.
+    /// Judges the history with `checker` (install it before the run starts).
+    pub fn set_checker(&self, checker: Checker) {
+        let mut g = self.lock();
+        let echo = g.trace.is_some();
+        g.checker = Some(checker);
+        if let Some(c) = g.checker.as_mut() {
+            c.echo(echo);
+        }
+    }
+
+    /// Writes a trace of the run to `trace` (install it before the run starts).
+    pub fn set_trace(&self, trace: Trace) {
+        let mut g = self.lock();
+        g.trace = Some(trace);
+        if let Some(c) = g.checker.as_mut() {
+            c.echo(true);
+        }
+    }
+
+    /// A container that exists before the run, at `host`, in state `truth` (for the checker).
+    pub fn precreated(&self, container: u64, host: u32, truth: Truth) {
+        if let Some(c) = self.lock().checker.as_mut() {
+            c.precreated(container, host, truth);
+        }
+    }
+
+    /// Whether invariants are judged.
+    pub fn checking(&self) -> bool {
+        self.lock().checker.is_some()
+    }
+
+    /// Whether a trace is being written: callers can skip building what only a trace reads.
+    pub fn tracing(&self) -> bool {
+        self.lock().trace.is_some()
+    }
+
+    /// A line for the human-readable trace from `node` (fault injector, client retries) about
+    /// no container in particular (the `--container` filter keeps it): `text` is only built
+    /// when a trace is being written.
     pub fn note(&self, node: &str, text: impl FnOnce() -> String) {
-        // The trace writer (replay --trace) will print these; until then nothing asks for them.
-        let _ = (node, text);
+        self.note_about(node, None, text);
+    }
+
+    /// [`note`](SimRecorder::note) about one container (the `--container` filter keeps it only
+    /// for that container).
+    pub fn note_for(&self, node: &str, container: u64, text: impl FnOnce() -> String) {
+        self.note_about(node, Some(container), text);
+    }
+
+    fn note_about(&self, node: &str, container: Option<u64>, text: impl FnOnce() -> String) {
+        let now = self.now_us();
+        if let Some(t) = self.lock().trace.as_mut() {
+            t.note(now, node, container, &text());
+        }
+    }
+
+    /// Judges the end of the drain at `end_us` against the final state of the store and the
+    /// hosts (call before [`finish`](SimRecorder::finish)).
+    pub fn check_final(&self, end_us: u64, snap: &Snapshot) {
+        let mut g = self.lock();
+        let g = &mut *g;
+        if let Some(c) = g.checker.as_mut() {
+            c.finish(end_us, snap);
+            if let Some(t) = g.trace.as_mut() {
+                for v in c.take_fresh() {
+                    t.violation(&v);
+                }
+            }
+        }
     }
 
     /// Ops sent and not yet terminal or refused.
@@ -144,6 +218,14 @@ impl SimRecorder {
         // that never finished and requests the API never answered alike.
         g.m.lost = (g.m.submitted + g.client_retries)
             .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
+        if let Some(c) = g.checker.take() {
+            let f = c.findings();
+            g.m.violations = f.violations.iter().map(|v| v.to_json()).collect();
+            g.m.violation_counts = f.counts;
+        }
+        if let Some(t) = g.trace.as_mut() {
+            t.flush();
+        }
         std::mem::replace(&mut g.m, SeedMetrics::new(0, 0, &[], 0, 0))
     }
 }
@@ -156,6 +238,18 @@ impl Recorder for SimRecorder {
     fn record(&self, ev: Event) {
         let now = self.now_us();
         let mut g = self.lock();
+        let g = &mut *g;
+        if let Some(c) = g.checker.as_mut() {
+            c.observe(now, &ev);
+        }
+        if let Some(t) = g.trace.as_mut() {
+            t.event(now, &ev);
+            if let Some(c) = g.checker.as_mut() {
+                for v in c.take_fresh() {
+                    t.violation(&v);
+                }
+            }
+        }
         g.m.events += 1;
         let counting = g.m.counting(now);
         let load_end = g.load_end_us;

@@ -32,9 +32,25 @@ pub fn run_seeds_with(
     jobs: usize,
     done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SeedMetrics>, RunError> {
+    map_seeds(scn, first, n, jobs, &|_, r| r, done)
+        .into_iter()
+        .collect()
+}
+
+/// Runs seeds `first .. first + n` of `scn`, at most `jobs` at a time, hands each seed's result
+/// to `map` as soon as it is done (on the thread that ran it, so that only what `map` keeps
+/// stays in memory — `explore` keeps the violations of thousands of seeds, not their
+/// histograms), calls `done`, and returns what `map` made, in seed order.
+pub fn map_seeds<T: Send>(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+    map: &(dyn Fn(u64, Result<SeedMetrics, RunError>) -> T + Sync),
+    done: &(dyn Fn() + Sync),
+) -> Vec<T> {
     let n = n as usize;
-    let results: Mutex<Vec<Option<Result<SeedMetrics, RunError>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, n.max(1)) {
@@ -57,7 +73,8 @@ pub fn run_seeds_with(
                             })
                         })
                 });
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                let kept = map(seed, r);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(kept);
                 done();
             });
         }
@@ -66,7 +83,21 @@ pub fn run_seeds_with(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("a seed did not run".into()))))
+        .enumerate()
+        .map(|(i, r)| {
+            // Every index below `n` is taken by exactly one worker, which stores its result
+            // unless its thread died; then the seed counts as aborted.
+            r.unwrap_or_else(|| {
+                let seed = first.wrapping_add(i as u64);
+                map(
+                    seed,
+                    Err(RunError::Aborted {
+                        seed,
+                        message: "the seed did not run".into(),
+                    }),
+                )
+            })
+        })
         .collect()
 }
 
@@ -101,16 +132,16 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
     Some((scn.cluster.pool_workers, rate * async_share))
 }
 
-/// Pools seed metrics into the report of `scn`. The Erlang B reference is left out when the
-/// RPC slots filled up: caller-runs then throttles arrivals and the loss model no longer applies
-/// (`reference/queueing.md`).
+/// Pools seed metrics into the report of `scn`, judged against its `[checks] expect`. The
+/// Erlang B reference is left out when the RPC slots filled up: caller-runs then throttles
+/// arrivals and the loss model no longer applies (`reference/queueing.md`).
 pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
     let slots_filled = seeds.iter().any(|s| s.rpc_time_full_ratio() > 0.0);
     let slo = SloSpec {
         exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
         p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
     };
-    build_report(
+    let mut rep = build_report(
         &scn.name,
         first,
         seeds,
@@ -118,5 +149,7 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         &slo,
         erlang_model(scn).filter(|_| !slots_filled),
         wall_s,
-    )
+    );
+    rep.expect(&scn.checks.expect);
+    rep
 }

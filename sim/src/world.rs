@@ -1,11 +1,13 @@
 //! One simulated run: the reference deployment placed on madsim nodes (client, api, bus, store,
 //! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
 
+use crate::checker::{Checker, InvariantSet, Snapshot};
 use crate::client::{self, ClientConfig};
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
 use crate::scenario::{self, Model, Scenario};
 use crate::service::{Backends, HostFaults};
+use crate::trace::Trace;
 use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::{Ordering, Routing};
@@ -85,9 +87,21 @@ pub fn conductor_names(n: u32) -> Vec<String> {
     (1..=n).map(|i| format!("conductor-{i}")).collect()
 }
 
+/// What a run does besides running: none of it changes what happens in the simulation.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Writes the event trace of the run here (`replay --trace`).
+    pub trace: Option<Trace>,
+}
+
 /// Runs `scn` with `seed` on the current thread (give each seed a fresh thread) and returns
 /// its metrics.
 pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
+    run_seed_with(scn, seed, RunOptions::default())
+}
+
+/// [`run_seed`] with options (a trace): the same world, the same result.
+pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> Result<SeedMetrics, RunError> {
     // madsim's own network is unused (the services talk through `MemNet`), so its defaults
     // are fine.
     let cfg = madsim::Config::default();
@@ -103,7 +117,7 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
     let scn = scn.clone();
     let wall = std::time::Instant::now();
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async move { world(scn, seed).await })
+        rt.block_on(async move { world(scn, seed, opts).await })
     }));
     match out {
         Ok(mut m) => {
@@ -162,7 +176,7 @@ async fn listen(net: &Net, addr: SocketAddr) -> Listener {
     }
 }
 
-async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
+async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
     let handle = Handle::current();
     let c = &scn.cluster;
     let addrs = Addrs::new(c.conductors, c.hosts);
@@ -175,6 +189,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         c.rpc_workers,
     );
     let rec = Arc::new(SimRecorder::new(metrics, scn.duration.as_micros() as u64));
+    observe(&rec, &scn, seed, opts);
     let shared: SharedRecorder = rec.clone();
     let mem = MemNet::new(
         MemNetConfig {
@@ -213,6 +228,7 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .set(id, Truth::Running);
+            rec.precreated(id, h, Truth::Running);
         }
     }
     let host_faults = Arc::new(HostFaults::new(c.hosts));
@@ -361,10 +377,44 @@ async fn world(scn: Scenario, seed: u64) -> SeedMetrics {
         sleep(step).await;
     }
     let end_us = rec.now_us();
+    check_final(&rec, end_us, &store_state, &host_states);
     let mut m = rec.finish(end_us);
     m.messages = mem.messages();
     m.faults = faults::to_json(&schedule);
     m
+}
+
+/// Installs the invariant checker (`[checks] invariants`, none for capacity runs) and the
+/// trace in the run's recorder.
+fn observe(rec: &SimRecorder, scn: &Scenario, seed: u64, opts: RunOptions) {
+    // The scenario's names were validated when it was loaded; an unknown one cannot reach here,
+    // and judging nothing is the safe reading if it ever did.
+    let on = InvariantSet::from_names(&scn.checks.invariants).unwrap_or_default();
+    if !on.is_empty() {
+        rec.set_checker(Checker::new(seed, on));
+    }
+    if let Some(t) = opts.trace {
+        rec.set_trace(t);
+    }
+}
+
+/// Judges the end of the drain: the store's records and op records against the hosts' truths.
+fn check_final(
+    rec: &SimRecorder,
+    end_us: u64,
+    store: &Mutex<StoreState>,
+    hosts: &[Arc<Mutex<HostState>>],
+) {
+    if !rec.checking() {
+        return;
+    }
+    let store = store.lock().unwrap_or_else(|e| e.into_inner());
+    let guards: Vec<_> = hosts
+        .iter()
+        .map(|h| h.lock().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    let hosts: Vec<&HostState> = guards.iter().map(|g| &**g).collect();
+    rec.check_final(end_us, &Snapshot::capture(&store, &hosts));
 }
 
 /// A simulated sleep that ends exactly at `at`. madsim, like tokio, makes `sleep_until` last at

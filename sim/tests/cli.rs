@@ -134,12 +134,12 @@ fn bad_scenarios_are_refused_with_a_clear_message() {
             vec!["invalid TOML", ":"],
         ),
         (
-            "ordering.toml",
+            "fencing.toml",
             edited(replace(
                 "overflow = \"caller-runs\"",
-                "overflow = \"caller-runs\"\nordering = \"state-check\"",
+                "overflow = \"caller-runs\"\nfencing = true",
             )),
-            vec!["cluster.ordering", "state-check", "not built yet"],
+            vec!["cluster.fencing", "distributed-lock", "state-check"],
         ),
         (
             "workers.toml",
@@ -495,5 +495,344 @@ fn bad_faults_are_refused_with_a_clear_message() {
             refused(&format!("{cmd} {file}"), &out, &want);
         }
     }
+    assert!(!dir.join("reports").exists());
+}
+
+// ---- The checker's commands: explore, replay, [checks] expect ----
+
+fn races() -> PathBuf {
+    root().join("scenarios/races-no-ordering.toml")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Runs and expects exit status `code`, returning stdout.
+fn expect_code(what: &str, args: &[&str], cwd: &Path, code: i32) -> String {
+    let out = sim(args, cwd);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"), "{what}: a panic");
+    text(&out.stdout)
+}
+
+#[test]
+fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
+    let dir = scratch("explore");
+    let r = races();
+    let r = path_str(&r);
+    // Nothing expected: every seed breaks the ordering invariants, so every seed fails.
+    let base = [
+        "explore",
+        r,
+        "--seeds",
+        "4",
+        "--seed",
+        "3",
+        "--set",
+        "checks.expect=[]",
+    ];
+    let stdout = expect_code(
+        "explore, nothing expected",
+        &[&base[..], &["--out", "a", "--jobs", "2"]].concat(),
+        &dir,
+        1,
+    );
+    assert!(stdout.contains("failing    4 seed(s)"), "{stdout}");
+    assert!(
+        stdout.contains("reproduce  conductor-sim replay")
+            && stdout.contains("--seed 3 --trace --set 'checks.expect=[]'"),
+        "{stdout}"
+    );
+    let a = std::fs::read_to_string(dir.join("a/explore.json")).expect("explore.json");
+    let v: Value = serde_json::from_str(&a).expect("JSON");
+    assert_eq!(v["seeds"], 4);
+    let failing = v["failing"].as_array().expect("failing is an array");
+    assert_eq!(failing.len(), 4);
+    for (i, f) in failing.iter().enumerate() {
+        assert_eq!(f["seed"], 3 + i as u64);
+        assert!(f["faults"].is_array());
+        let vs = f["violations"].as_array().expect("violations");
+        assert!(!vs.is_empty());
+        for viol in vs {
+            for k in [
+                "invariant",
+                "container",
+                "t_us",
+                "time",
+                "ops",
+                "seed",
+                "detail",
+            ] {
+                assert!(viol.get(k).is_some(), "a violation lacks `{k}`: {viol}");
+            }
+            assert_eq!(viol["seed"], f["seed"]);
+        }
+    }
+    // by_invariant counts seeds.
+    for name in ["exclusive", "per-container-order"] {
+        assert_eq!(v["by_invariant"][name], 4, "{v:#}");
+    }
+    // The same inputs give the same bytes, however many seeds run at once.
+    expect_code(
+        "explore again",
+        &[&base[..], &["--out", "b", "--jobs", "1"]].concat(),
+        &dir,
+        1,
+    );
+    let b = std::fs::read_to_string(dir.join("b/explore.json")).expect("explore.json");
+    assert_eq!(a, b, "two explorations of the same seeds differ");
+
+    // Replaying a failing seed shows the violations explore reported.
+    let seed = failing[1]["seed"].as_u64().expect("a seed").to_string();
+    let stdout = expect_code(
+        "replay of a failing seed",
+        &[
+            "replay",
+            r,
+            "--seed",
+            &seed,
+            "--set",
+            "checks.expect=[]",
+            "--out",
+            "replay",
+        ],
+        &dir,
+        1,
+    );
+    assert!(stdout.contains("violations "), "{stdout}");
+    let rep = read_report(&dir.join("replay/report.json"));
+    assert_eq!(rep["invariants"]["violations"], failing[1]["violations"]);
+    assert_eq!(rep["seed"].to_string(), seed);
+
+    // With the scenario's own expectations, the same seeds pass.
+    let stdout = expect_code(
+        "explore, as expected",
+        &["explore", r, "--seeds", "3", "--out", "c"],
+        &dir,
+        0,
+    );
+    assert!(stdout.contains("failing    0 seed(s)"), "{stdout}");
+    let c: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("c/explore.json")).expect("explore.json"),
+    )
+    .expect("JSON");
+    assert_eq!(c["failing"], serde_json::json!([]));
+    assert_eq!(c["by_invariant"]["exclusive"], 3);
+}
+
+/// The trace lines of a replay's stdout (everything before the violations list).
+fn trace_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .take_while(|l| !l.starts_with("violations "))
+        .collect()
+}
+
+#[test]
+fn replay_traces_are_deterministic_and_filter_by_container() {
+    let dir = scratch("replay");
+    let r = races();
+    let args = ["replay", path_str(&r), "--seed", "2", "--trace"];
+    let one = expect_code("replay --trace", &args, &dir, 0);
+    let two = expect_code("replay --trace again", &args, &dir, 0);
+    let (t1, t2) = (trace_lines(&one), trace_lines(&two));
+    assert!(t1.len() > 1000, "{} trace lines", t1.len());
+    assert_eq!(t1, t2, "two traces of one seed differ");
+    // Every line: a simulated time, a node, what happened.
+    for l in &t1 {
+        let mut words = l.split_whitespace();
+        let time = words.next().expect("a time");
+        assert!(time.ends_with('s') && time.contains('.'), "not a time: {l}");
+        let node = words.next().expect("a node");
+        assert!(
+            node == "api"
+                || node == "checker"
+                || node == "conductor"
+                || node.starts_with("conductor-")
+                || node.starts_with("host-"),
+            "unexpected node in: {l}"
+        );
+    }
+    assert!(t1.iter().any(|l| l.contains("VIOLATION exclusive")));
+    // The summary follows the trace.
+    assert!(one.contains("invariants 7 checked"), "{one}");
+
+    let mut filtered = args.to_vec();
+    filtered.extend(["--container", "2"]);
+    let only = expect_code("replay --container", &filtered, &dir, 0);
+    let lines = trace_lines(&only);
+    assert!(!lines.is_empty());
+    assert!(
+        lines.len() < t1.len() / 2,
+        "{} of {}",
+        lines.len(),
+        t1.len()
+    );
+    for l in &lines {
+        assert!(l.contains(" c2"), "a line about another container: {l}");
+    }
+    // The filtered trace is the full trace's lines about the container, in order.
+    let about: Vec<&str> = t1
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" c2 ") || l.contains(" c2:") || l.ends_with(" c2"))
+        .collect();
+    assert_eq!(lines, about);
+
+    // Without --trace: the violations and the summary only.
+    let quiet = expect_code(
+        "replay without --trace",
+        &["replay", path_str(&r), "--seed", "2"],
+        &dir,
+        0,
+    );
+    assert!(quiet.starts_with("violations "), "{quiet}");
+}
+
+#[test]
+fn checks_expect_decides_the_exit_status() {
+    let dir = scratch("expect");
+    let r = races();
+    let r = path_str(&r);
+    let short = ["--set", "duration=\"1m\"", "--out", "out"];
+    // Exactly the expected invariants break: pass.
+    expect_code(
+        "run as expected",
+        &[&["run", r][..], &short].concat(),
+        &dir,
+        0,
+    );
+    let rep = read_report(&dir.join("out/report.json"));
+    let inv = &rep["invariants"];
+    assert_eq!(inv["expected"].as_array().map(Vec::len), Some(4));
+    assert_eq!(inv["unexpected"], serde_json::json!([]));
+    assert_eq!(inv["missing_expected"], serde_json::json!([]));
+    assert!(inv["counts"]["exclusive"].as_u64().is_some_and(|n| n > 0));
+    assert!(rep["per_seed"][0]["violations"]
+        .as_u64()
+        .is_some_and(|n| n > 0));
+    // A violation not expected: fail.
+    let set = "checks.expect=[\"exclusive\"]";
+    expect_code(
+        "run with an unexpected violation",
+        &[&["run", r, "--set", set][..], &short].concat(),
+        &dir,
+        1,
+    );
+    let rep = read_report(&dir.join("out/report.json"));
+    assert!(rep["invariants"]["unexpected"]
+        .as_array()
+        .is_some_and(|u| u.iter().any(|n| n == "per-container-order")));
+    // An expected violation that did not happen: fail.
+    let set = "checks.expect=[\"create-before-use\", \"no-use-after-delete\", \"exclusive\", \"per-container-order\", \"blocking-inline\"]";
+    let stdout = expect_code(
+        "run with an expected violation missing",
+        &[&["run", r, "--set", set][..], &short].concat(),
+        &dir,
+        1,
+    );
+    assert!(
+        stdout.contains("expected but held: blocking-inline"),
+        "{stdout}"
+    );
+    let rep = read_report(&dir.join("out/report.json"));
+    assert_eq!(
+        rep["invariants"]["missing_expected"],
+        serde_json::json!(["blocking-inline"])
+    );
+    // Nothing judged: nothing found, whatever happens.
+    expect_code(
+        "run judging nothing",
+        &[
+            &["run", r, "--set", "checks={invariants=[], expect=[]}"][..],
+            &short,
+        ]
+        .concat(),
+        &dir,
+        0,
+    );
+    let rep = read_report(&dir.join("out/report.json"));
+    assert_eq!(rep["invariants"]["violations"], serde_json::json!([]));
+}
+
+#[test]
+fn checker_commands_refuse_bad_input() {
+    let dir = scratch("checker-args");
+    let r = races();
+    let r = path_str(&r);
+    refused(
+        "an unknown invariant",
+        &sim(
+            &["run", r, "--set", "checks.invariants=[\"exclusiv\"]"],
+            &dir,
+        ),
+        &[
+            "races-no-ordering.toml",
+            "checks.invariants",
+            "exclusiv",
+            "exclusive",
+        ],
+    );
+    let src = std::fs::read_to_string(r).expect("reading the scenario");
+    std::fs::write(
+        dir.join("typo.toml"),
+        src.replacen("\"at-most-once\",", "\"at-most-one\",", 1),
+    )
+    .expect("writing a scenario");
+    let commands: [&[&str]; 4] = [
+        &["check"],
+        &["run"],
+        &["explore", "--seeds", "2"],
+        &["replay", "--seed", "1"],
+    ];
+    for cmd in commands {
+        let mut args = vec![cmd[0], "typo.toml"];
+        args.extend(&cmd[1..]);
+        refused(
+            &format!("{} with an unknown invariant", cmd[0]),
+            &sim(&args, &dir),
+            &["typo.toml", "checks.invariants", "at-most-one"],
+        );
+    }
+    refused(
+        "an expectation not judged",
+        &sim(
+            &[
+                "check",
+                r,
+                "--set",
+                "checks={invariants=[\"exclusive\"], expect=[\"converges\"]}",
+            ],
+            &dir,
+        ),
+        &["checks.expect", "converges"],
+    );
+    refused(
+        "replay without --seed",
+        &sim(&["replay", r, "--trace"], &dir),
+        &["races-no-ordering.toml", "replay needs --seed"],
+    );
+    refused(
+        "explore without --seeds",
+        &sim(&["explore", r], &dir),
+        &["races-no-ordering.toml", "explore needs --seeds"],
+    );
+    refused(
+        "explore with zero seeds",
+        &sim(&["explore", r, "--seeds", "0"], &dir),
+        &["--seeds"],
+    );
+    refused(
+        "replay of a bad container id",
+        &sim(&["replay", r, "--seed", "1", "--container", "two"], &dir),
+        &["--container", "two"],
+    );
     assert!(!dir.join("reports").exists());
 }

@@ -934,37 +934,31 @@ fn bad_sets_are_refused() {
 }
 
 #[test]
-fn check_supported_refuses_what_is_not_built() {
+fn check_supported_accepts_every_feature_and_refuses_fencing_without_tokens() {
     let ok = "name = \"x\"\n[checks]\ninvariants = []\n";
     let s = parse(ok).unwrap();
     check_supported(&s, F).unwrap();
-    let refused = |extra: &str, key: &str| {
-        let s = parse(&format!("{ok}{extra}")).unwrap();
-        let e = check_supported(&s, F).unwrap_err();
-        assert!(matches!(e, ScenarioError::NotBuilt { .. }), "{e:?}");
-        let m = e.to_string();
-        assert!(
-            m.starts_with(F) && m.contains(&format!("key `{key}`")) && m.contains("not built yet"),
-            "{m}"
-        );
-        m
-    };
-    let m = refused("[cluster]\nordering = \"state-check\"", "cluster.ordering");
-    assert!(m.contains("`state-check` is not built yet"), "{m}");
-    refused("[cluster]\nrouting = \"by-host\"", "cluster.routing");
-    refused("[cluster]\nfencing = true", "cluster.fencing");
-    let s = parse("name = \"x\"").unwrap();
-    let m = check_supported(&s, F).unwrap_err().to_string();
+    let s = parse(&format!("{ok}[cluster]\nfencing = true")).unwrap();
+    let e = check_supported(&s, F).unwrap_err();
+    assert!(matches!(e, ScenarioError::Invalid { .. }), "{e:?}");
+    let m = e.to_string();
     assert!(
-        m.contains("key `checks.invariants`") && m.contains("set `[checks] invariants = []`"),
+        m.starts_with(F) && m.contains("key `cluster.fencing`") && m.contains("distributed-lock"),
         "{m}"
     );
-    let s = parse(FULL).unwrap();
-    assert!(check_supported(&s, F).is_err());
-    // accepted: everything else
-    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    for ordering in ["distributed-lock", "state-check"] {
+        let s = parse(&format!(
+            "{ok}[cluster]\nfencing = true\nordering = \"{ordering}\""
+        ))
+        .unwrap();
+        check_supported(&s, F).unwrap();
+    }
+    let s = parse("name = \"x\"").unwrap();
     check_supported(&s, F).unwrap();
-    // built since issue 3: faults, the nemesis, the lifecycle model, client timeout and retries
+    let s = parse("name = \"x\"\n[checks]\nexpect = [\"exclusive\"]").unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\nrouting = \"affinity\"\nordering = \"local-lock-fair\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    check_supported(&s, F).unwrap();
     let s = parse(&format!("{ok}[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\n[nemesis]\n[workload]\nmodel = \"lifecycle\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"error\"]")).unwrap();
     check_supported(&s, F).unwrap();
 }

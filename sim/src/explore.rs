@@ -1,0 +1,247 @@
+//! `explore`: many seeds of one scenario, looking for invariant violations; `explore.json`
+//! lists the failing seeds with what broke and the faults they ran, so that each can be
+//! replayed (`conductor-sim replay … --seed S`) or turned into a plain scenario.
+
+use crate::checker::Invariant;
+use crate::run::map_seeds;
+use crate::scenario::Scenario;
+use reports::human;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A seed with a violation the scenario does not expect (DESIGN.md's `explore.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failing {
+    /// The seed.
+    pub seed: u64,
+    /// Its violations, as in `report.json` (the first few of each invariant).
+    pub violations: Vec<serde_json::Value>,
+    /// The faults it ran, in `[[faults]]` form.
+    pub faults: Vec<serde_json::Value>,
+    /// Added: violations found per invariant, listed or not.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// A seed whose simulation aborted (a panic in the simulator or the deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Aborted {
+    /// The seed.
+    pub seed: u64,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `explore.json`: the contract's keys first (`seeds`, `failing`, `by_invariant`), then added
+/// ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exploration {
+    /// Seeds run.
+    pub seeds: u64,
+    /// The failing seeds, in seed order.
+    pub failing: Vec<Failing>,
+    /// For each invariant that broke, the number of **seeds** (not violations) in which it
+    /// broke, over every seed run, expected or not.
+    pub by_invariant: BTreeMap<String, u64>,
+    /// Added: the scenario's name.
+    pub scenario: String,
+    /// Added: the first seed; the seeds run are `first_seed .. first_seed + seeds - 1`.
+    pub first_seed: u64,
+    /// Added: the invariants judged.
+    pub checked: Vec<String>,
+    /// Added: the invariants the scenario is meant to break (`[checks] expect`): a seed that
+    /// breaks only those does not fail.
+    pub expected: Vec<String>,
+    /// Added: seeds whose simulation aborted.
+    pub aborted: Vec<Aborted>,
+}
+
+/// What one seed left, kept while the others run.
+enum Outcome {
+    Ran {
+        violations: Vec<serde_json::Value>,
+        faults: Vec<serde_json::Value>,
+        counts: BTreeMap<String, u64>,
+    },
+    Aborted(String),
+}
+
+/// Runs seeds `first .. first + n` of `scn`, `jobs` at a time (calling `done` after each),
+/// and gathers what broke.
+pub fn explore(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+    done: &(dyn Fn() + Sync),
+) -> Exploration {
+    // Each seed's metrics are dropped as soon as its violations are taken: memory follows the
+    // failing seeds, not the number run.
+    let outcomes = map_seeds(
+        scn,
+        first,
+        n,
+        jobs,
+        &|_, r| match r {
+            Ok(m) => Outcome::Ran {
+                counts: m.violations_by_invariant(),
+                violations: m.violations,
+                faults: m.faults,
+            },
+            Err(e) => Outcome::Aborted(e.to_string()),
+        },
+        done,
+    );
+    let expected = &scn.checks.expect;
+    let mut ex = Exploration {
+        seeds: n,
+        failing: Vec::new(),
+        by_invariant: BTreeMap::new(),
+        scenario: scn.name.clone(),
+        first_seed: first,
+        checked: scn.checks.invariants.clone(),
+        expected: expected.clone(),
+        aborted: Vec::new(),
+    };
+    for (i, o) in outcomes.into_iter().enumerate() {
+        let seed = first.wrapping_add(i as u64);
+        match o {
+            Outcome::Ran {
+                violations,
+                faults,
+                counts,
+            } => {
+                for name in counts.keys() {
+                    *ex.by_invariant.entry(name.clone()).or_insert(0) += 1;
+                }
+                if counts.keys().any(|k| !expected.contains(k)) {
+                    ex.failing.push(Failing {
+                        seed,
+                        violations,
+                        faults,
+                        counts,
+                    });
+                }
+            }
+            Outcome::Aborted(message) => ex.aborted.push(Aborted { seed, message }),
+        }
+    }
+    ex
+}
+
+impl Exploration {
+    /// `explore.json`: pretty-printed, with a trailing newline; the same inputs give the same
+    /// bytes.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("an exploration always serialises");
+        s.push('\n');
+        s
+    }
+
+    /// True when no seed failed and none aborted.
+    pub fn passed(&self) -> bool {
+        self.failing.is_empty() && self.aborted.is_empty()
+    }
+
+    /// The text summary; `replay(seed)` gives the command that replays a seed.
+    pub fn summary(&self, replay: &dyn Fn(u64) -> String) -> String {
+        let mut s = String::new();
+        let last = self.first_seed.wrapping_add(self.seeds.saturating_sub(1));
+        let _ = writeln!(
+            s,
+            "{}  explored seeds {}..{} ({})  {} invariant(s) judged",
+            self.scenario,
+            self.first_seed,
+            last,
+            human::count(self.seeds),
+            self.checked.len()
+        );
+        let mut failing = format!("{} seed(s)", human::count(self.failing.len() as u64));
+        if !self.expected.is_empty() {
+            let _ = write!(
+                failing,
+                " with a violation not expected (expected to break: {})",
+                self.expected.join(", ")
+            );
+        }
+        let _ = writeln!(s, "failing    {failing}");
+        let by: Vec<String> = Invariant::ALL
+            .iter()
+            .filter_map(|i| {
+                self.by_invariant
+                    .get(i.name())
+                    .map(|n| format!("{} {}", i.name(), human::count(*n)))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "broken     {} (seeds in which each invariant broke)",
+            if by.is_empty() {
+                "nothing".to_string()
+            } else {
+                by.join("  ")
+            }
+        );
+        if let Some(f) = self.failing.first() {
+            let what: Vec<String> = f
+                .counts
+                .iter()
+                .map(|(k, n)| format!("{k} {}", human::count(*n)))
+                .collect();
+            let _ = writeln!(s, "first      seed {}: {}", f.seed, what.join(", "));
+            if let Some(d) = f.violations.first().and_then(|v| v.get("detail")) {
+                let time = f.violations[0]
+                    .get("time")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                let _ = writeln!(s, "           {time} {}", d.as_str().unwrap_or(""));
+            }
+            let _ = writeln!(s, "reproduce  {}", replay(f.seed));
+        }
+        for a in &self.aborted {
+            let _ = writeln!(s, "aborted    seed {}: {}", a.seed, a.message);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_json_keep_the_contract() {
+        let ex = Exploration {
+            seeds: 3,
+            failing: vec![Failing {
+                seed: 2,
+                violations: vec![
+                    serde_json::json!({"invariant": "exclusive", "time": "1.000000s", "detail": "overlap"}),
+                ],
+                faults: vec![],
+                counts: [("exclusive".to_string(), 4)].into_iter().collect(),
+            }],
+            by_invariant: [("exclusive".to_string(), 1)].into_iter().collect(),
+            scenario: "x".into(),
+            first_seed: 1,
+            checked: vec!["exclusive".into()],
+            expected: vec![],
+            aborted: vec![],
+        };
+        let json = ex.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["seeds"], 3);
+        assert_eq!(v["failing"][0]["seed"], 2);
+        assert!(v["failing"][0]["faults"].is_array());
+        assert_eq!(v["by_invariant"]["exclusive"], 1);
+        // The contract's keys come first, in its order.
+        let at = |k: &str| json.find(&format!("\"{k}\":")).unwrap();
+        assert!(at("seeds") < at("failing") && at("failing") < at("by_invariant"));
+        let s = ex.summary(&|seed| format!("replay --seed {seed}"));
+        assert!(s.contains("explored seeds 1..3 (3)"), "{s}");
+        assert!(s.contains("failing    1 seed(s)"), "{s}");
+        assert!(s.contains("broken     exclusive 1 (seeds"), "{s}");
+        assert!(s.contains("reproduce  replay --seed 2"), "{s}");
+        assert!(!ex.passed());
+    }
+}
