@@ -59,8 +59,7 @@ pub struct ConductorConfig {
     pub reconcile_interval: Duration,
     /// Age after which an op no live conductor owns is dispatched again (zero: off).
     pub orphan_after: Duration,
-    /// Keep a membership lease in the store (affinity routing and the orphan sweeper need to
-    /// know who is alive).
+    /// Keep a membership lease in the store (affinity routing needs to know who is alive).
     pub membership: bool,
     /// `state-check`'s re-queue delays and attempts; the lock's polling.
     pub retry: RetryPolicy,
@@ -544,7 +543,7 @@ impl Shared {
     /// call, the store write that ends it.
     async fn execute(&self, task: Task) {
         let start = self.rec.now_us();
-        let outcome = self.run_ordered(&task).await;
+        let outcome = self.run_ordered(&task, false).await;
         let end = self.rec.now_us();
         self.rec.record(Event::Hold {
             conductor: self.cfg.index,
@@ -563,16 +562,18 @@ impl Shared {
         }
     }
 
-    async fn run_ordered(&self, task: &Task) -> Outcome {
+    /// Runs an op under the ordering strategy; `reissue`: restart recovery runs again an op
+    /// this conductor had begun.
+    async fn run_ordered(&self, task: &Task, reissue: bool) -> Outcome {
         match self.cfg.ordering {
-            Ordering::None => self.run_plain(task).await,
+            Ordering::None => self.run_plain(task, reissue).await,
             Ordering::LocalLock | Ordering::LocalLockFair => {
                 let _guard = self.lock_local(task).await;
-                self.run_checked(task, 0, false).await
+                self.run_checked(task, 0, false, reissue).await
             }
             Ordering::DistributedLock => {
                 let (token, done) = self.lock_distributed(task).await;
-                let out = self.run_checked(task, token, false).await;
+                let out = self.run_checked(task, token, false, reissue).await;
                 done.store(true, AtomicOrdering::Relaxed);
                 // One try: a lock not released lapses with its lease.
                 if let Some(c) = self.store.current() {
@@ -585,14 +586,14 @@ impl Shared {
                 if task.attempt <= 1 {
                     lock(&self.budget).request(self.rec.now_us());
                 }
-                self.run_checked(task, 0, true).await
+                self.run_checked(task, 0, true, reissue).await
             }
         }
     }
 
     /// No guard at all (`ordering = "none"`): the hand-off write goes without waiting (the
     /// connection keeps it ahead of the final write, and nothing here depends on its answer).
-    async fn run_plain(&self, task: &Task) -> Outcome {
+    async fn run_plain(&self, task: &Task, reissue: bool) -> Outcome {
         let Ok(store) = self.store.get().await else {
             return Outcome::Done(false);
         };
@@ -600,6 +601,7 @@ impl Shared {
             op: task.op.id,
             owner: self.cfg.index,
             check: false,
+            reissue,
         };
         if store.store_write(begin).is_err() {
             return Outcome::Done(false);
@@ -613,11 +615,12 @@ impl Shared {
 
     /// Takes the op in the store first (refused for a duplicate, or, with `check`, for an op
     /// whose predecessors are not all terminal), then runs it.
-    async fn run_checked(&self, task: &Task, token: u64, check: bool) -> Outcome {
+    async fn run_checked(&self, task: &Task, token: u64, check: bool, reissue: bool) -> Outcome {
         let begin = StoreCmd::Begin {
             op: task.op.id,
             owner: self.cfg.index,
             check,
+            reissue,
         };
         let token = match self.store.store_until_answered(begin).await {
             // The lock's token fences when there is a lock; otherwise the op's own grant.
@@ -921,7 +924,7 @@ impl Shared {
                     });
                 }
                 Recovery::ForceDeleted | Recovery::Reissued => {
-                    let outcome = self.run_ordered(&task).await;
+                    let outcome = self.run_ordered(&task, true).await;
                     self.conclude(task, outcome).await;
                 }
             }
@@ -997,9 +1000,10 @@ impl Shared {
         }
     }
 
-    /// The orphan sweeper: an accepted op that no live conductor owns after `orphan_after`
-    /// (its message died with a conductor or the bus) is dispatched again. One sweeper runs at
-    /// a time: the live member with the lowest index (conductor-1 when membership is off).
+    /// The orphan sweeper: an accepted op that no conductor began after `orphan_after` (its
+    /// message died with a conductor or the bus) is dispatched again. Every conductor sweeps;
+    /// the store hands each orphan to one sweeper (finding it starts its age over), so none is
+    /// dispatched twice by two sweepers.
     async fn sweeper(self: Arc<Self>) {
         let every = (self.cfg.orphan_after / 2).max(Duration::from_millis(10));
         let age_us = micros(self.cfg.orphan_after);
@@ -1008,18 +1012,14 @@ impl Shared {
             let Ok(store) = self.coord.get().await else {
                 continue;
             };
-            let members = match self.members(&store).await {
-                Ok(m) => m,
-                Err(Unavailable) => continue,
-            };
-            let first = if self.cfg.membership {
-                members.first().copied()
+            let members = if self.cfg.routing == Routing::Affinity {
+                match live_members(&store).await {
+                    Ok(m) => m,
+                    Err(Unavailable) => continue,
+                }
             } else {
-                Some(0)
+                Vec::new()
             };
-            if first != Some(self.cfg.index) {
-                continue;
-            }
             let mut after = 0;
             loop {
                 let Ok(StoreResp::Op(v)) = store.coord(CoordCmd::Orphan { after, age_us }).await
@@ -1053,11 +1053,6 @@ impl Shared {
                 });
             }
         }
-    }
-
-    /// The live members, in index order.
-    async fn members(&self, store: &crate::rpc::RpcClient) -> Result<Vec<u32>, Unavailable> {
-        live_members(store).await
     }
 }
 

@@ -75,8 +75,8 @@ pub enum StoreCmd {
     },
     /// A conductor takes an op: the op becomes `executing` with this owner, the container gets
     /// the op's task_state, and the answer (`Began`) carries a fresh fencing token. Refused
-    /// (`Busy`) while another conductor runs it — alive or not: only its owner's restart
-    /// recovery may run it again — and `NotFound` once it is terminal. With `check`
+    /// (`Busy`) while it runs — alive or not, only its owner's restart recovery (`reissue`) may
+    /// run it again — and `NotFound` once it is terminal. With `check`
     /// (`state-check`) it is also refused while an op of the container with a lower sequence
     /// number is not terminal (`NotReady`), when the container is in Error (`ContainerError`;
     /// a delete excepted), and when the container's status does not allow the op
@@ -88,6 +88,9 @@ pub enum StoreCmd {
         owner: u32,
         /// Check that every earlier op of the container is terminal.
         check: bool,
+        /// Restart recovery issuing again an op this owner had begun (allowed only then: a
+        /// second delivery of a running op must not run it twice).
+        reissue: bool,
     },
     /// The op is terminal: `done` or `failed`; the container's status follows.
     Finish {

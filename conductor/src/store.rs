@@ -448,11 +448,16 @@ impl StoreState {
     pub fn apply(&mut self, cmd: StoreCmd) -> StoreResp {
         match cmd {
             StoreCmd::Accept { op, validate } => self.accept(op, validate),
-            StoreCmd::Begin { op, owner, check } => {
+            StoreCmd::Begin {
+                op,
+                owner,
+                check,
+                reissue,
+            } => {
                 let Some(rec) = self.ops.get(&op).copied() else {
                     return StoreResp::NotFound;
                 };
-                if rec.state == OpState::Executing && rec.owner != Some(owner) {
+                if rec.state == OpState::Executing && !(reissue && rec.owner == Some(owner)) {
                     return StoreResp::Busy;
                 }
                 let container = rec.op.container;
@@ -688,7 +693,8 @@ mod tests {
             s.apply(StoreCmd::Begin {
                 op: 1,
                 owner: 0,
-                check: false
+                check: false,
+                reissue: false,
             }),
             StoreResp::Began { token: 1 }
         );
@@ -739,6 +745,7 @@ mod tests {
                     op: 1,
                     owner: 3,
                     check: false,
+                    reissue: false,
                 },
                 StoreCmd::Finish { op: 1, ok: true },
                 StoreCmd::Get { container: 1 },
@@ -844,23 +851,28 @@ mod tests {
                 validate: false,
             })
         };
-        let begin = |s: &mut StoreState, id, owner| {
+        let begin_as = |s: &mut StoreState, id, owner, reissue| {
             s.apply(StoreCmd::Begin {
                 op: id,
                 owner,
                 check: true,
+                reissue,
             })
         };
+        let begin = |s: &mut StoreState, id, owner| begin_as(s, id, owner, false);
         accept(&mut s, 1, OpKind::Create);
         accept(&mut s, 2, OpKind::Start);
         accept(&mut s, 3, OpKind::Unpause);
         // The start waits for the create, whoever asks.
         assert_eq!(begin(&mut s, 2, 0), StoreResp::NotReady);
         assert!(matches!(begin(&mut s, 1, 0), StoreResp::Began { .. }));
-        // Another conductor cannot take an op that is running, alive or not.
+        // Another conductor cannot take an op that is running, alive or not; nor can its owner
+        // take it twice (a second delivery)...
         assert_eq!(begin(&mut s, 1, 1), StoreResp::Busy);
-        // Its owner may (restart recovery), under a newer token.
-        let StoreResp::Began { token: t1 } = begin(&mut s, 1, 0) else {
+        assert_eq!(begin(&mut s, 1, 0), StoreResp::Busy);
+        assert_eq!(begin_as(&mut s, 1, 1, true), StoreResp::Busy);
+        // ...but its owner's restart recovery may, under a newer token.
+        let StoreResp::Began { token: t1 } = begin_as(&mut s, 1, 0, true) else {
             panic!("owner refused");
         };
         s.apply(StoreCmd::Finish { op: 1, ok: true });
@@ -892,6 +904,7 @@ mod tests {
             op: 2,
             owner: 0,
             check: false,
+            reissue: false,
         });
         now.store(5_000_000, std::sync::atomic::Ordering::Relaxed);
         let orphan = |s: &mut StoreState| {

@@ -394,6 +394,11 @@ pub struct Checker {
     host_checks: bool,
     containers: BTreeMap<(u64, u32), Cs>,
     pending: BTreeMap<u64, Pending>,
+    /// Containers whose create was accepted and is not yet terminal (container → op id): a
+    /// delete reaching the host before such a create completed is the "delete during create"
+    /// race; one reaching a container whose create is over (failed, never applied) is a
+    /// legitimate clean-up.
+    creating: BTreeMap<u64, u64>,
     sink: Sink,
 }
 
@@ -462,6 +467,7 @@ impl Checker {
             host_checks: on.any(&HOST_CHECKS),
             containers: BTreeMap::new(),
             pending: BTreeMap::new(),
+            creating: BTreeMap::new(),
             sink: Sink {
                 seed,
                 on,
@@ -507,6 +513,20 @@ impl Checker {
     /// Judges one event recorded at `now_us`.
     pub fn observe(&mut self, now_us: u64, ev: &Event) {
         let lost = self.on.contains(Invariant::NoLostOps);
+        if self.host_checks {
+            match *ev {
+                Event::Accepted { op, .. } if op.kind == OpKind::Create => {
+                    self.creating.insert(op.container, op.id);
+                }
+                Event::Terminal { op, .. }
+                    if op.kind == OpKind::Create
+                        && self.creating.get(&op.container) == Some(&op.id) =>
+                {
+                    self.creating.remove(&op.container);
+                }
+                _ => {}
+            }
+        }
         match *ev {
             Event::Accepted { op, seq } if lost => {
                 self.pending.insert(
@@ -572,6 +592,7 @@ impl Checker {
         }
         let me = OpRef::of(&a.op, a.seq);
         let (c, t) = (a.op.container, a.end_us);
+        let create_pending = self.creating.contains_key(&c);
         let sink = &mut self.sink;
         let cs = self.containers.entry((c, a.host)).or_default();
         // Lifecycle: create-before-use and no-use-after-delete.
@@ -597,6 +618,8 @@ impl Checker {
             }
         } else {
             match cs.life {
+                // Deleting a container whose create is over without creating it is a 304.
+                Life::Never if a.op.kind == OpKind::Delete && !create_pending => {}
                 Life::Never => sink.report(
                     Invariant::CreateBeforeUse,
                     c,

@@ -284,7 +284,7 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             recovery: c.recovery == scenario::Recovery::Zun,
             reconcile_interval: c.reconcile_interval,
             orphan_after: c.orphan_after,
-            membership: c.routing == scenario::Routing::Affinity || !c.orphan_after.is_zero(),
+            membership: c.routing == scenario::Routing::Affinity,
             retry: scn.retry.to_policy(),
             budget_ratio: scn.retry.budget_ratio,
             budget_min_per_s: scn.retry.budget_min_per_s,

@@ -439,6 +439,10 @@ fn bursty_with_tiny_periods_completes() {
         "workload.arrival={kind=\"bursty\",rate=0.001,burst_rate=0.001,on=\"1us\",off=\"1us\"}",
         "duration=\"29days\"",
         "drain=\"1m\"",
+        // The arrival loop is under test, not the background work: a 29-day run would
+        // reconcile 42,000 times.
+        "cluster.reconcile_interval=\"0s\"",
+        "cluster.orphan_after=\"0s\"",
     ]
     .map(String::from)
     .to_vec();

@@ -594,7 +594,7 @@ mod real {
             recovery: a.recovery,
             reconcile_interval: a.reconcile_interval,
             orphan_after: a.orphan_after,
-            membership: a.cluster.routing == Routing::Affinity || !a.orphan_after.is_zero(),
+            membership: a.cluster.routing == Routing::Affinity,
             retry: RetryPolicy {
                 backoff: Backoff::FullJitter,
                 base: Duration::from_millis(100),

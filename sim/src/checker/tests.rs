@@ -142,17 +142,31 @@ fn create_before_use_violated() {
     ];
     assert_eq!(run(&h), counts(&[(CreateBeforeUse, 1), (Exclusive, 1)]));
 
-    // The "delete during create" race: a delete reaches a container never created.
-    let h = [applied(
-        1,
-        2,
-        Delete,
-        2,
-        (0, 10),
-        Truth::Absent,
-        OK(Truth::Absent),
-    )];
-    assert_eq!(run(&h), counts(&[(CreateBeforeUse, 1)]));
+    // The "delete during create" race: a delete reaches the host while the container's create
+    // is still pending (accepted, not terminal).
+    let delete_first = applied(2, 2, Delete, 2, (0, 10), Truth::Absent, OK(Truth::Absent));
+    let h = [
+        Event::Accepted {
+            op: spec(1, 2, Create),
+            seq: 1,
+        },
+        delete_first,
+    ];
+    assert_eq!(run(&h), counts(&[(CreateBeforeUse, 1), (NoLostOps, 1)]));
+    // But once the create is over without creating anything (it failed), deleting is the
+    // clean-up, a 304 at the host.
+    let h = [
+        Event::Accepted {
+            op: spec(1, 2, Create),
+            seq: 1,
+        },
+        Event::Terminal {
+            op: spec(1, 2, Create),
+            ok: false,
+        },
+        delete_first,
+    ];
+    assert_eq!(run(&h), counts(&[]));
 
     // Blocking ops count too (but are not judged by `exclusive`).
     let h = [
