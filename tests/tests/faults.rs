@@ -68,10 +68,8 @@ fn network_faults_delay_the_accept() {
         );
         // Nothing is lost: clogs and pauses delay, they do not drop; the heal and the drain
         // let everything finish.
-        // (A request at the very start may find the API not yet connected to the store: a 503.)
         assert_eq!(m.lost, 0, "{body}");
-        assert!(m.rejected <= 2, "{body}: {}", m.rejected);
-        assert_eq!(m.completed + m.rejected, m.submitted, "{body}");
+        assert_eq!(m.completed, m.submitted, "{body}");
         assert_eq!(m.faults.len(), 1, "{body}");
     }
 }
