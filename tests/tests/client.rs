@@ -200,3 +200,54 @@ fn lifecycle_ops_reach_the_api_in_order() {
         );
     }
 }
+
+#[test]
+fn the_client_reconnects_after_the_api_restarts_and_retries_what_it_could_not_send() {
+    let base = |retry: &str| {
+        parse(
+            &format!(
+                r#"name = "api-kill"
+duration = "5m"
+drain = "5m"
+[api]
+validate_state = false
+[workload]
+arrival = {{ kind = "poisson", rate = 5.0 }}
+containers = 100
+[backend]
+default = {{ dist = "exp", mean = "100ms" }}
+[[faults]]
+kind = "kill"
+at = "1m"
+node = "api"
+restart_after = "30s"
+[checks]
+invariants = []
+{retry}"#
+            ),
+            &[],
+        )
+    };
+    // Without retries: what was sent while the API was down is refused at once (no connection),
+    // and the client reconnects when it is back.
+    let m = run_one(&base(""), 1);
+    assert!(
+        m.rejected > 100 && m.rejected < 200,
+        "about 30 s × 5/s refused: {}",
+        m.rejected
+    );
+    assert!(m.completed > m.submitted - m.rejected - 5);
+    // Retrying errors every second, up to a minute: nothing is given up.
+    let r = run_one(
+        &base("[client]\nretry_on = [\"error\"]\n[retry]\npolicy = \"fixed\"\nbase = \"1s\"\nmax_attempts = 60"),
+        1,
+    );
+    assert_eq!(r.gave_up, 0);
+    assert!(r.retry_attempts > 1000, "{}", r.retry_attempts);
+    assert!(
+        r.completed + 5 >= r.submitted,
+        "{} of {}",
+        r.completed,
+        r.submitted
+    );
+}
