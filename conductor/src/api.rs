@@ -11,7 +11,6 @@ use crate::rpc::{lock, Redial, Unavailable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -69,8 +68,6 @@ struct Shared {
     cfg: ApiConfig,
     rec: SharedRecorder,
     store: Redial,
-    /// A dial of the store is under way (requests meanwhile are refused, not queued).
-    dialling: AtomicBool,
     bus: Mutex<Option<Link>>,
     /// The live conductors, for `affinity`.
     members: Mutex<Vec<u32>>,
@@ -107,7 +104,6 @@ pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) 
     ));
     let me = Arc::new(Shared {
         store: Redial::new(&cfg.net, cfg.ip, cfg.store),
-        dialling: AtomicBool::new(false),
         cfg,
         rec,
         bus: Mutex::new(None),
@@ -116,8 +112,12 @@ pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) 
         waiting,
         first_call,
     });
-    // The store first: the first requests find it dialled.
-    let _ = me.store.get().await;
+    // The store first, however long it takes to come up: the first requests find it dialled.
+    let mut backoff = Duration::from_millis(1);
+    while me.store.get().await.is_err() {
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
     tokio::spawn(me.clone().keep_bus());
     if me.cfg.routing == Routing::Affinity {
         tokio::spawn(me.clone().watch_members());
@@ -213,12 +213,12 @@ impl Shared {
         }
     }
 
-    /// Reads the live conductors every third of a lease (`affinity`).
+    /// Reads the ring's members every third of a lease (`affinity`).
     async fn watch_members(self: Arc<Self>) {
         let every = (self.cfg.lease_ttl / 3).max(Duration::from_millis(1));
         loop {
             if let Ok(c) = self.store.get().await {
-                if let Ok(m) = crate::conductor::live_members(&c).await {
+                if let Ok(m) = crate::conductor::ring_members(&c, self.cfg.conductors).await {
                     *lock(&self.members) = m;
                 }
             }
@@ -233,19 +233,21 @@ impl Shared {
     /// A client's request: persist it, then go on in [`Shared::persisted`].
     fn request(self: &Arc<Self>, op: OpSpec, client: &Link) {
         let Some(store) = self.store.current() else {
-            // The store is gone: refuse (503) and dial it again, once at a time.
-            self.rec.record(Event::Rejected { op });
-            client.send(Msg::Answer {
-                id: op.id,
-                answer: Answer::Unavailable,
+            // The store connection is gone: dial it again for this request (a refused dial
+            // fails at once), and refuse (503) if it cannot be reached.
+            let (me, client) = (self.clone(), client.clone());
+            tokio::spawn(async move {
+                match me.store.get().await {
+                    Ok(_) if me.store.current().is_some() => me.request(op, &client),
+                    _ => {
+                        me.rec.record(Event::Rejected { op });
+                        client.send(Msg::Answer {
+                            id: op.id,
+                            answer: Answer::Unavailable,
+                        });
+                    }
+                }
             });
-            if !self.dialling.swap(true, Ordering::Relaxed) {
-                let me = self.clone();
-                tokio::spawn(async move {
-                    let _ = me.store.get().await;
-                    me.dialling.store(false, Ordering::Relaxed);
-                });
-            }
             return;
         };
         let (me, client) = (self.clone(), client.clone());

@@ -164,9 +164,41 @@ struct Parked {
 /// Waiters for one container's in-process lock (`local-lock*`).
 #[derive(Default)]
 struct LockQueue {
+    /// Whether a worker holds the lock.
+    held: bool,
+    /// Unfair: the workers waiting, woken in no particular order.
     waiters: VecDeque<oneshot::Sender<()>>,
     /// Releases so far: the unfair lock's pick among waiters is keyed on it.
     releases: u64,
+    /// Fair: the ops in the order their deliveries were taken (the Phase 0 job queue keyed by
+    /// container), whether or not their worker has come for the lock yet.
+    order: VecDeque<u64>,
+    /// Fair: the workers waiting, by op.
+    waiting: BTreeMap<u64, oneshot::Sender<()>>,
+}
+
+impl LockQueue {
+    /// Fair: gives the free lock to the first op in line, if its worker waits for it.
+    fn grant_next(&mut self) {
+        if self.held {
+            return;
+        }
+        if let Some(head) = self.order.front().copied() {
+            if let Some(tx) = self.waiting.remove(&head) {
+                self.order.pop_front();
+                self.held = true;
+                // A worker gone meanwhile (its conductor is going down) passes its turn on.
+                if tx.send(()).is_err() {
+                    self.held = false;
+                    self.grant_next();
+                }
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        !self.held && self.waiters.is_empty() && self.order.is_empty()
+    }
 }
 
 /// How an op's run ended.
@@ -413,7 +445,9 @@ impl Shared {
             self.ack(d, None);
             return Some(Wait::Blocking);
         }
-        // Validation and housekeeping are in memory; then the op tries to take a worker.
+        // Validation and housekeeping are in memory (a fair lock's line is joined here); then
+        // the op tries to take a worker.
+        self.reserve(&task);
         let (busy, parked) = {
             let mut p = lock(&self.pool);
             if p.busy < self.cfg.pool_workers || self.cfg.overflow == Overflow::Unbounded {
@@ -490,6 +524,7 @@ impl Shared {
                 self.reply(d, Answer::Accepted);
             }
             Wait::Reject => {
+                self.unreserve(&task);
                 // The op never ran: its record goes, the container's status stays.
                 self.store
                     .store_until_answered(StoreCmd::Abandon { op: task.op.id })
@@ -708,21 +743,65 @@ impl Shared {
         });
     }
 
+    fn fair(&self) -> bool {
+        self.cfg.ordering == Ordering::LocalLockFair
+    }
+
+    /// Fair lock: the op takes its place in its container's line as its delivery is taken,
+    /// before any worker runs it, so the line follows the order of the queue it came from.
+    fn reserve(&self, task: &Task) {
+        if self.fair() && !task.op.kind.is_blocking() {
+            lock(&self.locks)
+                .entry(task.op.container)
+                .or_default()
+                .order
+                .push_back(task.op.id);
+        }
+    }
+
+    /// Fair lock: an op that will not run after all leaves the line.
+    fn unreserve(&self, task: &Task) {
+        if !self.fair() {
+            return;
+        }
+        let mut m = lock(&self.locks);
+        let c = task.op.container;
+        if let Some(q) = m.get_mut(&c) {
+            q.order.retain(|&o| o != task.op.id);
+            q.grant_next();
+            if q.idle() {
+                m.remove(&c);
+            }
+        }
+    }
+
     /// Waits for the container's in-process lock.
     async fn lock_local(&self, task: &Task) -> LocalGuard<'_> {
         let container = task.op.container;
         let rx = {
             let mut m = lock(&self.locks);
-            match m.get_mut(&container) {
-                None => {
-                    m.insert(container, LockQueue::default());
-                    None
+            let q = m.entry(container).or_default();
+            if self.fair() {
+                // An op that was not in line (restart recovery) joins at its end.
+                if !q.order.contains(&task.op.id) {
+                    q.order.push_back(task.op.id);
                 }
-                Some(q) => {
+                if !q.held && q.order.front() == Some(&task.op.id) {
+                    q.order.pop_front();
+                    q.held = true;
+                    None
+                } else {
                     let (tx, rx) = oneshot::channel();
-                    q.waiters.push_back(tx);
+                    q.waiting.insert(task.op.id, tx);
                     Some(rx)
                 }
+            } else if !q.held {
+                q.held = true;
+                None
+            } else {
+                let (tx, rx) = oneshot::channel();
+                q.waiters.push_back(tx);
+                Some(rx)
             }
         };
         if let Some(rx) = rx {
@@ -740,29 +819,33 @@ impl Shared {
         }
     }
 
-    /// Hands the lock to a waiter: the first (fair), or any (unfair: like a thread lock, the
-    /// next holder is whoever the scheduler wakes first, so a later op can overtake).
+    /// Hands the lock on: to the next op in line (fair), or to any waiter (unfair: like a
+    /// thread lock, the next holder is whoever the scheduler wakes first, so a later op can
+    /// overtake an earlier one).
     fn unlock_local(&self, container: u64) {
-        let fair = self.cfg.ordering == Ordering::LocalLockFair;
         let mut m = lock(&self.locks);
         let Some(q) = m.get_mut(&container) else {
             return;
         };
-        while !q.waiters.is_empty() {
-            let n = q.waiters.len() as u64;
-            let i = if fair {
-                0
-            } else {
-                (mix(container ^ mix(q.releases)) % n) as usize
-            };
-            q.releases += 1;
-            if let Some(tx) = q.waiters.remove(i) {
-                if tx.send(()).is_ok() {
-                    return;
+        q.held = false;
+        if self.fair() {
+            q.grant_next();
+        } else {
+            while !q.waiters.is_empty() {
+                let n = q.waiters.len() as u64;
+                let i = (mix(container ^ mix(q.releases)) % n) as usize;
+                q.releases += 1;
+                if let Some(tx) = q.waiters.remove(i) {
+                    if tx.send(()).is_ok() {
+                        q.held = true;
+                        break;
+                    }
                 }
             }
         }
-        m.remove(&container);
+        if q.idle() {
+            m.remove(&container);
+        }
     }
 
     /// Takes the container's lease lock in the store, polling while another holds it, and
@@ -882,16 +965,16 @@ impl Shared {
     /// finish — a create goes to Error, a delete is done again, anything else is issued again
     /// unless a later op of its container has started.
     async fn recover(&self) {
-        let mut after = 0;
+        let mut from = 0;
         loop {
             let scan = CoordCmd::Owned {
                 owner: self.cfg.index,
-                after,
+                from,
             };
             let StoreResp::Op(v) = self.coord.coord_until_answered(scan).await else {
                 return;
             };
-            after = v.op.id;
+            from = v.op.id + 1;
             let task = Task {
                 op: v.op,
                 seq: v.seq,
@@ -948,6 +1031,21 @@ impl Shared {
     }
 
     async fn reconcile_host(&self, h: u32, page: u32) -> Result<(), Unavailable> {
+        // Records first, then the host: a record read before the truth can only be older than
+        // it, and any op that begins after the read bumps the record's version, so the
+        // compare-and-swap below refuses to write a truth that an op has moved past.
+        let store = self.coord.get().await?;
+        let mut recs = Vec::new();
+        let mut after = None;
+        loop {
+            let got = store.list_records(h, after, page).await?;
+            after = got.last().map(|r| r.id);
+            let last = got.len() < page as usize;
+            recs.extend(got);
+            if last {
+                break;
+            }
+        }
         let host = self
             .scan_hosts
             .get(h as usize)
@@ -965,39 +1063,30 @@ impl Shared {
                 break;
             }
         }
-        let store = self.coord.get().await?;
-        let mut after = None;
-        loop {
-            let recs = store.list_records(h, after, page).await?;
-            after = recs.last().map(|r| r.id);
-            for r in &recs {
-                if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
-                    continue;
-                }
-                let truth = truths.get(&r.id).copied().unwrap_or(Truth::Absent);
-                let want = status_of(truth);
-                if r.status == want {
-                    continue;
-                }
-                let set = StoreCmd::SetStatus {
-                    container: r.id,
-                    version: r.version,
-                    status: want,
-                };
-                // Compare-and-swap: an op that began meanwhile wins.
-                if store.store(set).await? == StoreResp::Ok {
-                    self.rec.record(Event::Reconciled {
-                        conductor: self.cfg.index,
-                        container: r.id,
-                        from: r.status,
-                        to: want,
-                    });
-                }
+        for r in &recs {
+            if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
+                continue;
             }
-            if recs.len() < page as usize {
-                return Ok(());
+            let truth = truths.get(&r.id).copied().unwrap_or(Truth::Absent);
+            let want = status_of(truth);
+            if r.status == want {
+                continue;
+            }
+            let set = StoreCmd::SetStatus {
+                container: r.id,
+                version: r.version,
+                status: want,
+            };
+            if store.store(set).await? == StoreResp::Ok {
+                self.rec.record(Event::Reconciled {
+                    conductor: self.cfg.index,
+                    container: r.id,
+                    from: r.status,
+                    to: want,
+                });
             }
         }
+        Ok(())
     }
 
     /// The orphan sweeper: an accepted op that no conductor began after `orphan_after` (its
@@ -1013,20 +1102,20 @@ impl Shared {
                 continue;
             };
             let members = if self.cfg.routing == Routing::Affinity {
-                match live_members(&store).await {
+                match ring_members(&store, self.cfg.conductors).await {
                     Ok(m) => m,
                     Err(Unavailable) => continue,
                 }
             } else {
                 Vec::new()
             };
-            let mut after = 0;
+            let mut from = 0;
             loop {
-                let Ok(StoreResp::Op(v)) = store.coord(CoordCmd::Orphan { after, age_us }).await
+                let Ok(StoreResp::Op(v)) = store.coord(CoordCmd::Orphan { from, age_us }).await
                 else {
                     break;
                 };
-                after = v.op.id;
+                from = v.op.id + 1;
                 self.rec.record(Event::Orphaned {
                     conductor: self.cfg.index,
                     op: v.op,
@@ -1056,20 +1145,21 @@ impl Shared {
     }
 }
 
-/// The live conductors (membership leases), in index order.
-pub async fn live_members(store: &crate::rpc::RpcClient) -> Result<Vec<u32>, Unavailable> {
-    let mut out = Vec::new();
+/// The members of the affinity ring: every one of the `conductors`, but those whose membership
+/// lease ran out (tooz's partitioner drops a member that stops heartbeating; one still starting
+/// has not joined and is not dropped).
+pub async fn ring_members(
+    store: &crate::rpc::RpcClient,
+    conductors: u32,
+) -> Result<Vec<u32>, Unavailable> {
+    let mut lapsed = std::collections::BTreeSet::new();
     let mut from = 0;
-    loop {
-        match store.coord(CoordCmd::Members { from }).await? {
-            StoreResp::Member { index } => {
-                out.push(index);
-                match index.checked_add(1) {
-                    Some(f) => from = f,
-                    None => return Ok(out),
-                }
-            }
-            _ => return Ok(out),
+    while let StoreResp::Member { index } = store.coord(CoordCmd::Lapsed { from }).await? {
+        lapsed.insert(index);
+        match index.checked_add(1) {
+            Some(f) => from = f,
+            None => break,
         }
     }
+    Ok((0..conductors).filter(|c| !lapsed.contains(c)).collect())
 }

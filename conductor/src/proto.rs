@@ -164,20 +164,26 @@ pub enum CoordCmd {
         /// Where to start.
         from: u32,
     },
-    /// The first non-terminal op after `after` owned by `owner` (`Op`), or `NotFound` (restart
+    /// The first member with index ≥ `from` whose lease has run out (`Member`), or
+    /// `NotFound`: a conductor that joined and went silent (one that never joined is starting).
+    Lapsed {
+        /// Where to start.
+        from: u32,
+    },
+    /// The first non-terminal op with id ≥ `from` owned by `owner` (`Op`), or `NotFound` (restart
     /// recovery's scan).
     Owned {
         /// The conductor.
         owner: u32,
-        /// The last op id seen (0 to start).
-        after: u64,
+        /// Where to start (the last op id seen + 1; 0 to start).
+        from: u64,
     },
-    /// The first op after `after` that no conductor has begun, accepted (or last dispatched)
+    /// The first op with id ≥ `from` that no conductor has begun, accepted (or last dispatched)
     /// at least `age_us` ago (`Op`), or `NotFound` (the orphan sweeper's scan; the op's age
     /// starts over). Begun ops are their owner's: its restart recovery brings them back.
     Orphan {
-        /// The last op id seen (0 to start).
-        after: u64,
+        /// Where to start (the last op id seen + 1; 0 to start).
+        from: u64,
         /// How old it must be.
         age_us: u64,
     },

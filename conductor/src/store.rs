@@ -348,6 +348,13 @@ impl StoreState {
                 self.members.insert(member, now.saturating_add(ttl_us));
                 StoreResp::Ok
             }
+            CoordCmd::Lapsed { from } => self
+                .members
+                .range(from..)
+                .find(|(_, &e)| e <= now)
+                .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
+                    index,
+                }),
             CoordCmd::Members { from } => self
                 .members
                 .range(from..)
@@ -355,16 +362,16 @@ impl StoreState {
                 .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
                     index,
                 }),
-            CoordCmd::Owned { owner, after } => self
+            CoordCmd::Owned { owner, from } => self
                 .ops
-                .range(after.saturating_add(1)..)
+                .range(from..)
                 .map(|(_, r)| r)
                 .find(|r| r.owner == Some(owner) && r.state == OpState::Executing)
                 .map_or(StoreResp::NotFound, |r| StoreResp::Op(self.view(r))),
-            CoordCmd::Orphan { after, age_us } => {
+            CoordCmd::Orphan { from, age_us } => {
                 let found = self
                     .ops
-                    .range(after.saturating_add(1)..)
+                    .range(from..)
                     .map(|(_, r)| r)
                     .find(|r| {
                         r.state == OpState::Accepted && now.saturating_sub(r.since_us) >= age_us
@@ -909,7 +916,7 @@ mod tests {
         now.store(5_000_000, std::sync::atomic::Ordering::Relaxed);
         let orphan = |s: &mut StoreState| {
             s.coordinate(CoordCmd::Orphan {
-                after: 0,
+                from: 0,
                 age_us: 1_000_000,
             })
         };

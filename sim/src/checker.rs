@@ -13,7 +13,8 @@
 //! state at that host (cleared when a delete completes: a later op re-applied there is judged by
 //! `no-use-after-delete` or `per-container-order` instead). An op re-applied after more than
 //! [`CHANGERS_KEPT`] other state changes of its container escapes `at-most-once`: that is the
-//! price of the bound. `no-lost-ops` keeps the accepted ops not yet terminal (in-flight work).
+//! price of the bound. `no-lost-ops` keeps the blocking ops accepted and not yet answered
+//! (in-flight work); async ops are judged by the store's op records at the end of the drain.
 //! Memory therefore follows live containers and in-flight ops, not the length of the run. Each
 //! invariant lists at most [`LISTED_PER_INVARIANT`] violations per seed and counts the rest.
 //!
@@ -27,8 +28,9 @@ use conductor::op::{HostError, OpKind, Status, Truth};
 use conductor::proto::OpSpec;
 use conductor::recorder::Event;
 use conductor::store::StoreState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Violations listed per invariant and seed; the rest are only counted.
 pub const LISTED_PER_INVARIANT: usize = 20;
@@ -50,7 +52,8 @@ pub enum Invariant {
     PerContainerOrder,
     /// No op changes the host state twice.
     AtMostOnce,
-    /// Every accepted op is terminal by the end of the drain.
+    /// Every accepted op is terminal by the end of the drain: no async op's record is left
+    /// non-terminal in the store, and every blocking op was answered by a conductor.
     NoLostOps,
     /// No record is left in a transient status or task_state by the end of the drain.
     NoStuckState,
@@ -317,6 +320,37 @@ impl Snapshot {
     }
 }
 
+/// A cheap, fixed hash of integer keys (FxHash's multiply-rotate): the checker looks a map up
+/// on most events, and SipHash would cost more than the judgment. No order of these maps
+/// reaches the output: what is reported from them is sorted first.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// Where a container stands at one host, as far as the history shows.
 #[derive(Debug, Clone, Copy, Default)]
 enum Life {
@@ -360,7 +394,7 @@ impl Cs {
     }
 }
 
-/// An accepted op not yet terminal.
+/// An accepted blocking op not yet answered.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     op: OpRef,
@@ -392,13 +426,13 @@ pub struct Checker {
     on: InvariantSet,
     /// Whether any invariant judged on `Applied` events is on.
     host_checks: bool,
-    containers: BTreeMap<(u64, u32), Cs>,
-    pending: BTreeMap<u64, Pending>,
+    containers: IdMap<(u64, u32), Cs>,
+    pending: IdMap<u64, Pending>,
     /// Containers whose create was accepted and is not yet terminal (container → op id): a
     /// delete reaching the host before such a create completed is the "delete during create"
     /// race; one reaching a container whose create is over (failed, never applied) is a
     /// legitimate clean-up.
-    creating: BTreeMap<u64, u64>,
+    creating: IdMap<u64, u64>,
     sink: Sink,
 }
 
@@ -465,9 +499,9 @@ impl Checker {
         Checker {
             on,
             host_checks: on.any(&HOST_CHECKS),
-            containers: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            creating: BTreeMap::new(),
+            containers: IdMap::default(),
+            pending: IdMap::default(),
+            creating: IdMap::default(),
             sink: Sink {
                 seed,
                 on,
@@ -528,7 +562,10 @@ impl Checker {
             }
         }
         match *ev {
-            Event::Accepted { op, seq } if lost => {
+            // Async ops are judged by their store records at the end (a conductor killed
+            // between its final write and its report leaves an op terminal in the store with
+            // no `Terminal` event); blocking ops have no record, only their answer.
+            Event::Accepted { op, seq } if lost && op.kind.is_blocking() => {
                 self.pending.insert(
                     op.id,
                     Pending {
@@ -538,7 +575,7 @@ impl Checker {
                     },
                 );
             }
-            Event::Terminal { op, .. } if lost => {
+            Event::Terminal { op, .. } if lost && op.kind.is_blocking() => {
                 self.pending.remove(&op.id);
             }
             Event::PoolArrival { conductor, op, .. } if op.kind.is_blocking() => {
@@ -752,41 +789,46 @@ impl Checker {
         let on = self.on;
         let sink = &mut self.sink;
         if on.contains(Invariant::NoLostOps) {
-            let records: BTreeMap<u64, &FinalOp> = snap.ops.iter().map(|o| (o.op.id, o)).collect();
-            let pending = std::mem::take(&mut self.pending);
-            for p in pending.values() {
-                sink.report(
-                    Invariant::NoLostOps,
-                    p.container,
-                    end_us,
-                    || vec![p.op],
-                    || {
-                        let rec = records.get(&p.op.id).map_or_else(String::new, |r| {
-                            format!("; its record is still {}", describe_op_record(r))
-                        });
-                        format!(
-                            "{} accepted at {} was not terminal at the end of the drain{rec}",
-                            p.op,
-                            sim_time(p.accepted_us)
-                        )
-                    },
-                );
-            }
+            // One list in op id order: the blocking ops never answered and the op records still
+            // non-terminal in the store (the report's order must not depend on the hash map's).
+            let mut lost: BTreeMap<u64, Result<Pending, &FinalOp>> =
+                std::mem::take(&mut self.pending)
+                    .into_iter()
+                    .map(|(id, p)| (id, Ok(p)))
+                    .collect();
             for r in &snap.ops {
-                if !pending.contains_key(&r.op.id) {
-                    let op = OpRef::of(&r.op, r.seq);
-                    sink.report(
+                lost.insert(r.op.id, Err(r));
+            }
+            for l in lost.values() {
+                match l {
+                    Ok(p) => sink.report(
                         Invariant::NoLostOps,
-                        r.op.container,
+                        p.container,
                         end_us,
-                        || vec![op],
+                        || vec![p.op],
                         || {
                             format!(
-                                "the record of {op} is still {} at the end of the drain",
-                                describe_op_record(r)
+                                "blocking {} accepted at {} was never answered by a conductor",
+                                p.op,
+                                sim_time(p.accepted_us)
                             )
                         },
-                    );
+                    ),
+                    Err(r) => {
+                        let op = OpRef::of(&r.op, r.seq);
+                        sink.report(
+                            Invariant::NoLostOps,
+                            r.op.container,
+                            end_us,
+                            || vec![op],
+                            || {
+                                format!(
+                                    "{op} is still {} in the store at the end of the drain",
+                                    describe_op_record(r)
+                                )
+                            },
+                        );
+                    }
                 }
             }
         }

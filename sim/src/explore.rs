@@ -10,6 +10,53 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+/// One part of an exploration split over several machines: `--shard I/N` runs the I-th of N
+/// contiguous blocks of the seeds (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which block, 1..=`of`.
+    pub index: u64,
+    /// How many blocks.
+    pub of: u64,
+}
+
+/// A `--shard` value that is not `I/N` with 1 ≤ I ≤ N.
+#[derive(Debug, thiserror::Error)]
+#[error("--shard {0}: expected I/N with 1 <= I <= N, e.g. 2/4")]
+pub struct BadShard(pub String);
+
+impl std::str::FromStr for Shard {
+    type Err = BadShard;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadShard(s.to_string());
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, of) = (
+            i.trim().parse::<u64>().map_err(|_| bad())?,
+            n.trim().parse::<u64>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > of {
+            return Err(bad());
+        }
+        Ok(Shard { index, of })
+    }
+}
+
+impl Shard {
+    /// The block of seeds `first .. first + n` this shard runs: `(first seed, count)`. The
+    /// blocks of `1/N … N/N` cover the seeds exactly once, in order.
+    pub fn seeds(self, first: u64, n: u64) -> (u64, u64) {
+        let cut = |k: u64| (u128::from(n) * u128::from(k) / u128::from(self.of)) as u64;
+        let (lo, hi) = (cut(self.index - 1), cut(self.index));
+        (first.wrapping_add(lo), hi - lo)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.of)
+    }
+}
+
 /// A seed with a violation the scenario does not expect (DESIGN.md's `explore.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failing {
@@ -54,6 +101,10 @@ pub struct Exploration {
     pub expected: Vec<String>,
     /// Added: seeds whose simulation aborted.
     pub aborted: Vec<Aborted>,
+    /// Added with `--shard I/N`: which part of the seeds this file covers (`seeds` and
+    /// `first_seed` describe that part).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 /// What one seed left, kept while the others run.
@@ -102,6 +153,7 @@ pub fn explore(
         checked: scn.checks.invariants.clone(),
         expected: expected.clone(),
         aborted: Vec::new(),
+        shard: None,
     };
     for (i, o) in outcomes.into_iter().enumerate() {
         let seed = first.wrapping_add(i as u64);
@@ -227,6 +279,7 @@ mod tests {
             checked: vec!["exclusive".into()],
             expected: vec![],
             aborted: vec![],
+            shard: None,
         };
         let json = ex.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -243,5 +296,25 @@ mod tests {
         assert!(s.contains("broken     exclusive 1 (seeds"), "{s}");
         assert!(s.contains("reproduce  replay --seed 2"), "{s}");
         assert!(!ex.passed());
+    }
+
+    #[test]
+    fn shards_cover_the_seeds_once() {
+        for n in [1u64, 7, 10, 1000] {
+            for of in [1u64, 3, 4, 7] {
+                let mut next = 5;
+                for index in 1..=of {
+                    let (first, count) = Shard { index, of }.seeds(5, n);
+                    assert_eq!(first, next, "{index}/{of} of {n}");
+                    next = first + count;
+                }
+                assert_eq!(next, 5 + n);
+            }
+        }
+        assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, of: 4 });
+        for bad in ["0/4", "5/4", "2", "a/b", "2/0"] {
+            let e = bad.parse::<Shard>().unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("I/N"), "{e}");
+        }
     }
 }

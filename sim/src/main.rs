@@ -82,6 +82,10 @@ struct ExploreArgs {
     /// Seeds run at once (default: the machine's cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Runs only the I-th of N contiguous blocks of the seeds (for splitting an exploration
+    /// over machines), e.g. `--shard 2/4`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     /// Output directory (default: reports/out/<scenario name>/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -208,9 +212,16 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
         ))
     })?;
     let first = a.seed.unwrap_or(scn.seed);
+    let shard = a
+        .shard
+        .as_deref()
+        .map(str::parse::<sim::explore::Shard>)
+        .transpose()
+        .map_err(|e| BadInput(e.to_string()))?;
+    let (first, n) = shard.map_or((first, n), |s| s.seeds(first, n));
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
     let out = out_dir(a.out, &scn)?;
-    let ex = match progress(&scn.name, n) {
+    let mut ex = match progress(&scn.name, n) {
         Some(bar) => {
             let ex = sim::explore::explore(&scn, first, n, jobs, &|| bar.inc(1));
             bar.finish_and_clear();
@@ -218,6 +229,7 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
         }
         None => sim::explore::explore(&scn, first, n, jobs, &|| {}),
     };
+    ex.shard = shard.map(|s| s.to_string());
     let path = out.join("explore.json");
     std::fs::write(&path, ex.to_json()).with_context(|| format!("writing {}", path.display()))?;
     let sets: String =

@@ -377,11 +377,19 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
     injector.heal();
     rec.end_load(rec.now_us());
     // Drain: everything sent, and every request still scheduled (a lifecycle's later steps,
-    // retries), gets until `drain` to finish; stop as soon as nothing is left.
+    // retries), gets until `drain` to finish. A capacity run stops as soon as nothing is left;
+    // when liveness is judged the drain lasts its whole length, since recovery, the
+    // reconciler and the orphan sweeper still work after the last answer.
+    let liveness = scn
+        .checks
+        .invariants
+        .iter()
+        .any(|i| matches!(i.as_str(), "no-lost-ops" | "no-stuck-state" | "converges"));
     let drain_end = start + scn.duration + scn.drain;
     loop {
         let now = Instant::now();
-        if now >= drain_end || (rec.in_flight() == 0 && client.pending() == 0) {
+        let idle = rec.in_flight() == 0 && client.pending() == 0;
+        if now >= drain_end || (idle && !liveness) {
             break;
         }
         let step = Duration::from_secs(1).min(drain_end - now);

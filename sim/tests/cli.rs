@@ -527,7 +527,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     let dir = scratch("explore");
     let r = races();
     let r = path_str(&r);
-    // Nothing expected: every seed breaks the ordering invariants, so every seed fails.
+    // Nothing expected: every seed breaks the ordering invariants, so every seed fails. Three
+    // conductors on the shared topic (Magnum 2015) race the ops of one container.
     let base = [
         "explore",
         r,
@@ -537,6 +538,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
         "3",
         "--set",
         "checks.expect=[]",
+        "--set",
+        "cluster.conductors=3",
     ];
     let stdout = expect_code(
         "explore, nothing expected",
@@ -547,7 +550,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     assert!(stdout.contains("failing    4 seed(s)"), "{stdout}");
     assert!(
         stdout.contains("reproduce  conductor-sim replay")
-            && stdout.contains("--seed 3 --trace --set 'checks.expect=[]'"),
+            && stdout
+                .contains("--seed 3 --trace --set 'checks.expect=[]' --set cluster.conductors=3"),
         "{stdout}"
     );
     let a = std::fs::read_to_string(dir.join("a/explore.json")).expect("explore.json");
@@ -589,6 +593,24 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
     let b = std::fs::read_to_string(dir.join("b/explore.json")).expect("explore.json");
     assert_eq!(a, b, "two explorations of the same seeds differ");
 
+    // A shard runs its block of the seeds and finds the same failing seeds in it.
+    expect_code(
+        "explore --shard 2/2",
+        &[&base[..], &["--out", "shard", "--shard", "2/2"]].concat(),
+        &dir,
+        1,
+    );
+    let sh: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("shard/explore.json")).expect("explore.json"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        (sh["seeds"].as_u64(), sh["first_seed"].as_u64()),
+        (Some(2), Some(5))
+    );
+    assert_eq!(sh["shard"], "2/2");
+    assert_eq!(sh["failing"][0], v["failing"][2]);
+
     // Replaying a failing seed shows the violations explore reported.
     let seed = failing[1]["seed"].as_u64().expect("a seed").to_string();
     let stdout = expect_code(
@@ -600,6 +622,8 @@ fn explore_writes_explore_json_and_fails_on_unexpected_violations() {
             &seed,
             "--set",
             "checks.expect=[]",
+            "--set",
+            "cluster.conductors=3",
             "--out",
             "replay",
         ],
@@ -689,11 +713,31 @@ fn replay_traces_are_deterministic_and_filter_by_container() {
     // Without --trace: the violations and the summary only.
     let quiet = expect_code(
         "replay without --trace",
-        &["replay", path_str(&r), "--seed", "2"],
+        &["replay", path_str(&r), "--seed", "2", "--out", "quiet"],
         &dir,
         0,
     );
     assert!(quiet.starts_with("violations "), "{quiet}");
+    // The same world as `run` and with a trace: the same report, `host` aside.
+    expect_code(
+        "replay --trace --out",
+        &[&args[..], &["--out", "traced"]].concat(),
+        &dir,
+        0,
+    );
+    expect_code(
+        "run of the same seed",
+        &["run", path_str(&r), "--seed", "2", "--out", "run"],
+        &dir,
+        0,
+    );
+    let strip = |d: &str| {
+        let mut v = read_report(&dir.join(d).join("report.json"));
+        v.as_object_mut().expect("an object").remove("host");
+        v
+    };
+    assert_eq!(strip("quiet"), strip("run"), "replay and run differ");
+    assert_eq!(strip("traced"), strip("run"), "tracing changed the run");
 }
 
 #[test]
@@ -823,6 +867,11 @@ fn checker_commands_refuse_bad_input() {
         "explore without --seeds",
         &sim(&["explore", r], &dir),
         &["races-no-ordering.toml", "explore needs --seeds"],
+    );
+    refused(
+        "explore with a bad shard",
+        &sim(&["explore", r, "--seeds", "4", "--shard", "5/4"], &dir),
+        &["--shard", "5/4", "I/N"],
     );
     refused(
         "explore with zero seeds",
