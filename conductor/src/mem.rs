@@ -341,15 +341,6 @@ impl MemNet {
         Ok((MemLink::new(self, &up), MemReader::new(self, down)))
     }
 
-    /// Whether someone listens on `addr` (a connect would not be refused for want of a
-    /// listener; clogs aside).
-    pub fn is_listening(&self, addr: SocketAddr) -> bool {
-        lock(&self.inner)
-            .listeners
-            .get(&addr)
-            .is_some_and(|l| !l.is_closed())
-    }
-
     /// Closes every listener of the node at `ip` at once (its process was killed): madsim drops
     /// a killed node's tasks — and the listeners they own — only as its scheduler reaches them,
     /// and a connect in between would be accepted by a dead process.

@@ -317,21 +317,10 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
         net: net.clone(),
         ip: addrs.api.ip(),
     };
-    let (addr, r, m, store) = (addrs.api, shared.clone(), mem.clone(), addrs.store);
-    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (addr, r) = (addrs.api, shared.clone());
     let id = place(&handle, "api", addr.ip(), move || {
-        let (cfg, r, m) = (api_cfg.clone(), r.clone(), m.clone());
-        let first = !started.swap(true, std::sync::atomic::Ordering::Relaxed);
-        async move {
-            // Nodes start in any order: the first API waits for its database to be up before it
-            // takes requests, so that the run's first requests do not meet a 503 that only says
-            // which node madsim happened to start first. (A restarted API does not wait: under
-            // a fault, a 503 is what the client should see.)
-            while first && !m.is_listening(store) {
-                sleep(Duration::from_millis(1)).await;
-            }
-            api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await
-        }
+        let (cfg, r) = (api_cfg.clone(), r.clone());
+        async move { api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await }
     });
     node("api", id, addr.ip());
 
