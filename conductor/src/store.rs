@@ -16,6 +16,8 @@ pub struct Container {
     pub status: Status,
     /// The task_state of the op running on it, if any.
     pub task_state: Option<&'static str>,
+    /// The op that set `task_state`.
+    pub task_op: Option<u64>,
     /// The host it was placed on at create.
     pub host: u32,
     /// The last sequence number given to one of its ops.
@@ -391,12 +393,16 @@ impl StoreState {
                 let Some(rec) = self.close(op) else {
                     return StoreResp::NotFound;
                 };
-                if error {
-                    if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                    if error {
                         c.status = Status::Error;
-                        c.task_state = None;
-                        c.version += 1;
                     }
+                    // The op's own task_state goes with it; a later op's stays.
+                    if error || c.task_op == Some(op) {
+                        c.task_state = None;
+                        c.task_op = None;
+                    }
+                    c.version += 1;
                 }
                 StoreResp::Ok
             }
@@ -421,6 +427,7 @@ impl StoreState {
             Container {
                 status,
                 task_state: None,
+                task_op: None,
                 host,
                 last_seq: 0,
                 last_begun_seq: 0,
@@ -498,6 +505,7 @@ impl StoreState {
                 }
                 if let Some(c) = self.containers.get_mut(&container) {
                     c.task_state = rec.op.kind.task_state().map(|(_, t)| t);
+                    c.task_op = Some(op);
                     c.last_begun_seq = c.last_begun_seq.max(rec.seq);
                     c.version += 1;
                 }
@@ -511,7 +519,9 @@ impl StoreState {
                     return StoreResp::NotFound;
                 };
                 if let Some(c) = self.containers.get_mut(&rec.op.container) {
+                    // Zun resets task_state at the end of every op, whichever set it.
                     c.task_state = None;
+                    c.task_op = None;
                     c.status = if ok {
                         rec.op.kind.result_status().unwrap_or(c.status)
                     } else {
@@ -570,6 +580,7 @@ impl StoreState {
                 Container {
                     status: Status::Creating,
                     task_state: None,
+                    task_op: None,
                     host,
                     last_seq,
                     last_begun_seq,

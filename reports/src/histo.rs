@@ -1,7 +1,7 @@
 //! Latency histograms: HDR histograms of microseconds.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::round;
 
@@ -144,6 +144,31 @@ impl Histo {
     }
 }
 
+/// A histogram serialises as its recorded buckets, `[[value_us, count], …]` in ascending order
+/// (each value the highest equivalent of its bucket): re-recording them gives back the same
+/// counts, hence the same quantiles, mean and maximum, so shards can be merged exactly.
+impl Serialize for Histo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for v in self.0.iter_recorded() {
+            seq.serialize_element(&(v.value_iterated_to(), v.count_at_value()))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Histo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(u64, u64)>::deserialize(d)?;
+        let mut h = Histo::new();
+        for (us, n) in pairs {
+            h.record_n(us, n);
+        }
+        Ok(h)
+    }
+}
+
 impl Default for Histo {
     fn default() -> Self {
         Histo::new()
@@ -243,6 +268,26 @@ mod tests {
         }
         assert_eq!(a.max_us(), all.max_us());
         assert_eq!(a.percentiles_ms(), all.percentiles_ms());
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_every_statistic() {
+        let mut h = Histo::new();
+        for us in 1..=20_000u64 {
+            h.record(us * us % 7_919_993 + 3);
+        }
+        h.record(0);
+        h.record(u64::MAX);
+        let json = serde_json::to_string(&h).unwrap();
+        let back: Histo = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), h.len());
+        assert_eq!(back.max_us(), h.max_us());
+        assert_eq!(back.mean_us().to_bits(), h.mean_us().to_bits());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(back.quantile_us(q), h.quantile_us(q), "q={q}");
+        }
+        assert_eq!(back.spectrum(), h.spectrum());
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
     }
 
     #[test]

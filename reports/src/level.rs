@@ -11,7 +11,7 @@
 ///
 /// Integrals are exact (`u128` of value × µs); memory is constant. Times must not go
 /// backwards: an earlier time than the last one is treated as the last one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Level {
     from_us: u64,
     last_us: u64,

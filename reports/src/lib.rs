@@ -17,6 +17,7 @@
 
 pub mod erlang;
 pub mod histo;
+pub mod html;
 pub mod human;
 pub mod level;
 pub mod report;
@@ -24,6 +25,8 @@ pub mod round;
 pub mod seed;
 pub mod stats;
 mod summary;
+pub mod sweep;
+pub mod timeline;
 
 pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
 pub use histo::{Histo, Percentiles};
@@ -31,3 +34,4 @@ pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
 pub use stats::mean_ci95;
+pub use timeline::Timeline;

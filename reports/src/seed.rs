@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::histo::Histo;
 use crate::level::Level;
+use crate::timeline::Timeline;
 
 /// Pool counters of one conductor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConductorCounts {
     /// The conductor's node name, e.g. `conductor-1`.
     pub name: String,
@@ -24,7 +25,10 @@ pub struct ConductorCounts {
 /// before it bumps a traffic counter or records into a histogram (helpers such as
 /// [`pool_arrival`](SeedMetrics::pool_arrival) do it themselves). The [`Level`]s start their
 /// window at `warmup_us` on their own and are closed by [`finish`](SeedMetrics::finish).
-#[derive(Debug, Clone)]
+///
+/// It serialises whole (serde): a sharded sweep writes each seed's metrics and `merge` reads
+/// them back, exactly (histograms as their buckets, levels and the timeline as integers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedMetrics {
     /// The seed of this run.
     pub seed: u64,
@@ -92,6 +96,10 @@ pub struct SeedMetrics {
     pub wall_s: f64,
     /// Simulated time (µs) at which the run ended.
     pub sim_end_us: u64,
+    /// Occupancy and retries over the whole run (warm-up and drain included), in bounded
+    /// memory; closed by [`finish_timeline`](SeedMetrics::finish_timeline).
+    #[serde(default)]
+    pub timeline: Timeline,
 }
 
 impl SeedMetrics {
@@ -149,6 +157,7 @@ impl SeedMetrics {
             messages: 0,
             wall_s: 0.0,
             sim_end_us: 0,
+            timeline: Timeline::new(),
         }
     }
 
@@ -195,6 +204,20 @@ impl SeedMetrics {
             l.finish(end_us);
         }
         self.sim_end_us = end_us;
+    }
+
+    /// Records a retry attempt at `t_us`: in the timeline always, in `retry_attempts` after
+    /// the warm-up only.
+    pub fn retry(&mut self, t_us: u64) {
+        self.timeline.retry(t_us);
+        if self.counting(t_us) {
+            self.retry_attempts += 1;
+        }
+    }
+
+    /// Closes the timeline at `end_us` (the end of the run, drain included).
+    pub fn finish_timeline(&mut self, end_us: u64) {
+        self.timeline.finish(end_us);
     }
 
     /// The exhaustion ratio of each batch, when at least two batches saw arrivals.
@@ -315,6 +338,35 @@ mod tests {
         assert_eq!(m.complete.len(), 2);
         assert_eq!(m.by_op.len(), 2);
         assert_eq!(m.by_op["start"].len(), 1);
+    }
+
+    #[test]
+    fn serde_round_trip_is_exact() {
+        let mut m = SeedMetrics::new(3, 100, &names(2), 4, 8);
+        m.pool_arrival(200, 1, true);
+        m.record_complete(300, "start", 12_345);
+        m.hold.record(999);
+        m.pool_busy[1].set(150, 3);
+        m.timeline.pool_set(150, 1, 3);
+        m.timeline.backlog_wait(400, 50);
+        m.retry(450);
+        m.violations = vec![serde_json::json!({"invariant": "exclusive"})];
+        m.batches = vec![(1, 1), (0, 0)];
+        m.wall_s = 0.25;
+        m.finish(1_000);
+        m.finish_timeline(1_200);
+        let json = serde_json::to_string(&m).unwrap();
+        let back: SeedMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        assert_eq!(back.per_conductor, m.per_conductor);
+        assert_eq!(back.pool_busy, m.pool_busy);
+        assert!(back.timeline == m.timeline);
+        assert_eq!(
+            back.by_op["start"].quantile_us(0.5),
+            m.by_op["start"].quantile_us(0.5)
+        );
+        assert_eq!(back.retry_attempts, 1);
+        assert_eq!((back.wall_s, back.sim_end_us), (0.25, 1_000));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod service;
+pub mod shard;
+pub mod sweep;
 pub mod trace;
 pub mod workload;
 pub mod world;

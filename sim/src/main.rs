@@ -4,8 +4,11 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use reports::{html, Histo};
 use sim::run::{default_jobs, report, run_seeds, run_seeds_with};
 use sim::scenario::{self, Scenario};
+use sim::shard::Shard;
+use sim::sweep::{self, Finish, Plan, ProbeEvent, ShardFile, Source, SweepError};
 use sim::trace::Trace;
 use sim::world::{run_seed_with, RunError, RunOptions};
 use std::io::IsTerminal;
@@ -32,14 +35,66 @@ enum Cmd {
     Explore(ExploreArgs),
     /// Runs one seed again, exactly as run and explore did, optionally with an event trace.
     Replay(ReplayArgs),
-    /// Sweeps a grid of scenario keys.
-    Sweep {
-        #[command(flatten)]
-        s: ScenarioArgs,
-        /// KEY=A..B[:STEP]
-        #[arg(long)]
-        grid: Vec<String>,
-    },
+    /// Explores every combination of some scenario keys over base scenarios (fault mixes) and
+    /// tabulates which invariants each combination holds and which it breaks.
+    Matrix(MatrixArgs),
+    /// Sweeps a grid of scenario keys with paired seeds and recommends the cheapest size
+    /// that meets the scenario's [slo].
+    Sweep(SweepArgs),
+    /// Combines the outputs of `sweep --shard I/N` into what one unsharded sweep writes.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    s: ScenarioArgs,
+    /// KEY=A..B[:STEP]: a scenario key by dotted path, A..B inclusive, STEP default 1;
+    /// several --grid make a cartesian product, the first outermost.
+    #[arg(long, value_name = "KEY=A..B[:STEP]")]
+    grid: Vec<String>,
+    /// Seeds per row (the same seeds on every row).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    seeds: u64,
+    /// First seed (default: the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only shard I of N (the (row, seed) jobs whose index % N == I-1) and write
+    /// shard.json for `merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Also write sweep.csv and timeseries.csv.
+    #[arg(long)]
+    csv: bool,
+    /// Skip the headroom search (the arrival rate at which the recommended size stops
+    /// meeting its SLO).
+    #[arg(long)]
+    no_headroom: bool,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Directories written by `sweep --shard I/N`, one per shard.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Runs at once for the headroom search (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Also write sweep.csv and timeseries.csv.
+    #[arg(long)]
+    csv: bool,
+    /// Skip the headroom search.
+    #[arg(long)]
+    no_headroom: bool,
 }
 
 #[derive(Args)]
@@ -65,6 +120,34 @@ struct RunArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write timeseries.csv (occupancy over time, seeds merged).
+    #[arg(long)]
+    csv: bool,
+}
+
+#[derive(Args)]
+struct MatrixArgs {
+    /// The base scenarios (one row group each: a fault mix, say).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Overrides a key in every base scenario, before the axes.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// An axis: a key and the values it takes, e.g. `--vary cluster.ordering=none,state-check`.
+    #[arg(long = "vary", value_name = "KEY=V1,V2,…", required = true)]
+    vary: Vec<String>,
+    /// Seeds per combination: seed … seed+N−1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seeds run at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory for matrix.json and matrix.md (default: reports/out/matrix/).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -161,11 +244,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explore(a) => explore(a),
+        Cmd::Matrix(a) => matrix(a),
         Cmd::Replay(a) => replay(a),
-        Cmd::Sweep { .. } => Err(BadInput(
-            "this command is not built yet (sweep comes with capacity planning); use `run`".into(),
-        )
-        .into()),
+        Cmd::Sweep(a) => sweep(a),
+        Cmd::Merge(a) => merge(a),
     }
 }
 
@@ -254,6 +336,63 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn matrix(a: MatrixArgs) -> anyhow::Result<ExitCode> {
+    use sim::matrix::{explore_matrix, markdown, Axis, MatrixError};
+    let axes: Vec<Axis> = a
+        .vary
+        .iter()
+        .map(|v| Axis::parse(v))
+        .collect::<Result<_, _>>()
+        .map_err(BadInput)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| Path::new("reports/out/matrix").to_path_buf());
+    std::fs::create_dir_all(&out)
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let rows = explore_matrix(
+        &a.scenarios,
+        &a.sets,
+        &axes,
+        a.seed,
+        a.seeds,
+        jobs,
+        &|row| {
+            let params: Vec<String> = row.params.values().cloned().collect();
+            let broken: Vec<String> = row.broken.keys().cloned().collect();
+            eprintln!(
+                "  {} {}: {}",
+                row.scenario,
+                params.join(" "),
+                if broken.is_empty() {
+                    "holds every invariant judged".to_string()
+                } else {
+                    format!("breaks {}", broken.join(", "))
+                }
+            );
+        },
+    )
+    .map_err(|e| match e {
+        MatrixError::Scenario(e) => anyhow::Error::new(BadInput(e.to_string())),
+        MatrixError::Run(e) => anyhow::Error::new(e),
+    })?;
+    let table = markdown(&rows, &axes);
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "seeds": a.seeds,
+        "first_seed": a.seed,
+        "rows": rows,
+    }))?;
+    std::fs::write(out.join("matrix.json"), json + "\n")
+        .with_context(|| format!("writing {}", out.join("matrix.json").display()))?;
+    std::fs::write(out.join("matrix.md"), &table)
+        .with_context(|| format!("writing {}", out.join("matrix.md").display()))?;
+    emit(&format!(
+        "{table}matrix     {}\n",
+        out.join("matrix.md").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -360,11 +499,183 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let path = out.join("report.json");
     std::fs::write(&path, rep.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    let timeline = sweep::merged_timeline(&seeds);
+    let samples = timeline.samples();
+    let mut complete = Histo::new();
+    for s in &seeds {
+        complete.merge(&s.complete);
+    }
+    let page = html::run_page(
+        &rep,
+        &complete.spectrum(),
+        &samples,
+        &sweep::fault_windows(&scn),
+        sweep::phases(&scn),
+        &[],
+    )?;
+    let html_path = out.join("report.html");
+    write(&html_path, &page)?;
+    if a.csv {
+        write(
+            &out.join("timeseries.csv"),
+            &sweep::timeseries_csv(&[], &[], &samples, true),
+        )?;
+    }
     print!("{}", rep.summary());
     println!("report     {}", path.display());
+    println!("           {}", html_path.display());
     Ok(if rep.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A sweep error as the CLI reports it: bad input exits 2, the rest 3.
+fn sweep_err(e: SweepError) -> anyhow::Error {
+    if e.is_bad_input() {
+        BadInput(e.to_string()).into()
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+/// A progress bar on a terminal (stderr), hidden otherwise.
+fn bar(len: u64, msg: String, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit}, {{elapsed}} (eta {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(msg);
+    bar
+}
+
+fn make_out(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())).into())
+}
+
+fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
+    let scn = load(&a.s)?;
+    let grid = a
+        .grid
+        .iter()
+        .map(|g| sweep::parse_grid(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sweep_err)?;
+    let shard = match &a.shard {
+        Some(s) => Shard::parse(s).map_err(|m| BadInput(format!("--shard `{s}`: {m}")))?,
+        None => Shard::ALL,
+    };
+    let source = Source::read(&a.s.scenario, &a.s.sets).map_err(sweep_err)?;
+    let first = a.seed.unwrap_or(scn.seed);
+    let plan = Plan::new(source, grid, first, a.seeds).map_err(sweep_err)?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let out = a
+        .out
+        .unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
+    make_out(&out)?;
+    let wall = Instant::now();
+    let mine = (0..plan.jobs()).filter(|&i| shard.takes(i)).count() as u64;
+    let pb = bar(
+        mine,
+        format!("{} ({} rows)", scn.name, plan.rows.len()),
+        "runs",
+    );
+    let results = sweep::run_jobs(&plan, shard, jobs, &|| pb.inc(1));
+    pb.finish_and_clear();
+    let results = results.map_err(sweep_err)?;
+    if !shard.is_all() {
+        let path = out.join(sweep::SHARD_FILE);
+        let file = ShardFile::new(&plan, shard, results);
+        let text = serde_json::to_string(&file).context("serialising the shard")?;
+        write(&path, &text)?;
+        println!(
+            "shard {shard}: {mine} of {} runs in {:.1} s wall -> {}",
+            plan.jobs(),
+            wall.elapsed().as_secs_f64(),
+            path.display()
+        );
+        println!("combine every shard's directory with: conductor-sim merge DIR... --out DIR");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let grid_wall = wall.elapsed().as_secs_f64();
+    finish_sweep(&plan, results, &out, jobs, a.csv, !a.no_headroom)?;
+    // Wall times go to stdout only: sweep.json stays byte-identical between runs.
+    println!(
+        "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {grid_wall:.1} s wall; \
+         {:.1} s with the headroom search and the report",
+        plan.jobs(),
+        plan.rows.len(),
+        plan.seeds,
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
+    let (plan, results) = sweep::merge(&a.dirs).map_err(sweep_err)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| Path::new("reports/out").join(&plan.rows[0].scn.name));
+    make_out(&out)?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    finish_sweep(&plan, results, &out, jobs, a.csv, !a.no_headroom)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The common end of `sweep` and `merge`: recommendation, headroom, files, table.
+fn finish_sweep(
+    plan: &Plan,
+    results: Vec<(u64, reports::SeedMetrics)>,
+    out: &Path,
+    jobs: usize,
+    csv: bool,
+    headroom: bool,
+) -> anyhow::Result<()> {
+    let pb = bar(plan.seeds, "headroom".into(), "seeds");
+    let progress = |ev: ProbeEvent| match ev {
+        ProbeEvent::Start(f) => {
+            pb.reset();
+            pb.set_message(format!("headroom: load x{f:.3}"));
+        }
+        ProbeEvent::Seed => pb.inc(1),
+    };
+    let outputs = sweep::finish(
+        plan,
+        results,
+        &Finish {
+            headroom,
+            jobs,
+            progress: &progress,
+        },
+    );
+    pb.finish_and_clear();
+    let outputs = outputs.map_err(sweep_err)?;
+    let json = out.join("sweep.json");
+    write(&json, &outputs.sweep.to_json())?;
+    let page = out.join("report.html");
+    write(&page, &outputs.html)?;
+    print!("{}", outputs.sweep.table());
+    println!("sweep      {}", json.display());
+    println!("           {}", page.display());
+    if csv {
+        let rows = out.join("sweep.csv");
+        write(&rows, &outputs.sweep.to_csv())?;
+        let ts = out.join("timeseries.csv");
+        write(&ts, &outputs.timeseries_csv)?;
+        println!("           {}", rows.display());
+        println!("           {}", ts.display());
+    }
+    Ok(())
 }

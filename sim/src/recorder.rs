@@ -214,6 +214,8 @@ impl SimRecorder {
             g.m.finish(end_us);
         }
         g.m.sim_end_us = end_us;
+        // The timeline covers the drain too (the levels stop at the end of the load).
+        g.m.finish_timeline(end_us);
         // Lost: attempts sent (first and retries), never refused, never terminal — accepted ops
         // that never finished and requests the API never answered alike.
         g.m.lost = (g.m.submitted + g.client_retries)
@@ -280,18 +282,25 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::PoolBusy { conductor, busy } => {
+                m.timeline.pool_set(now, conductor as usize, busy);
                 if let (Some(l), None) = (m.pool_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
             }
             Event::RpcBusy { conductor, busy } => {
+                m.timeline.rpc_set(now, conductor as usize, busy);
                 if let (Some(l), None) = (m.rpc_busy.get_mut(conductor as usize), load_end) {
                     l.set(now, busy);
                 }
             }
             Event::CallerRuns { .. } if counting => m.caller_runs += 1,
             Event::Hold { hold_us, .. } if counting => m.hold.record(hold_us),
-            Event::BacklogWait { wait_us, .. } if counting => m.backlog_wait.record(wait_us),
+            Event::BacklogWait { wait_us, .. } => {
+                m.timeline.backlog_wait(now, wait_us);
+                if counting {
+                    m.backlog_wait.record(wait_us);
+                }
+            }
             Event::Terminal { op, ok } => {
                 if m.counting(op.intended_us) {
                     if ok {
@@ -314,7 +323,6 @@ impl Recorder for SimRecorder {
             Event::Accepted { .. }
             | Event::CallerRuns { .. }
             | Event::Hold { .. }
-            | Event::BacklogWait { .. }
             | Event::NotReady { .. }
             | Event::GaveUp { .. }
             | Event::Applied { .. }

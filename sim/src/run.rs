@@ -156,3 +156,54 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
     rep.expect(&scn.checks.expect);
     rep
 }
+
+/// Runs every `(scenario, seed)` job, at most `jobs` at a time, each on a fresh thread, and
+/// returns their metrics in job order; `done` is called as each job finishes. For commands
+/// that run many configurations at once (a sweep's rows × seeds).
+pub fn run_many(
+    work: &[(&Scenario, u64)],
+    jobs: usize,
+    done: &(dyn Fn() + Sync),
+) -> Result<Vec<SeedMetrics>, RunError> {
+    let n = work.len();
+    let results: Mutex<Vec<Option<Result<SeedMetrics, RunError>>>> =
+        Mutex::new((0..n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (scn, seed) = work[i];
+                // A fresh thread per seed: madsim's determinism of std collections and its
+                // per-thread state need it.
+                let r = std::thread::scope(|inner| {
+                    inner
+                        .spawn(|| run_seed(scn, seed))
+                        .join()
+                        .unwrap_or_else(|_| {
+                            Err(RunError::Aborted {
+                                seed,
+                                message: "the seed's thread panicked".into(),
+                            })
+                        })
+                });
+                let failed = r.is_err();
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                done();
+                if failed {
+                    // Stop handing out work: the whole command fails anyway.
+                    next.store(n, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("a run was cancelled".into()))))
+        .collect()
+}

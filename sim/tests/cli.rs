@@ -885,3 +885,113 @@ fn checker_commands_refuse_bad_input() {
     );
     assert!(!dir.join("reports").exists());
 }
+
+/// Determinism with faults: the reference under random partitions and kills of conductors, the
+/// bus and the store gives the same explore.json (fault schedules included) and the same trace,
+/// byte for byte, run after run and whatever the parallelism; and replay reproduces what
+/// explore found on a known-bad design under faults.
+#[test]
+fn faults_are_deterministic_in_explore_and_replay() {
+    let dir = scratch("faults-determinism");
+    let reference = root().join("scenarios/reference.toml");
+    let reference = path_str(&reference);
+    let explore = |out: &str, jobs: &str| {
+        expect_code(
+            "explore of the reference",
+            &[
+                "explore",
+                reference,
+                "--seeds",
+                "3",
+                "--set",
+                "duration=\"5m\"",
+                "--jobs",
+                jobs,
+                "--out",
+                out,
+            ],
+            &dir,
+            0,
+        );
+        std::fs::read(dir.join(out).join("explore.json")).expect("explore.json")
+    };
+    let (a, b) = (explore("a", "1"), explore("b", "2"));
+    assert_eq!(a, b, "explore.json differs between two runs");
+    let v: Value = serde_json::from_slice(&a).expect("JSON");
+    assert_eq!(v["seeds"], 3);
+    let trace = || {
+        expect_code(
+            "replay of the reference with a trace",
+            &[
+                "replay",
+                reference,
+                "--seed",
+                "2",
+                "--trace",
+                "--set",
+                "duration=\"5m\"",
+            ],
+            &dir,
+            0,
+        )
+    };
+    let (t1, t2) = (trace(), trace());
+    // Everything but the wall-clock figures of the summary's `host` line.
+    let (l1, l2) = (trace_lines(&t1), trace_lines(&t2));
+    assert!(l1.len() > 1000, "a trace of {} lines", l1.len());
+    assert_eq!(l1, l2, "the trace differs between two runs");
+    assert!(
+        t1.contains("nemesis") && t1.contains(" begin: "),
+        "the trace shows the faults"
+    );
+
+    // A known-bad design under faults: the violations explore reports for a seed are those
+    // replay finds for it.
+    let bad = root().join("scenarios/thread-state-check.toml");
+    let bad = path_str(&bad);
+    expect_code(
+        "explore of a known-bad design, nothing expected",
+        &[
+            "explore",
+            bad,
+            "--seeds",
+            "2",
+            "--set",
+            "checks.expect=[]",
+            "--out",
+            "bad",
+        ],
+        &dir,
+        1,
+    );
+    let ex: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bad/explore.json")).expect("explore.json"))
+            .expect("JSON");
+    let failing = &ex["failing"][0];
+    let seed = failing["seed"].as_u64().expect("a failing seed");
+    assert!(
+        !failing["faults"].as_array().expect("faults").is_empty(),
+        "the failing seed ran faults"
+    );
+    let seed_arg = seed.to_string();
+    expect_code(
+        "replay of the failing seed",
+        &[
+            "replay",
+            bad,
+            "--seed",
+            &seed_arg,
+            "--set",
+            "checks.expect=[]",
+            "--out",
+            "replayed",
+        ],
+        &dir,
+        1,
+    );
+    let rep = read_report(&dir.join("replayed/report.json"));
+    assert_eq!(
+        rep["invariants"]["violations"], failing["violations"],
+        "replay of seed {seed} found other violations than explore"
+    );
+}

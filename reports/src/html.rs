@@ -1,0 +1,1132 @@
+//! `report.html`: one self-contained file with inline SVG plots drawn by plotters.
+//!
+//! Each plot is a function taking plain data and returning an SVG string, so any command
+//! (`run`, `sweep`, `explore`) can compose a [`Page`] from the plots it has:
+//! [`exhaustion_svg`] (exhaustion ratio against pool size, with Erlang B where it applies),
+//! [`spectrum_svg`] (the HdrHistogram percentile spectrum), [`occupancy_svg`] (pool, RPC slots
+//! and backlog over time, fault windows shaded), [`retries_svg`] and [`violation_svg`] (the
+//! per-container timeline of the ops involved in a violation). [`run_page`] and
+//! [`sweep_page`] put together the pages of `run` and `sweep`.
+//!
+//! plotters is built without its font backends: SVG text is laid out by the browser, so no
+//! font file or system library is needed (label widths are estimated).
+
+use std::fmt::Write as _;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::erlang::erlang_b;
+use crate::human;
+use crate::report::Report;
+use crate::sweep::{value_text, Sweep};
+use crate::timeline::Sample;
+
+/// A plot that could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the {plot} plot: {message}")]
+pub struct HtmlError {
+    /// Which plot.
+    pub plot: &'static str,
+    /// What plotters said.
+    pub message: String,
+}
+
+fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> HtmlError {
+    move |e| HtmlError {
+        plot,
+        message: format!("{e:?}"),
+    }
+}
+
+/// Width and height of every plot, in SVG pixels.
+const SIZE: (u32, u32) = (860, 380);
+
+/// Series colours, in order (colour-blind-friendly, Okabe–Ito).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().into()
+}
+
+/// A span of simulated time to shade on time plots: `(start_s, end_s, label)`.
+pub type FaultWindow = (f64, f64, String);
+
+/// One measured point of [`exhaustion_svg`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExhaustionPoint {
+    /// Pool size (or whatever the x axis is).
+    pub x: f64,
+    /// Mean exhaustion ratio.
+    pub mean: f64,
+    /// 95% interval.
+    pub ci95: [f64; 2],
+    /// Erlang B at this point, where it applies.
+    pub erlang_b: Option<f64>,
+}
+
+/// A series of [`exhaustion_svg`]: points sharing every other grid value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExhaustionSeries {
+    /// Legend label.
+    pub label: String,
+    /// Points in x order.
+    pub points: Vec<ExhaustionPoint>,
+}
+
+/// Exhaustion ratio against pool size: measured means with their 95% intervals, each point's
+/// Erlang B as a dashed line where it applies, analytic `curves` (`(label, [(x, ratio)])`,
+/// e.g. Erlang B at one load over a range of pool sizes) as grey lines under the
+/// measurements, and the SLO limit as a horizontal line.
+pub fn exhaustion_svg(
+    x_label: &str,
+    series: &[ExhaustionSeries],
+    curves: &[(String, Vec<(f64, f64)>)],
+    slo_max: Option<f64>,
+) -> Result<String, HtmlError> {
+    let e = err("exhaustion");
+    let curve_pts = curves
+        .iter()
+        .flat_map(|(_, c)| c)
+        .map(|&(x, y)| ExhaustionPoint {
+            x,
+            mean: y,
+            ci95: [y, y],
+            erlang_b: None,
+        });
+    let curve_pts: Vec<ExhaustionPoint> = curve_pts.collect();
+    let pts = series.iter().flat_map(|s| &s.points).chain(&curve_pts);
+    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    for p in pts {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y1 = y1.max(p.ci95[1]).max(p.mean).max(p.erlang_b.unwrap_or(0.0));
+    }
+    if !x0.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        (x0, x1) = (x0 - 1.0, x1 + 1.0);
+    }
+    let pad = (x1 - x0) * 0.05;
+    y1 = (y1.max(slo_max.unwrap_or(0.0)) * 1.1).max(1e-3);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Exhaustion ratio against pool size", font(18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0 - pad..x1 + pad, 0.0..y1)
+            .map_err(&e)?;
+        // Pool sizes are whole numbers: label them so.
+        let whole = series
+            .iter()
+            .flat_map(|s| &s.points)
+            .chain(&curve_pts)
+            .all(|p| p.x.fract() == 0.0);
+        let fmt_x = |x: &f64| {
+            if whole {
+                format!("{x:.0}")
+            } else {
+                format!("{x}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .x_label_formatter(&fmt_x)
+            .y_desc("exhaustion ratio")
+            .label_style(font(12))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(&e)?;
+        if let Some(max) = slo_max {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x0 - pad, max), (x1 + pad, max)],
+                    6,
+                    4,
+                    RED.stroke_width(1),
+                ))
+                .map_err(&e)?
+                .label(format!("SLO limit {}", human::ratio(max)))
+                .legend(swatch(RED));
+        }
+        for (label, pts) in curves {
+            let grey = RGBColor(120, 120, 120);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), grey.stroke_width(1)))
+                .map_err(&e)?
+                .label(label.clone())
+                .legend(swatch(grey));
+        }
+        for (i, s) in series.iter().enumerate() {
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(s.points.iter().map(|p| (p.x, p.mean)), c))
+                .map_err(&e)?
+                .label(format!("measured {}", s.label).trim_end().to_string())
+                .legend(swatch(c));
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|p| Circle::new((p.x, p.mean), 3, c.filled())),
+                )
+                .map_err(&e)?;
+            // 95% intervals as vertical bars with caps.
+            chart
+                .draw_series(s.points.iter().map(|p| {
+                    PathElement::new([(p.x, p.ci95[0]), (p.x, p.ci95[1])], c.stroke_width(2))
+                }))
+                .map_err(&e)?;
+            let erl: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .filter_map(|p| p.erlang_b.map(|b| (p.x, b)))
+                .collect();
+            if !erl.is_empty() {
+                chart
+                    .draw_series(DashedLineSeries::new(erl, 4, 3, BLACK.stroke_width(1)))
+                    .map_err(&e)?
+                    .label(format!("Erlang B {}", s.label).trim_end().to_string())
+                    .legend(swatch(BLACK));
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// The latency percentile spectrum, HdrHistogram style: x is the percentile on a log scale of
+/// `1 / (1 − p)` (labelled 90%, 99%, 99.9%, …), y the latency in ms. Each series is a
+/// `(label, [(percentile 0..=100, ms)])` as [`Histo::spectrum`](crate::Histo::spectrum) gives.
+pub fn spectrum_svg(series: &[(String, Vec<(f64, f64)>)]) -> Result<String, HtmlError> {
+    let e = err("latency spectrum");
+    // 100% has no place on this axis: the maximum is in the tables.
+    let inv = |p: f64| 1.0 / (1.0 - p / 100.0);
+    let finite: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(_, pts)| {
+            pts.iter()
+                .filter(|(p, _)| *p < 100.0)
+                .map(|&(p, ms)| (inv(p), ms))
+                .collect()
+        })
+        .collect();
+    let x_max = finite
+        .iter()
+        .flatten()
+        .map(|(x, _)| *x)
+        .fold(10.0f64, f64::max);
+    let x_max = 10f64.powf(x_max.log10().ceil());
+    let y_max = finite
+        .iter()
+        .flatten()
+        .map(|(_, y)| *y)
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.08;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Completion latency by percentile", font(18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y_max)
+            .map_err(&e)?;
+        let fmt_x = |x: &f64| {
+            let p = (1.0 - 1.0 / x) * 100.0;
+            let s = format!("{p:.4}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            format!("{s}%")
+        };
+        let fmt_y = |y: &f64| human::ms(*y);
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency")
+            .x_label_formatter(&fmt_x)
+            .y_label_formatter(&fmt_y)
+            .label_style(font(12))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(&e)?;
+        for (i, ((label, _), pts)) in series.iter().zip(&finite).enumerate() {
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                .map_err(&e)?
+                .label(label.clone())
+                .legend(swatch(c));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// Marks on time plots: where the warm-up ends and where the load phase ends (seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    /// End of the warm-up.
+    pub warmup_s: f64,
+    /// End of the load phase (the drain follows).
+    pub load_end_s: f64,
+}
+
+/// Pool workers, RPC slots and backlog over time, one panel each: the time-weighted mean per
+/// bucket and the most busy at once (lighter), fault windows shaded, the end of the warm-up
+/// and of the load phase marked. `capacity` is `(pool workers, RPC slots)` summed over
+/// conductors, drawn as a dotted line.
+pub fn occupancy_svg(
+    samples: &[Sample],
+    capacity: (u64, u64),
+    faults: &[FaultWindow],
+    phases: Phases,
+) -> Result<String, HtmlError> {
+    let e = err("occupancy");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 620)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let (title, body) = root.split_vertically(30);
+        title
+            .draw(&Text::new(
+                "Occupancy over time (all conductors)",
+                (SIZE.0 as i32 / 2 - 150, 8),
+                font(18),
+            ))
+            .map_err(&e)?;
+        let panels = body.split_evenly((3, 1));
+        type Pick = fn(&Sample) -> (f64, f64);
+        let specs: [(&str, Pick, Option<u64>); 3] = [
+            (
+                "busy pool workers",
+                |s| (s.pool_mean, f64::from(s.pool_max)),
+                Some(capacity.0),
+            ),
+            (
+                "busy RPC slots",
+                |s| (s.rpc_mean, f64::from(s.rpc_max)),
+                Some(capacity.1),
+            ),
+            ("messages in backlog", |s| (s.backlog_mean, f64::NAN), None),
+        ];
+        for (i, (panel, (label, pick, cap))) in panels.iter().zip(specs).enumerate() {
+            let pts: Vec<(f64, f64, f64)> = samples
+                .iter()
+                .map(|s| {
+                    let (m, x) = pick(s);
+                    ((s.start_s + s.end_s) / 2.0, m, x)
+                })
+                .collect();
+            time_panel(panel, label, &pts, cap, faults, phases, i == 2).map_err(&e)?;
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// Retry attempts per simulated second over time (averaged over seeds), fault windows shaded.
+pub fn retries_svg(
+    samples: &[Sample],
+    faults: &[FaultWindow],
+    phases: Phases,
+) -> Result<String, HtmlError> {
+    let e = err("retries");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 240)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let pts: Vec<(f64, f64, f64)> = samples
+            .iter()
+            .map(|s| ((s.start_s + s.end_s) / 2.0, s.retries_per_s, f64::NAN))
+            .collect();
+        time_panel(
+            &root,
+            "retries per second",
+            &pts,
+            None,
+            faults,
+            phases,
+            true,
+        )
+        .map_err(&e)?;
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// The legend box of a chart, in the same style everywhere.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    at: SeriesLabelPosition,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .label_font(font(12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+}
+
+/// A legend swatch: a short line in `c`.
+fn swatch(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c)
+}
+
+/// One time panel: `(t_s, mean, max)` points (a NaN max is not drawn).
+fn time_panel(
+    area: &Area<'_>,
+    label: &str,
+    pts: &[(f64, f64, f64)],
+    capacity: Option<u64>,
+    faults: &[FaultWindow],
+    phases: Phases,
+    x_axis: bool,
+) -> DrawResult {
+    let t_end = pts
+        .last()
+        .map(|p| p.0)
+        .unwrap_or(1.0)
+        .max(phases.load_end_s)
+        .max(faults.iter().map(|f| f.1).fold(0.0, f64::max))
+        .max(1e-3);
+    let y_max = pts
+        .iter()
+        .flat_map(|p| [p.1, p.2])
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(capacity.map_or(0.0, |c| c as f64))
+        .max(1.0)
+        * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(if x_axis { 34 } else { 0 })
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..t_end, 0.0..y_max)?;
+    let fmt_x = |x: &f64| human::secs(*x);
+    let mut mesh = chart.configure_mesh();
+    mesh.y_desc(label)
+        .label_style(font(11))
+        .x_label_formatter(&fmt_x)
+        .light_line_style(RGBColor(238, 238, 238));
+    if x_axis {
+        mesh.x_desc("simulated time");
+    }
+    mesh.draw()?;
+    // Fault windows first, under the data.
+    chart.draw_series(faults.iter().map(|(a, b, _)| {
+        Rectangle::new(
+            [(*a, 0.0), (*b, y_max)],
+            RGBColor(255, 200, 200).mix(0.5).filled(),
+        )
+    }))?;
+    for (a, _, text) in faults {
+        chart.draw_series(std::iter::once(Text::new(
+            text.clone(),
+            (*a, y_max * 0.95),
+            font(10),
+        )))?;
+    }
+    for (t, name) in [
+        (phases.warmup_s, "warm-up end"),
+        (phases.load_end_s, "load end"),
+    ] {
+        if t > 0.0 {
+            chart.draw_series(DashedLineSeries::new(
+                [(t, 0.0), (t, y_max)],
+                3,
+                3,
+                RGBColor(120, 120, 120).stroke_width(1),
+            ))?;
+            // The label sits left of its line, so that the last one stays inside the plot.
+            let style = font(10).pos(Pos::new(HPos::Right, VPos::Top));
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{name} "),
+                (t, y_max * 0.98),
+                style,
+            )))?;
+        }
+    }
+    if let Some(c) = capacity {
+        chart.draw_series(DottedLineSeries::new(
+            [(0.0, c as f64), (t_end, c as f64)],
+            2,
+            4,
+            |p| Circle::new(p, 1, BLACK.filled()),
+        ))?;
+    }
+    let max: Vec<(f64, f64)> = pts
+        .iter()
+        .filter(|p| p.2.is_finite())
+        .map(|p| (p.0, p.2))
+        .collect();
+    if !max.is_empty() {
+        chart.draw_series(LineSeries::new(max, colour(0).mix(0.35)))?;
+    }
+    chart.draw_series(LineSeries::new(
+        pts.iter().map(|p| (p.0, p.1)),
+        colour(0).stroke_width(2),
+    ))?;
+    Ok(())
+}
+
+/// One op in a container's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpSpan {
+    /// Op id.
+    pub op: u64,
+    /// Op kind (`start`, `stop`, …).
+    pub kind: String,
+    /// When it began at the host, simulated seconds.
+    pub start_s: f64,
+    /// When it ended.
+    pub end_s: f64,
+    /// Its sequence number on the container.
+    pub seq: u64,
+    /// Free text (its outcome, the conductor that ran it, …).
+    pub label: String,
+}
+
+/// The ops of one container involved in a violation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerTimeline {
+    /// Container id.
+    pub container: String,
+    /// Its ops, in any order.
+    pub ops: Vec<OpSpan>,
+}
+
+/// The per-container timeline of a violation: one band per container, each op a bar from its
+/// start to its end labelled `#seq kind (op id) label`; overlapping ops of one container are
+/// stacked, so an overlap (a broken `exclusive`) shows as two bars over one another.
+pub fn violation_svg(title: &str, containers: &[ContainerTimeline]) -> Result<String, HtmlError> {
+    let e = err("violation timeline");
+    // Lanes: greedy by start time, per container.
+    let mut rows: Vec<(usize, usize, &OpSpan)> = Vec::new(); // (band, lane, op)
+    let mut lanes_of = Vec::new();
+    for (band, c) in containers.iter().enumerate() {
+        let mut ops: Vec<&OpSpan> = c.ops.iter().collect();
+        ops.sort_by(|a, b| a.start_s.total_cmp(&b.start_s).then(a.seq.cmp(&b.seq)));
+        let mut lane_end: Vec<f64> = Vec::new();
+        for op in ops {
+            let lane = match lane_end.iter().position(|&end| end <= op.start_s) {
+                Some(l) => l,
+                None => {
+                    lane_end.push(f64::NEG_INFINITY);
+                    lane_end.len() - 1
+                }
+            };
+            lane_end[lane] = op.end_s.max(op.start_s);
+            rows.push((band, lane, op));
+        }
+        lanes_of.push(lane_end.len().max(1));
+    }
+    let total_lanes: usize = lanes_of.iter().sum::<usize>().max(1);
+    let offsets: Vec<usize> = lanes_of
+        .iter()
+        .scan(0, |acc, n| {
+            let o = *acc;
+            *acc += n;
+            Some(o)
+        })
+        .collect();
+    let (mut t0, mut t1) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (_, _, op) in &rows {
+        t0 = t0.min(op.start_s);
+        t1 = t1.max(op.end_s);
+    }
+    if !t0.is_finite() {
+        (t0, t1) = (0.0, 1.0);
+    }
+    let pad = ((t1 - t0) * 0.05).max(1e-3);
+    let height = (80 + 34 * total_lanes as u32).min(4000);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, font(16))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(110)
+            .build_cartesian_2d(t0 - pad..t1 + pad, 0.0..total_lanes as f64)
+            .map_err(&e)?;
+        let names: Vec<(f64, String)> = containers
+            .iter()
+            .zip(&offsets)
+            .zip(&lanes_of)
+            .map(|((c, &o), &n)| (o as f64 + n as f64 / 2.0, c.container.clone()))
+            .collect();
+        let fmt_y = |y: &f64| {
+            names
+                .iter()
+                .find(|(mid, _)| (mid - y).abs() < 0.26)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default()
+        };
+        let fmt_x = |x: &f64| format!("{x:.3} s");
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(total_lanes * 4)
+            .y_label_formatter(&fmt_y)
+            .x_label_formatter(&fmt_x)
+            .x_desc("simulated time")
+            .label_style(font(11))
+            .draw()
+            .map_err(&e)?;
+        for (band, lane, op) in &rows {
+            let y = (offsets[*band] + lane) as f64;
+            let c = colour(*band);
+            chart
+                .draw_series([
+                    Rectangle::new(
+                        [(op.start_s, y + 0.15), (op.end_s.max(op.start_s), y + 0.85)],
+                        c.mix(0.35).filled(),
+                    ),
+                    Rectangle::new(
+                        [(op.start_s, y + 0.15), (op.end_s.max(op.start_s), y + 0.85)],
+                        c.stroke_width(1),
+                    ),
+                ])
+                .map_err(&e)?;
+            let text = format!("#{} {} (op {}) {}", op.seq, op.kind, op.op, op.label);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    text.trim_end().to_string(),
+                    (op.start_s, y + 0.65),
+                    font(11),
+                )))
+                .map_err(&e)?;
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A self-contained HTML page: a title, then sections of text, tables and inline SVG.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    title: String,
+    body: String,
+}
+
+impl Page {
+    /// An empty page titled `title`.
+    pub fn new(title: &str) -> Self {
+        Page {
+            title: title.to_string(),
+            body: String::new(),
+        }
+    }
+
+    /// A section heading.
+    pub fn heading(&mut self, text: &str) -> &mut Self {
+        let _ = writeln!(self.body, "<h2>{}</h2>", escape(text));
+        self
+    }
+
+    /// A paragraph of plain text.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        let _ = writeln!(self.body, "<p>{}</p>", escape(text));
+        self
+    }
+
+    /// A preformatted block (e.g. the text summary).
+    pub fn pre(&mut self, text: &str) -> &mut Self {
+        let _ = writeln!(self.body, "<pre>{}</pre>", escape(text));
+        self
+    }
+
+    /// An SVG drawn by one of this module's plots, inline.
+    pub fn svg(&mut self, svg: &str) -> &mut Self {
+        // plotters starts with an XML declaration-free <svg …>; strip anything before it.
+        let start = svg.find("<svg").unwrap_or(0);
+        let _ = writeln!(self.body, "<figure>{}</figure>", &svg[start..]);
+        self
+    }
+
+    /// A table: a header row and body rows of plain-text cells; a row whose first cell starts
+    /// with `*` is highlighted (the star is removed).
+    pub fn table(&mut self, head: &[String], rows: &[Vec<String>]) -> &mut Self {
+        self.body.push_str("<table><thead><tr>");
+        for h in head {
+            let _ = write!(self.body, "<th>{}</th>", escape(h));
+        }
+        self.body.push_str("</tr></thead><tbody>\n");
+        for r in rows {
+            let mark = r.first().is_some_and(|c| c.starts_with('*'));
+            self.body
+                .push_str(if mark { "<tr class=\"mark\">" } else { "<tr>" });
+            for (i, c) in r.iter().enumerate() {
+                let c = if i == 0 && mark { &c[1..] } else { c.as_str() };
+                let _ = write!(self.body, "<td>{}</td>", escape(c));
+            }
+            self.body.push_str("</tr>\n");
+        }
+        self.body.push_str("</tbody></table>\n");
+        self
+    }
+
+    /// The whole document. An inline script records script errors and the number of plots
+    /// on `<html>` (`data-errors`, `data-plots`), so a headless browser's `--dump-dom` can
+    /// check that the page rendered cleanly.
+    pub fn render(&self) -> String {
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\" data-errors=\"pending\">\n<head>\n\
+             <meta charset=\"utf-8\">\n<title>{title}</title>\n<style>{CSS}</style>\n\
+             <script>{SCRIPT}</script>\n</head>\n<body>\n<h1>{title}</h1>\n{body}\
+             </body>\n</html>\n",
+            title = escape(&self.title),
+            body = self.body,
+        )
+    }
+}
+
+const CSS: &str =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;\
+max-width:920px;color:#222;background:#fff}h1{font-size:22px;margin-bottom:4px}\
+h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+figure{margin:8px 0}svg{max-width:100%;height:auto}\
+pre{background:#f6f6f6;padding:10px;white-space:pre-wrap;font-size:12px}\
+table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;text-align:right;\
+border-bottom:1px solid #eee}th{background:#f3f3f3}tr.mark td{background:#e6f2e6;font-weight:600}";
+
+const SCRIPT: &str = "(function(){var n=0;window.addEventListener('error',function(){n++;\
+document.documentElement.setAttribute('data-errors',String(n));});\
+window.addEventListener('load',function(){var h=document.documentElement;\
+h.setAttribute('data-errors',String(n));\
+h.setAttribute('data-plots',String(document.querySelectorAll('svg').length));});})();";
+
+/// The `report.html` of `run`: the summary, Erlang B's curve at the measured load with the
+/// measured point, the latency spectrum (`spectrum`: the pooled completion histogram's
+/// [`Histo::spectrum`](crate::Histo::spectrum)), occupancy and retries over time (seeds merged),
+/// and a timeline per violation given.
+pub fn run_page(
+    report: &Report,
+    spectrum: &[(f64, f64)],
+    samples: &[Sample],
+    faults: &[FaultWindow],
+    phases: Phases,
+    violations: &[(String, Vec<ContainerTimeline>)],
+) -> Result<String, HtmlError> {
+    let mut page = Page::new(&format!("conductor-sim: {}", report.scenario));
+    page.pre(&report.summary());
+    page.heading("Pool exhaustion");
+    let p = &report.pool;
+    let point = ExhaustionPoint {
+        x: p.workers as f64,
+        mean: p.exhaustion_ratio,
+        ci95: p.exhaustion_ratio_ci95,
+        erlang_b: p.erlang_b.map(|e| e.blocking),
+    };
+    let series = vec![ExhaustionSeries {
+        label: String::new(),
+        points: vec![point],
+    }];
+    let mut curves = Vec::new();
+    if let Some(eb) = p.erlang_b {
+        // The loss model at the measured load, for pool sizes around this one: what adding
+        // or removing workers would do.
+        let a = eb.offered_erlangs;
+        let lo = (f64::from(eb.workers) * 0.5).floor().max(1.0) as u32;
+        let hi = (f64::from(eb.workers) * 1.5).ceil() as u32 + 2;
+        curves.push((
+            format!("Erlang B at A = {a:.2}, other pool sizes"),
+            (lo..=hi)
+                .map(|c| (f64::from(c), erlang_b(c, a)))
+                .collect::<Vec<_>>(),
+        ));
+        page.text(&format!(
+            "Measured {} [{}, {}] on {} workers; Erlang B at the measured offered load \
+             (A = {:.2} erlangs) says {}. The grey line is Erlang B at that load for other \
+             pool sizes.",
+            human::ratio(p.exhaustion_ratio),
+            human::ratio(p.exhaustion_ratio_ci95[0]),
+            human::ratio(p.exhaustion_ratio_ci95[1]),
+            p.workers,
+            a,
+            human::ratio(eb.blocking)
+        ));
+    } else {
+        page.text(
+            "Erlang B does not apply here (it needs Poisson arrivals, one conductor, no \
+             faults, caller-runs or reject, and RPC slots that never all fill).",
+        );
+    }
+    let slo_max = report
+        .slo
+        .checks
+        .iter()
+        .find(|c| c.name == "exhaustion_ratio_max")
+        .map(|c| c.limit);
+    page.svg(&exhaustion_svg("pool workers", &series, &curves, slo_max)?);
+    page.heading("Latency");
+    page.svg(&spectrum_svg(&[(
+        "complete (pooled over seeds)".to_string(),
+        spectrum.to_vec(),
+    )])?);
+    page.heading("Occupancy");
+    page.svg(&occupancy_svg(
+        samples,
+        (p.workers, report.rpc.slots),
+        faults,
+        phases,
+    )?);
+    page.heading("Retries");
+    page.svg(&retries_svg(samples, faults, phases)?);
+    violation_sections(&mut page, violations)?;
+    Ok(page.render())
+}
+
+fn violation_sections(
+    page: &mut Page,
+    violations: &[(String, Vec<ContainerTimeline>)],
+) -> Result<(), HtmlError> {
+    page.heading("Violations");
+    if violations.is_empty() {
+        page.text("No violation to show.");
+    }
+    for (title, containers) in violations {
+        page.svg(&violation_svg(title, containers)?);
+    }
+    Ok(())
+}
+
+/// The `report.html` of `sweep`: the table, exhaustion against the first numeric grid key
+/// (one series per combination of the other keys, Erlang B beside), the latency spectrum of
+/// each row (at most 8, spread over the grid, the recommended one always), and the
+/// occupancy and retries over time of the recommended row (else the last).
+pub fn sweep_page(
+    sweep: &Sweep,
+    spectra: &[Vec<(f64, f64)>],
+    shown: (usize, &[Sample], (u64, u64), Phases),
+    faults: &[FaultWindow],
+) -> Result<String, HtmlError> {
+    let mut page = Page::new(&format!("conductor-sim sweep: {}", sweep.scenario));
+    page.pre(&sweep.table());
+    page.heading("Rows");
+    let keys: Vec<&str> = sweep.grid.iter().map(|a| a.key.as_str()).collect();
+    let mut head: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    head.extend(
+        [
+            "exhaustion",
+            "ci95",
+            "Erlang B",
+            "p50",
+            "p99",
+            "done/s",
+            "SLO",
+        ]
+        .map(String::from),
+    );
+    let rows: Vec<Vec<String>> = sweep
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells: Vec<String> = keys
+                .iter()
+                .map(|k| r.params.get(*k).map(value_text).unwrap_or_default())
+                .collect();
+            if sweep.recommended_row == Some(i) {
+                if let Some(c) = cells.first_mut() {
+                    *c = format!("*{c}");
+                }
+            }
+            cells.push(human::ratio(r.exhaustion_ratio.mean));
+            cells.push(format!(
+                "[{}, {}]",
+                human::ratio(r.exhaustion_ratio.ci95[0]),
+                human::ratio(r.exhaustion_ratio.ci95[1])
+            ));
+            cells.push(match r.erlang_b {
+                Some(e) if e.flagged => format!("{} (outside CI)", human::ratio(e.blocking)),
+                Some(e) => human::ratio(e.blocking),
+                None => "-".into(),
+            });
+            cells.push(human::ms(r.p50_ms));
+            cells.push(human::ms(r.p99_ms));
+            cells.push(format!("{:.2}", r.throughput_per_s));
+            cells.push(if r.slo.pass {
+                "ok".into()
+            } else {
+                r.slo.failed.join(", ")
+            });
+            cells
+        })
+        .collect();
+    page.table(&head, &rows);
+    page.text(&match sweep.recommended_row {
+        Some(_) => format!(
+            "Recommendation (highlighted): {}.",
+            sweep.recommendation_note
+        ),
+        None => format!("No recommendation: {}.", sweep.recommendation_note),
+    });
+
+    // Exhaustion against the x key: prefer pool_workers when it is on the grid.
+    let x_key = keys
+        .iter()
+        .position(|k| *k == "cluster.pool_workers")
+        .unwrap_or(0);
+    if let Some(x_name) = keys.get(x_key) {
+        let mut series: Vec<ExhaustionSeries> = Vec::new();
+        for r in &sweep.rows {
+            let Some(x) = r.params.get(*x_name).and_then(serde_json::Value::as_f64) else {
+                continue;
+            };
+            let others: Vec<String> = keys
+                .iter()
+                .filter(|k| *k != x_name)
+                .map(|k| {
+                    let v = r.params.get(*k).map(value_text).unwrap_or_default();
+                    format!("{}={v}", k.rsplit('.').next().unwrap_or(k))
+                })
+                .collect();
+            let label = others.join(" ");
+            let point = ExhaustionPoint {
+                x,
+                mean: r.exhaustion_ratio.mean,
+                ci95: r.exhaustion_ratio.ci95,
+                erlang_b: r.erlang_b.map(|e| e.blocking),
+            };
+            match series.iter_mut().find(|s| s.label == label) {
+                Some(s) => s.points.push(point),
+                None => series.push(ExhaustionSeries {
+                    label,
+                    points: vec![point],
+                }),
+            }
+        }
+        // Too many lines read as noise: keep the first eight combinations.
+        series.truncate(8);
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.x.total_cmp(&b.x));
+        }
+        page.heading("Pool exhaustion");
+        page.svg(&exhaustion_svg(
+            x_name,
+            &series,
+            &[],
+            sweep.slo.exhaustion_ratio_max,
+        )?);
+    }
+
+    page.heading("Latency");
+    let picks = spread_picks(sweep.rows.len(), 8, sweep.recommended_row);
+    let spec: Vec<(String, Vec<(f64, f64)>)> = picks
+        .iter()
+        .filter_map(|&i| {
+            let r = &sweep.rows[i];
+            let label: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let v = r.params.get(*k).map(value_text).unwrap_or_default();
+                    format!("{}={v}", k.rsplit('.').next().unwrap_or(k))
+                })
+                .collect();
+            spectra.get(i).map(|s| (label.join(" "), s.clone()))
+        })
+        .collect();
+    page.svg(&spectrum_svg(&spec)?);
+
+    let (row, samples, capacity, phases) = shown;
+    let which = if sweep.recommended_row == Some(row) {
+        "the recommended row"
+    } else {
+        "the last row (no recommendation)"
+    };
+    let params: Vec<String> = sweep
+        .rows
+        .get(row)
+        .map(|r| {
+            r.params
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", value_text(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    page.heading(&format!("Occupancy of {which}: {}", params.join(", ")));
+    page.svg(&occupancy_svg(samples, capacity, faults, phases)?);
+    page.heading("Retries");
+    page.svg(&retries_svg(samples, faults, phases)?);
+    Ok(page.render())
+}
+
+/// At most `max` indices of `0..n`, spread evenly, always including `must`.
+fn spread_picks(n: usize, max: usize, must: Option<usize>) -> Vec<usize> {
+    let mut v: Vec<usize> = if n <= max {
+        (0..n).collect()
+    } else {
+        (0..max).map(|i| i * (n - 1) / (max - 1)).collect()
+    };
+    if let Some(m) = must.filter(|&m| m < n) {
+        if !v.contains(&m) {
+            v.pop();
+            v.push(m);
+            v.sort_unstable();
+        }
+    }
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Timeline;
+
+    fn samples() -> Vec<Sample> {
+        let mut t = Timeline::new();
+        for i in 0..100u64 {
+            t.pool_set(i * 100_000, 0, (i % 7) as u32);
+            t.rpc_set(i * 100_000, 0, (i % 3) as u32);
+        }
+        t.backlog_wait(5_000_000, 2_000_000);
+        t.finish(10_000_000);
+        t.samples()
+    }
+
+    #[test]
+    fn plots_are_svg_with_their_labels() {
+        let faults = vec![(2.0, 3.5, "kill conductor-1".to_string())];
+        let phases = Phases {
+            warmup_s: 1.0,
+            load_end_s: 8.0,
+        };
+        let occ = occupancy_svg(&samples(), (10, 64), &faults, phases).unwrap();
+        assert!(occ.starts_with("<svg"), "{}", &occ[..80]);
+        assert!(occ.contains("busy pool workers"));
+        assert!(occ.contains("kill conductor-1"));
+        let ret = retries_svg(&samples(), &[], phases).unwrap();
+        assert!(ret.contains("retries per second"));
+        let spec = spectrum_svg(&[(
+            "complete".into(),
+            vec![
+                (0.0, 1.0),
+                (50.0, 2.0),
+                (90.0, 5.0),
+                (99.0, 9.0),
+                (100.0, 12.0),
+            ],
+        )])
+        .unwrap();
+        assert!(spec.contains("99%"), "percentile labels");
+        let ex = exhaustion_svg(
+            "pool workers",
+            &[ExhaustionSeries {
+                label: String::new(),
+                points: vec![ExhaustionPoint {
+                    x: 10.0,
+                    mean: 0.13,
+                    ci95: [0.12, 0.14],
+                    erlang_b: Some(0.133),
+                }],
+            }],
+            &[(
+                "Erlang B".into(),
+                vec![(9.0, 0.2), (10.0, 0.13), (11.0, 0.09)],
+            )],
+            Some(0.05),
+        )
+        .unwrap();
+        assert!(ex.contains("Erlang B"));
+    }
+
+    #[test]
+    fn violation_timeline_stacks_overlapping_ops() {
+        let c = ContainerTimeline {
+            container: "c-17".into(),
+            ops: vec![
+                OpSpan {
+                    op: 1,
+                    kind: "create".into(),
+                    start_s: 1.0,
+                    end_s: 2.0,
+                    seq: 1,
+                    label: "conductor-1".into(),
+                },
+                OpSpan {
+                    op: 2,
+                    kind: "start".into(),
+                    start_s: 1.5,
+                    end_s: 2.5,
+                    seq: 2,
+                    label: "conductor-2 <early>".into(),
+                },
+            ],
+        };
+        let svg = violation_svg("create-before-use, seed 3", &[c]).unwrap();
+        assert!(svg.contains("c-17"));
+        assert!(svg.contains("#2 start (op 2)"));
+        // Text is escaped in SVG.
+        assert!(svg.contains("&lt;early&gt;"));
+        let empty = violation_svg("none", &[]).unwrap();
+        assert!(empty.starts_with("<svg"));
+    }
+
+    #[test]
+    fn page_is_self_contained_and_escaped() {
+        let mut p = Page::new("a <b>");
+        p.text("x & y")
+            .table(&["k".into()], &[vec!["*1".into()], vec!["2".into()]]);
+        let html = p.render();
+        assert!(html.contains("<title>a &lt;b&gt;</title>"));
+        assert!(html.contains("x &amp; y"));
+        assert!(html.contains("<tr class=\"mark\"><td>1</td>"));
+        assert!(!html.contains("src=") && !html.contains("href="));
+    }
+
+    #[test]
+    fn picks_keep_the_recommended_row() {
+        assert_eq!(spread_picks(3, 8, Some(1)), [0, 1, 2]);
+        let p = spread_picks(20, 4, Some(7));
+        assert_eq!(p.len(), 4);
+        assert!(p.contains(&7) && p.contains(&0));
+    }
+}

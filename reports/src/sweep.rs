@@ -1,0 +1,565 @@
+//! A sizing sweep: one row per grid point, the recommendation, the headroom, `sweep.json` and
+//! `sweep.csv` (see DESIGN.md, "sweep.json").
+//!
+//! Plain data: the simulator runs the rows (and the headroom probes) and hands their pooled
+//! [`Report`]s and seed metrics here. Nothing here reads a clock, so the same inputs give the
+//! same bytes — which is what lets merged shards equal one run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::human;
+use crate::report::{Report, SloSpec};
+use crate::round;
+use crate::seed::SeedMetrics;
+
+/// `exhaustion_ratio` of a row: the mean over seeds and its 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioCi {
+    /// Mean of the per-seed ratios (one seed: its ratio).
+    pub mean: f64,
+    /// `[lo, hi]`: Student t over seeds (one seed: batch means), within [0, 1].
+    pub ci95: [f64; 2],
+}
+
+/// Erlang B beside a row, where the analytic model applies.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RowErlang {
+    /// λ: pool arrivals per simulated second of the measured load phase, averaged over seeds.
+    pub arrival_rate_per_s: f64,
+    /// `A = λ × measured mean hold`, erlangs.
+    pub offered_erlangs: f64,
+    /// `E_B(c, A)`.
+    pub blocking: f64,
+    /// True when `blocking` lies outside the row's confidence interval.
+    pub flagged: bool,
+}
+
+/// Whether a row meets every `[slo]` objective *with confidence*.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowSlo {
+    /// True when every judged objective holds (and at least one is judged).
+    pub pass: bool,
+    /// The objectives that do not hold: `"exhaustion_ratio_max"` (the upper ci95 bound is
+    /// above the limit), `"p99_max"` (the pooled p99 is above the limit, or nothing completed).
+    pub failed: Vec<String>,
+}
+
+/// One row of `sweep.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// The grid values of this row, by dotted key.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The exhaustion ratio over seeds.
+    pub exhaustion_ratio: RatioCi,
+    /// p99 of the pooled completion latency, ms.
+    pub p99_ms: f64,
+    /// Ops completed per simulated second of the measured load phase, averaged over seeds.
+    pub throughput_per_s: f64,
+    /// p50 of the pooled completion latency, ms.
+    pub p50_ms: f64,
+    /// Pooled exhaustion ratio (`exhausted / arrivals`).
+    pub pooled_exhaustion_ratio: f64,
+    /// Pool arrivals, summed over seeds.
+    pub arrivals: u64,
+    /// Exhaustions, summed over seeds.
+    pub exhausted: u64,
+    /// Mean hold time (pooled), ms.
+    pub mean_hold_ms: f64,
+    /// Conductors of this row.
+    pub conductors: u32,
+    /// Pool workers per conductor of this row.
+    pub pool_workers: u32,
+    /// `conductors × pool_workers`: what the recommendation minimises.
+    pub cost: u64,
+    /// Erlang B, where the analytic model applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erlang_b: Option<RowErlang>,
+    /// The SLO judged with confidence.
+    pub slo: RowSlo,
+    /// Each seed's exhaustion ratio, in seed order.
+    pub per_seed_exhaustion_ratio: Vec<f64>,
+}
+
+/// The headroom of the recommended size: how far the arrival rate can grow before it stops
+/// meeting its SLO (with confidence), found with the same paired seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headroom {
+    /// The arrival keys scaled together (e.g. `["workload.arrival.rate"]`).
+    pub scaled: Vec<String>,
+    /// The row's mean arrival rate, per second.
+    pub base_rate_per_s: f64,
+    /// The highest mean arrival rate probed at which the SLO still held, per second.
+    pub holds_up_to_per_s: f64,
+    /// The lowest mean arrival rate probed at which it failed, per second (`None`: it held
+    /// up to the search's limit).
+    pub fails_at_per_s: Option<f64>,
+    /// `holds_up_to / base − 1`.
+    pub headroom_ratio: f64,
+    /// Every probe, in the order run.
+    pub probes: Vec<Probe>,
+    /// Why the search stopped where it did.
+    pub note: String,
+}
+
+/// One headroom probe: the recommended row at a scaled arrival rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    /// The load factor applied to the row's arrival rates.
+    pub factor: f64,
+    /// The mean arrival rate probed, per second.
+    pub rate_per_s: f64,
+    /// The exhaustion ratio's mean and interval.
+    pub exhaustion_ratio: RatioCi,
+    /// Pooled p99, ms.
+    pub p99_ms: f64,
+    /// The SLO held with confidence.
+    pub pass: bool,
+}
+
+/// One `--grid` axis as it appears in `sweep.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridAxis {
+    /// Dotted key.
+    pub key: String,
+    /// Its values, in order.
+    pub values: Vec<serde_json::Value>,
+}
+
+/// The objectives the rows were judged against, as in `sweep.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SloLimits {
+    /// `[slo] exhaustion_ratio_max`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exhaustion_ratio_max: Option<f64>,
+    /// `[slo] p99_max`, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_max_ms: Option<f64>,
+}
+
+/// `sweep.json`. Holds no wall-clock figure: the same scenario, grid and seeds give the same
+/// bytes, sharded or not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sweep {
+    /// The rows, in grid order (first `--grid` outermost).
+    pub rows: Vec<SweepRow>,
+    /// The recommended row's params; `None` when no row qualifies.
+    pub recommendation: Option<BTreeMap<String, serde_json::Value>>,
+    /// Scenario name.
+    pub scenario: String,
+    /// The first seed; every row ran seeds `seed .. seed + seeds − 1` (paired).
+    pub seed: u64,
+    /// Seeds per row.
+    pub seeds: u64,
+    /// The grid.
+    pub grid: Vec<GridAxis>,
+    /// The objectives.
+    pub slo: SloLimits,
+    /// Index of the recommended row in `rows`.
+    pub recommended_row: Option<usize>,
+    /// How the recommendation was chosen, or why there is none.
+    pub recommendation_note: String,
+    /// The recommended size's headroom (absent without a recommendation, or when not
+    /// searched).
+    pub headroom: Option<Headroom>,
+}
+
+/// The mean and interval of a row's exhaustion ratio, from its pooled report and seeds.
+pub fn ratio_ci(report: &Report, seeds: &[SeedMetrics]) -> RatioCi {
+    let mean = match seeds {
+        [] => 0.0,
+        [one] => one.exhaustion_ratio(),
+        _ => seeds.iter().map(SeedMetrics::exhaustion_ratio).sum::<f64>() / seeds.len() as f64,
+    };
+    RatioCi {
+        mean: round::ratio(mean),
+        ci95: report.pool.exhaustion_ratio_ci95,
+    }
+}
+
+/// Judges the objectives with confidence: the upper ci95 bound of the exhaustion ratio and
+/// the pooled p99 must each be at or under their limit. With no objective at all nothing is
+/// judged and the row does not pass (there is nothing to size against).
+pub fn judge(slo: &SloSpec, ci: &RatioCi, p99_ms: f64, completed_any: bool) -> RowSlo {
+    let mut failed = Vec::new();
+    if let Some(max) = slo.exhaustion_ratio_max {
+        if ci.ci95[1] > max {
+            failed.push("exhaustion_ratio_max".to_string());
+        }
+    }
+    if let Some(max) = slo.p99_max_ms {
+        if !completed_any || p99_ms > max {
+            failed.push("p99_max".to_string());
+        }
+    }
+    let judged = slo.exhaustion_ratio_max.is_some() || slo.p99_max_ms.is_some();
+    RowSlo {
+        pass: judged && failed.is_empty(),
+        failed,
+    }
+}
+
+/// Ops completed per simulated second of the measured load phase (`load_s`), averaged over
+/// seeds.
+pub fn throughput(seeds: &[SeedMetrics], load_s: f64) -> f64 {
+    if seeds.is_empty() || load_s <= 0.0 {
+        return 0.0;
+    }
+    let done: u64 = seeds.iter().map(|s| s.completed).sum();
+    round::decimals(done as f64 / seeds.len() as f64 / load_s, 3)
+}
+
+/// What a row's size is, for the recommendation's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Conductors.
+    pub conductors: u32,
+    /// Pool workers per conductor.
+    pub pool_workers: u32,
+}
+
+/// Builds one row from its pooled report (see `sim::run::report`) and its seeds, in seed order.
+/// `load_s` is the measured load phase (duration − warm-up), simulated seconds.
+pub fn build_row(
+    params: BTreeMap<String, serde_json::Value>,
+    report: &Report,
+    seeds: &[SeedMetrics],
+    slo: &SloSpec,
+    size: Size,
+    load_s: f64,
+) -> SweepRow {
+    let ci = ratio_ci(report, seeds);
+    let p99_ms = report.latency_ms.complete.p99;
+    // A from the *measured* arrival rate at the pool: the rows share their seeds (common
+    // random numbers), so a configured rate would carry the same luck of the arrival counts
+    // into every row and flag them together.
+    let erlang_b = report.pool.erlang_b.map(|e| {
+        let lambda = if seeds.is_empty() || load_s <= 0.0 {
+            e.arrival_rate_per_s
+        } else {
+            report.pool.arrivals as f64 / seeds.len() as f64 / load_s
+        };
+        let a = lambda * report.pool.mean_hold_ms / 1e3;
+        let blocking = round::ratio(crate::erlang::erlang_b(e.workers, a));
+        RowErlang {
+            arrival_rate_per_s: round::ratio(lambda),
+            offered_erlangs: round::ratio(a),
+            blocking,
+            flagged: blocking < ci.ci95[0] || blocking > ci.ci95[1],
+        }
+    });
+    SweepRow {
+        params,
+        exhaustion_ratio: ci,
+        p99_ms,
+        throughput_per_s: throughput(seeds, load_s),
+        p50_ms: report.latency_ms.complete.p50,
+        pooled_exhaustion_ratio: report.pool.exhaustion_ratio,
+        arrivals: report.pool.arrivals,
+        exhausted: report.pool.exhausted,
+        mean_hold_ms: report.pool.mean_hold_ms,
+        conductors: size.conductors,
+        pool_workers: size.pool_workers,
+        cost: u64::from(size.conductors) * u64::from(size.pool_workers),
+        erlang_b,
+        slo: judge(slo, &ci, p99_ms, report.latency_ms.complete.count > 0),
+        per_seed_exhaustion_ratio: report.per_seed.iter().map(|s| s.exhaustion_ratio).collect(),
+    }
+}
+
+/// The recommended row: the cheapest (fewest `conductors × pool_workers`) whose SLO holds with
+/// confidence, ties broken by grid order; with the note saying how, or why there is none.
+pub fn recommend(rows: &[SweepRow], slo: &SloSpec) -> (Option<usize>, String) {
+    if slo.exhaustion_ratio_max.is_none() && slo.p99_max_ms.is_none() {
+        return (
+            None,
+            "the scenario has no [slo] objective to size against".to_string(),
+        );
+    }
+    // `min_by_key` keeps the first of equal keys: grid order breaks ties.
+    let best = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.slo.pass)
+        .min_by_key(|(_, r)| r.cost)
+        .map(|(i, _)| i);
+    let note = match best {
+        Some(i) => format!(
+            "the cheapest row (conductors × pool_workers = {}) whose every [slo] holds with \
+             confidence (upper ci95 bound of the exhaustion ratio and pooled p99 under their \
+             limits); {} of {} rows qualify",
+            rows[i].cost,
+            rows.iter().filter(|r| r.slo.pass).count(),
+            rows.len()
+        ),
+        None => format!(
+            "no row meets every [slo] with confidence ({} rows): extend the grid",
+            rows.len()
+        ),
+    };
+    (best, note)
+}
+
+impl Sweep {
+    /// `sweep.json`: pretty-printed, with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a sweep always serialises");
+        s.push('\n');
+        s
+    }
+
+    /// `sweep.csv`: one line per row, the grid keys first.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        let keys: Vec<&str> = self.grid.iter().map(|a| a.key.as_str()).collect();
+        for k in &keys {
+            let _ = write!(out, "{},", csv_field(k));
+        }
+        out.push_str(
+            "exhaustion_ratio_mean,ci95_lo,ci95_hi,p50_ms,p99_ms,throughput_per_s,\
+             mean_hold_ms,conductors,pool_workers,cost,erlang_b,erlang_b_flagged,slo_pass,\
+             recommended\n",
+        );
+        for (i, r) in self.rows.iter().enumerate() {
+            for k in &keys {
+                let v = r.params.get(*k).map(value_text).unwrap_or_default();
+                let _ = write!(out, "{},", csv_field(&v));
+            }
+            let (eb, flag) = match r.erlang_b {
+                Some(e) => (e.blocking.to_string(), e.flagged.to_string()),
+                None => (String::new(), String::new()),
+            };
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.exhaustion_ratio.mean,
+                r.exhaustion_ratio.ci95[0],
+                r.exhaustion_ratio.ci95[1],
+                r.p50_ms,
+                r.p99_ms,
+                r.throughput_per_s,
+                r.mean_hold_ms,
+                r.conductors,
+                r.pool_workers,
+                r.cost,
+                eb,
+                flag,
+                r.slo.pass,
+                self.recommended_row == Some(i),
+            );
+        }
+        out
+    }
+
+    /// The human table for stdout: one line per row, then the recommendation and headroom.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let last = self.seed.saturating_add(self.seeds.saturating_sub(1));
+        let _ = writeln!(
+            out,
+            "{}  {} rows × {} seeds (paired: seeds {}..{} on every row)",
+            self.scenario,
+            self.rows.len(),
+            self.seeds,
+            self.seed,
+            last
+        );
+        let keys: Vec<&str> = self.grid.iter().map(|a| a.key.as_str()).collect();
+        let short: Vec<&str> = keys
+            .iter()
+            .map(|k| k.rsplit('.').next().unwrap_or(k))
+            .collect();
+        let widths: Vec<usize> = short.iter().map(|s| s.len().max(6)).collect();
+        let mut head = String::new();
+        for (s, w) in short.iter().zip(&widths) {
+            let _ = write!(head, "{s:>w$}  ");
+        }
+        let _ = write!(
+            head,
+            "{:<28}  {:>8}  {:>9}  {:>9}  {:>10}  slo",
+            "exhaustion [95% CI]", "erlang_b", "p50", "p99", "done/s"
+        );
+        let _ = writeln!(out, "{}", head.trim_end());
+        for (i, r) in self.rows.iter().enumerate() {
+            let mut line = String::new();
+            for (k, w) in keys.iter().zip(&widths) {
+                let v = r.params.get(*k).map(value_text).unwrap_or_default();
+                let _ = write!(line, "{v:>w$}  ");
+            }
+            let ci = format!(
+                "{} [{}, {}]",
+                human::ratio(r.exhaustion_ratio.mean),
+                human::ratio(r.exhaustion_ratio.ci95[0]),
+                human::ratio(r.exhaustion_ratio.ci95[1])
+            );
+            let eb = match r.erlang_b {
+                Some(e) if e.flagged => format!("{}!", human::ratio(e.blocking)),
+                Some(e) => human::ratio(e.blocking),
+                None => "-".to_string(),
+            };
+            let slo = if r.slo.pass {
+                "ok".to_string()
+            } else if r.slo.failed.is_empty() {
+                "-".to_string()
+            } else {
+                format!("fail ({})", r.slo.failed.join(", "))
+            };
+            let mark = if self.recommended_row == Some(i) {
+                "  <- recommended"
+            } else {
+                ""
+            };
+            let _ = write!(
+                line,
+                "{ci:<28}  {eb:>8}  {:>9}  {:>9}  {:>10}  {slo}{mark}",
+                human::ms(r.p50_ms),
+                human::ms(r.p99_ms),
+                format!("{:.2}", r.throughput_per_s),
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        if self
+            .rows
+            .iter()
+            .any(|r| r.erlang_b.is_some_and(|e| e.flagged))
+        {
+            let _ = writeln!(
+                out,
+                "  ! Erlang B outside the row's 95% interval (expect about 1 row in 20 by chance)"
+            );
+        }
+        match (&self.recommendation, self.recommended_row) {
+            (Some(params), Some(i)) => {
+                let p: Vec<String> = params
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", value_text(v)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "recommendation  {}  (conductors × pool_workers = {})",
+                    p.join(", "),
+                    self.rows[i].cost
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "recommendation  none: {}", self.recommendation_note);
+            }
+        }
+        if let Some(h) = &self.headroom {
+            let fails = match h.fails_at_per_s {
+                Some(f) => format!(", fails at {}/s", rate_text(f)),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "headroom        holds up to {}/s ({:+.1}% over {}/s){fails}; {}",
+                rate_text(h.holds_up_to_per_s),
+                h.headroom_ratio * 100.0,
+                rate_text(h.base_rate_per_s),
+                h.note
+            );
+        }
+        out
+    }
+}
+
+/// A rate with 4 significant digits.
+fn rate_text(r: f64) -> String {
+    let r = round::significant(r, 4);
+    format!("{r}")
+}
+
+/// A grid value as text: integers as they are, floats in their shortest form.
+pub fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cost: u64, hi: f64, p99: f64, slo: &SloSpec) -> SweepRow {
+        let ci = RatioCi {
+            mean: hi / 2.0,
+            ci95: [0.0, hi],
+        };
+        SweepRow {
+            params: BTreeMap::from([("cluster.pool_workers".to_string(), cost.into())]),
+            exhaustion_ratio: ci,
+            p99_ms: p99,
+            throughput_per_s: 1.0,
+            p50_ms: 1.0,
+            pooled_exhaustion_ratio: hi / 2.0,
+            arrivals: 100,
+            exhausted: 1,
+            mean_hold_ms: 1.0,
+            conductors: 1,
+            pool_workers: cost as u32,
+            cost,
+            erlang_b: None,
+            slo: judge(slo, &ci, p99, true),
+            per_seed_exhaustion_ratio: vec![],
+        }
+    }
+
+    #[test]
+    fn recommendation_is_the_cheapest_confident_row() {
+        let slo = SloSpec {
+            exhaustion_ratio_max: Some(0.05),
+            p99_max_ms: Some(100.0),
+        };
+        let rows = vec![
+            row(12, 0.20, 50.0, &slo),  // ratio fails
+            row(14, 0.049, 50.0, &slo), // ok
+            row(13, 0.04, 150.0, &slo), // p99 fails
+            row(14, 0.01, 10.0, &slo),  // ok, same cost, later in grid order
+            row(16, 0.001, 1.0, &slo),  // ok, dearer
+        ];
+        let (best, note) = recommend(&rows, &slo);
+        assert_eq!(best, Some(1), "{note}");
+        assert_eq!(rows[0].slo.failed, ["exhaustion_ratio_max"]);
+        assert_eq!(rows[2].slo.failed, ["p99_max"]);
+        // The upper bound, not the mean, is judged: a mean under the limit is not enough.
+        let straddles = row(20, 0.06, 1.0, &slo);
+        assert!(straddles.exhaustion_ratio.mean < 0.05 && !straddles.slo.pass);
+    }
+
+    #[test]
+    fn no_row_or_no_slo_gives_no_recommendation() {
+        let slo = SloSpec {
+            exhaustion_ratio_max: Some(0.01),
+            p99_max_ms: None,
+        };
+        let rows = vec![row(1, 0.5, 1.0, &slo), row(2, 0.3, 1.0, &slo)];
+        let (best, note) = recommend(&rows, &slo);
+        assert_eq!(best, None);
+        assert!(note.contains("no row"), "{note}");
+        let none = SloSpec::default();
+        let rows = vec![row(1, 0.5, 1.0, &none)];
+        assert!(!rows[0].slo.pass);
+        let (best, note) = recommend(&rows, &none);
+        assert_eq!(best, None);
+        assert!(note.contains("no [slo]"), "{note}");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

@@ -1,0 +1,364 @@
+//! `conductor-sim sweep` and `merge` through the command line: bad grid specs exit 2 naming
+//! the flag, the same sweep gives the same bytes twice, and shards merged give exactly what
+//! one unsharded sweep writes.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conductor-sim");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("sim lives in the workspace")
+        .to_path_buf()
+}
+
+fn baseline() -> String {
+    root().join("scenarios/baseline.toml").display().to_string()
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sweep-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("creating a scratch directory");
+    d
+}
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running conductor-sim")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(what: &str, out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+/// A small sweep of the baseline: 10 simulated minutes, 3 pool sizes, 3 paired seeds, with a
+/// tight SLO so that the headroom search runs too.
+fn small_sweep<'a>(out: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"10m\"",
+        "--set",
+        "slo.exhaustion_ratio_max=0.2",
+        "--grid",
+        "cluster.pool_workers=9..11",
+        "--seeds",
+        "3",
+        "--csv",
+        "--out",
+        out,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn run_sweep(args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    sim(&refs)
+}
+
+#[test]
+fn the_same_sweep_gives_the_same_bytes() {
+    let dir = scratch("determinism");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let out_a = run_sweep(&small_sweep(a.to_str().unwrap(), &["--jobs", "2"]));
+    ok("first sweep", &out_a);
+    let out_b = run_sweep(&small_sweep(b.to_str().unwrap(), &["--jobs", "1"]));
+    ok("second sweep", &out_b);
+    for f in ["sweep.json", "report.html", "sweep.csv", "timeseries.csv"] {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between two identical sweeps"
+        );
+    }
+    let v: Value = serde_json::from_str(&read(&a.join("sweep.json"))).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["params"]["cluster.pool_workers"], 9);
+    for key in ["exhaustion_ratio", "p99_ms", "throughput_per_s"] {
+        assert!(rows[0].get(key).is_some(), "rows[].{key}");
+    }
+    assert!(
+        rows[0]["exhaustion_ratio"]["ci95"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    );
+    assert!(v.get("recommendation").is_some());
+    assert!(v.get("host").is_none(), "no wall time in sweep.json");
+    // The table on stdout names every row and the recommendation.
+    let table = text(&out_a.stdout);
+    assert!(table.contains("pool_workers"), "{table}");
+    assert!(table.contains("recommendation"), "{table}");
+    // Paired seeds: every row ran seeds 1..3 — the same arrivals, so more workers can only
+    // help each seed.
+    let per_seed = |r: &Value| -> Vec<f64> {
+        r["per_seed_exhaustion_ratio"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (r9, r11) = (per_seed(&rows[0]), per_seed(&rows[2]));
+    assert_eq!(r9.len(), 3);
+    for (x, y) in r9.iter().zip(&r11) {
+        assert!(
+            y < x,
+            "11 workers exhausted more often than 9 on one seed: {y} vs {x}"
+        );
+    }
+    // The HTML is one self-contained file with its plots inline.
+    let html = read(&a.join("report.html"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.matches("<svg").count() >= 4, "plots inline");
+    assert!(!html.contains("<script src") && !html.contains("<link"));
+}
+
+#[test]
+fn shards_merged_equal_the_unsharded_sweep() {
+    let dir = scratch("shards");
+    let whole = dir.join("whole");
+    ok(
+        "unsharded",
+        &run_sweep(&small_sweep(whole.to_str().unwrap(), &[])),
+    );
+    let (s1, s2) = (dir.join("s1"), dir.join("s2"));
+    let o1 = run_sweep(&small_sweep(s1.to_str().unwrap(), &["--shard", "1/2"]));
+    ok("shard 1/2", &o1);
+    assert!(text(&o1.stdout).contains("shard 1/2"));
+    assert!(
+        !s1.join("sweep.json").exists(),
+        "a shard writes no sweep.json"
+    );
+    ok(
+        "shard 2/2",
+        &run_sweep(&small_sweep(s2.to_str().unwrap(), &["--shard", "2/2"])),
+    );
+    let merged = dir.join("merged");
+    // Shards given in any order.
+    let m = sim(&[
+        "merge",
+        s2.to_str().unwrap(),
+        s1.to_str().unwrap(),
+        "--csv",
+        "--jobs",
+        "2",
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    ok("merge", &m);
+    for f in ["sweep.json", "report.html", "sweep.csv", "timeseries.csv"] {
+        assert!(
+            read(&whole.join(f)) == read(&merged.join(f)),
+            "{f}: merged shards differ from the unsharded sweep"
+        );
+    }
+    // The headroom search ran at the merge, with the same seeds: part of the equality.
+    let v: Value = serde_json::from_str(&read(&merged.join("sweep.json"))).unwrap();
+    assert!(
+        !v["headroom"]["probes"].as_array().unwrap().is_empty(),
+        "{}",
+        v["headroom"]
+    );
+    // A missing shard, or one given twice, is bad input.
+    let missing = sim(&[
+        "merge",
+        s1.to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("missing shard(s) 2/2"));
+    let twice = sim(&["merge", s1.to_str().unwrap(), s1.to_str().unwrap()]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(text(&twice.stderr).contains("given twice"));
+    let not_a_shard = sim(&["merge", whole.to_str().unwrap()]);
+    assert_eq!(not_a_shard.status.code(), Some(2));
+    assert!(text(&not_a_shard.stderr).contains("shard.json"));
+}
+
+#[test]
+fn bad_grid_specs_exit_2_naming_the_flag() {
+    let b = baseline();
+    let cases: [(&[&str], &[&str]); 9] = [
+        (
+            &["--grid", "cluster.pool_wrokers=1..3"],
+            &["--grid `cluster.pool_wrokers=1..3`", "unknown key"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers=12..8"],
+            &["--grid", "below A"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers=8..12:0"],
+            &["--grid", "STEP must be a positive"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers=8..12:-2"],
+            &["--grid", "STEP must be a positive"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers=eight..12"],
+            &["--grid", "A must be a number"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers"],
+            &["--grid", "expected KEY=A..B[:STEP]"],
+        ),
+        (
+            &["--grid", "cluster.pool_workers=1..2000"],
+            &["--grid", "at most 1000 rows"],
+        ),
+        (
+            &[
+                "--grid",
+                "cluster.pool_workers=1..100",
+                "--grid",
+                "cluster.rpc_workers=1..100",
+            ],
+            &["--grid", "more than 1000 rows"],
+        ),
+        (
+            &["--grid", "cluster.overflow=1..2"],
+            &["--grid `cluster.overflow=1..2`", "cluster.overflow"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec!["sweep", b.as_str(), "--seeds", "1"];
+        args.extend_from_slice(extra);
+        let out = sim(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{extra:?}: stderr lacks {n:?}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let no_grid = sim(&["sweep", b.as_str(), "--seeds", "1"]);
+    assert_eq!(no_grid.status.code(), Some(2));
+    assert!(text(&no_grid.stderr).contains("at least one --grid"));
+    let bad_shard = sim(&[
+        "sweep",
+        b.as_str(),
+        "--seeds",
+        "1",
+        "--grid",
+        "cluster.pool_workers=8..9",
+        "--shard",
+        "3/2",
+    ]);
+    assert_eq!(bad_shard.status.code(), Some(2));
+    assert!(text(&bad_shard.stderr).contains("--shard `3/2`: expected I/N"));
+}
+
+#[test]
+fn run_writes_report_html_and_timeseries_csv() {
+    let dir = scratch("run-html");
+    let out = sim(&[
+        "run",
+        &baseline(),
+        "--set",
+        "duration=\"5m\"",
+        "--seeds",
+        "2",
+        "--csv",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("run", &out);
+    let html = read(&dir.join("report.html"));
+    assert!(html.contains("Exhaustion ratio against pool size"));
+    assert!(html.contains("Completion latency by percentile"));
+    assert!(html.contains("busy pool workers"));
+    let csv = read(&dir.join("timeseries.csv"));
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("start_s,end_s,pool_busy_mean"));
+    let n = lines.count();
+    assert!((10..=512).contains(&n), "{n} buckets");
+    // report.json keeps its keys: no time series in it.
+    let rep: Value = serde_json::from_str(&read(&dir.join("report.json"))).unwrap();
+    assert!(rep.get("timeseries").is_none());
+}
+
+#[test]
+fn no_qualifying_row_is_said_not_an_error() {
+    let dir = scratch("none");
+    let out = sim(&[
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"3m\"",
+        "--set",
+        "slo.exhaustion_ratio_max=0.0001",
+        "--grid",
+        "cluster.pool_workers=6..7",
+        "--seeds",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("sweep with an SLO no row meets", &out);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("recommendation  none: no row meets"),
+        "{table}"
+    );
+    let v: Value = serde_json::from_str(&read(&dir.join("sweep.json"))).unwrap();
+    assert!(v["recommendation"].is_null());
+    assert!(v["headroom"].is_null());
+    assert!(v["rows"][0]["slo"]["failed"][0] == "exhaustion_ratio_max");
+}
+
+#[test]
+fn each_row_is_judged_against_its_own_slo() {
+    let dir = scratch("own-slo");
+    let out = sim(&[
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"3m\"",
+        "--grid",
+        "slo.exhaustion_ratio_max=0.05..0.45:0.4",
+        "--seeds",
+        "1",
+        "--no-headroom",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("sweep over an SLO key", &out);
+    let v: Value = serde_json::from_str(&read(&dir.join("sweep.json"))).unwrap();
+    assert_eq!(v["rows"][0]["slo"]["pass"], false);
+    assert_eq!(v["rows"][1]["slo"]["pass"], true);
+    assert_eq!(v["recommendation"]["slo.exhaustion_ratio_max"], 0.45);
+}
