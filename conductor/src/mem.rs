@@ -341,6 +341,14 @@ impl MemNet {
         Ok((MemLink::new(self, &up), MemReader::new(self, down)))
     }
 
+    /// Closes every listener of the node at `ip` at once (its process was killed): madsim drops
+    /// a killed node's tasks — and the listeners they own — only as its scheduler reaches them,
+    /// and a connect in between would be accepted by a dead process.
+    pub fn close_listeners(&self, ip: IpAddr) {
+        let mut st = lock(&self.inner);
+        st.listeners.retain(|addr, _| addr.ip() != ip);
+    }
+
     /// Holds everything `node` sends (`out`) and/or receives (`in_`) until unclogged.
     pub fn clog_node(&self, node: IpAddr, in_: bool, out: bool) {
         let mut st = lock(&self.inner);

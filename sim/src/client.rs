@@ -274,10 +274,10 @@ fn outcome(s: &Arc<Shared>, id: u64, how: Outcome) {
         let delay = s.cfg.policy.delay(next, o.prev, o.op.id);
         let allowed = delay.is_some() && s.lock().budget.try_retry(now);
         if let (Some(d), true) = (delay, allowed) {
-            rec.note("client", || {
+            rec.note_for("client", o.op.container, || {
                 format!(
-                    "{now} µs: op {} container {} {}: {why} on attempt {}, retry in {d:?}",
-                    o.op.id, o.op.container, o.op.kind, o.attempt
+                    "op {} {} c{}: {why} on attempt {}, attempt {next} in {d:?}",
+                    o.op.id, o.op.kind, o.op.container, o.attempt
                 )
             });
             s.pending.fetch_add(1, Ordering::Relaxed);
@@ -291,10 +291,10 @@ fn outcome(s: &Arc<Shared>, id: u64, how: Outcome) {
             return;
         }
         rec.gave_up(intended);
-        rec.note("client", || {
+        rec.note_for("client", o.op.container, || {
             format!(
-                "{now} µs: op {} container {} {}: {why} on attempt {}, gave up",
-                o.op.id, o.op.container, o.op.kind, o.attempt
+                "op {} {} c{}: {why} on attempt {}, gave up",
+                o.op.id, o.op.kind, o.op.container, o.attempt
             )
         });
     }

@@ -27,7 +27,6 @@ use crate::scenario::{Fault, FaultKind, Nemesis, Scenario};
 use crate::service::HostFaults;
 use crate::world::exact_sleep;
 use conductor::mem::{MemNet, MemNetConfig};
-use conductor::recorder::Recorder;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use rand::seq::SliceRandom;
@@ -386,6 +385,7 @@ impl Injector {
         *c += 1;
         if *c == 1 {
             self.handle.kill(n.id);
+            self.net.close_listeners(n.ip);
         }
     }
 
@@ -510,7 +510,6 @@ impl Injector {
             (FaultKind::Clog { .. }, _) => {}
         }
         drop(g);
-        let now = self.rec.now_us();
         self.rec.note("nemesis", || {
             let what = match step {
                 Step::Begin => "begin".to_string(),
@@ -518,12 +517,7 @@ impl Injector {
                 Step::ClogOne(ip) => format!("clog {ip}"),
                 Step::UnclogOne(ip) => format!("unclog {ip}"),
             };
-            format!(
-                "{} µs: fault {i} {} {what}: {}",
-                now,
-                f.kind.name(),
-                describe(f)
-            )
+            format!("fault {i} {} {what}: {}", f.kind.name(), describe(f))
         });
     }
 
@@ -565,9 +559,8 @@ impl Injector {
         self.hosts.clear();
         drop(g);
         if any {
-            let now = self.rec.now_us();
             self.rec
-                .note("nemesis", || format!("{now} µs: heal: every fault lifted"));
+                .note("nemesis", || "heal: every fault lifted".to_string());
         }
     }
 }

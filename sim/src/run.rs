@@ -101,9 +101,10 @@ pub fn map_seeds<T: Send>(
         .collect()
 }
 
-/// The pool's analytic model, when it applies: Poisson arrivals, one conductor, no faults, and
-/// an overflow that sends excess work elsewhere (Erlang's loss system). Returns the pool size
-/// and the arrival rate of async ops at the pool.
+/// The pool's analytic model, when it applies: Poisson arrivals of the `ops` model, one
+/// conductor, no faults, no client retries (a retry is an arrival that depends on the pool's
+/// state), and an overflow that sends excess work elsewhere (Erlang's loss system). Returns the
+/// pool size and the arrival rate of async ops at the pool.
 pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
     let Arrival::Poisson { rate } = scn.workload.arrival else {
         return None;
@@ -117,6 +118,8 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
         || !scn.faults.is_empty()
         || scn.nemesis.is_some()
         || scn.api.validate_state
+        || scn.workload.model != crate::scenario::Model::Ops
+        || !scn.client.retry_on.is_empty()
     {
         return None;
     }

@@ -181,4 +181,51 @@ mod tests {
             assert!((got - want).abs() / want < 0.02, "{d:?}: {got} vs {want}");
         }
     }
+
+    #[test]
+    fn host_faults_keep_each_ops_draws() {
+        use conductor::proto::OpSpec;
+        let backend = Backend {
+            default: Dist::Exp {
+                mean: Duration::from_secs(1),
+            },
+            per_op: Vec::new(),
+            failure_rate: 0.1,
+        };
+        let faults = Arc::new(HostFaults::new(2));
+        let b = Backends::with_faults(9, &backend, faults.clone());
+        let cmd = |id| HostCmd {
+            op: OpSpec {
+                id,
+                container: 1,
+                kind: OpKind::Start,
+                intended_us: 0,
+            },
+            seq: 1,
+            attempt: 1,
+            conductor: 0,
+            token: 0,
+        };
+        let before: Vec<(Duration, bool)> = (0..2000)
+            .map(|i| (b.service_time(0, &cmd(i)), b.fails(0, &cmd(i))))
+            .collect();
+        faults.set(0, 3.0, 0.5);
+        let mut failed = 0;
+        for (i, (d, f)) in before.iter().enumerate() {
+            let c = cmd(i as u64);
+            // The same op, exactly `factor` slower; it fails if it failed before (and more do).
+            let slow = b.service_time(0, &c).as_secs_f64();
+            assert!((slow - 3.0 * d.as_secs_f64()).abs() < 1e-6, "{i}");
+            let now = b.fails(0, &c);
+            assert!(!f || now, "{i}");
+            failed += usize::from(now);
+            // The other host is untouched.
+            assert_eq!(b.service_time(1, &c), *d);
+        }
+        // 1 − 0.9 × 0.5 = 55% fail.
+        let share = failed as f64 / 2000.0;
+        assert!((share - 0.55).abs() < 0.045, "{share}");
+        faults.clear();
+        assert_eq!(b.service_time(0, &cmd(7)), before[7].0);
+    }
 }

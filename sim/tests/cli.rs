@@ -450,6 +450,54 @@ fn a_failed_slo_exits_1() {
     assert_eq!(rep["slo"]["failed"][0], "p99_max");
 }
 
+#[test]
+fn bad_faults_are_refused_with_a_clear_message() {
+    let dir = scratch("bad-faults");
+    // The baseline has one conductor and one host.
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        (
+            "unknown-node.toml",
+            "[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"conductor-9\"\n",
+            vec![
+                "faults[0].node",
+                "unknown node `conductor-9`",
+                "conductor-1..conductor-1",
+            ],
+        ),
+        (
+            "unknown-kind.toml",
+            "[[faults]]\nkind = \"meteor\"\nat = \"1m\"\nnode = \"api\"\n",
+            vec!["faults[0].kind", "meteor", "partition", "host-errors"],
+        ),
+        (
+            "negative-duration.toml",
+            "[[faults]]\nkind = \"pause\"\nat = \"1m\"\nnode = \"api\"\nduration = \"-5s\"\n",
+            vec!["faults[0].duration", "-5s"],
+        ),
+        (
+            "nemesis-kind.toml",
+            "[nemesis]\nkinds = [\"kill\", \"flood\"]\n",
+            vec!["nemesis.kinds[1]", "flood"],
+        ),
+        (
+            "nemesis-target.toml",
+            "[nemesis]\ntargets = [\"host-7\"]\n",
+            vec!["nemesis.targets[0]", "unknown node `host-7`"],
+        ),
+    ];
+    for (file, extra, needles) in &cases {
+        let src = edited(|s| format!("{s}\n{extra}"));
+        std::fs::write(dir.join(file), src).expect("writing a scenario");
+        for cmd in ["check", "run"] {
+            let out = sim(&[cmd, file], &dir);
+            let mut want = vec![*file];
+            want.extend(needles);
+            refused(&format!("{cmd} {file}"), &out, &want);
+        }
+    }
+    assert!(!dir.join("reports").exists());
+}
+
 // ---- The checker's commands: explore, replay, [checks] expect ----
 
 fn races() -> PathBuf {
