@@ -9,7 +9,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// One axis of the matrix: a dotted scenario key and the values it takes, in order.
+/// One axis of the matrix: a dotted scenario key and the values it takes, in order. A value may
+/// bring other keys along after `+` (`state-check+cluster.fencing=true`): a variant that only
+/// makes sense with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Axis {
     /// The key, e.g. `cluster.ordering`.
@@ -98,7 +100,11 @@ pub fn explore_matrix(
     for base in bases {
         for combo in &combos {
             let mut all = sets.to_vec();
-            all.extend(combo.iter().map(|(k, v)| format!("{k}={v}")));
+            for (k, v) in combo {
+                let mut parts = v.split('+');
+                all.push(format!("{k}={}", parts.next().unwrap_or_default()));
+                all.extend(parts.map(str::to_string));
+            }
             let scn = scenario::load(base, &all)?;
             let origin = base.display().to_string();
             scenario::check_supported(&scn, &origin)?;
@@ -118,7 +124,7 @@ pub fn explore_matrix(
             }
             let row = Row {
                 scenario: scn.name.clone(),
-                params: combo.iter().cloned().collect(),
+                params: combo.iter().map(|(k, v)| (k.clone(), label(v))).collect(),
                 seeds,
                 checked: scn.checks.invariants.clone(),
                 broken,
@@ -129,6 +135,23 @@ pub fn explore_matrix(
         }
     }
     Ok(rows)
+}
+
+/// How an axis value reads in a table: `state-check+cluster.fencing=true` is
+/// `state-check + fencing`.
+fn label(v: &str) -> String {
+    let mut parts = v.split('+');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for extra in parts {
+        let (key, val) = extra.split_once('=').unwrap_or((extra, "true"));
+        let key = key.rsplit('.').next().unwrap_or(key);
+        if val == "true" {
+            out.push_str(&format!(" + {key}"));
+        } else {
+            out.push_str(&format!(" + {key}={val}"));
+        }
+    }
+    out
 }
 
 /// The short name of an invariant for narrow tables.
@@ -195,6 +218,13 @@ mod tests {
         assert!(Axis::parse("cluster.ordering").is_err());
         assert!(Axis::parse("=a").is_err());
         assert!(Axis::parse("k=").is_err());
+    }
+
+    #[test]
+    fn variants_read_as_labels() {
+        assert_eq!(label("state-check+cluster.fencing=true"), "state-check + fencing");
+        assert_eq!(label("none+cluster.hosts=4"), "none + hosts=4");
+        assert_eq!(label("none"), "none");
     }
 
     #[test]
