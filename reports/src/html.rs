@@ -837,6 +837,19 @@ fn violation_sections(
     Ok(())
 }
 
+/// The occupancy shown on a page: whose it is and its samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Occupancy<'a> {
+    /// The row (of a sweep) the samples are of.
+    pub row: usize,
+    /// Its timeline's samples, seeds merged.
+    pub samples: &'a [Sample],
+    /// `(pool workers, RPC slots)` summed over conductors.
+    pub capacity: (u64, u64),
+    /// The end of the warm-up and of the load phase.
+    pub phases: Phases,
+}
+
 /// The `report.html` of `sweep`: the table, exhaustion against the first numeric grid key
 /// (one series per combination of the other keys, Erlang B beside), the latency spectrum of
 /// each row (at most 8, spread over the grid, the recommended one always), and the
@@ -844,7 +857,7 @@ fn violation_sections(
 pub fn sweep_page(
     sweep: &Sweep,
     spectra: &[Vec<(f64, f64)>],
-    shown: (usize, &[Sample], (u64, u64), Phases),
+    shown: &Occupancy<'_>,
     faults: &[FaultWindow],
 ) -> Result<String, HtmlError> {
     let mut page = Page::new(&format!("conductor-sim sweep: {}", sweep.scenario));
@@ -975,7 +988,12 @@ pub fn sweep_page(
         .collect();
     page.svg(&spectrum_svg(&spec)?);
 
-    let (row, samples, capacity, phases) = shown;
+    let Occupancy {
+        row,
+        samples,
+        capacity,
+        phases,
+    } = *shown;
     let which = if sweep.recommended_row == Some(row) {
         "the recommended row"
     } else {

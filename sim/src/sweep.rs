@@ -529,7 +529,12 @@ pub fn finish(
     let html = html::sweep_page(
         &sweep,
         &spectra,
-        (shown, &samples, capacity, phases(scn)),
+        &html::Occupancy {
+            row: shown,
+            samples: &samples,
+            capacity,
+            phases: phases(scn),
+        },
         &fault_windows(scn),
     )?;
     let mut csv = String::new();
