@@ -200,6 +200,9 @@ mod real {
         /// Seed of the service-time and failure draws (keyed by op id and attempt).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Refuse an op whose fencing token is older than one seen for its container.
+        #[arg(long)]
+        fencing: bool,
         #[command(flatten)]
         log: Log,
     }
@@ -554,7 +557,7 @@ mod real {
 
     async fn host_main(a: HostArgs) -> anyhow::Result<()> {
         let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
-        let mut st = HostState::default();
+        let mut st = HostState::with_fencing(a.fencing);
         // The store places pre-created container c on host c % hosts (round-robin from 0).
         for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
             st.set(id, Truth::Running);
