@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn variants_read_as_labels() {
-        assert_eq!(label("state-check+cluster.fencing=true"), "state-check + fencing");
+        assert_eq!(
+            label("state-check+cluster.fencing=true"),
+            "state-check + fencing"
+        );
         assert_eq!(label("none+cluster.hosts=4"), "none + hosts=4");
         assert_eq!(label("none"), "none");
     }
