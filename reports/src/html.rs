@@ -1158,7 +1158,9 @@ pub fn run_page(
     page.svg(&retries_svg(samples, &faults.windows, phases)?);
     page.heading("Violations");
     let listed = &report.invariants.violations;
-    if listed.is_empty() {
+    if report.invariants.checked.is_empty() {
+        page.text("No invariant was judged ([checks] invariants = []).");
+    } else if listed.is_empty() {
         page.text("No violation.");
     } else {
         let total: u64 = report.invariants.counts.values().sum();
