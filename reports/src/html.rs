@@ -13,6 +13,7 @@
 
 use std::fmt::Write as _;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -65,6 +66,59 @@ fn font(size: u32) -> TextStyle<'static> {
 
 /// A span of simulated time to shade on time plots: `(start_s, end_s, label)`.
 pub type FaultWindow = (f64, f64, String);
+
+/// The fault windows a page shades, and a sentence saying whose schedule they are (with
+/// several seeds, the seeds may have run different ones).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultShading {
+    /// The windows, in start order.
+    pub windows: Vec<FaultWindow>,
+    /// Shown above the time plots when not empty.
+    pub note: String,
+}
+
+/// Fault windows drawn at most per plot; a longer schedule is cut (and the note says so).
+pub const MAX_FAULT_WINDOWS: usize = 400;
+
+/// Shades `faults` on `chart` (under the data) from 0 to `y_max`, with their labels on up to
+/// three staggered rows near the top (under the row of the phase marks); a label that would overlap the ones already placed is left
+/// out (its window is still shaded). `px_per_x` converts x units to pixels, `px_per_y` y units.
+fn shade_faults<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    faults: &[FaultWindow],
+    (x0, x1): (f64, f64),
+    y_max: f64,
+    (px_per_x, px_per_y): (f64, f64),
+) -> DrawResult {
+    let visible: Vec<(f64, f64, &str)> = faults
+        .iter()
+        .take(MAX_FAULT_WINDOWS)
+        .filter(|(a, b, _)| a.is_finite() && b.is_finite() && *b >= x0 && *a <= x1)
+        .map(|(a, b, t)| (a.max(x0), b.min(x1), t.as_str()))
+        .collect();
+    chart.draw_series(visible.iter().map(|(a, b, _)| {
+        Rectangle::new(
+            [(*a, 0.0), (*b, y_max)],
+            RGBColor(255, 200, 200).mix(0.5).filled(),
+        )
+    }))?;
+    // Labels: about 5.6 px per character at 10 px; rows 12 px apart.
+    let mut rows_end = [f64::NEG_INFINITY; 3];
+    for (a, _, text) in &visible {
+        let width = (text.chars().count() as f64 * 5.6 + 6.0) / px_per_x.max(1e-12);
+        let Some(row) = rows_end.iter().position(|&end| end <= *a) else {
+            continue;
+        };
+        rows_end[row] = a + width;
+        let y = y_max - (14.0 + 12.0 * row as f64) / px_per_y.max(1e-12);
+        chart.draw_series(std::iter::once(Text::new(
+            text.to_string(),
+            (*a, y),
+            font(10).color(&RGBColor(150, 30, 30)),
+        )))?;
+    }
+    Ok(())
+}
 
 /// One measured point of [`exhaustion_svg`].
 #[derive(Debug, Clone, PartialEq)]
@@ -416,7 +470,14 @@ fn time_panel(
         .map(|p| p.0)
         .unwrap_or(1.0)
         .max(phases.load_end_s)
-        .max(faults.iter().map(|f| f.1).fold(0.0, f64::max))
+        .max(
+            faults
+                .iter()
+                .take(MAX_FAULT_WINDOWS)
+                .map(|f| f.1)
+                .filter(|t| t.is_finite())
+                .fold(0.0, f64::max),
+        )
         .max(1e-3);
     let y_max = pts
         .iter()
@@ -442,19 +503,14 @@ fn time_panel(
     }
     mesh.draw()?;
     // Fault windows first, under the data.
-    chart.draw_series(faults.iter().map(|(a, b, _)| {
-        Rectangle::new(
-            [(*a, 0.0), (*b, y_max)],
-            RGBColor(255, 200, 200).mix(0.5).filled(),
-        )
-    }))?;
-    for (a, _, text) in faults {
-        chart.draw_series(std::iter::once(Text::new(
-            text.clone(),
-            (*a, y_max * 0.95),
-            font(10),
-        )))?;
-    }
+    let (w, h) = chart.plotting_area().dim_in_pixel();
+    shade_faults(
+        &mut chart,
+        faults,
+        (0.0, t_end),
+        y_max,
+        (f64::from(w) / t_end, f64::from(h) / y_max),
+    )?;
     for (t, name) in [
         (phases.warmup_s, "warm-up end"),
         (phases.load_end_s, "load end"),
@@ -526,8 +582,15 @@ pub struct ContainerTimeline {
 
 /// The per-container timeline of a violation: one band per container, each op a bar from its
 /// start to its end labelled `#seq kind (op id) label`; overlapping ops of one container are
-/// stacked, so an overlap (a broken `exclusive`) shows as two bars over one another.
-pub fn violation_svg(title: &str, containers: &[ContainerTimeline]) -> Result<String, HtmlError> {
+/// stacked, so an overlap (a broken `exclusive`) shows as two bars over one another. The
+/// `faults` that overlap the time shown are shaded, and `at_s` (when the checker saw the
+/// violation) is marked by a red line.
+pub fn violation_svg(
+    title: &str,
+    containers: &[ContainerTimeline],
+    faults: &[FaultWindow],
+    at_s: Option<f64>,
+) -> Result<String, HtmlError> {
     let e = err("violation timeline");
     // Lanes: greedy by start time, per container.
     let mut rows: Vec<(usize, usize, &OpSpan)> = Vec::new(); // (band, lane, op)
@@ -563,7 +626,11 @@ pub fn violation_svg(title: &str, containers: &[ContainerTimeline]) -> Result<St
         t0 = t0.min(op.start_s);
         t1 = t1.max(op.end_s);
     }
-    if !t0.is_finite() {
+    if let Some(t) = at_s.filter(|t| t.is_finite()) {
+        t0 = t0.min(t);
+        t1 = t1.max(t);
+    }
+    if !t0.is_finite() || !t1.is_finite() {
         (t0, t1) = (0.0, 1.0);
     }
     let pad = ((t1 - t0) * 0.05).max(1e-3);
@@ -603,19 +670,38 @@ pub fn violation_svg(title: &str, containers: &[ContainerTimeline]) -> Result<St
             .label_style(font(11))
             .draw()
             .map_err(&e)?;
+        let (w, h) = chart.plotting_area().dim_in_pixel();
+        let (x0, x1) = (t0 - pad, t1 + pad);
+        let y_max = total_lanes as f64;
+        shade_faults(
+            &mut chart,
+            faults,
+            (x0, x1),
+            y_max,
+            (f64::from(w) / (x1 - x0), f64::from(h) / y_max),
+        )
+        .map_err(&e)?;
+        if let Some(t) = at_s.filter(|t| t.is_finite()) {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(t, 0.0), (t, y_max)],
+                    RED.stroke_width(1),
+                )))
+                .map_err(&e)?;
+        }
+        // An op shorter than about 2 px is drawn 2 px wide, so that it stays visible.
+        let min_width = 2.0 / (f64::from(w) / (x1 - x0)).max(1e-12);
         for (band, lane, op) in &rows {
             let y = (offsets[*band] + lane) as f64;
             let c = colour(*band);
+            let end = op.end_s.max(op.start_s + min_width);
             chart
                 .draw_series([
                     Rectangle::new(
-                        [(op.start_s, y + 0.15), (op.end_s.max(op.start_s), y + 0.85)],
+                        [(op.start_s, y + 0.15), (end, y + 0.85)],
                         c.mix(0.35).filled(),
                     ),
-                    Rectangle::new(
-                        [(op.start_s, y + 0.15), (op.end_s.max(op.start_s), y + 0.85)],
-                        c.stroke_width(1),
-                    ),
+                    Rectangle::new([(op.start_s, y + 0.15), (end, y + 0.85)], c.stroke_width(1)),
                 ])
                 .map_err(&e)?;
             let text = format!("#{} {} (op {}) {}", op.seq, op.kind, op.op, op.label);
@@ -623,6 +709,234 @@ pub fn violation_svg(title: &str, containers: &[ContainerTimeline]) -> Result<St
                 .draw_series(std::iter::once(Text::new(
                     text.trim_end().to_string(),
                     (op.start_s, y + 0.65),
+                    font(11),
+                )))
+                .map_err(&e)?;
+        }
+        root.present().map_err(&e)?;
+    }
+    Ok(svg)
+}
+
+/// Ops drawn at most in one violation's timeline.
+pub const MAX_OPS_PER_FIGURE: usize = 16;
+
+/// One violation drawn as a timeline (see [`violation_figures`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViolationFigure {
+    /// The figure's caption: invariant, container, seed, time.
+    pub title: String,
+    /// What the checker said.
+    pub detail: String,
+    /// The container's ops to draw.
+    pub containers: Vec<ContainerTimeline>,
+    /// The fault windows of the violation's seed.
+    pub faults: Vec<FaultWindow>,
+    /// When the checker saw it, seconds.
+    pub at_s: Option<f64>,
+}
+
+fn u64_at(v: &serde_json::Value, k: &str) -> Option<u64> {
+    v.get(k).and_then(serde_json::Value::as_u64)
+}
+
+fn str_at<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
+    v.get(k).and_then(serde_json::Value::as_str).unwrap_or("")
+}
+
+/// The ops of a violation (as the checker writes it: `ops` of `{id, kind, seq, start_us,
+/// end_us}`) that carry a host interval, as spans labelled `label`.
+fn spans_of(v: &serde_json::Value, label: &str) -> Vec<OpSpan> {
+    let ops = v.get("ops").and_then(serde_json::Value::as_array);
+    ops.into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let (start, end) = (u64_at(o, "start_us")?, u64_at(o, "end_us")?);
+            Some(OpSpan {
+                op: u64_at(o, "id")?,
+                kind: str_at(o, "kind").to_string(),
+                start_s: start as f64 / 1e6,
+                end_s: end.max(start) as f64 / 1e6,
+                seq: u64_at(o, "seq").unwrap_or(0),
+                label: label.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Timelines for a list of violations, as `report.json` and `explore.json` hold them: the
+/// first violation of each invariant that names an op with a host interval (the invariants
+/// judged on what the hosts did), in the order listed. Each figure shows that violation's
+/// ops (labelled `involved`) and, for context, the ops of the other listed violations of the
+/// same seed and container whose intervals fall within its time range widened by its own
+/// length on each side (at most [`MAX_OPS_PER_FIGURE`] in all); `faults_of(seed)` gives the
+/// seed's fault windows. Entries that do not have this shape are skipped.
+pub fn violation_figures(
+    violations: &[serde_json::Value],
+    faults_of: &dyn Fn(u64) -> Vec<FaultWindow>,
+) -> Vec<ViolationFigure> {
+    let mut done: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for v in violations {
+        let invariant = str_at(v, "invariant");
+        if done.contains(&invariant) {
+            continue;
+        }
+        let mut ops = spans_of(v, "involved");
+        if ops.is_empty() {
+            continue;
+        }
+        done.push(invariant);
+        let (seed, container) = (u64_at(v, "seed"), u64_at(v, "container"));
+        let t0 = ops.iter().map(|o| o.start_s).fold(f64::INFINITY, f64::min);
+        let t1 = ops
+            .iter()
+            .map(|o| o.end_s)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let widen = (t1 - t0).max(1e-3);
+        let (lo, hi) = (t0 - widen, t1 + widen);
+        for other in violations {
+            if u64_at(other, "seed") != seed || u64_at(other, "container") != container {
+                continue;
+            }
+            for o in spans_of(other, "") {
+                let known = ops
+                    .iter()
+                    .any(|k| k.op == o.op && k.start_s == o.start_s && k.end_s == o.end_s);
+                if !known && o.end_s >= lo && o.start_s <= hi && ops.len() < MAX_OPS_PER_FIGURE {
+                    ops.push(o);
+                }
+            }
+        }
+        let seed_text = seed.map_or_else(String::new, |s| format!(", seed {s}"));
+        let container_text = container.map_or_else(|| "?".to_string(), |c| c.to_string());
+        out.push(ViolationFigure {
+            title: format!(
+                "{invariant}: container {container_text}{seed_text}, at {}",
+                str_at(v, "time")
+            ),
+            detail: str_at(v, "detail").to_string(),
+            containers: vec![ContainerTimeline {
+                container: format!("container {container_text}"),
+                ops,
+            }],
+            faults: seed.map(faults_of).unwrap_or_default(),
+            at_s: u64_at(v, "t_us").map(|t| t as f64 / 1e6),
+        });
+    }
+    out
+}
+
+/// The rows of a violations table (seed, time, invariant, container, ops, detail) for the
+/// first `max` of `violations`.
+pub fn violation_rows(violations: &[serde_json::Value], max: usize) -> Vec<Vec<String>> {
+    violations
+        .iter()
+        .take(max)
+        .map(|v| {
+            let ops: Vec<String> = v
+                .get("ops")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|o| {
+                    let mut t = format!(
+                        "#{} {} (op {})",
+                        u64_at(o, "seq").unwrap_or(0),
+                        str_at(o, "kind"),
+                        u64_at(o, "id").unwrap_or(0)
+                    );
+                    if let (Some(a), Some(b)) = (u64_at(o, "start_us"), u64_at(o, "end_us")) {
+                        t.push_str(&format!(
+                            " [{:.3}s, {:.3}s)",
+                            a as f64 / 1e6,
+                            b as f64 / 1e6
+                        ));
+                    }
+                    t
+                })
+                .collect();
+            vec![
+                u64_at(v, "seed").map_or_else(String::new, |s| s.to_string()),
+                str_at(v, "time").to_string(),
+                str_at(v, "invariant").to_string(),
+                u64_at(v, "container").map_or_else(String::new, |c| c.to_string()),
+                ops.join("; "),
+                str_at(v, "detail").to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The header of [`violation_rows`].
+pub fn violation_head() -> Vec<String> {
+    ["seed", "time", "invariant", "container", "ops", "detail"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Horizontal bars: one per `(label, value, highlighted)`, out of `of` (the axis' end, e.g. the
+/// number of seeds); highlighted bars are drawn in the second colour.
+pub fn bars_svg(
+    title: &str,
+    x_label: &str,
+    bars: &[(String, u64, bool)],
+    of: u64,
+) -> Result<String, HtmlError> {
+    let e = err("bars");
+    let n = bars.len().max(1);
+    let x_max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(of).max(1) as f64;
+    let height = (110 + 30 * n as u32).min(4000);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(&e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, font(16))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(150)
+            .build_cartesian_2d(0.0..x_max * 1.05, 0.0..n as f64)
+            .map_err(&e)?;
+        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let fmt_y = |y: &f64| {
+            let i = (y - 0.5).round();
+            if (y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let fmt_x = |x: &f64| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n * 2 + 1)
+            .y_label_formatter(&fmt_y)
+            .x_label_formatter(&fmt_x)
+            .x_desc(x_label)
+            .label_style(font(11))
+            .draw()
+            .map_err(&e)?;
+        for (i, (_, value, mark)) in bars.iter().enumerate() {
+            let c = colour(usize::from(*mark));
+            let y = i as f64;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y + 0.2), (*value as f64, y + 0.8)],
+                    c.mix(0.75).filled(),
+                )))
+                .map_err(&e)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!(" {value}"),
+                    (*value as f64, y + 0.65),
                     font(11),
                 )))
                 .map_err(&e)?;
@@ -712,6 +1026,24 @@ impl Page {
         self
     }
 
+    /// A table of text (left-aligned cells), e.g. violations with their details.
+    pub fn text_table(&mut self, head: &[String], rows: &[Vec<String>]) -> &mut Self {
+        self.body.push_str("<table class=\"text\"><thead><tr>");
+        for h in head {
+            let _ = write!(self.body, "<th>{}</th>", escape(h));
+        }
+        self.body.push_str("</tr></thead><tbody>\n");
+        for r in rows {
+            self.body.push_str("<tr>");
+            for c in r {
+                let _ = write!(self.body, "<td>{}</td>", escape(c));
+            }
+            self.body.push_str("</tr>\n");
+        }
+        self.body.push_str("</tbody></table>\n");
+        self
+    }
+
     /// The whole document. An inline script records script errors and the number of plots
     /// on `<html>` (`data-errors`, `data-plots`), so a headless browser's `--dump-dom` can
     /// check that the page rendered cleanly.
@@ -734,7 +1066,8 @@ h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4p
 figure{margin:8px 0}svg{max-width:100%;height:auto}\
 pre{background:#f6f6f6;padding:10px;white-space:pre-wrap;font-size:12px}\
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;text-align:right;\
-border-bottom:1px solid #eee}th{background:#f3f3f3}tr.mark td{background:#e6f2e6;font-weight:600}";
+border-bottom:1px solid #eee}th{background:#f3f3f3}tr.mark td{background:#e6f2e6;font-weight:600}\
+table.text td,table.text th{text-align:left;vertical-align:top}";
 
 const SCRIPT: &str = "(function(){var n=0;window.addEventListener('error',function(){n++;\
 document.documentElement.setAttribute('data-errors',String(n));});\
@@ -742,17 +1075,18 @@ window.addEventListener('load',function(){var h=document.documentElement;\
 h.setAttribute('data-errors',String(n));\
 h.setAttribute('data-plots',String(document.querySelectorAll('svg').length));});})();";
 
-/// The `report.html` of `run`: the summary, Erlang B's curve at the measured load with the
-/// measured point, the latency spectrum (`spectrum`: the pooled completion histogram's
-/// [`Histo::spectrum`](crate::Histo::spectrum)), occupancy and retries over time (seeds merged),
-/// and a timeline per violation given.
+/// The `report.html` of `run` (and `replay --out`): the summary, Erlang B's curve at the
+/// measured load with the measured point, the latency spectrum (`spectrum`: the pooled
+/// completion histogram's [`Histo::spectrum`](crate::Histo::spectrum)), occupancy and retries
+/// over time (seeds merged) with `faults` shaded, the violations listed in the report (the
+/// first [`MAX_VIOLATION_ROWS`]) and a timeline per figure given.
 pub fn run_page(
     report: &Report,
     spectrum: &[(f64, f64)],
     samples: &[Sample],
-    faults: &[FaultWindow],
+    faults: &FaultShading,
     phases: Phases,
-    violations: &[(String, Vec<ContainerTimeline>)],
+    violations: &[ViolationFigure],
 ) -> Result<String, HtmlError> {
     let mut page = Page::new(&format!("conductor-sim: {}", report.scenario));
     page.pre(&report.summary());
@@ -811,28 +1145,64 @@ pub fn run_page(
         spectrum.to_vec(),
     )])?);
     page.heading("Occupancy");
+    if !faults.note.is_empty() {
+        page.text(&faults.note);
+    }
     page.svg(&occupancy_svg(
         samples,
         (p.workers, report.rpc.slots),
-        faults,
+        &faults.windows,
         phases,
     )?);
     page.heading("Retries");
-    page.svg(&retries_svg(samples, faults, phases)?);
-    violation_sections(&mut page, violations)?;
+    page.svg(&retries_svg(samples, &faults.windows, phases)?);
+    page.heading("Violations");
+    let listed = &report.invariants.violations;
+    if report.invariants.checked.is_empty() {
+        page.text("No invariant was judged ([checks] invariants = []).");
+    } else if listed.is_empty() {
+        page.text("No violation.");
+    } else {
+        let total: u64 = report.invariants.counts.values().sum();
+        page.text(&format!(
+            "{} found, {} listed (the checker lists the first few of each invariant per \
+             seed){}.",
+            human::count(total.max(listed.len() as u64)),
+            human::count(listed.len() as u64),
+            if listed.len() > MAX_VIOLATION_ROWS {
+                format!("; the table shows the first {MAX_VIOLATION_ROWS}")
+            } else {
+                String::new()
+            }
+        ));
+        violation_sections(&mut page, violations)?;
+        page.heading("Listed violations");
+        page.text_table(
+            &violation_head(),
+            &violation_rows(listed, MAX_VIOLATION_ROWS),
+        );
+    }
     Ok(page.render())
 }
 
-fn violation_sections(
-    page: &mut Page,
-    violations: &[(String, Vec<ContainerTimeline>)],
-) -> Result<(), HtmlError> {
-    page.heading("Violations");
-    if violations.is_empty() {
-        page.text("No violation to show.");
+/// Rows of a violations table at most.
+pub const MAX_VIOLATION_ROWS: usize = 100;
+
+/// The timelines of `figures`, each with what the checker said, under a heading.
+pub fn violation_sections(page: &mut Page, figures: &[ViolationFigure]) -> Result<(), HtmlError> {
+    if figures.is_empty() {
+        return Ok(());
     }
-    for (title, containers) in violations {
-        page.svg(&violation_svg(title, containers)?);
+    page.heading("Violation timelines");
+    page.text(
+        "The first violation of each invariant that names ops with host intervals: the ops \
+         involved as bars over their time at the host (stacked when they overlap), the other \
+         listed violations' ops on that container nearby, the seed's faults shaded, and a red \
+         line when the checker saw it.",
+    );
+    for f in figures {
+        page.svg(&violation_svg(&f.title, &f.containers, &f.faults, f.at_s)?);
+        page.text(&f.detail);
     }
     Ok(())
 }
@@ -858,7 +1228,7 @@ pub fn sweep_page(
     sweep: &Sweep,
     spectra: &[Vec<(f64, f64)>],
     shown: &Occupancy<'_>,
-    faults: &[FaultWindow],
+    faults: &FaultShading,
 ) -> Result<String, HtmlError> {
     let mut page = Page::new(&format!("conductor-sim sweep: {}", sweep.scenario));
     page.pre(&sweep.table());
@@ -1010,9 +1380,12 @@ pub fn sweep_page(
         })
         .unwrap_or_default();
     page.heading(&format!("Occupancy of {which}: {}", params.join(", ")));
-    page.svg(&occupancy_svg(samples, capacity, faults, phases)?);
+    if !faults.note.is_empty() {
+        page.text(&faults.note);
+    }
+    page.svg(&occupancy_svg(samples, capacity, &faults.windows, phases)?);
     page.heading("Retries");
-    page.svg(&retries_svg(samples, faults, phases)?);
+    page.svg(&retries_svg(samples, &faults.windows, phases)?);
     Ok(page.render())
 }
 
@@ -1119,13 +1492,78 @@ mod tests {
                 },
             ],
         };
-        let svg = violation_svg("create-before-use, seed 3", &[c]).unwrap();
+        let faults = vec![(1.2, 1.4, "kill conductor-2".to_string())];
+        let svg = violation_svg("create-before-use, seed 3", &[c], &faults, Some(2.5)).unwrap();
+        assert!(svg.contains("kill conductor-2"));
         assert!(svg.contains("c-17"));
         assert!(svg.contains("#2 start (op 2)"));
         // Text is escaped in SVG.
         assert!(svg.contains("&lt;early&gt;"));
-        let empty = violation_svg("none", &[]).unwrap();
+        let empty = violation_svg("none", &[], &[], None).unwrap();
         assert!(empty.starts_with("<svg"));
+    }
+
+    #[test]
+    fn figures_come_from_the_violations_json() {
+        use serde_json::json;
+        let v = |inv: &str, c: u64, ops: serde_json::Value| {
+            json!({"invariant": inv, "seed": 3, "container": c, "t_us": 2_000_000,
+                   "time": "2.000000s", "ops": ops, "detail": format!("{inv} broke")})
+        };
+        let list = vec![
+            // No interval (judged at the end of the drain): no figure.
+            v(
+                "no-lost-ops",
+                7,
+                json!([{"id": 9, "kind": "start", "seq": 4}]),
+            ),
+            v(
+                "exclusive",
+                5,
+                json!([{"id": 1, "kind": "stop", "seq": 1, "start_us": 1_000_000, "end_us": 1_500_000},
+                       {"id": 2, "kind": "start", "seq": 2, "start_us": 1_200_000, "end_us": 2_000_000}]),
+            ),
+            // The same invariant again: context for the first, not a figure of its own.
+            v(
+                "exclusive",
+                5,
+                json!([{"id": 2, "kind": "start", "seq": 2, "start_us": 1_200_000, "end_us": 2_000_000},
+                       {"id": 3, "kind": "stop", "seq": 3, "start_us": 1_900_000, "end_us": 2_100_000}]),
+            ),
+            // Another container: not in the first figure.
+            v(
+                "per-container-order",
+                6,
+                json!([{"id": 4, "kind": "stop", "seq": 2, "start_us": 1_000_000, "end_us": 1_100_000}]),
+            ),
+            json!("not a violation"),
+        ];
+        let figs = violation_figures(&list, &|seed| {
+            assert_eq!(seed, 3);
+            vec![(1.1, 1.3, "kill conductor-2".to_string())]
+        });
+        assert_eq!(figs.len(), 2);
+        let f = &figs[0];
+        assert_eq!(f.title, "exclusive: container 5, seed 3, at 2.000000s");
+        assert_eq!(f.detail, "exclusive broke");
+        assert_eq!(f.at_s, Some(2.0));
+        let ops: Vec<(u64, &str)> = f.containers[0]
+            .ops
+            .iter()
+            .map(|o| (o.op, o.label.as_str()))
+            .collect();
+        assert_eq!(ops, [(1, "involved"), (2, "involved"), (3, "")]);
+        assert_eq!(figs[1].containers[0].ops.len(), 1);
+        let svg = violation_svg(&f.title, &f.containers, &f.faults, f.at_s).unwrap();
+        assert!(svg.contains("kill conductor-2") && svg.contains("#3 stop (op 3)"));
+        let rows = violation_rows(&list, 2);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[1][4],
+            "#1 stop (op 1) [1.000s, 1.500s); #2 start (op 2) [1.200s, 2.000s)"
+        );
+        let bars = bars_svg("t", "seeds", &[("exclusive".into(), 3, true)], 4).unwrap();
+        assert!(bars.contains("exclusive"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! **Streaming, bounded memory.** Nothing is kept per event. Per `(container, host)` the checker
 //! keeps a fixed-size state (its life — never created, created by which op and when, deleted by
-//! which op and when —, the latest host interval seen, the highest sequence number applied) plus,
+//! which op and when —, the latest host interval seen, the highest sequence number applied;
+//! each op kept with its host interval, so that a violation gives both ops' intervals) plus,
 //! for `at-most-once`, a ring of the last [`CHANGERS_KEPT`] op ids that changed the container's
 //! state at that host (cleared when a delete completes: a later op re-applied there is judged by
 //! `no-use-after-delete` or `per-container-order` instead). An op re-applied after more than
@@ -195,6 +196,56 @@ impl OpRef {
     }
 }
 
+/// A host interval `[start_us, end_us)`, µs of simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// When the op began at the host.
+    pub start_us: u64,
+    /// When it ended there.
+    pub end_us: u64,
+}
+
+/// An op a violation involves, with its host interval where the checker knows it: for the
+/// invariants judged on what the hosts did (`create-before-use`, `no-use-after-delete`,
+/// `exclusive`, `per-container-order`, `at-most-once`); not for the end-of-drain ones nor
+/// `blocking-inline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Involved {
+    /// The op.
+    pub op: OpRef,
+    /// Its interval at the host, if known.
+    pub span: Option<Span>,
+}
+
+impl From<OpRef> for Involved {
+    fn from(op: OpRef) -> Self {
+        Involved { op, span: None }
+    }
+}
+
+/// An op applied at a host, with its interval there: what the checker keeps of the ops it may
+/// name later, so that a violation can show both ops' intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    op: OpRef,
+    span: Span,
+}
+
+impl Seen {
+    fn involved(self) -> Involved {
+        Involved {
+            op: self.op,
+            span: Some(self.span),
+        }
+    }
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.op.fmt(f)
+    }
+}
+
 impl fmt::Display for OpRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "op {} ({} seq {})", self.id, self.kind, self.seq)
@@ -212,20 +263,29 @@ pub struct Violation {
     pub container: u64,
     /// When it was seen, µs of simulated time (for end-of-drain judgments, the end of the run).
     pub t_us: u64,
-    /// The ops involved, earliest first.
-    pub ops: Vec<OpRef>,
+    /// The ops involved, earliest first, with their host intervals where known.
+    pub ops: Vec<Involved>,
     /// One line saying what happened.
     pub detail: String,
 }
 
 impl Violation {
     /// The violation as `report.json` and `explore.json` hold it (an object with an
-    /// `"invariant"` key).
+    /// `"invariant"` key). Each op is `{"id", "kind", "seq"}`, plus `"start_us"` and
+    /// `"end_us"` (its host interval) where the checker knows it.
     pub fn to_json(&self) -> serde_json::Value {
         let ops: Vec<serde_json::Value> = self
             .ops
             .iter()
-            .map(|o| serde_json::json!({"id": o.id, "kind": o.kind.name(), "seq": o.seq}))
+            .map(|o| {
+                let mut j =
+                    serde_json::json!({"id": o.op.id, "kind": o.op.kind.name(), "seq": o.op.seq});
+                if let (Some(s), Some(m)) = (o.span, j.as_object_mut()) {
+                    m.insert("start_us".into(), s.start_us.into());
+                    m.insert("end_us".into(), s.end_us.into());
+                }
+                j
+            })
             .collect();
         serde_json::json!({
             "invariant": self.invariant.name(),
@@ -357,21 +417,20 @@ enum Life {
     /// No create ever completed there.
     #[default]
     Never,
-    /// It exists since `since_us`, made by `by` (`None`: pre-created before the run).
-    Exists { since_us: u64, by: Option<OpRef> },
-    /// Its delete `by` completed at `at_us`.
-    Deleted { at_us: u64, by: OpRef },
+    /// It exists since the end of `by`, its create (`None`: pre-created before the run).
+    Exists { by: Option<Seen> },
+    /// Its delete `by` completed (at the end of its span).
+    Deleted { by: Seen },
 }
 
 /// What the checker keeps per container and host.
 #[derive(Debug, Default)]
 struct Cs {
     life: Life,
-    /// `exclusive`: the latest end among the async host intervals seen, and its op.
-    last_end_us: u64,
-    last: Option<OpRef>,
+    /// `exclusive`: the op with the latest end among the async host intervals seen.
+    last: Option<Seen>,
     /// `per-container-order`: the op with the highest sequence number applied.
-    top: Option<OpRef>,
+    top: Option<Seen>,
     /// `at-most-once`: the last op ids that changed the state (a ring, allocated on first use).
     changers: Vec<u64>,
     /// Where the next changer goes once the ring is full.
@@ -456,7 +515,7 @@ impl Sink {
         invariant: Invariant,
         container: u64,
         t_us: u64,
-        ops: impl FnOnce() -> Vec<OpRef>,
+        ops: impl FnOnce() -> Vec<Involved>,
         detail: impl FnOnce() -> String,
     ) {
         if !self.on.contains(invariant) {
@@ -538,10 +597,7 @@ impl Checker {
         if !self.host_checks || truth == Truth::Absent {
             return;
         }
-        self.containers.entry((container, host)).or_default().life = Life::Exists {
-            since_us: 0,
-            by: None,
-        };
+        self.containers.entry((container, host)).or_default().life = Life::Exists { by: None };
     }
 
     /// Judges one event recorded at `now_us`.
@@ -583,7 +639,7 @@ impl Checker {
                     Invariant::BlockingInline,
                     op.container,
                     now_us,
-                    || vec![OpRef::of(&op, 0)],
+                    || vec![OpRef::of(&op, 0).into()],
                     || {
                         format!(
                             "blocking op {} ({}) arrived at the pool of conductor-{}",
@@ -627,31 +683,34 @@ impl Checker {
         if a.result == Err(HostError::Fenced) {
             return;
         }
-        let me = OpRef::of(&a.op, a.seq);
+        let me = Seen {
+            op: OpRef::of(&a.op, a.seq),
+            span: Span {
+                start_us: a.start_us,
+                end_us: a.end_us,
+            },
+        };
         let (c, t) = (a.op.container, a.end_us);
         let create_pending = self.creating.contains_key(&c);
         let sink = &mut self.sink;
         let cs = self.containers.entry((c, a.host)).or_default();
         // Lifecycle: create-before-use and no-use-after-delete.
         if a.op.kind == OpKind::Create {
-            if let Life::Deleted { at_us, by } = cs.life {
-                if a.seq < by.seq {
-                    sink.report(Invariant::NoUseAfterDelete, c, t, || vec![by, me], || {
+            if let Life::Deleted { by } = cs.life {
+                if a.seq < by.op.seq {
+                    sink.report(Invariant::NoUseAfterDelete, c, t, || vec![by.involved(), me.involved()], || {
                         format!(
                             "{}, sent before {by}, reached {} after that delete completed at {} ({})",
                             a.describe(),
                             a.host_name(),
-                            sim_time(at_us),
+                            sim_time(by.span.end_us),
                             a.outcome()
                         )
                     });
                 }
             }
             if a.before == Truth::Absent && a.result == Ok(Truth::Created) {
-                cs.life = Life::Exists {
-                    since_us: a.end_us,
-                    by: Some(me),
-                };
+                cs.life = Life::Exists { by: Some(me) };
             }
         } else {
             match cs.life {
@@ -661,7 +720,7 @@ impl Checker {
                     Invariant::CreateBeforeUse,
                     c,
                     t,
-                    || vec![me],
+                    || vec![me.involved()],
                     || {
                         format!(
                             "{} reached {} where no create of the container had completed ({})",
@@ -671,36 +730,33 @@ impl Checker {
                         )
                     },
                 ),
-                Life::Exists {
-                    since_us,
-                    by: Some(by),
-                } if a.start_us < since_us => sink.report(
+                Life::Exists { by: Some(by) } if a.start_us < by.span.end_us => sink.report(
                     Invariant::CreateBeforeUse,
                     c,
                     t,
-                    || vec![by, me],
+                    || vec![by.involved(), me.involved()],
                     || {
                         format!(
                             "{} started at {} at {}, before {by} completed there at {} ({})",
                             a.describe(),
                             a.host_name(),
                             sim_time(a.start_us),
-                            sim_time(since_us),
+                            sim_time(by.span.end_us),
                             a.outcome()
                         )
                     },
                 ),
-                Life::Deleted { at_us, by } if a.op.kind != OpKind::Delete => sink.report(
+                Life::Deleted { by } if a.op.kind != OpKind::Delete => sink.report(
                     Invariant::NoUseAfterDelete,
                     c,
                     t,
-                    || vec![by, me],
+                    || vec![by.involved(), me.involved()],
                     || {
                         format!(
                             "{} reached {} after {by} completed there at {} ({})",
                             a.describe(),
                             a.host_name(),
-                            sim_time(at_us),
+                            sim_time(by.span.end_us),
                             a.outcome()
                         )
                     },
@@ -711,10 +767,7 @@ impl Checker {
                 && a.before != Truth::Absent
                 && a.result == Ok(Truth::Absent)
             {
-                cs.life = Life::Deleted {
-                    at_us: a.end_us,
-                    by: me,
-                };
+                cs.life = Life::Deleted { by: me };
                 // A new incarnation starts afresh; an old op re-applied to it is judged by
                 // the order of sequence numbers.
                 cs.changers = Vec::new();
@@ -725,9 +778,9 @@ impl Checker {
             // exclusive: events come in end order, so the interval overlaps an earlier one
             // exactly when it starts before the latest end seen.
             if let Some(prev) = cs.last {
-                if a.start_us < cs.last_end_us {
-                    let until = cs.last_end_us;
-                    sink.report(Invariant::Exclusive, c, t, || vec![prev, me], || {
+                if a.start_us < prev.span.end_us {
+                    let until = prev.span.end_us;
+                    sink.report(Invariant::Exclusive, c, t, || vec![prev.involved(), me.involved()], || {
                         format!(
                             "{} ran at {} over [{}, {}) while {prev} was still running there (until {})",
                             a.describe(),
@@ -739,17 +792,16 @@ impl Checker {
                     });
                 }
             }
-            if cs.last.is_none() || a.end_us >= cs.last_end_us {
-                cs.last_end_us = a.end_us;
+            if cs.last.is_none_or(|l| a.end_us >= l.span.end_us) {
                 cs.last = Some(me);
             }
             if a.result.is_ok() {
                 match cs.top {
-                    Some(top) if a.seq < top.seq => sink.report(
+                    Some(top) if a.seq < top.op.seq => sink.report(
                         Invariant::PerContainerOrder,
                         c,
                         t,
-                        || vec![top, me],
+                        || vec![top.involved(), me.involved()],
                         || {
                             format!(
                                 "{} was applied at {} after {top} ({})",
@@ -769,7 +821,7 @@ impl Checker {
                     Invariant::AtMostOnce,
                     c,
                     t,
-                    || vec![me],
+                    || vec![me.involved()],
                     || {
                         format!(
                             "{} changed the container's state at {} again ({})",
@@ -805,7 +857,7 @@ impl Checker {
                         Invariant::NoLostOps,
                         p.container,
                         end_us,
-                        || vec![p.op],
+                        || vec![p.op.into()],
                         || {
                             format!(
                                 "blocking {} accepted at {} was never answered by a conductor",
@@ -820,7 +872,7 @@ impl Checker {
                             Invariant::NoLostOps,
                             r.op.container,
                             end_us,
-                            || vec![op],
+                            || vec![op.into()],
                             || {
                                 format!(
                                     "{op} is still {} in the store at the end of the drain",

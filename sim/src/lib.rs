@@ -13,6 +13,7 @@ pub mod client;
 pub mod explore;
 pub mod faults;
 pub mod matrix;
+pub mod pages;
 pub mod recorder;
 pub mod rng;
 pub mod run;

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use reports::{html, Histo};
 use sim::run::{default_jobs, report, run_seeds, run_seeds_with};
 use sim::scenario::{self, Scenario};
 use sim::shard::Shard;
@@ -322,7 +321,14 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
     let scenario = shell_word(&a.s.scenario.display().to_string());
     let summary =
         ex.summary(&|seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}"));
-    emit(&format!("{summary}explore    {}\n", path.display()))?;
+    let page = sim::pages::explore_html(&ex, scn.duration.as_secs_f64(), &summary)?;
+    let html_path = out.join("report.html");
+    write(&html_path, &page)?;
+    emit(&format!(
+        "{summary}explore    {}\n           {}\n",
+        path.display(),
+        html_path.display()
+    ))?;
     if !ex.aborted.is_empty() {
         // As `run`: a simulation that aborted is a run that could not complete.
         anyhow::bail!(
@@ -460,7 +466,14 @@ fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         let path = out.join("report.json");
         std::fs::write(&path, rep.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
-        emit(&format!("report     {}\n", path.display()))?;
+        let page = sim::pages::run_html(&scn, &rep, std::slice::from_ref(&m))?;
+        let html_path = out.join("report.html");
+        write(&html_path, &page)?;
+        emit(&format!(
+            "report     {}\n           {}\n",
+            path.display(),
+            html_path.display()
+        ))?;
     }
     Ok(if rep.passed() {
         ExitCode::SUCCESS
@@ -499,23 +512,11 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let rep = report(&scn, first, &seeds, wall.elapsed().as_secs_f64());
     let path = out.join("report.json");
     std::fs::write(&path, rep.to_json()).with_context(|| format!("writing {}", path.display()))?;
-    let timeline = sweep::merged_timeline(&seeds);
-    let samples = timeline.samples();
-    let mut complete = Histo::new();
-    for s in &seeds {
-        complete.merge(&s.complete);
-    }
-    let page = html::run_page(
-        &rep,
-        &complete.spectrum(),
-        &samples,
-        &sweep::fault_windows(&scn),
-        sweep::phases(&scn),
-        &[],
-    )?;
+    let page = sim::pages::run_html(&scn, &rep, &seeds)?;
     let html_path = out.join("report.html");
     write(&html_path, &page)?;
     if a.csv {
+        let samples = sweep::merged_timeline(&seeds).samples();
         write(
             &out.join("timeseries.csv"),
             &sweep::timeseries_csv(&[], &[], &samples, true),

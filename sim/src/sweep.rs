@@ -12,7 +12,7 @@ use crate::run::{report, run_many};
 use crate::scenario::{self, Arrival, Scenario, ScenarioError};
 use crate::shard::Shard;
 use crate::world::RunError;
-use reports::html::{self, FaultWindow, Phases};
+use reports::html::{self, Phases};
 use reports::sweep::{build_row, recommend, GridAxis, Headroom, Probe, Size, SloLimits, Sweep};
 use reports::{Histo, SeedMetrics, SloSpec, Timeline};
 use serde::{Deserialize, Serialize};
@@ -535,7 +535,7 @@ pub fn finish(
             capacity,
             phases: phases(scn),
         },
-        &fault_windows(scn),
+        &crate::pages::shading(scn, &per_row[shown]),
     )?;
     let mut csv = String::new();
     let keys: Vec<&str> = plan.grid.iter().map(|g| g.key.as_str()).collect();
@@ -578,12 +578,6 @@ pub fn phases(scn: &Scenario) -> Phases {
         warmup_s: scn.warmup.as_secs_f64(),
         load_end_s: scn.duration.as_secs_f64(),
     }
-}
-
-/// The fault windows to shade on time plots. The fault injector is not built yet (it refuses
-/// `[[faults]]` and `[nemesis]`), so there are none to show; it will list what it ran.
-pub fn fault_windows(_scn: &Scenario) -> Vec<FaultWindow> {
-    Vec::new()
 }
 
 /// `timeseries.csv` lines: `prefix` columns (named `header`, written when `with_header`), then

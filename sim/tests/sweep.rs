@@ -362,3 +362,151 @@ fn each_row_is_judged_against_its_own_slo() {
     assert_eq!(v["rows"][1]["slo"]["pass"], true);
     assert_eq!(v["recommendation"]["slo.exhaustion_ratio_max"], 0.45);
 }
+
+fn scenario(name: &str) -> String {
+    root().join("scenarios").join(name).display().to_string()
+}
+
+#[test]
+fn run_with_faults_shades_the_schedule_it_ran() {
+    let dir = scratch("run-faults");
+    let out = sim(&[
+        "run",
+        &baseline(),
+        "--set",
+        "duration=\"4m\"",
+        "--set",
+        "faults=[{kind=\"kill\",at=\"1m\",node=\"conductor-1\",restart_after=\"30s\"},\
+                 {kind=\"pause\",at=\"3m\",node=\"store\",duration=\"20s\"}]",
+        "--seeds",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    // The kill may break the baseline's SLO (exit 1): the report is written either way.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "run with faults: {}",
+        text(&out.stderr)
+    );
+    let html = read(&dir.join("report.html"));
+    // Occupancy (three panels) and retries: each fault labelled in every time plot.
+    assert_eq!(html.matches("kill conductor-1").count(), 4, "kill label");
+    assert_eq!(html.matches("pause store").count(), 4, "pause label");
+    assert!(
+        html.contains("Shaded: the 2 fault(s) every seed ran"),
+        "the note says whose schedule is shaded"
+    );
+    // A run without faults says nothing of them.
+    let calm = scratch("run-calm");
+    ok(
+        "run without faults",
+        &sim(&[
+            "run",
+            &baseline(),
+            "--set",
+            "duration=\"2m\"",
+            "--out",
+            calm.to_str().unwrap(),
+        ]),
+    );
+    assert!(!read(&calm.join("report.html")).contains("Shaded:"));
+}
+
+#[test]
+fn a_run_with_violations_draws_their_timelines() {
+    let dir = scratch("run-races");
+    let out = sim(&[
+        "run",
+        &scenario("races-no-ordering.toml"),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("races-no-ordering (its violations are expected)", &out);
+    let rep: Value = serde_json::from_str(&read(&dir.join("report.json"))).unwrap();
+    let v = &rep["invariants"]["violations"];
+    let exclusive = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["invariant"] == "exclusive")
+        .expect("an exclusive violation");
+    // The checker gives each op's host interval, and the two of `exclusive` overlap.
+    let ops = exclusive["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 2);
+    let span = |o: &Value| {
+        (
+            o["start_us"].as_u64().unwrap(),
+            o["end_us"].as_u64().unwrap(),
+        )
+    };
+    let ((a0, a1), (b0, b1)) = (span(&ops[0]), span(&ops[1]));
+    assert!(a0 < b1 && b0 < a1, "[{a0}, {a1}) and [{b0}, {b1}) overlap");
+    let html = read(&dir.join("report.html"));
+    assert!(html.contains("Violation timelines"));
+    for inv in [
+        "create-before-use",
+        "no-use-after-delete",
+        "exclusive",
+        "per-container-order",
+    ] {
+        assert!(
+            html.contains(&format!("{inv}: container ")),
+            "a timeline of {inv}"
+        );
+    }
+    assert!(html.contains("involved"), "the ops involved are labelled");
+    // replay --out writes the same kind of page for one seed.
+    let rdir = scratch("replay-races");
+    let out = sim(&[
+        "replay",
+        &scenario("races-no-ordering.toml"),
+        "--seed",
+        "1",
+        "--out",
+        rdir.to_str().unwrap(),
+    ]);
+    ok("replay --out", &out);
+    let replayed = read(&rdir.join("report.html"));
+    assert!(replayed.contains("Violation timelines"));
+    assert!(text(&out.stdout).contains("report.html"));
+}
+
+#[test]
+fn explore_writes_a_deterministic_report_html() {
+    let dir = scratch("explore-html");
+    let explore = |out: &Path, jobs: &str| {
+        sim(&[
+            "explore",
+            &scenario("thread-state-check.toml"),
+            "--seeds",
+            "4",
+            "--jobs",
+            jobs,
+            "--set",
+            "checks.expect=[]",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let out = explore(&a, "2");
+    assert_eq!(out.status.code(), Some(1), "every seed breaks exclusive");
+    assert_eq!(explore(&b, "1").status.code(), Some(1));
+    let html = read(&a.join("report.html"));
+    assert!(
+        html == read(&b.join("report.html")),
+        "report.html differs between two identical explorations"
+    );
+    assert!(text(&out.stdout).contains("report.html"));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("Seeds in which each invariant broke"));
+    assert!(html.contains("Failing seeds"));
+    assert!(html.contains("Seed 1: fault schedule"));
+    assert!(
+        html.contains("exclusive: container "),
+        "the first seed's timeline"
+    );
+    assert!(html.contains("kill conductor-"), "its faults");
+    assert!(!html.contains("<script src") && !html.contains("<link"));
+}

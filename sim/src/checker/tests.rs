@@ -123,10 +123,16 @@ fn create_before_use_violated() {
     assert_eq!((v.container, v.t_us, v.seed), (2, 10, 9));
     assert_eq!(
         v.ops,
-        [OpRef {
-            id: 1,
-            kind: Start,
-            seq: 2
+        [Involved {
+            op: OpRef {
+                id: 1,
+                kind: Start,
+                seq: 2
+            },
+            span: Some(Span {
+                start_us: 0,
+                end_us: 10
+            }),
         }]
     );
     assert!(v.detail.contains("NoSuchContainer"), "{}", v.detail);
@@ -207,7 +213,11 @@ fn no_use_after_delete_violated() {
     let f = run_with(InvariantSet::all(), &h, &Snapshot::default());
     assert_eq!(f.counts, counts(&[(NoUseAfterDelete, 1)]));
     assert_eq!(
-        f.violations[0].ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        f.violations[0]
+            .ops
+            .iter()
+            .map(|o| o.op.id)
+            .collect::<Vec<_>>(),
         [1, 2]
     );
 
@@ -290,7 +300,20 @@ fn exclusive_held_and_violated() {
     assert_eq!(f.counts, counts(&[(Exclusive, 1), (PerContainerOrder, 1)]));
     let v = &f.violations[0];
     assert_eq!(v.invariant, Exclusive);
-    assert_eq!(v.ops.iter().map(|o| o.id).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(v.ops.iter().map(|o| o.op.id).collect::<Vec<_>>(), [2, 1]);
+    // Both ops carry their host intervals, in the JSON too: what the timeline draws.
+    let spans: Vec<_> = v
+        .ops
+        .iter()
+        .map(|o| o.span.map(|s| (s.start_us, s.end_us)))
+        .collect();
+    assert_eq!(spans, [Some((10, 20)), Some((0, 30))]);
+    let j = v.to_json();
+    assert_eq!(
+        (&j["ops"][0]["start_us"], &j["ops"][0]["end_us"]),
+        (&serde_json::json!(10), &serde_json::json!(20))
+    );
+    assert_eq!(j["ops"][1]["start_us"], 0);
     // Other containers and blocking ops do not count.
     let other = [
         applied(1, 1, Stop, 1, (0, 20), Truth::Running, OK(Truth::Stopped)),
@@ -325,8 +348,22 @@ fn per_container_order_held_and_violated() {
     ];
     let f = run_with(InvariantSet::all(), &broken, &Snapshot::default());
     assert_eq!(f.counts, counts(&[(PerContainerOrder, 1)]));
-    assert_eq!(f.violations[0].ops[0].seq, 3);
-    assert_eq!(f.violations[0].ops[1].seq, 2);
+    assert_eq!(f.violations[0].ops[0].op.seq, 3);
+    assert_eq!(f.violations[0].ops[1].op.seq, 2);
+    let spans: Vec<_> = f.violations[0].ops.iter().map(|o| o.span).collect();
+    assert_eq!(
+        spans,
+        [
+            Some(Span {
+                start_us: 0,
+                end_us: 10
+            }),
+            Some(Span {
+                start_us: 10,
+                end_us: 20
+            })
+        ]
+    );
 }
 
 #[test]
@@ -485,8 +522,13 @@ fn no_lost_ops_held_and_violated() {
     };
     let f = run_with(InvariantSet::all(), &broken, &snap);
     assert_eq!(f.counts, counts(&[(NoLostOps, 3)]));
-    let ids: Vec<u64> = f.violations.iter().map(|v| v.ops[0].id).collect();
+    let ids: Vec<u64> = f.violations.iter().map(|v| v.ops[0].op.id).collect();
     assert_eq!(ids, [1, 2, 3]);
+    // No host interval for what the end of the drain judges: no keys in the JSON either.
+    assert!(f.violations[0].ops[0].span.is_none());
+    assert!(f.violations[0].to_json()["ops"][0]
+        .get("start_us")
+        .is_none());
     assert!(f.violations[0]
         .detail
         .contains("Executing (owner conductor-1)"));
@@ -699,4 +741,12 @@ fn invariant_names_agree_with_the_scenario_schema() {
     );
     assert_eq!(sim_time(12_345_678), "12.345678s");
     assert_eq!(sim_time(5), "0.000005s");
+}
+
+#[test]
+fn what_is_kept_per_container_stays_small() {
+    // The checker keeps one of these per (container, host) for the whole run: the host
+    // intervals it keeps for the timelines of violations must not make it balloon.
+    let size = std::mem::size_of::<Cs>();
+    assert!(size <= 160, "Cs is {size} bytes");
 }
