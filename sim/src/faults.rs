@@ -27,6 +27,7 @@ use crate::scenario::{Fault, FaultKind, Nemesis, Scenario};
 use crate::service::HostFaults;
 use crate::world::exact_sleep;
 use conductor::mem::{MemNet, MemNetConfig};
+use conductor::recorder::{Event, Recorder};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use rand::seq::SliceRandom;
@@ -386,6 +387,16 @@ impl Injector {
         if *c == 1 {
             self.handle.kill(n.id);
             self.net.close_listeners(n.ip);
+            // A dead conductor's workers and slots are busy with nothing: its occupancy drops
+            // to zero (its restart starts from zero, reporting as it goes).
+            let index = name
+                .strip_prefix("conductor-")
+                .and_then(|i| i.parse::<u32>().ok())
+                .and_then(|i| i.checked_sub(1));
+            if let Some(conductor) = index {
+                self.rec.record(Event::PoolBusy { conductor, busy: 0 });
+                self.rec.record(Event::RpcBusy { conductor, busy: 0 });
+            }
         }
     }
 
