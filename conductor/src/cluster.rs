@@ -2,6 +2,8 @@
 //! (`routing`), and how ops on one container are kept apart (`ordering`).
 
 use crate::proto::Route;
+// A fixed, well-mixed hash: the ring must not depend on a process's random hasher seed.
+use crate::retry::splitmix64;
 use serde::{Deserialize, Serialize};
 
 /// Which conductor an op goes to.
@@ -40,25 +42,16 @@ pub fn host_owner(host: u32, conductors: u32) -> u32 {
 /// Points per member on the ring (tooz's default partitions).
 const POINTS: u64 = 32;
 
-/// SplitMix64's finaliser: a fixed, well-mixed hash (the ring must not depend on a process's
-/// random hasher seed).
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The member owning `container` on a consistent-hash ring over `members` (each with
 /// [`POINTS`] points): the first point clockwise of the container's hash. `None` without
 /// members. Removing a member moves only the containers it owned.
 pub fn ring_owner(members: &[u32], container: u64) -> Option<u32> {
-    let h = mix(container ^ 0x636F_6E74_6169_6E65);
+    let h = splitmix64(container ^ 0x636F_6E74_6169_6E65);
     let mut best: Option<(u64, u32)> = None;
     let mut first: Option<(u64, u32)> = None;
     for &m in members {
         for k in 0..POINTS {
-            let p = mix((u64::from(m) << 8) ^ k ^ 0x6D65_6D62_6572_0000);
+            let p = splitmix64((u64::from(m) << 8) ^ k ^ 0x6D65_6D62_6572_0000);
             if first.is_none_or(|(f, fm)| (p, m) < (f, fm)) {
                 first = Some((p, m));
             }

@@ -10,7 +10,7 @@ use crate::proto::{
     Task,
 };
 use crate::recorder::{Event, Recovery, SharedRecorder};
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::retry::{splitmix64, RetryBudget, RetryPolicy};
 use crate::rpc::{lock, Redial, Unavailable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -280,14 +280,6 @@ pub fn status_of(truth: Truth) -> Status {
         Truth::Stopped => Status::Stopped,
         Truth::Paused => Status::Paused,
     }
-}
-
-/// SplitMix64's finaliser, for the unfair lock's pick.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn micros(d: Duration) -> u64 {
@@ -833,7 +825,7 @@ impl Shared {
         } else {
             while !q.waiters.is_empty() {
                 let n = q.waiters.len() as u64;
-                let i = (mix(container ^ mix(q.releases)) % n) as usize;
+                let i = (splitmix64(container ^ splitmix64(q.releases)) % n) as usize;
                 q.releases += 1;
                 if let Some(tx) = q.waiters.remove(i) {
                     if tx.send(()).is_ok() {
