@@ -6,8 +6,8 @@ use crate::cluster::{self, Ordering, Routing};
 use crate::net::{Link, Net};
 use crate::op::{OpKind, Status, Truth};
 use crate::proto::{
-    Answer, BusRole, CoordCmd, Failure, HostCmd, HostResp, Msg, Reply, Route, StoreCmd, StoreResp,
-    Task,
+    Answer, BusRole, CoordCmd, Failure, HostCmd, HostResp, Msg, RecordView, Reply, Route, StoreCmd,
+    StoreResp, Task,
 };
 use crate::recorder::{Event, Recovery, SharedRecorder};
 use crate::retry::{splitmix64, RetryBudget, RetryPolicy};
@@ -1027,34 +1027,26 @@ impl Shared {
         // it, and any op that begins after the read bumps the record's version, so the
         // compare-and-swap below refuses to write a truth that an op has moved past.
         let store = self.coord.get().await?;
-        let mut recs = Vec::new();
-        let mut after = None;
-        loop {
-            let got = store.list_records(h, after, page).await?;
-            after = got.last().map(|r| r.id);
-            let last = got.len() < page as usize;
-            recs.extend(got);
-            if last {
-                break;
-            }
-        }
+        let recs = read_pages(
+            page,
+            |r: &RecordView| r.id,
+            |after| store.list_records(h, after, page),
+        )
+        .await?;
         let host = self
             .scan_hosts
             .get(h as usize)
             .ok_or(Unavailable)?
             .get()
             .await?;
-        let mut truths = BTreeMap::new();
-        let mut after = None;
-        loop {
-            let got = host.list_truths(after, page).await?;
-            after = got.last().map(|(k, _)| *k);
-            let last = got.len() < page as usize;
-            truths.extend(got);
-            if last {
-                break;
-            }
-        }
+        let truths: BTreeMap<u64, Truth> = read_pages(
+            page,
+            |(k, _): &(u64, Truth)| *k,
+            |after| host.list_truths(after, page),
+        )
+        .await?
+        .into_iter()
+        .collect();
         for r in &recs {
             if r.busy || matches!(r.status, Status::Creating | Status::Deleting) {
                 continue;
@@ -1133,6 +1125,29 @@ impl Shared {
                     delay_us: 0,
                 });
             }
+        }
+    }
+}
+
+/// Reads a listing page by page: `fetch(after)` gives up to `page` items following the key
+/// `after` (`None`: from the start), in key order; a short page is the last.
+async fn read_pages<T, Fut>(
+    page: u32,
+    key: impl Fn(&T) -> u64,
+    fetch: impl Fn(Option<u64>) -> Fut,
+) -> Result<Vec<T>, Unavailable>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, Unavailable>>,
+{
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let got = fetch(after).await?;
+        after = got.last().map(&key);
+        let last = got.len() < page as usize;
+        all.extend(got);
+        if last {
+            return Ok(all);
         }
     }
 }

@@ -159,11 +159,6 @@ pub enum CoordCmd {
         /// The lease, from now.
         ttl_us: u64,
     },
-    /// The first live member with index ≥ `from` (`Member`), or `NotFound`.
-    Members {
-        /// Where to start.
-        from: u32,
-    },
     /// The first member with index ≥ `from` whose lease has run out (`Member`), or
     /// `NotFound`: a conductor that joined and went silent (one that never joined is starting).
     Lapsed {
@@ -264,7 +259,7 @@ pub enum StoreResp {
         /// The holder.
         owner: u32,
     },
-    /// A live member (answer to `Members`).
+    /// A member (answer to `Lapsed`).
     Member {
         /// Its index.
         index: u32,

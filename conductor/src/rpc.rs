@@ -247,25 +247,20 @@ impl Redial {
     /// Sends a store command, dialling again and retrying with capped backoff until the store
     /// answers: for writes that must land (a job board whose store comes back).
     pub async fn store_until_answered(&self, cmd: StoreCmd) -> StoreResp {
-        let mut backoff = std::time::Duration::from_millis(10);
-        loop {
-            if let Ok(c) = self.get().await {
-                if let Ok(r) = c.store(cmd).await {
-                    return r;
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
-        }
+        self.until_answered(|req| Msg::Store { req, cmd }).await
     }
 
     /// [`Redial::store_until_answered`] for coordination commands.
     pub async fn coord_until_answered(&self, cmd: CoordCmd) -> StoreResp {
+        self.until_answered(|req| Msg::Coord { req, cmd }).await
+    }
+
+    async fn until_answered(&self, make: impl Fn(u64) -> Msg) -> StoreResp {
         let mut backoff = std::time::Duration::from_millis(10);
         loop {
             if let Ok(c) = self.get().await {
-                if let Ok(r) = c.coord(cmd).await {
-                    return r;
+                if let Ok(Msg::StoreResp { resp, .. }) = c.call(&make).await {
+                    return resp;
                 }
             }
             tokio::time::sleep(backoff).await;

@@ -357,13 +357,6 @@ impl StoreState {
                 .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
                     index,
                 }),
-            CoordCmd::Members { from } => self
-                .members
-                .range(from..)
-                .find(|(_, &e)| e > now)
-                .map_or(StoreResp::NotFound, |(&index, _)| StoreResp::Member {
-                    index,
-                }),
             CoordCmd::Owned { owner, from } => self
                 .ops
                 .range(from..)
@@ -986,14 +979,15 @@ mod tests {
             member: 2,
             ttl_us: 5,
         });
+        // Alive while its lease lasts; lapsed (out of the affinity ring) once it runs out.
         assert_eq!(
-            s.coordinate(CoordCmd::Members { from: 0 }),
-            StoreResp::Member { index: 2 }
+            s.coordinate(CoordCmd::Lapsed { from: 0 }),
+            StoreResp::NotFound
         );
         now.store(30, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(
-            s.coordinate(CoordCmd::Members { from: 0 }),
-            StoreResp::NotFound
+            s.coordinate(CoordCmd::Lapsed { from: 0 }),
+            StoreResp::Member { index: 2 }
         );
     }
 }

@@ -4,12 +4,12 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::run::{default_jobs, report, run_seeds, run_seeds_with};
+use sim::run::{default_jobs, on_fresh_thread, report, run_seeds, run_seeds_with};
 use sim::scenario::{self, Scenario};
 use sim::shard::Shard;
 use sim::sweep::{self, Finish, Plan, ProbeEvent, ShardFile, Source, SweepError};
 use sim::trace::Trace;
-use sim::world::{run_seed_with, RunError, RunOptions};
+use sim::world::{run_seed_with, RunOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -417,17 +417,8 @@ fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         Trace::new(Box::new(w), a.container)
     });
     let wall = Instant::now();
-    let m = std::thread::scope(|s| {
-        // A fresh thread, as `run` gives every seed: madsim keeps per-thread state.
-        s.spawn(|| run_seed_with(&scn, seed, RunOptions { trace }))
-            .join()
-            .unwrap_or_else(|_| {
-                Err(RunError::Aborted {
-                    seed,
-                    message: "the seed's thread panicked".into(),
-                })
-            })
-    })?;
+    // A fresh thread, as `run` gives every seed: madsim keeps per-thread state.
+    let m = on_fresh_thread(seed, || run_seed_with(&scn, seed, RunOptions { trace }))?;
     let listed: Vec<&serde_json::Value> = m
         .violations
         .iter()

@@ -49,46 +49,22 @@ pub fn map_seeds<T: Send>(
     map: &(dyn Fn(u64, Result<SeedMetrics, RunError>) -> T + Sync),
     done: &(dyn Fn() + Sync),
 ) -> Vec<T> {
-    let n = n as usize;
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let seed = first.wrapping_add(i as u64);
-                // A fresh thread per seed: madsim's determinism of std collections and its
-                // per-thread state need it.
-                let r = std::thread::scope(|inner| {
-                    inner
-                        .spawn(|| run_seed(scn, seed))
-                        .join()
-                        .unwrap_or_else(|_| {
-                            Err(RunError::Aborted {
-                                seed,
-                                message: "the seed's thread panicked".into(),
-                            })
-                        })
-                });
-                let kept = map(seed, r);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(kept);
-                done();
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+    let seed_of = |i: usize| first.wrapping_add(i as u64);
+    let job = |i: usize| {
+        let seed = seed_of(i);
+        (
+            map(seed, on_fresh_thread(seed, || run_seed(scn, seed))),
+            false,
+        )
+    };
+    pool(n as usize, jobs, &job, done)
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             // Every index below `n` is taken by exactly one worker, which stores its result
             // unless its thread died; then the seed counts as aborted.
             r.unwrap_or_else(|| {
-                let seed = first.wrapping_add(i as u64);
+                let seed = seed_of(i);
                 map(
                     seed,
                     Err(RunError::Aborted {
@@ -99,6 +75,52 @@ pub fn map_seeds<T: Send>(
             })
         })
         .collect()
+}
+
+/// Runs one seed with `run` on a fresh thread — madsim's per-thread state and the determinism
+/// of std collections need one per seed — and turns a panic of that thread into an aborted run.
+pub fn on_fresh_thread(
+    seed: u64,
+    run: impl FnOnce() -> Result<SeedMetrics, RunError> + Send,
+) -> Result<SeedMetrics, RunError> {
+    std::thread::scope(|s| {
+        s.spawn(run).join().unwrap_or_else(|_| {
+            Err(RunError::Aborted {
+                seed,
+                message: "the seed's thread panicked".into(),
+            })
+        })
+    })
+}
+
+/// Runs jobs `0 .. n`, at most `jobs` at a time, on worker threads; `job(i)` gives the job's
+/// result and whether to stop handing out the jobs not yet started. Returns each job's result
+/// by index (`None`: never run); `done` is called as each job finishes.
+fn pool<T: Send>(
+    n: usize,
+    jobs: usize,
+    job: &(dyn Fn(usize) -> (T, bool) + Sync),
+    done: &(dyn Fn() + Sync),
+) -> Vec<Option<T>> {
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (out, stop) = job(i);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(out);
+                done();
+                if stop {
+                    next.store(n, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The pool's analytic model, when it applies: Poisson arrivals of the `ops` model, one
@@ -165,44 +187,14 @@ pub fn run_many(
     jobs: usize,
     done: &(dyn Fn() + Sync),
 ) -> Result<Vec<SeedMetrics>, RunError> {
-    let n = work.len();
-    let results: Mutex<Vec<Option<Result<SeedMetrics, RunError>>>> =
-        Mutex::new((0..n).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let (scn, seed) = work[i];
-                // A fresh thread per seed: madsim's determinism of std collections and its
-                // per-thread state need it.
-                let r = std::thread::scope(|inner| {
-                    inner
-                        .spawn(|| run_seed(scn, seed))
-                        .join()
-                        .unwrap_or_else(|_| {
-                            Err(RunError::Aborted {
-                                seed,
-                                message: "the seed's thread panicked".into(),
-                            })
-                        })
-                });
-                let failed = r.is_err();
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-                done();
-                if failed {
-                    // Stop handing out work: the whole command fails anyway.
-                    next.store(n, Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+    let job = |i: usize| {
+        let (scn, seed) = work[i];
+        let r = on_fresh_thread(seed, || run_seed(scn, seed));
+        // A failed run stops the handing out of work: the whole command fails anyway.
+        let failed = r.is_err();
+        (r, failed)
+    };
+    pool(work.len(), jobs, &job, done)
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(RunError::Setup("a run was cancelled".into()))))
         .collect()
