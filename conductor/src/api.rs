@@ -8,21 +8,20 @@ use crate::net::{Link, Listener, Net};
 use crate::proto::{Answer, BusRole, Failure, Msg, OpSpec, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::{lock, Redial, Unavailable};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How the API hands async ops to the conductors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RpcKind {
-    /// Wait for the conductor's answer (the seed).
-    Call,
-    /// Fire and forget (the Magnum spec, Zun).
-    Cast,
+crate::keyword_enum! {
+    /// `api.async_rpc`: how the API hands async ops to the conductors.
+    pub enum RpcKind, "an RPC kind" {
+        /// Wait for the conductor's answer (the proposal).
+        Call = "call",
+        /// Fire and forget (the Magnum spec, Zun).
+        Cast = "cast",
+    }
 }
 
 /// The API's settings.

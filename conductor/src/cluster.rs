@@ -4,34 +4,33 @@
 use crate::proto::Route;
 // A fixed, well-mixed hash: the ring must not depend on a process's random hasher seed.
 use crate::retry::splitmix64;
-use serde::{Deserialize, Serialize};
 
-/// Which conductor an op goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Routing {
-    /// Every op on the shared topic, consumed round-robin (Magnum 2015).
-    RoundRobin,
-    /// Each container's ops to the conductor that owns its host (Zun), no failover.
-    ByHost,
-    /// A consistent-hash ring over the live conductors (tooz's partitioner).
-    Affinity,
+crate::keyword_enum! {
+    /// `cluster.routing`: which conductor an op goes to.
+    pub enum Routing, "a routing" {
+        /// Every op on the shared topic, consumed round-robin (Magnum 2015).
+        RoundRobin = "round-robin",
+        /// Each container's ops to the conductor that owns its host (Zun), no failover.
+        ByHost = "by-host",
+        /// A consistent-hash ring over the live conductors (tooz's partitioner).
+        Affinity = "affinity",
+    }
 }
 
-/// How ops on one container are kept in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ordering {
-    /// Nothing: the baseline that shows the races.
-    None,
-    /// An in-process lock per container, unfair (Zun's `@synchronized(uuid)`).
-    LocalLock,
-    /// An in-process lock per container, first come first served.
-    LocalLockFair,
-    /// A lease lock per container in the store, renewed while held.
-    DistributedLock,
-    /// No lock: an op runs only when every earlier op of its container is terminal.
-    StateCheck,
+crate::keyword_enum! {
+    /// `cluster.ordering`: how ops on one container are kept in order.
+    pub enum Ordering, "an ordering strategy" {
+        /// Nothing: the baseline that shows the races.
+        None = "none",
+        /// An in-process lock per container, unfair (Zun's `@synchronized(uuid)`).
+        LocalLock = "local-lock",
+        /// An in-process lock per container, first come first served.
+        LocalLockFair = "local-lock-fair",
+        /// A lease lock per container in the store, renewed while held.
+        DistributedLock = "distributed-lock",
+        /// No lock: an op runs only when every earlier op of its container is terminal.
+        StateCheck = "state-check",
+    }
 }
 
 /// The conductor (index) that owns host `host` among `conductors` (`by-host`).

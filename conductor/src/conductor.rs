@@ -12,7 +12,6 @@ use crate::proto::{
 use crate::recorder::{Event, Recovery, SharedRecorder};
 use crate::retry::{splitmix64, RetryBudget, RetryPolicy};
 use crate::rpc::{lock, Redial, Unavailable};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -20,18 +19,30 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
-/// What happens to an async op that finds every pool worker busy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Overflow {
-    /// The RPC slot runs the op itself and only then answers (the seed; CallerRunsPolicy).
-    CallerRuns,
-    /// The op fails at once (futurist's RejectedSubmission).
-    Reject,
-    /// The op waits for a worker (futurist's default unbounded queue).
-    Queue,
-    /// No limit: every op gets a worker at once (Zun's `spawn_n`).
-    Unbounded,
+crate::keyword_enum! {
+    /// `cluster.overflow`: what happens to an async op that finds every pool worker busy.
+    pub enum Overflow, "an overflow policy" {
+        /// The RPC slot runs the op itself and only then answers (the proposal;
+        /// CallerRunsPolicy).
+        CallerRuns = "caller-runs",
+        /// The op fails at once (futurist's RejectedSubmission).
+        Reject = "reject",
+        /// The op waits for a worker (futurist's default unbounded queue).
+        Queue = "queue",
+        /// No limit: every op gets a worker at once (Zun's `spawn_n`).
+        Unbounded = "unbounded",
+    }
+}
+
+crate::keyword_enum! {
+    /// `cluster.recovery`: what a restarting conductor does with the ops it owned.
+    pub enum RecoveryPolicy, "a recovery policy" {
+        /// Zun's `_init_container`: a create goes to Error, a delete is done again, anything
+        /// else is issued again unless superseded.
+        Zun = "zun",
+        /// Nothing.
+        None = "none",
+    }
 }
 
 /// A conductor's settings.
@@ -53,8 +64,8 @@ pub struct ConductorConfig {
     pub ordering: Ordering,
     /// Lease of a distributed lock and of membership.
     pub lease_ttl: Duration,
-    /// Restart recovery of the ops it owned (`recovery = "zun"`).
-    pub recovery: bool,
+    /// Restart recovery of the ops it owned.
+    pub recovery: RecoveryPolicy,
     /// Period of the reconciler (zero: off).
     pub reconcile_interval: Duration,
     /// Age after which an op no live conductor owns is dispatched again (zero: off).
@@ -101,7 +112,7 @@ impl ConductorConfig {
             routing: Routing::RoundRobin,
             ordering: Ordering::None,
             lease_ttl: Duration::from_secs(10),
-            recovery: false,
+            recovery: RecoveryPolicy::None,
             reconcile_interval: Duration::ZERO,
             orphan_after: Duration::ZERO,
             membership: false,
@@ -259,7 +270,7 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) {
     if me.cfg.membership {
         tokio::spawn(me.clone().heartbeat());
     }
-    if me.cfg.recovery {
+    if me.cfg.recovery == RecoveryPolicy::Zun {
         me.recover().await;
     }
     if !me.cfg.reconcile_interval.is_zero() {

@@ -10,6 +10,7 @@ pub mod bus;
 pub mod cluster;
 pub mod conductor;
 pub mod host;
+pub mod keyword;
 pub mod mem;
 pub mod net;
 pub mod op;

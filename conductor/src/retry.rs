@@ -19,21 +19,24 @@
 
 use std::time::Duration;
 
-/// How the delay between attempts grows (see the module's table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backoff {
-    /// No retries at all: every failure is final.
-    None,
-    /// Always `base`.
-    Fixed,
-    /// `min(cap, base·2^(n−1))`, no jitter (retries of ops that failed together stay together).
-    Exponential,
-    /// Half the exponential delay plus a uniform draw over the other half.
-    EqualJitter,
-    /// Uniform over `[0, exponential delay]`: AWS's recommendation for contention.
-    FullJitter,
-    /// `min(cap, U(base, 3·prev))`: grows from the previous delay rather than the attempt number.
-    Decorrelated,
+crate::keyword_enum! {
+    /// `retry.policy`: how the delay between attempts grows (see the module's table).
+    pub enum Backoff, "a retry policy" {
+        /// No retries at all: every failure is final.
+        None = "none",
+        /// Always `base`.
+        Fixed = "fixed",
+        /// `min(cap, base·2^(n−1))`, no jitter (retries of ops that failed together stay
+        /// together).
+        Exponential = "exponential",
+        /// Half the exponential delay plus a uniform draw over the other half.
+        EqualJitter = "equal-jitter",
+        /// Uniform over `[0, exponential delay]`: AWS's recommendation for contention.
+        FullJitter = "full-jitter",
+        /// `min(cap, U(base, 3·prev))`: grows from the previous delay rather than the attempt
+        /// number.
+        Decorrelated = "decorrelated",
+    }
 }
 
 /// A backoff with its bounds and the number of attempts allowed.

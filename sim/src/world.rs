@@ -5,13 +5,13 @@ use crate::checker::{Checker, InvariantSet, Snapshot};
 use crate::client::{self, ClientConfig};
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
-use crate::scenario::{self, Model, Scenario};
+use crate::scenario::{Model, Scenario};
 use crate::service::{Backends, HostFaults};
 use crate::trace::Trace;
-use conductor::api::{self, ApiConfig, RpcKind};
+use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
-use conductor::cluster::{Ordering, Routing};
-use conductor::conductor::{self as cond, ConductorConfig, Overflow};
+use conductor::cluster::Routing;
+use conductor::conductor::{self as cond, ConductorConfig};
 use conductor::host::{self, HostModel, HostState};
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
@@ -138,33 +138,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-fn routing(r: scenario::Routing) -> Routing {
-    match r {
-        scenario::Routing::RoundRobin => Routing::RoundRobin,
-        scenario::Routing::ByHost => Routing::ByHost,
-        scenario::Routing::Affinity => Routing::Affinity,
-    }
-}
-
-fn ordering(o: scenario::Ordering) -> Ordering {
-    match o {
-        scenario::Ordering::None => Ordering::None,
-        scenario::Ordering::LocalLock => Ordering::LocalLock,
-        scenario::Ordering::LocalLockFair => Ordering::LocalLockFair,
-        scenario::Ordering::DistributedLock => Ordering::DistributedLock,
-        scenario::Ordering::StateCheck => Ordering::StateCheck,
-    }
-}
-
-fn overflow(o: scenario::Overflow) -> Overflow {
-    match o {
-        scenario::Overflow::CallerRuns => Overflow::CallerRuns,
-        scenario::Overflow::Reject => Overflow::Reject,
-        scenario::Overflow::Queue => Overflow::Queue,
-        scenario::Overflow::Unbounded => Overflow::Unbounded,
-    }
-}
-
 /// Listens on a node's own address, waiting out the previous incarnation's listener if a
 /// restarted node comes back before it was dropped.
 async fn listen(net: &Net, addr: SocketAddr) -> Listener {
@@ -277,14 +250,14 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             conductors: c.conductors,
             rpc_workers: c.rpc_workers,
             pool_workers: c.pool_workers,
-            overflow: overflow(c.overflow),
-            routing: routing(c.routing),
-            ordering: ordering(c.ordering),
+            overflow: c.overflow,
+            routing: c.routing,
+            ordering: c.ordering,
             lease_ttl: c.lease_ttl,
-            recovery: c.recovery == scenario::Recovery::Zun,
+            recovery: c.recovery,
             reconcile_interval: c.reconcile_interval,
             orphan_after: c.orphan_after,
-            membership: c.routing == scenario::Routing::Affinity,
+            membership: c.routing == Routing::Affinity,
             retry: scn.retry.to_policy(),
             budget_ratio: scn.retry.budget_ratio,
             budget_min_per_s: scn.retry.budget_min_per_s,
@@ -304,12 +277,9 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
 
     let api_cfg = ApiConfig {
         validate_state: scn.api.validate_state,
-        async_rpc: match scn.api.async_rpc {
-            scenario::RpcKind::Call => RpcKind::Call,
-            scenario::RpcKind::Cast => RpcKind::Cast,
-        },
+        async_rpc: scn.api.async_rpc,
         rpc_timeout: scn.api.rpc_timeout,
-        routing: routing(c.routing),
+        routing: c.routing,
         conductors: c.conductors,
         lease_ttl: c.lease_ttl,
         store: addrs.store,

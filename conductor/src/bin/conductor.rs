@@ -45,7 +45,7 @@ mod real {
     use conductor::api::{self, ApiConfig, RpcKind};
     use conductor::bus::{self, BusConfig};
     use conductor::cluster::{Ordering, Routing};
-    use conductor::conductor::{self as cond, ConductorConfig, Overflow};
+    use conductor::conductor::{self as cond, ConductorConfig, Overflow, RecoveryPolicy};
     use conductor::host::{self, HostModel, HostState};
     use conductor::net::{Listener, Net};
     use conductor::op::{OpKind, Status, Truth};
@@ -127,8 +127,8 @@ mod real {
         #[arg(long)]
         validate_state: bool,
         /// How async ops go to the conductors.
-        #[arg(long, value_enum, default_value_t = RpcArg::Call)]
-        async_rpc: RpcArg,
+        #[arg(long, value_enum, default_value_t = RpcKind::Call)]
+        async_rpc: RpcKind,
         /// How long a call waits for the conductor.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
         rpc_timeout: Duration,
@@ -228,16 +228,17 @@ mod real {
         #[arg(long, default_value_t = 10)]
         pool_workers: u32,
         /// What an async op does when every pool worker is busy.
-        #[arg(long, value_enum, default_value_t = OverflowArg::CallerRuns)]
-        overflow: OverflowArg,
+        #[arg(long, value_enum, default_value_t = Overflow::CallerRuns)]
+        overflow: Overflow,
         #[command(flatten)]
         cluster: ClusterArgs,
         /// How ops on one container are kept apart.
         #[arg(long, value_enum, default_value_t = Ordering::None)]
         ordering: Ordering,
-        /// Restart recovery of the ops this conductor owned (Zun's).
-        #[arg(long)]
-        recovery: bool,
+        /// Restart recovery of the ops this conductor owned (`--recovery` alone: zun).
+        #[arg(long, value_enum, default_value_t = RecoveryPolicy::None, num_args = 0..=1,
+              default_missing_value = "zun")]
+        recovery: RecoveryPolicy,
         /// Period of the reconciler (0s: off).
         #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
         reconcile_interval: Duration,
@@ -299,20 +300,6 @@ mod real {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
-    }
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-    enum RpcArg {
-        Call,
-        Cast,
-    }
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-    enum OverflowArg {
-        CallerRuns,
-        Reject,
-        Queue,
-        Unbounded,
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -508,10 +495,7 @@ mod real {
         reach("the bus", a.bus, a.wait.wait).await?;
         let cfg = ApiConfig {
             validate_state: a.validate_state,
-            async_rpc: match a.async_rpc {
-                RpcArg::Call => RpcKind::Call,
-                RpcArg::Cast => RpcKind::Cast,
-            },
+            async_rpc: a.async_rpc,
             rpc_timeout: a.rpc_timeout,
             routing: a.cluster.routing,
             conductors: a.cluster.conductors,
@@ -585,12 +569,7 @@ mod real {
             conductors: a.cluster.conductors,
             rpc_workers: a.rpc_workers,
             pool_workers: a.pool_workers,
-            overflow: match a.overflow {
-                OverflowArg::CallerRuns => Overflow::CallerRuns,
-                OverflowArg::Reject => Overflow::Reject,
-                OverflowArg::Queue => Overflow::Queue,
-                OverflowArg::Unbounded => Overflow::Unbounded,
-            },
+            overflow: a.overflow,
             routing: a.cluster.routing,
             ordering: a.ordering,
             lease_ttl: a.cluster.lease_ttl,

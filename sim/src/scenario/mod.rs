@@ -199,109 +199,15 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
     Ok(())
 }
 
-/// A keyword-valued enum of the schema: its values and their names in scenario files.
-pub trait Keyword: Copy + Sized + 'static {
-    /// What the key is, for messages (e.g. "an overflow policy").
-    const WHAT: &'static str;
-    /// Every value, in DESIGN.md's order.
-    const ALL: &'static [Self];
-    /// The value's name as written in scenario files.
-    fn name(self) -> &'static str;
-}
+pub use conductor::api::RpcKind;
+pub use conductor::cluster::{Ordering, Routing};
+pub use conductor::conductor::{Overflow, RecoveryPolicy};
+pub use conductor::keyword::Keyword;
+pub use conductor::retry::Backoff;
 
-macro_rules! keyword_enum {
-    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $s)] $var),+
-        }
-        impl Keyword for $name {
-            const WHAT: &'static str = $what;
-            const ALL: &'static [$name] = &[$($name::$var),+];
-            fn name(self) -> &'static str {
-                match self { $($name::$var => $s),+ }
-            }
-        }
-        impl $name {
-            /// The value's name as written in scenario files.
-            pub fn name(self) -> &'static str {
-                <Self as Keyword>::name(self)
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
-}
-
-keyword_enum! {
-    /// `cluster.overflow`: what an async op does when the executor pool is exhausted.
-    Overflow, "an overflow policy" {
-        /// The RPC slot runs the op itself and only then answers (the seed).
-        CallerRuns = "caller-runs",
-        /// The op fails fast.
-        Reject = "reject",
-        /// The op waits for a worker.
-        Queue = "queue",
-        /// No limit: every op gets a worker at once (Zun's `spawn_n`).
-        Unbounded = "unbounded",
-    }
-}
-
-keyword_enum! {
-    /// `cluster.routing`: how ops reach conductors.
-    Routing, "a routing" {
-        /// Every op on the shared topic.
-        RoundRobin = "round-robin",
-        /// Each container's ops go to the conductor owning its host.
-        ByHost = "by-host",
-        /// A consistent-hash ring over the live conductors.
-        Affinity = "affinity",
-    }
-}
-
-keyword_enum! {
-    /// `cluster.ordering`: how a conductor keeps the ops of one container in order.
-    Ordering, "an ordering strategy" {
-        /// No ordering: the baseline that shows the races.
-        None = "none",
-        /// An in-process, unfair lock per container.
-        LocalLock = "local-lock",
-        /// An in-process, first-come-first-served lock per container.
-        LocalLockFair = "local-lock-fair",
-        /// A lease lock per container in the store.
-        DistributedLock = "distributed-lock",
-        /// No lock: run only when every earlier op is terminal, else re-queue.
-        StateCheck = "state-check",
-    }
-}
-
-keyword_enum! {
-    /// `cluster.recovery`: what a restarting conductor does with its non-terminal records.
-    Recovery, "a recovery policy" {
-        /// Zun's table.
-        Zun = "zun",
-        /// Nothing.
-        None = "none",
-    }
-}
-
-keyword_enum! {
-    /// `api.async_rpc`: how the API sends async ops to the conductors.
-    RpcKind, "an RPC kind" {
-        /// A call: the conductor answers once the op is handed to a worker (the seed).
-        Call = "call",
-        /// A cast: fire and forget.
-        Cast = "cast",
-    }
-}
-
-keyword_enum! {
+conductor::keyword_enum! {
     /// `workload.model`: how the workload generates requests.
-    Model, "a workload model" {
+    pub enum Model, "a workload model" {
         /// `mix` over pre-created containers.
         Ops = "ops",
         /// Each new container runs through `lifecycle`.
@@ -309,33 +215,15 @@ keyword_enum! {
     }
 }
 
-keyword_enum! {
+conductor::keyword_enum! {
     /// An entry of `client.retry_on`: which answers the client retries.
-    RetryOn, "a retryable outcome" {
+    pub enum RetryOn, "a retryable outcome" {
         /// A 409 conflict.
         Conflict = "conflict",
         /// A client timeout.
         Timeout = "timeout",
         /// Any other error.
         Error = "error",
-    }
-}
-
-keyword_enum! {
-    /// `retry.policy`: the backoff between attempts.
-    RetryPolicy, "a retry policy" {
-        /// No retries.
-        None = "none",
-        /// Always `base`.
-        Fixed = "fixed",
-        /// `base × 2^n`, capped.
-        Exponential = "exponential",
-        /// Half the exponential delay plus a uniform half.
-        EqualJitter = "equal-jitter",
-        /// Uniform in [0, exponential delay].
-        FullJitter = "full-jitter",
-        /// AWS's decorrelated jitter.
-        Decorrelated = "decorrelated",
     }
 }
 
@@ -419,7 +307,7 @@ pub struct Cluster {
     #[serde(with = "ser::dur")]
     pub lease_ttl: Duration,
     /// What a restarting conductor does with its non-terminal records.
-    pub recovery: Recovery,
+    pub recovery: RecoveryPolicy,
     /// The reconciler's period (zero = off).
     #[serde(with = "ser::dur")]
     pub reconcile_interval: Duration,
@@ -701,7 +589,7 @@ impl Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     /// The backoff policy.
-    pub policy: RetryPolicy,
+    pub policy: Backoff,
     /// The first delay (<= `cap`).
     pub base: Duration,
     /// The largest delay.
@@ -717,16 +605,8 @@ pub struct Retry {
 impl Retry {
     /// The policy as the conductor and the client apply it.
     pub fn to_policy(&self) -> conductor::retry::RetryPolicy {
-        use conductor::retry::Backoff;
         conductor::retry::RetryPolicy {
-            backoff: match self.policy {
-                RetryPolicy::None => Backoff::None,
-                RetryPolicy::Fixed => Backoff::Fixed,
-                RetryPolicy::Exponential => Backoff::Exponential,
-                RetryPolicy::EqualJitter => Backoff::EqualJitter,
-                RetryPolicy::FullJitter => Backoff::FullJitter,
-                RetryPolicy::Decorrelated => Backoff::Decorrelated,
-            },
+            backoff: self.policy,
             base: self.base,
             cap: self.cap,
             max_attempts: self.max_attempts,

@@ -698,7 +698,7 @@ fn cluster(t: &Tb) -> R<Cluster> {
         ordering: t.kw("ordering", Ordering::None)?,
         fencing: t.bool("fencing", false)?,
         lease_ttl: t.dur("lease_ttl", secs(10), D::Pos)?,
-        recovery: t.kw("recovery", Recovery::Zun)?,
+        recovery: t.kw("recovery", RecoveryPolicy::Zun)?,
         reconcile_interval: t.dur("reconcile_interval", secs(60), D::Any)?,
         orphan_after: t.dur("orphan_after", secs(120), D::Any)?,
     })
@@ -1137,7 +1137,7 @@ fn backend(top: &Tb) -> R<Backend> {
 }
 
 fn retry(t: &Tb) -> R<Retry> {
-    let policy = t.kw("policy", RetryPolicy::FullJitter)?;
+    let policy = t.kw("policy", Backoff::FullJitter)?;
     let base = t.dur("base", ms(100), D::Any)?;
     let cap = t.dur("cap", secs(10), D::Any)?;
     if base > cap {

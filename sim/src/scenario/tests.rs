@@ -55,7 +55,7 @@ fn minimal_file_takes_every_default() {
     assert_eq!(c.ordering, Ordering::None);
     assert!(!c.fencing);
     assert_eq!(c.lease_ttl, secs(10));
-    assert_eq!(c.recovery, Recovery::Zun);
+    assert_eq!(c.recovery, RecoveryPolicy::Zun);
     assert_eq!(
         (c.reconcile_interval, c.orphan_after),
         (secs(60), secs(120))
@@ -85,7 +85,7 @@ fn minimal_file_takes_every_default() {
     assert!(s.backend.per_op.is_empty());
     assert_eq!(s.backend.failure_rate, 0.0);
     let r = &s.retry;
-    assert_eq!(r.policy, RetryPolicy::FullJitter);
+    assert_eq!(r.policy, Backoff::FullJitter);
     assert_eq!((r.base, r.cap, r.max_attempts), (ms(100), secs(10), 5));
     assert_eq!((r.budget_ratio, r.budget_min_per_s), (0.0, 0.0));
     assert!(s.faults.is_empty());
@@ -284,7 +284,7 @@ fn full_file_parses_every_key() {
         }
     );
     assert_eq!(s.backend.dist(OpKind::Stop).mean(), ms(200));
-    assert_eq!(s.retry.policy, RetryPolicy::Decorrelated);
+    assert_eq!(s.retry.policy, Backoff::Decorrelated);
     assert_eq!(
         (s.retry.budget_ratio, s.retry.budget_min_per_s),
         (0.2, 10.0)
