@@ -27,16 +27,16 @@
 //! keeps the drain going until they are out.
 
 use crate::recorder::SimRecorder;
-use crate::rng::{keyed_uniform, Purpose};
-use crate::scenario::{self, Model, RetryOn};
-use crate::service::sample;
-use crate::workload::{Arrivals, Requests};
 use crate::world::exact_sleep;
 use conductor::net::{Link, Net};
 use conductor::proto::{Answer, Msg, OpSpec};
 use conductor::recorder::Recorder;
 use conductor::retry::{RetryBudget, RetryPolicy};
 use madsim::runtime::Handle;
+use scenario::host_model::sample;
+use scenario::rng::{keyed_uniform, Purpose};
+use scenario::workload::{Arrivals, Requests};
+use scenario::{self, Model, RetryOn};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};

@@ -2,10 +2,10 @@
 //! lists the failing seeds with what broke and the faults they ran, so that each can be
 //! replayed (`conductor-sim replay … --seed S`) or turned into a plain scenario.
 
-use crate::checker::Invariant;
 use crate::run::map_seeds;
-use crate::scenario::Scenario;
+use checker::Invariant;
 use reports::human;
+use scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

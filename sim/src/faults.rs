@@ -14,7 +14,7 @@
 //!   a restart re-runs the node's init closure, and durable state (store, host truths) lives in
 //!   `Arc`s outside the nodes;
 //! - host faults (`slow-host`, `host-errors`) set per-host overrides that the host model
-//!   ([`crate::service::Backends`]) reads, its draws still keyed per op.
+//!   ([`scenario::host_model::Backends`]) reads, its draws still keyed per op.
 //!
 //! Faults may overlap (a scheduled partition during a nemesis kill): every clog, kill and pause
 //! is reference-counted, so the end of one fault never lifts another's. At the end of the load
@@ -22,9 +22,6 @@
 //! paused ones, restores the latency and clears the host overrides. The world then drains.
 
 use crate::recorder::SimRecorder;
-use crate::rng::{stream, Purpose};
-use crate::scenario::{Fault, FaultKind, Nemesis, Scenario};
-use crate::service::HostFaults;
 use crate::world::exact_sleep;
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::recorder::{Event, Recorder};
@@ -34,6 +31,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp1;
+use scenario::host_model::HostFaults;
+use scenario::rng::{stream, Purpose};
+use scenario::{Fault, FaultKind, Nemesis, Scenario};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -138,7 +138,7 @@ pub fn nemesis(n: &Nemesis, scn: &Scenario, seed: u64, names: &[String]) -> Vec<
             "latency" => {
                 // Ten times the configured network: from its max to 10 × its max.
                 let lo = scn.network.latency_max;
-                let hi = (lo * 10).min(crate::scenario::MAX_LATENCY);
+                let hi = (lo * 10).min(scenario::MAX_LATENCY);
                 if hi <= lo {
                     continue;
                 }
@@ -606,7 +606,7 @@ pub fn to_json(faults: &[Fault]) -> Vec<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse_str;
+    use scenario::parse_str;
 
     fn scn(extra: &str) -> Scenario {
         let src = format!(

@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use scenario::{self, Scenario};
 use sim::run::{default_jobs, on_fresh_thread, report, run_seeds, run_seeds_with};
-use sim::scenario::{self, Scenario};
 use sim::shard::Shard;
 use sim::sweep::{self, Finish, Plan, ProbeEvent, ShardFile, Source, SweepError};
 use sim::trace::Trace;

@@ -3,8 +3,8 @@
 //! holds and which it breaks, on how many seeds. The README's answer to the thread is its output.
 
 use crate::run::run_seeds;
-use crate::scenario::{self, ScenarioError, INVARIANTS};
 use crate::world::RunError;
+use scenario::{self, ScenarioError, INVARIANTS};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,10 +3,10 @@
 //! (the drawing itself is `reports::html`'s).
 
 use crate::explore::Exploration;
-use crate::scenario::Scenario;
 use crate::sweep::{merged_timeline, phases};
 use reports::html::{self, FaultShading, FaultWindow, HtmlError, Page};
 use reports::{human, Histo, Report, SeedMetrics};
+use scenario::Scenario;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -228,7 +228,7 @@ pub fn explore_html(ex: &Exploration, load_end_s: f64, summary: &str) -> Result<
 
     page.heading("Invariants broken");
     let judged: Vec<String> = if ex.checked.iter().any(|c| c == "all") {
-        crate::checker::Invariant::ALL
+        checker::Invariant::ALL
             .iter()
             .map(|i| i.name().to_string())
             .collect()
@@ -236,7 +236,7 @@ pub fn explore_html(ex: &Exploration, load_end_s: f64, summary: &str) -> Result<
         ex.checked.clone()
     };
     // Every invariant judged or broken, in the checker's table order.
-    let names: Vec<&str> = crate::checker::Invariant::ALL
+    let names: Vec<&str> = checker::Invariant::ALL
         .iter()
         .map(|i| i.name())
         .filter(|n| judged.iter().any(|j| j == n) || ex.by_invariant.contains_key(*n))

@@ -1,9 +1,9 @@
 //! Runs the seeds of a scenario in parallel — each seed on a fresh thread with its own runtime —
 //! and pools them into a report.
 
-use crate::scenario::{Arrival, Overflow, Scenario};
 use crate::world::{run_seed, RunError};
 use reports::{build_report, Report, SeedMetrics, SloSpec};
+use scenario::{Arrival, Overflow, Scenario};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -140,7 +140,7 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
         || !scn.faults.is_empty()
         || scn.nemesis.is_some()
         || scn.api.validate_state
-        || scn.workload.model != crate::scenario::Model::Ops
+        || scn.workload.model != scenario::Model::Ops
         || !scn.client.retry_on.is_empty()
     {
         return None;

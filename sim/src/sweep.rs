@@ -9,12 +9,12 @@
 //! [`merge`] rebuilds exactly what one unsharded run would have written.
 
 use crate::run::{report, run_many};
-use crate::scenario::{self, Arrival, Scenario, ScenarioError};
 use crate::shard::Shard;
 use crate::world::RunError;
 use reports::html::{self, Phases};
 use reports::sweep::{build_row, recommend, GridAxis, Headroom, Probe, Size, SloLimits, Sweep};
 use reports::{Histo, SeedMetrics, SloSpec, Timeline};
+use scenario::{self, Arrival, Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

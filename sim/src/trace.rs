@@ -6,7 +6,7 @@
 //! op (`op 42 start seq 3`), its attempt and the states it moved between. Violations appear as
 //! `checker` lines the moment the checker finds them.
 
-use crate::checker::{sim_time, Violation};
+use checker::{sim_time, Violation};
 use conductor::recorder::Event;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

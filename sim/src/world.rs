@@ -1,13 +1,11 @@
 //! One simulated run: the reference deployment placed on madsim nodes (client, api, bus, store,
 //! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
 
-use crate::checker::{Checker, InvariantSet, Snapshot};
 use crate::client::{self, ClientConfig};
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
-use crate::scenario::{Model, Scenario};
-use crate::service::{Backends, HostFaults};
 use crate::trace::Trace;
+use checker::{Checker, InvariantSet, Snapshot};
 use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
@@ -21,6 +19,8 @@ use conductor::store::{self, StoreState};
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use reports::SeedMetrics;
+use scenario::host_model::{Backends, HostFaults, Sleep};
+use scenario::{Model, Scenario};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -205,10 +205,16 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
         }
     }
     let host_faults = Arc::new(HostFaults::new(c.hosts));
+    // Service times end exactly when they should (see `exact_sleep`).
+    let host_sleep: Sleep = Arc::new(|d| {
+        let at = madsim::time::TimeHandle::current().now_instant() + d;
+        Box::pin(exact_sleep(at))
+    });
     let model: Arc<dyn HostModel> = Arc::new(Backends::with_faults(
         seed,
         &scn.backend,
         host_faults.clone(),
+        host_sleep,
     ));
     // Every node the fault injector may act on, by name.
     let mut nodes = Nodes::new();

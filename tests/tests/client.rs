@@ -2,7 +2,7 @@
 //! amplify the load as the policy and the budget say, timeouts are counted and retried, and the
 //! lifecycle model sends each new container its ops in order.
 
-use sim::scenario::Scenario;
+use scenario::Scenario;
 use tests::{parse, run_one};
 
 /// Five simulated minutes, one conductor, `start` on pre-created running containers with Zun's

@@ -2,8 +2,8 @@
 //! the project recommends breaks none — under random partitions and kills of the conductors,
 //! the bus and the store.
 
+use scenario::{self, Scenario};
 use sim::run::run_seeds;
-use sim::scenario::{self, Scenario};
 use std::collections::BTreeSet;
 use tests::workspace_root;
 

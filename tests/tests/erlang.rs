@@ -12,7 +12,7 @@
 //! must be refused by the same yardstick: the test can tell.
 
 use reports::erlang_b;
-use sim::scenario::Scenario;
+use scenario::Scenario;
 use tests::{assert_agrees, offered, run, Capacity};
 
 const SEEDS: u64 = 8;

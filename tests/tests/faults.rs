@@ -5,8 +5,8 @@
 use conductor::mem::{system_clock, task_timer, MemNet, MemNetConfig};
 use conductor::proto::Msg;
 use reports::SeedMetrics;
+use scenario::Scenario;
 use sim::run::{report, run_seeds};
-use sim::scenario::Scenario;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tests::{parse, run_one};

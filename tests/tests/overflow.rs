@@ -14,8 +14,8 @@
 
 use conductor::op::OpKind;
 use reports::{erlang_c, erlang_c_wait, SeedMetrics};
-use sim::scenario::Scenario;
-use sim::workload::{Arrivals, Requests};
+use scenario::workload::{Arrivals, Requests};
+use scenario::Scenario;
 use tests::{assert_agrees, offered, poisson_tail, run, Capacity, Stats};
 
 const C: u32 = 10;

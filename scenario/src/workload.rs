@@ -3,7 +3,7 @@
 //! and independent of what the system does with the requests.
 
 use crate::rng::{stream, Purpose};
-use crate::scenario::{Arrival, Pick, Workload};
+use crate::{Arrival, Pick, Workload};
 use conductor::op::OpKind;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;

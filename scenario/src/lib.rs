@@ -16,12 +16,15 @@ use std::path::Path;
 use std::time::Duration;
 
 mod error;
+pub mod host_model;
 mod op;
 mod parse;
+pub mod rng;
 mod ser;
 mod set;
 #[cfg(test)]
 mod tests;
+pub mod workload;
 
 pub use error::ScenarioError;
 pub use op::{OpKind, UnknownOp};

@@ -1110,3 +1110,9 @@ fn mutated_scenarios_never_panic() {
         "{ok} parsed, {semantic} refused by validation"
     );
 }
+
+#[test]
+fn invariant_names_agree_with_the_checker() {
+    let names: Vec<&str> = checker::Invariant::ALL.iter().map(|i| i.name()).collect();
+    assert_eq!(names, crate::INVARIANTS);
+}

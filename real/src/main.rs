@@ -21,13 +21,13 @@
 //! was answered (whatever the answer), 1 otherwise.
 //!
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
-//! -p conductor`); under `--cfg madsim` the binary only says so.
+//! -p real`); under `--cfg madsim` the binary only says so.
 
 #[cfg(madsim)]
 fn main() -> std::process::ExitCode {
     eprintln!(
         "error: the `conductor` binary runs services over real TCP and needs the real build: \
-         `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
+         `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p real`"
     );
     std::process::ExitCode::from(2)
 }

@@ -1,7 +1,11 @@
-//! Service times and failures at the hosts, drawn per op from keyed streams.
+//! The hosts' model of the backend: service times and failures, drawn per op from keyed
+//! streams (common random numbers), with the fault injector's per-host overrides.
+//!
+//! Plain code: how a service time is slept is the runtime's business, so the sleep is handed
+//! in ([`Sleep`]) — simulated time under madsim, wall-clock time in the real host.
 
 use crate::rng::{keyed_uniform, Purpose};
-use crate::scenario::{Backend, Dist};
+use crate::{Backend, Dist};
 use conductor::host::HostModel;
 use conductor::op::OpKind;
 use conductor::proto::HostCmd;
@@ -87,6 +91,9 @@ pub fn sample(dist: &Dist, u: impl Fn(u64) -> f64) -> Duration {
     Duration::from_secs_f64(secs.clamp(0.0, 30.0 * 86_400.0))
 }
 
+/// How the host sleeps for a service time: the runtime's timer.
+pub type Sleep = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// The hosts' model of the backend: per-op service-time distributions and a failure rate, keyed
 /// by the op's id and attempt (common random numbers across configurations).
 pub struct Backends {
@@ -94,17 +101,24 @@ pub struct Backends {
     by_op: Vec<Dist>,
     failure_rate: f64,
     faults: Arc<HostFaults>,
+    sleep: Sleep,
 }
 
 impl Backends {
-    /// The backend of a scenario, for the run with `seed`, without faults.
-    pub fn new(seed: u64, backend: &Backend) -> Self {
-        Self::with_faults(seed, backend, Arc::new(HostFaults::new(0)))
+    /// The backend of a scenario, for the run with `seed`, without faults, sleeping with
+    /// `sleep`.
+    pub fn new(seed: u64, backend: &Backend, sleep: Sleep) -> Self {
+        Self::with_faults(seed, backend, Arc::new(HostFaults::new(0)), sleep)
     }
 
     /// The backend of a scenario, for the run with `seed`, with the fault injector's per-host
-    /// overrides in `faults`.
-    pub fn with_faults(seed: u64, backend: &Backend, faults: Arc<HostFaults>) -> Self {
+    /// overrides in `faults`, sleeping with `sleep`.
+    pub fn with_faults(
+        seed: u64,
+        backend: &Backend,
+        faults: Arc<HostFaults>,
+        sleep: Sleep,
+    ) -> Self {
         Backends {
             seed,
             by_op: OpKind::ALL
@@ -113,6 +127,7 @@ impl Backends {
                 .collect(),
             failure_rate: backend.failure_rate,
             faults,
+            sleep,
         }
     }
 
@@ -145,8 +160,7 @@ impl HostModel for Backends {
     }
 
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let at = madsim::time::TimeHandle::current().now_instant() + d;
-        Box::pin(crate::world::exact_sleep(at))
+        (self.sleep)(d)
     }
 }
 
@@ -193,7 +207,8 @@ mod tests {
             failure_rate: 0.1,
         };
         let faults = Arc::new(HostFaults::new(2));
-        let b = Backends::with_faults(9, &backend, faults.clone());
+        let no_sleep: Sleep = Arc::new(|_| Box::pin(async {}));
+        let b = Backends::with_faults(9, &backend, faults.clone(), no_sleep);
         let cmd = |id| HostCmd {
             op: OpSpec {
                 id,

@@ -5,7 +5,7 @@
 //! per service, and drives it with `conductor client`. Nothing here depends on the machine's
 //! speed beyond generous timeouts.
 //!
-//! Run with `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p conductor`.
+//! Run with `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p real`.
 #![cfg(not(madsim))]
 
 use conductor::api::{self, ApiConfig, RpcKind};
