@@ -23,6 +23,8 @@ pub mod rng;
 mod ser;
 mod set;
 #[cfg(test)]
+mod documented;
+#[cfg(test)]
 mod tests;
 pub mod workload;
 
