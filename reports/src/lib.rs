@@ -3,7 +3,7 @@
 //! Plain Rust: this crate knows nothing of madsim or of the simulator. Data flows one way:
 //! the simulator fills one [`SeedMetrics`] per seed (counters, [`Histo`] latency histograms,
 //! [`Level`] time-weighted levels), then [`build_report`] pools the seeds into a [`Report`]
-//! that serialises to `report.json` (see `DESIGN.md`, "report.json") and prints a human summary.
+//! that serialises to `report.json` (keys in docs/outputs.md) and prints a human summary.
 //!
 //! Nothing here stores per-sample data: histograms have a fixed resolution (HDR, 3 significant
 //! figures), levels keep running integrals, counters are counters. Memory does not grow with

@@ -61,7 +61,9 @@ fn inputs() -> Vec<String> {
         "{base}[nemesis]\nkinds = [\"kill\"]\nmean_interval = \"1m\"\nmean_duration = \"1s\"\n"
     ));
     v.push(format!("{base}[retry]\nbudget = {{ ratio = 0.1 }}\n"));
-    v.push(format!("{base}[network]\nlatency = {{ min = \"1ms\", max = \"2ms\" }}\n"));
+    v.push(format!(
+        "{base}[network]\nlatency = {{ min = \"1ms\", max = \"2ms\" }}\n"
+    ));
     v
 }
 
@@ -88,7 +90,11 @@ fn every_accepted_key_is_documented_in_docs_scenario_md() {
     let accepted = accepted::seen();
     // The inputs reach every table: a regression here means the collector stopped working.
     assert!(accepted.len() > 150, "only {} keys noted", accepted.len());
-    for k in ["cluster.pool_workers", "workload.arrival.burst_rate", "faults.restart_after"] {
+    for k in [
+        "cluster.pool_workers",
+        "workload.arrival.burst_rate",
+        "faults.restart_after",
+    ] {
         assert!(accepted.contains(k), "{k} not noted: {accepted:?}");
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/scenario.md");
@@ -107,5 +113,8 @@ fn the_collector_strips_indices_and_joins_paths() {
     accepted::note("faults[3]", &["node"]);
     accepted::note("", &["seed"]);
     let seen = accepted::seen();
-    assert!(seen.contains("faults.node") && seen.contains("seed"), "{seen:?}");
+    assert!(
+        seen.contains("faults.node") && seen.contains("seed"),
+        "{seen:?}"
+    );
 }
