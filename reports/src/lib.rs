@@ -15,18 +15,18 @@
 
 #![warn(missing_docs)]
 
-pub mod erlang;
-pub mod histo;
+mod erlang;
+mod histo;
 pub mod html;
 pub mod human;
-pub mod level;
-pub mod report;
+mod level;
+mod report;
 pub mod round;
-pub mod seed;
-pub mod stats;
+mod seed;
+mod stats;
 mod summary;
 pub mod sweep;
-pub mod timeline;
+mod timeline;
 
 pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
 pub use histo::{Histo, Percentiles};
@@ -34,4 +34,4 @@ pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
 pub use stats::mean_ci95;
-pub use timeline::Timeline;
+pub use timeline::{Sample, Timeline};
