@@ -51,7 +51,8 @@ mod real {
     use conductor::op::{OpKind, Status, Truth};
     use conductor::proto::{Answer, HostCmd, Msg, OpSpec};
     use conductor::recorder::{JsonLines, SharedRecorder};
-    use conductor::retry::{Backoff, RetryPolicy};
+    use conductor::retry::{splitmix64, Backoff, RetryPolicy, GOLDEN_GAMMA};
+    use conductor::rpc::lock;
     use conductor::store::{self, StoreState};
     use conductor::wire;
     use serde::Serialize;
@@ -572,6 +573,7 @@ mod real {
             overflow: a.overflow,
             routing: a.cluster.routing,
             ordering: a.ordering,
+            strategy: None,
             lease_ttl: a.cluster.lease_ttl,
             recovery: a.recovery,
             reconcile_interval: a.reconcile_interval,
@@ -600,12 +602,11 @@ mod real {
 
     impl XorShift {
         fn keyed(seed: u64, key: u64) -> Self {
-            // splitmix64 of the key spreads neighbouring ids over the whole state space.
-            let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            XorShift(if z == 0 { 0x9E37_79B9_7F4A_7C15 } else { z })
+            // splitmix64 of the key spreads neighbouring ids over the whole state space. Its
+            // first step (adding the golden gamma) is taken back: the streams stay those this
+            // generator always drew.
+            let z = splitmix64((seed ^ key.wrapping_mul(GOLDEN_GAMMA)).wrapping_sub(GOLDEN_GAMMA));
+            XorShift(if z == 0 { GOLDEN_GAMMA } else { z })
         }
 
         fn next_u64(&mut self) -> u64 {
@@ -787,7 +788,7 @@ mod real {
                     continue;
                 };
                 let now = start.elapsed().as_micros() as u64;
-                let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
+                let mut t = lock(&t);
                 let Some(i) = id
                     .checked_sub(first_id)
                     .filter(|&i| i < p.len() as u64)
@@ -847,7 +848,7 @@ mod real {
             }
         }
         let wall_s = start.elapsed().as_secs_f64();
-        let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
+        let t = std::mem::take(&mut *lock(&tally));
         let summary = Summary {
             op: a.op.name(),
             sent: n,
