@@ -9,7 +9,7 @@ use checker::{Checker, InvariantSet, Snapshot};
 use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
-use conductor::conductor::{self as cond, ConductorConfig};
+use conductor::conductor::{self as cond, ConductorConfig, StrategyFactory};
 use conductor::host::{self, HostModel, HostState};
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
@@ -102,6 +102,17 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
 
 /// [`run_seed`] with options (a trace): the same world, the same result.
 pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> Result<SeedMetrics, RunError> {
+    run_seed_with_strategy(scn, seed, opts, None)
+}
+
+/// [`run_seed_with`], the conductors running `strategy` (if given) instead of the one
+/// `cluster.ordering` names: a strategy under test (reports still name `cluster.ordering`).
+pub fn run_seed_with_strategy(
+    scn: &Scenario,
+    seed: u64,
+    opts: RunOptions,
+    strategy: Option<StrategyFactory>,
+) -> Result<SeedMetrics, RunError> {
     // madsim's own network is unused (the services talk through `MemNet`), so its defaults
     // are fine.
     let cfg = madsim::Config::default();
@@ -117,7 +128,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> Result<Seed
     let scn = scn.clone();
     let wall = std::time::Instant::now();
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async move { world(scn, seed, opts).await })
+        rt.block_on(async move { world(scn, seed, opts, strategy).await })
     }));
     match out {
         Ok(mut m) => {
@@ -149,7 +160,12 @@ async fn listen(net: &Net, addr: SocketAddr) -> Listener {
     }
 }
 
-async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
+async fn world(
+    scn: Scenario,
+    seed: u64,
+    opts: RunOptions,
+    strategy: Option<StrategyFactory>,
+) -> SeedMetrics {
     let handle = Handle::current();
     let c = &scn.cluster;
     let addrs = Addrs::new(c.conductors, c.hosts);
@@ -259,6 +275,7 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             overflow: c.overflow,
             routing: c.routing,
             ordering: c.ordering,
+            strategy: strategy.clone(),
             lease_ttl: c.lease_ttl,
             recovery: c.recovery,
             reconcile_interval: c.reconcile_interval,
