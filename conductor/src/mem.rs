@@ -377,11 +377,6 @@ impl MemNet {
         self.release(&mut st);
     }
 
-    /// Whether messages from `from` to `to` are held.
-    pub fn is_clogged(&self, from: IpAddr, to: IpAddr) -> bool {
-        lock(&self.inner).clogged(from, to)
-    }
-
     /// Sends out what waited on links that are open again.
     fn release(&self, st: &mut NetState) {
         let now = (self.clock)();
