@@ -6,6 +6,7 @@
 //! conductor bus       --listen ADDR [--prefetch N]
 //! conductor host      --listen ADDR --index I [--hosts N] [--containers N] [--service 1s]
 //!                     [--service-dist const|exp] [--failure-rate 0.0] [--seed S]
+//!                     [--scenario FILE [--set KEY=VALUE]...]
 //! conductor conductor --index I --bus ADDR --store ADDR --host ADDR... [--rpc-workers 64]
 //!                     [--pool-workers 10] [--overflow caller-runs|reject|queue|unbounded]
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
@@ -86,8 +87,6 @@ mod command;
 mod flags;
 #[cfg(not(madsim))]
 mod service;
-#[cfg(not(madsim))]
-mod xorshift;
 
 /// The command line.
 #[cfg(not(madsim))]

@@ -59,12 +59,20 @@ fn a_valid_scenario_prints_the_simulators_line() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A bad input: `file` with `sets`, and what `conductor-sim check` prints on stderr for it
+/// (`exact`), or, where that text lists keys a new feature may add to or another crate's
+/// message, what it must mention.
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static [&'static str],
+);
+
 #[test]
 fn bad_scenarios_are_refused_with_the_simulators_message_and_exit_2() {
     let dir = scratch("check-bad");
-    // (file, overrides, what conductor-sim check prints on stderr; None: the text names keys
-    // other helpers may add to, so only the scenario crate's message and needles are compared)
-    let cases: [(&str, &[&str], Option<&str>, &[&str]); 7] = [
+    let cases: [Case; 7] = [
         (
             "typo.toml",
             &[],
