@@ -1,4 +1,4 @@
-//! Scenarios: the TOML files that describe one experiment (see DESIGN.md, "Scenario (TOML)").
+//! Scenarios: the TOML files that describe one experiment (every key in docs/scenario.md).
 //!
 //! [`load`] / [`parse_str`] read a file, apply `--set KEY=VALUE` overrides to its TOML tree,
 //! then validate the whole schema into a typed [`Scenario`] with every default filled in.
@@ -15,6 +15,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(test)]
+mod documented;
 mod error;
 pub mod host_model;
 mod op;
@@ -67,7 +69,7 @@ pub const FAULT_KINDS: [&str; 8] = [
     "host-errors",
 ];
 
-/// The effective scenario file, as DESIGN.md documents it, with every default written out
+/// The effective scenario file, as docs/scenario.md documents it, with every default written out
 /// (no `[[faults]]`, `[nemesis]` or `[slo]`, which are absent by default).
 ///
 /// A `--set` that creates a table the file does not have starts from that table's defaults
