@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+pub mod client;
 mod error;
 pub mod host_model;
 mod op;
