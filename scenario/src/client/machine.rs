@@ -88,7 +88,7 @@ impl ClientMachine {
     pub fn new(cfg: &ClientConfig) -> Self {
         ClientMachine {
             schedule: Schedule::new(cfg),
-            timeout_us: (!cfg.timeout.is_zero()).then(|| cfg.timeout.as_micros() as u64),
+            timeout_us: (!cfg.timeout.is_zero()).then_some(cfg.timeout.as_micros() as u64),
             retry_on: cfg.retry_on.clone(),
             policy: cfg.policy,
             budget: cfg.budget.clone(),

@@ -34,7 +34,8 @@ enum ModelSchedule {
     /// `ops`: each arrival is one op on a pre-created container.
     Ops {
         arrivals: Arrivals,
-        requests: Requests,
+        /// Boxed: its generators are most of the schedule's size.
+        requests: Box<Requests>,
         /// The next request id: the arrival's index.
         next_id: u64,
     },
@@ -60,7 +61,7 @@ impl Schedule {
         let arrivals = Arrivals::new(&w.arrival, cfg.seed, cfg.duration);
         let model = match w.model {
             Model::Ops => ModelSchedule::Ops {
-                requests: Requests::new(w, cfg.seed)?,
+                requests: Box::new(Requests::new(w, cfg.seed)?),
                 arrivals,
                 next_id: 0,
             },

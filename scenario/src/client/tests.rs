@@ -336,11 +336,7 @@ fn pending_counts_waiting_retries_until_sent() {
 
 #[test]
 fn ops_schedule_follows_the_workload_streams() {
-    let cfg = config(
-        "containers = 50\nmix = { start = 1.0, stop = 2.0 }\n"
-            .replace("", "")
-            .as_str(),
-    );
+    let cfg = config("containers = 50\nmix = { start = 1.0, stop = 2.0 }\n");
     let mut m = ClientMachine::new(&cfg);
     assert!(m.sends_anything());
     let times: Vec<u64> = Arrivals::new(&cfg.workload.arrival, 7, cfg.duration).collect();
