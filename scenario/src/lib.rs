@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+pub mod client;
 #[cfg(test)]
 mod documented;
 mod error;
