@@ -30,6 +30,7 @@
 //! [`Event::Applied`]: conductor::recorder::Event::Applied
 
 mod checker;
+pub mod history;
 pub mod invariants;
 mod set;
 mod snapshot;
