@@ -4,7 +4,7 @@
 //! Why not madsim's TcpStream: it costs several thousand instructions per message (SipHash table
 //! look-ups, a boxed timer, an async stream, byte framing), and a container op crosses the
 //! network a dozen times. Here a message is moved, not encoded, and costs one timer. Semantics
-//! follow madsim's TCP, which DESIGN.md builds on:
+//! follow madsim's TCP, which the design builds on:
 //! - a link is reliable and ordered; each message takes a latency drawn uniformly from
 //!   `[min, max)` and never overtakes the one before it;
 //! - `loss` does not drop messages: a lost transmission is retried after a backoff that starts at

@@ -1,4 +1,4 @@
-//! Scenarios: the TOML files that describe one experiment (see DESIGN.md, "Scenario (TOML)").
+//! Scenarios: the TOML files that describe one experiment (every key in docs/scenario.md).
 //!
 //! [`load`] / [`parse_str`] read a file, apply `--set KEY=VALUE` overrides to its TOML tree,
 //! then validate the whole schema into a typed [`Scenario`] with every default filled in.
@@ -16,6 +16,8 @@ use checker::{Invariant, InvariantSet};
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(test)]
+mod documented;
 mod error;
 pub mod host_model;
 mod op;
@@ -54,7 +56,7 @@ pub const FAULT_KINDS: [&str; 8] = [
     "host-errors",
 ];
 
-/// The effective scenario file, as DESIGN.md documents it, with every default written out
+/// The effective scenario file, as docs/scenario.md documents it, with every default written out
 /// (no `[[faults]]`, `[nemesis]` or `[slo]`, which are absent by default).
 ///
 /// A `--set` that creates a table the file does not have starts from that table's defaults

@@ -255,6 +255,44 @@ fn table<'v>(cx: &Cx, key: &str, v: &'v Value, hint: &str) -> R<&'v Table> {
 
 // ----- tables -------------------------------------------------------------------------------
 
+/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
+/// is documented in docs/scenario.md.
+#[cfg(test)]
+pub(crate) mod accepted {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
+    /// `faults`).
+    pub(crate) fn note(path: &str, allowed: &[&str]) {
+        let mut base = String::new();
+        let mut depth = 0;
+        for c in path.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ if depth == 0 => base.push(c),
+                _ => {}
+            }
+        }
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for k in allowed {
+                s.insert(super::join(&base, k));
+            }
+        });
+    }
+
+    /// Every key noted on this thread so far.
+    pub(crate) fn seen() -> BTreeSet<String> {
+        SEEN.with(|s| s.borrow().clone())
+    }
+}
+
 /// A table being read (`None`: absent, every key takes its default), with its dotted path.
 struct Tb<'a> {
     cx: &'a Cx<'a>,
@@ -265,6 +303,8 @@ struct Tb<'a> {
 impl<'a> Tb<'a> {
     /// Opens a table, refusing keys not in `allowed`.
     fn open(cx: &'a Cx<'a>, path: String, t: Option<&'a Table>, allowed: &[&str]) -> R<Self> {
+        #[cfg(test)]
+        accepted::note(&path, allowed);
         if let Some(t) = t {
             if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
                 return Err(ScenarioError::UnknownKey {

@@ -57,7 +57,7 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// A seed with a violation the scenario does not expect (DESIGN.md's `explore.json`).
+/// A seed with a violation the scenario does not expect (`explore.json`, docs/outputs.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failing {
     /// The seed.

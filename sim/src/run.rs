@@ -160,7 +160,7 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
 
 /// Pools seed metrics into the report of `scn`, judged against its `[checks] expect`. The
 /// Erlang B reference is left out when the RPC slots filled up: caller-runs then throttles
-/// arrivals and the loss model no longer applies (`reference/queueing.md`).
+/// arrivals and the loss model no longer applies (docs/queueing.md).
 pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
     let slots_filled = seeds.iter().any(|s| s.rpc_time_full_ratio() > 0.0);
     let slo = SloSpec {

@@ -585,7 +585,7 @@ pub fn phases(scn: &Scenario) -> Phases {
 pub fn timeseries_csv(
     header: &[&str],
     prefix: &[String],
-    samples: &[reports::timeline::Sample],
+    samples: &[reports::Sample],
     with_header: bool,
 ) -> String {
     let mut out = String::new();

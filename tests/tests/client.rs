@@ -1,4 +1,4 @@
-//! The client (DESIGN.md, `[client]`, `[retry]`, `[workload] model = "lifecycle"`): retries
+//! The client (docs/scenario.md, `[client]`, `[retry]`, `[workload] model = "lifecycle"`): retries
 //! amplify the load as the policy and the budget say, timeouts are counted and retried, and the
 //! lifecycle model sends each new container its ops in order.
 

@@ -1,4 +1,4 @@
-//! Common random numbers (DESIGN.md, "Randomness"): arrivals, container picks and service times
+//! Common random numbers (docs/ARCHITECTURE.md, determinism): arrivals, container picks and service times
 //! come from their own keyed streams, never from the scheduler's RNG, so two configurations
 //! run with the same seed see the same workload and the same service times however their
 //! scheduling differs. Here: a pool of 5 and a pool of 50 workers.

@@ -1,4 +1,4 @@
-//! Determinism (DESIGN.md, "report.json"): the same scenario, seed and binary give the same
+//! Determinism (docs/outputs.md, "report.json"): the same scenario, seed and binary give the same
 //! report bytes, `host` aside; another seed gives another report.
 //!
 //! Every bundled scenario (`scenarios/*.toml`), shortened to five simulated minutes, runs seeds

@@ -1,4 +1,4 @@
-//! Fault injection (DESIGN.md, "Faults"): every kind has a visible effect, the nemesis is
+//! Fault injection (docs/scenario.md, `[[faults]]`): every kind has a visible effect, the nemesis is
 //! deterministic, the world heals at the end of the load phase and drains, and a killed node
 //! behaves like a dead process on the simulated network.
 

@@ -1,4 +1,4 @@
-//! Each overflow policy does what DESIGN.md says ("The pool"):
+//! Each overflow policy does what docs/scenario.md says of `cluster.overflow`:
 //! - `caller-runs`: the RPC slot runs the op itself and only then answers, so every exhaustion
 //!   is a caller run and the API's answer waits (accept latency's tail grows to service times);
 //! - `reject`: the op fails fast: every exhaustion is a failure, nothing runs on a caller;
