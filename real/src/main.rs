@@ -11,6 +11,7 @@
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
 //!                     [--async-rpc call|cast] [--rpc-timeout 60s]
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
+//! conductor check-history FILE... [--invariants a,b|all] [--json]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -18,7 +19,8 @@
 //! store and the bus have none to record). The api and the conductor wait up to `--wait 30s` for the services
 //! they connect to, so the processes may start in any order. Each runs until SIGINT/SIGTERM
 //! (exit 0) or until it fails (exit 1). Bad flags exit 2. The client exits 0 when every request
-//! was answered (whatever the answer), 1 otherwise.
+//! was answered (whatever the answer), 1 otherwise. `check-history` judges the services' logs
+//! with the simulator's checker: 0 when nothing broke, 1 on a violation, 2 on bad input.
 //!
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
 //! -p real`); under `--cfg madsim` the binary only says so.
@@ -75,6 +77,7 @@ commands! {
     Host => host,
     Conductor => conductor,
     Client => client,
+    CheckHistory => check_history,
 }
 
 #[cfg(not(madsim))]
