@@ -2,6 +2,8 @@
 //! (`routing`), and how ops on one container are kept apart (`ordering`).
 
 use crate::proto::Route;
+// The ordering keywords are defined next to the strategies they name, in their registry.
+pub use crate::conductor::ordering::Ordering;
 // A fixed, well-mixed hash: the ring must not depend on a process's random hasher seed.
 use crate::retry::splitmix64;
 
@@ -14,22 +16,6 @@ crate::keyword_enum! {
         ByHost = "by-host",
         /// A consistent-hash ring over the live conductors (tooz's partitioner).
         Affinity = "affinity",
-    }
-}
-
-crate::keyword_enum! {
-    /// `cluster.ordering`: how ops on one container are kept in order.
-    pub enum Ordering, "an ordering strategy" {
-        /// Nothing: the baseline that shows the races.
-        None = "none",
-        /// An in-process lock per container, unfair (Zun's `@synchronized(uuid)`).
-        LocalLock = "local-lock",
-        /// An in-process lock per container, first come first served.
-        LocalLockFair = "local-lock-fair",
-        /// A lease lock per container in the store, renewed while held.
-        DistributedLock = "distributed-lock",
-        /// No lock: an op runs only when every earlier op of its container is terminal.
-        StateCheck = "state-check",
     }
 }
 

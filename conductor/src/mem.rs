@@ -23,6 +23,7 @@
 //! their traffic is the same (common random numbers).
 
 use crate::proto::Msg;
+use crate::retry::{splitmix64, GOLDEN_GAMMA};
 use crate::rpc::lock;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::poll_fn;
@@ -114,20 +115,12 @@ impl NetState {
         let n = self.pipes.entry((from, to)).or_insert(0);
         let k = *n;
         *n += 1;
-        let mut h = splitmix(self.seed ^ 0x6E65_7477_6F72_6B00);
+        let mut h = splitmix64(self.seed ^ 0x6E65_7477_6F72_6B00);
         for part in [ip_bits(from), ip_bits(to), k] {
-            h = splitmix(h ^ part);
+            h = splitmix64(h ^ part);
         }
         h
     }
-}
-
-/// SplitMix64's finaliser.
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// An address as 64 bits for hashing (IPv6 folded).
@@ -146,11 +139,11 @@ struct PipeRng(u64);
 
 impl PipeRng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        // The state steps by the golden gamma and each step is finalised: splitmix64 of the
+        // state before the step.
+        let z = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
+        z
     }
 
     fn unit(&mut self) -> f64 {
@@ -382,11 +375,6 @@ impl MemNet {
         let mut st = lock(&self.inner);
         st.clogged_links.remove(&(from, to));
         self.release(&mut st);
-    }
-
-    /// Whether messages from `from` to `to` are held.
-    pub fn is_clogged(&self, from: IpAddr, to: IpAddr) -> bool {
-        lock(&self.inner).clogged(from, to)
     }
 
     /// Sends out what waited on links that are open again.

@@ -212,11 +212,52 @@ impl Truth {
         };
         Ok(Some(next))
     }
+
+    /// The status a record should have for what its host holds: the one place truths map to
+    /// statuses (the reconciler writes it; a record agrees with its host when it says it).
+    pub fn status(self) -> Status {
+        match self {
+            Truth::Absent => Status::Deleted,
+            Truth::Created => Status::Created,
+            Truth::Running => Status::Running,
+            Truth::Stopped => Status::Stopped,
+            Truth::Paused => Status::Paused,
+        }
+    }
+}
+
+impl Status {
+    /// Whether a record with this status says what its host holds: the status
+    /// [`Truth::status`] gives, or no record at all for a container the host does not have.
+    pub fn agrees_with(self, truth: Truth) -> bool {
+        self == truth.status() || (self == Status::Absent && truth == Truth::Absent)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_of_truths() {
+        let truths = [
+            Truth::Absent,
+            Truth::Created,
+            Truth::Running,
+            Truth::Stopped,
+            Truth::Paused,
+        ];
+        for t in truths {
+            assert!(t.status().agrees_with(t), "{t:?}");
+            for u in truths.into_iter().filter(|&u| u != t) {
+                assert!(!t.status().agrees_with(u), "{t:?} vs {u:?}");
+            }
+        }
+        assert!(Status::Absent.agrees_with(Truth::Absent));
+        for s in [Status::Creating, Status::Deleting, Status::Error] {
+            assert!(truths.iter().all(|&t| !s.agrees_with(t)), "{s:?}");
+        }
+    }
 
     #[test]
     fn names_round_trip() {

@@ -122,9 +122,14 @@ fn nanos_to_duration(n: u128) -> Duration {
     Duration::new(secs, (n % 1_000_000_000) as u32)
 }
 
-/// splitmix64's finaliser: a well-mixed 64-bit function of its input.
+/// splitmix64's increment, 2⁶⁴/φ: odd, and its multiples are spread over the whole range.
+pub const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// splitmix64 (one step and its finaliser): a well-mixed 64-bit function of its input. The one
+/// copy in the workspace's conductor crate: the ring, the unfair lock, the retry jitter, the
+/// network's streams and the real load generator all hash with it.
 pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(GOLDEN_GAMMA);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

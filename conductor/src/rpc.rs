@@ -193,8 +193,9 @@ impl RpcClient {
 }
 
 /// Locks a mutex whose holder cannot have panicked mid-update (every critical section here is a
-/// few map operations); a poisoned lock is still consistent, so take it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// few map operations); a poisoned lock is still consistent, so take it. The one such helper of
+/// the conductor crate (and of its real binary).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -1,6 +1,7 @@
 //! `conductor client`: an open-loop load generator sending requests to the API at their
 //! intended times, and a summary of what was answered and how late.
 
+use conductor::rpc::lock;
 use crate::command::Command;
 use crate::flags::{addr, duration, op_kind, positive_duration, positive_rate};
 use crate::service::reach;
@@ -204,7 +205,7 @@ async fn client(a: Args) -> anyhow::Result<ExitCode> {
                 continue;
             };
             let now = start.elapsed().as_micros() as u64;
-            let mut t = t.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = lock(&t);
             let Some(i) = id
                 .checked_sub(first_id)
                 .filter(|&i| i < p.len() as u64)
@@ -264,7 +265,7 @@ async fn client(a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let wall_s = start.elapsed().as_secs_f64();
-    let t = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
+    let t = std::mem::take(&mut *lock(&tally));
     let summary = Summary {
         op: a.op.name(),
         sent: n,

@@ -77,6 +77,7 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         overflow: a.overflow,
         routing: a.cluster.routing,
         ordering: a.ordering,
+        strategy: None,
         lease_ttl: a.cluster.lease_ttl,
         recovery: a.recovery,
         reconcile_interval: a.reconcile_interval,

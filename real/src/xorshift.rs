@@ -1,17 +1,18 @@
 //! A small keyed xorshift64* stream: the same key gives the same draws, in any process.
 
+use conductor::retry::{splitmix64, GOLDEN_GAMMA};
+
 /// A keyed xorshift64* stream.
 pub struct XorShift(u64);
 
 impl XorShift {
     /// The stream of `key` under `seed`.
     pub fn keyed(seed: u64, key: u64) -> Self {
-        // splitmix64 of the key spreads neighbouring ids over the whole state space.
-        let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        XorShift(if z == 0 { 0x9E37_79B9_7F4A_7C15 } else { z })
+        // splitmix64 of the key spreads neighbouring ids over the whole state space. Its
+        // first step (adding the golden gamma) is taken back: the streams stay those this
+        // generator always drew.
+        let z = splitmix64((seed ^ key.wrapping_mul(GOLDEN_GAMMA)).wrapping_sub(GOLDEN_GAMMA));
+        XorShift(if z == 0 { GOLDEN_GAMMA } else { z })
     }
 
     /// The next 64 bits.

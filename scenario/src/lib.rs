@@ -19,7 +19,9 @@ use std::time::Duration;
 #[cfg(test)]
 mod documented;
 mod error;
+pub mod fault;
 pub mod host_model;
+mod node;
 mod op;
 mod parse;
 pub mod rng;
@@ -30,6 +32,8 @@ mod tests;
 pub mod workload;
 
 pub use error::ScenarioError;
+pub use fault::{Fault, FaultKind};
+pub use node::{Node, NodeSet};
 pub use op::{OpKind, UnknownOp};
 
 /// The longest duration any key may have, and the limit on `duration + drain`: 30 days.
@@ -43,18 +47,6 @@ pub const MAX_NEMESIS_FAULTS: f64 = 1e6;
 
 /// The largest network latency bound (`network.latency.max`, a `latency` fault's `max`).
 pub const MAX_LATENCY: Duration = Duration::from_secs(60);
-
-/// The names of the fault kinds (`[[faults]] kind`, `[nemesis] kinds`), in DESIGN.md's order.
-pub const FAULT_KINDS: [&str; 8] = [
-    "partition",
-    "isolate",
-    "kill",
-    "pause",
-    "clog",
-    "latency",
-    "slow-host",
-    "host-errors",
-];
 
 /// The effective scenario file, as docs/scenario.md documents it, with every default written out
 /// (no `[[faults]]`, `[nemesis]` or `[slo]`, which are absent by default).
@@ -306,20 +298,6 @@ pub struct Cluster {
     /// After how long an unowned accepted op is dispatched again (zero = off).
     #[serde(with = "ser::dur")]
     pub orphan_after: Duration,
-}
-
-impl Cluster {
-    /// Every node name this cluster has, in a fixed order: `api`, `bus`, `store`,
-    /// `conductor-1…N`, `host-1…M` (the `client` node is not a fault target and not listed).
-    pub fn node_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["api", "bus", "store"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        v.extend((1..=self.conductors).map(|i| format!("conductor-{i}")));
-        v.extend((1..=self.hosts).map(|i| format!("host-{i}")));
-        v
-    }
 }
 
 /// `[api]`.
@@ -611,121 +589,13 @@ impl Retry {
     }
 }
 
-/// One `[[faults]]` entry. TOML: `kind = "kill"`, `at = "10m"`, then the kind's keys.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Fault {
-    /// When it starts, from the start of the run (< `duration`).
-    #[serde(with = "ser::dur")]
-    pub at: Duration,
-    /// What it does.
-    #[serde(flatten)]
-    pub kind: FaultKind,
-}
-
-/// What a fault does (DESIGN.md's fault table). Node names are validated against the cluster.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// Nodes in different groups cannot reach each other.
-    Partition {
-        /// At least two non-empty groups; each node in at most one.
-        groups: Vec<Vec<String>>,
-        /// Cut traffic in one direction only (default false).
-        oneway: bool,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// One node against the rest.
-    Isolate {
-        /// The node.
-        node: String,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// The process dies, losing memory; durable state stays.
-    Kill {
-        /// The node.
-        node: String,
-        /// When it restarts after the kill; `None`: down until the heal at the end of
-        /// `duration`.
-        #[serde(with = "ser::opt_dur", skip_serializing_if = "Option::is_none")]
-        restart_after: Option<Duration>,
-    },
-    /// The process stops running but keeps its state and sockets.
-    Pause {
-        /// The node.
-        node: String,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// Swizzle-clog: clog the nodes one by one, unclog in random order.
-    Clog {
-        /// The nodes (at least one, no duplicates).
-        nodes: Vec<String>,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// Network latency for everyone.
-    Latency {
-        /// Lower bound (< `max`).
-        #[serde(with = "ser::dur")]
-        min: Duration,
-        /// Upper bound (<= 60 s).
-        #[serde(with = "ser::dur")]
-        max: Duration,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// A host's service times × `factor`.
-    SlowHost {
-        /// The host (`host-N`).
-        node: String,
-        /// The factor (finite, > 0).
-        factor: f64,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-    /// A host fails ops at `rate`.
-    HostErrors {
-        /// The host (`host-N`).
-        node: String,
-        /// Failure probability in [0, 1].
-        rate: f64,
-        /// How long it lasts (> 0).
-        #[serde(with = "ser::dur")]
-        duration: Duration,
-    },
-}
-
-impl FaultKind {
-    /// The kind's name as in scenario files (one of [`FAULT_KINDS`]).
-    pub fn name(&self) -> &'static str {
-        match self {
-            FaultKind::Partition { .. } => "partition",
-            FaultKind::Isolate { .. } => "isolate",
-            FaultKind::Kill { .. } => "kill",
-            FaultKind::Pause { .. } => "pause",
-            FaultKind::Clog { .. } => "clog",
-            FaultKind::Latency { .. } => "latency",
-            FaultKind::SlowHost { .. } => "slow-host",
-            FaultKind::HostErrors { .. } => "host-errors",
-        }
-    }
-}
-
 /// `[nemesis]`: random faults.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Nemesis {
-    /// The fault kinds it draws from (names from [`FAULT_KINDS`], no duplicates, at least one).
-    pub kinds: Vec<String>,
-    /// The nodes it targets (validated, no duplicates); empty = the conductors.
-    pub targets: Vec<String>,
+    /// The fault kinds it draws from (no duplicates, at least one).
+    pub kinds: Vec<fault::Kind>,
+    /// The nodes it targets (no duplicates); empty = the conductors.
+    pub targets: Vec<Node>,
     /// Mean time between faults (> 0).
     #[serde(with = "ser::dur")]
     pub mean_interval: Duration,

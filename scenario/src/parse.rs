@@ -2,14 +2,13 @@
 //! key's dotted path, so each error names it.
 
 use super::*;
-use std::collections::BTreeSet;
 use std::io::Read;
 use toml::{Table, Value};
 
 /// The largest scenario (or empirical samples) file read, in bytes.
 pub(super) const MAX_FILE_BYTES: u64 = 64 << 20;
 
-type R<T> = Result<T, ScenarioError>;
+pub(crate) type R<T> = Result<T, ScenarioError>;
 
 /// Where messages point: the file name, and the directory relative files resolve against.
 pub(super) struct Cx<'a> {
@@ -18,7 +17,7 @@ pub(super) struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn invalid(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn invalid(&self, key: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Invalid {
             origin: self.origin.to_string(),
             key: key.to_string(),
@@ -113,7 +112,7 @@ fn int_u32(cx: &Cx, key: &str, v: &Value, lo: u32, hi: u32) -> R<u32> {
 
 /// A check on a float.
 #[derive(Clone, Copy)]
-enum F {
+pub(crate) enum F {
     /// > 0
     Pos,
     /// >= 0
@@ -173,7 +172,7 @@ fn string<'v>(cx: &Cx, key: &str, v: &'v Value) -> R<&'v str> {
 
 /// A check on a duration (every duration is also at most [`MAX_DURATION`]).
 #[derive(Clone, Copy, PartialEq)]
-enum D {
+pub(crate) enum D {
     /// >= 0
     Any,
     /// > 0
@@ -236,7 +235,7 @@ fn one_of<'n>(cx: &Cx, key: &str, v: &Value, what: &str, names: &[&'n str]) -> R
         .ok_or_else(|| cx.invalid(key, format!("{}, got {}", want(), found(v))))
 }
 
-fn array<'v>(cx: &Cx, key: &str, v: &'v Value, what: &str) -> R<&'v [Value]> {
+pub(crate) fn array<'v>(cx: &Cx, key: &str, v: &'v Value, what: &str) -> R<&'v [Value]> {
     match v {
         Value::Array(a) => Ok(a),
         _ => Err(cx.invalid(
@@ -255,47 +254,9 @@ fn table<'v>(cx: &Cx, key: &str, v: &'v Value, hint: &str) -> R<&'v Table> {
 
 // ----- tables -------------------------------------------------------------------------------
 
-/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
-/// is documented in docs/scenario.md.
-#[cfg(test)]
-pub(crate) mod accepted {
-    use std::cell::RefCell;
-    use std::collections::BTreeSet;
-
-    thread_local! {
-        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
-    }
-
-    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
-    /// `faults`).
-    pub(crate) fn note(path: &str, allowed: &[&str]) {
-        let mut base = String::new();
-        let mut depth = 0;
-        for c in path.chars() {
-            match c {
-                '[' => depth += 1,
-                ']' => depth -= 1,
-                _ if depth == 0 => base.push(c),
-                _ => {}
-            }
-        }
-        SEEN.with(|s| {
-            let mut s = s.borrow_mut();
-            for k in allowed {
-                s.insert(super::join(&base, k));
-            }
-        });
-    }
-
-    /// Every key noted on this thread so far.
-    pub(crate) fn seen() -> BTreeSet<String> {
-        SEEN.with(|s| s.borrow().clone())
-    }
-}
-
 /// A table being read (`None`: absent, every key takes its default), with its dotted path.
-struct Tb<'a> {
-    cx: &'a Cx<'a>,
+pub(crate) struct Tb<'a> {
+    pub(crate) cx: &'a Cx<'a>,
     path: String,
     t: Option<&'a Table>,
 }
@@ -327,7 +288,7 @@ impl<'a> Tb<'a> {
         Tb::open(self.cx, key, t, allowed)
     }
 
-    fn key(&self, k: &str) -> String {
+    pub(crate) fn key(&self, k: &str) -> String {
         join(&self.path, k)
     }
 
@@ -339,7 +300,7 @@ impl<'a> Tb<'a> {
         self.get(k).is_some()
     }
 
-    fn req(&self, k: &str) -> R<&'a Value> {
+    pub(crate) fn req(&self, k: &str) -> R<&'a Value> {
         self.get(k)
             .ok_or_else(|| self.cx.invalid(&self.key(k), "required key is missing"))
     }
@@ -354,7 +315,7 @@ impl<'a> Tb<'a> {
             .map_or(Ok(default), |v| float(self.cx, &self.key(k), v, check))
     }
 
-    fn req_f64(&self, k: &str, check: F) -> R<f64> {
+    pub(crate) fn req_f64(&self, k: &str, check: F) -> R<f64> {
         float(self.cx, &self.key(k), self.req(k)?, check)
     }
 
@@ -364,7 +325,7 @@ impl<'a> Tb<'a> {
             .transpose()
     }
 
-    fn bool(&self, k: &str, default: bool) -> R<bool> {
+    pub(crate) fn bool(&self, k: &str, default: bool) -> R<bool> {
         self.get(k)
             .map_or(Ok(default), |v| boolean(self.cx, &self.key(k), v))
     }
@@ -374,11 +335,11 @@ impl<'a> Tb<'a> {
             .map_or(Ok(default), |v| dur(self.cx, &self.key(k), v, check))
     }
 
-    fn req_dur(&self, k: &str, check: D) -> R<Duration> {
+    pub(crate) fn req_dur(&self, k: &str, check: D) -> R<Duration> {
         dur(self.cx, &self.key(k), self.req(k)?, check)
     }
 
-    fn opt_dur(&self, k: &str, check: D) -> R<Option<Duration>> {
+    pub(crate) fn opt_dur(&self, k: &str, check: D) -> R<Option<Duration>> {
         self.get(k)
             .map(|v| dur(self.cx, &self.key(k), v, check))
             .transpose()
@@ -394,68 +355,16 @@ impl<'a> Tb<'a> {
             string(self.cx, &self.key(k), v).map(str::to_string)
         })
     }
-
-    /// A list of names, each one of `names` (duplicates dropped, first occurrence kept).
-    fn names(&self, k: &str, default: &[&str], what: &str, names: &[&str]) -> R<Vec<String>> {
-        let Some(v) = self.get(k) else {
-            return Ok(default.iter().map(|s| s.to_string()).collect());
-        };
-        let key = self.key(k);
-        let a = array(self.cx, &key, v, "strings")?;
-        let mut out: Vec<String> = Vec::new();
-        for (i, e) in a.iter().enumerate() {
-            let n = one_of(self.cx, &format!("{key}[{i}]"), e, what, names)?;
-            if !out.iter().any(|o| o == n) {
-                out.push(n.to_string());
-            }
-        }
-        Ok(out)
-    }
 }
 
 // ----- nodes --------------------------------------------------------------------------------
 
-/// The nodes of a cluster, for validating node names.
-struct Nodes {
-    conductors: u32,
-    hosts: u32,
-}
-
-fn index_of(s: &str, max: u32) -> Option<u32> {
-    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse::<u32>().ok().filter(|i| (1..=max).contains(i))
-}
+/// The nodes of a cluster, for reading node names at their keys.
+pub(crate) struct Nodes(pub(crate) NodeSet);
 
 impl Nodes {
-    fn is_host(name: &str) -> bool {
-        name.starts_with("host-")
-    }
-
-    fn valid(&self, name: &str) -> bool {
-        match name {
-            "api" | "bus" | "store" => true,
-            _ => {
-                if let Some(n) = name.strip_prefix("conductor-") {
-                    index_of(n, self.conductors).is_some()
-                } else if let Some(n) = name.strip_prefix("host-") {
-                    index_of(n, self.hosts).is_some()
-                } else {
-                    false
-                }
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "this scenario has conductor-1..conductor-{}, host-1..host-{}, api, bus, store",
-            self.conductors, self.hosts
-        )
-    }
-
-    fn node(&self, cx: &Cx, key: &str, v: &Value) -> R<String> {
+    /// The node named at `key`.
+    pub(crate) fn node(&self, cx: &Cx, key: &str, v: &Value) -> R<Node> {
         let s = match v {
             Value::String(s) => s,
             _ => {
@@ -463,38 +372,25 @@ impl Nodes {
                     key,
                     format!(
                         "expected a node name ({}), got {}",
-                        self.describe(),
+                        self.0.describe(),
                         found(v)
                     ),
                 ))
             }
         };
-        if self.valid(s) {
-            Ok(s.clone())
-        } else {
-            Err(cx.invalid(key, format!("unknown node `{s}` ({})", self.describe())))
-        }
+        self.0.parse(s).map_err(|m| cx.invalid(key, m))
     }
 
-    fn host(&self, cx: &Cx, key: &str, v: &Value) -> R<String> {
+    /// The host named at `key`.
+    pub(crate) fn host(&self, cx: &Cx, key: &str, v: &Value) -> R<Node> {
         let n = self.node(cx, key, v)?;
-        if Self::is_host(&n) {
-            Ok(n)
-        } else {
-            Err(cx.invalid(
-                key,
-                format!(
-                    "expected a host node (host-1..host-{}), got `{n}`",
-                    self.hosts
-                ),
-            ))
-        }
+        self.0.host(n).map_err(|m| cx.invalid(key, m))
     }
 
     /// A list of node names; duplicates are errors.
-    fn list(&self, cx: &Cx, key: &str, v: &Value) -> R<Vec<String>> {
+    pub(crate) fn list(&self, cx: &Cx, key: &str, v: &Value) -> R<Vec<Node>> {
         let a = array(cx, key, v, "node names")?;
-        let mut out: Vec<String> = Vec::new();
+        let mut out: Vec<Node> = Vec::new();
         for (i, e) in a.iter().enumerate() {
             let k = format!("{key}[{i}]");
             let n = self.node(cx, &k, e)?;
@@ -604,10 +500,10 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
     }
 
     let cluster = cluster(&top.sub("cluster", CLUSTER_KEYS)?)?;
-    let nodes = Nodes {
+    let nodes = Nodes(NodeSet {
         conductors: cluster.conductors,
         hosts: cluster.hosts,
-    };
+    });
     let api = api(&top.sub("api", &["validate_state", "async_rpc", "rpc_timeout"])?)?;
     let bus = {
         let t = top.sub("bus", &["prefetch"])?;
@@ -764,7 +660,7 @@ fn network(t: &Tb) -> R<Network> {
     })
 }
 
-fn check_latency(cx: &Cx, t: &Tb, min: Duration, max: Duration) -> R<()> {
+pub(crate) fn check_latency(cx: &Cx, t: &Tb, min: Duration, max: Duration) -> R<()> {
     if max > MAX_LATENCY {
         return Err(cx.invalid(
             &t.key("max"),
@@ -1207,22 +1103,11 @@ fn fault(cx: &Cx, key: &str, v: &Value, nodes: &Nodes, run: Duration) -> R<Fault
     let kind_key = join(key, "kind");
     let kind = match t.get("kind") {
         None => return Err(cx.invalid(&kind_key, "required key is missing")),
-        Some(k) => one_of(cx, &kind_key, k, "a fault kind", &FAULT_KINDS)?,
+        Some(k) => keyword::<fault::Kind>(cx, &kind_key, k)?,
     };
-    let open = |extra: &[&str]| {
-        let mut allowed = vec!["kind", "at"];
-        allowed.extend_from_slice(extra);
-        Tb::open(cx, key.to_string(), Some(t), &allowed)
-    };
-    let t = match kind {
-        "partition" => open(&["groups", "oneway", "duration"])?,
-        "isolate" | "pause" => open(&["node", "duration"])?,
-        "kill" => open(&["node", "restart_after"])?,
-        "clog" => open(&["nodes", "duration"])?,
-        "latency" => open(&["min", "max", "duration"])?,
-        "slow-host" => open(&["node", "factor", "duration"])?,
-        _ => open(&["node", "rate", "duration"])?,
-    };
+    let mut allowed = vec!["kind", "at"];
+    allowed.extend_from_slice(kind.keys());
+    let t = Tb::open(cx, key.to_string(), Some(t), &allowed)?;
     let at = t.req_dur("at", D::Any)?;
     if at >= run {
         return Err(cx.invalid(
@@ -1234,94 +1119,37 @@ fn fault(cx: &Cx, key: &str, v: &Value, nodes: &Nodes, run: Duration) -> R<Fault
             ),
         ));
     }
-    let node = || nodes.node(cx, &t.key("node"), t.req("node")?);
-    let host = || nodes.host(cx, &t.key("node"), t.req("node")?);
-    let length = || t.req_dur("duration", D::Pos);
-    let kind = match kind {
-        "partition" => {
-            let gkey = t.key("groups");
-            let groups_v = array(cx, &gkey, t.req("groups")?, "arrays of node names")?;
-            if groups_v.len() < 2 {
-                return Err(cx.invalid(
-                    &gkey,
-                    format!("expected at least 2 groups, got {}", groups_v.len()),
-                ));
-            }
-            let mut seen = BTreeSet::new();
-            let mut groups = Vec::with_capacity(groups_v.len());
-            for (i, g) in groups_v.iter().enumerate() {
-                let k = format!("{gkey}[{i}]");
-                let members = nodes.list(cx, &k, g)?;
-                if members.is_empty() {
-                    return Err(cx.invalid(&k, "expected a non-empty group of nodes"));
-                }
-                for m in &members {
-                    if !seen.insert(m.clone()) {
-                        return Err(cx.invalid(&k, format!("node `{m}` is in more than one group")));
-                    }
-                }
-                groups.push(members);
-            }
-            FaultKind::Partition {
-                groups,
-                oneway: t.bool("oneway", false)?,
-                duration: length()?,
-            }
-        }
-        "isolate" => FaultKind::Isolate {
-            node: node()?,
-            duration: length()?,
-        },
-        "kill" => FaultKind::Kill {
-            node: node()?,
-            restart_after: t.opt_dur("restart_after", D::Any)?,
-        },
-        "pause" => FaultKind::Pause {
-            node: node()?,
-            duration: length()?,
-        },
-        "clog" => {
-            let k = t.key("nodes");
-            let list = nodes.list(cx, &k, t.req("nodes")?)?;
-            if list.is_empty() {
-                return Err(cx.invalid(&k, "expected at least one node"));
-            }
-            FaultKind::Clog {
-                nodes: list,
-                duration: length()?,
-            }
-        }
-        "latency" => {
-            let (min, max) = (t.req_dur("min", D::Any)?, t.req_dur("max", D::Any)?);
-            check_latency(cx, &t, min, max)?;
-            FaultKind::Latency {
-                min,
-                max,
-                duration: length()?,
-            }
-        }
-        "slow-host" => FaultKind::SlowHost {
-            node: host()?,
-            factor: t.req_f64("factor", F::Pos)?,
-            duration: length()?,
-        },
-        _ => FaultKind::HostErrors {
-            node: host()?,
-            rate: t.req_f64("rate", F::Unit)?,
-            duration: length()?,
-        },
+    Ok(Fault {
+        at,
+        kind: kind.parse(&t, nodes)?,
+    })
+}
+
+/// A `[[faults]]` entry of a recorded schedule (see [`Fault::from_recorded`]).
+pub(crate) fn recorded_fault(v: &Value) -> Option<Fault> {
+    let cx = Cx {
+        origin: "recorded schedule",
+        base_dir: None,
     };
-    Ok(Fault { at, kind })
+    fault(&cx, "faults[0]", v, &Nodes(NodeSet::ANY), Duration::MAX).ok()
 }
 
 fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
     let cx = t.cx;
-    let kinds = t.names(
-        "kinds",
-        &["partition", "kill"],
-        "a fault kind",
-        &FAULT_KINDS,
-    )?;
+    let kinds = match t.get("kinds") {
+        None => vec![fault::Kind::Partition, fault::Kind::Kill],
+        Some(v) => {
+            let key = t.key("kinds");
+            let mut out: Vec<fault::Kind> = Vec::new();
+            for (i, e) in array(cx, &key, v, "strings")?.iter().enumerate() {
+                let k: fault::Kind = keyword(cx, &format!("{key}[{i}]"), e)?;
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+            out
+        }
+    };
     if kinds.is_empty() {
         return Err(cx.invalid(&t.key("kinds"), "expected at least one fault kind"));
     }
@@ -1329,11 +1157,8 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
         None => Vec::new(),
         Some(v) => nodes.list(cx, &t.key("targets"), v)?,
     };
-    let needs_host = kinds
-        .iter()
-        .find(|k| *k == "slow-host" || *k == "host-errors");
-    if let Some(k) = needs_host {
-        if !targets.iter().any(|n| Nodes::is_host(n)) {
+    if let Some(k) = kinds.iter().find(|k| k.needs_host()) {
+        if !targets.iter().any(Node::is_host) {
             return Err(cx.invalid(
                 &t.key("targets"),
                 format!("kind `{k}` needs a host among the targets (empty = the conductors)"),
@@ -1405,4 +1230,42 @@ fn invariant_list(t: &Tb, k: &str, all: bool) -> R<Option<Vec<Invariant>>> {
         }
     }
     Ok(Some(if every { Invariant::ALL.to_vec() } else { out }))
+}
+
+/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
+/// is documented in docs/scenario.md.
+#[cfg(test)]
+pub(crate) mod accepted {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
+    /// `faults`).
+    pub(crate) fn note(path: &str, allowed: &[&str]) {
+        let mut base = String::new();
+        let mut depth = 0;
+        for c in path.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ if depth == 0 => base.push(c),
+                _ => {}
+            }
+        }
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for k in allowed {
+                s.insert(super::join(&base, k));
+            }
+        });
+    }
+
+    /// Every key noted on this thread so far.
+    pub(crate) fn seen() -> BTreeSet<String> {
+        SEEN.with(|s| s.borrow().clone())
+    }
 }

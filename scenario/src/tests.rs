@@ -294,18 +294,18 @@ fn full_file_parses_every_key() {
         s.faults[0],
         Fault {
             at: secs(600),
-            kind: FaultKind::Kill {
-                node: "conductor-1".into(),
+            kind: FaultKind::Kill(fault::Kill {
+                node: Node::Conductor(0),
                 restart_after: Some(secs(30))
-            }
+            })
         }
     );
     match &s.faults[1].kind {
-        FaultKind::Partition {
+        FaultKind::Partition(fault::Partition {
             groups,
             oneway,
             duration,
-        } => {
+        }) => {
             assert_eq!(groups.len(), 2);
             assert!(*oneway);
             assert_eq!(*duration, secs(60));
@@ -315,9 +315,17 @@ fn full_file_parses_every_key() {
     let mut names: Vec<&str> = s.faults.iter().map(|f| f.kind.name()).collect();
     assert_eq!(names.remove(0), "kill");
     names.insert(2, "kill");
-    assert_eq!(names, FAULT_KINDS.to_vec());
+    let kinds: Vec<&str> = fault::Kind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, kinds);
     let n = s.nemesis.as_ref().unwrap();
-    assert_eq!(n.kinds, vec!["partition", "kill", "slow-host"]);
+    assert_eq!(
+        n.kinds,
+        vec![
+            fault::Kind::Partition,
+            fault::Kind::Kill,
+            fault::Kind::SlowHost
+        ]
+    );
     assert_eq!(n.mean_interval, secs(120));
     assert_eq!(
         s.checks.invariants,
@@ -656,7 +664,7 @@ fn unknown_nodes_are_refused() {
     );
     let s = parse("name = \"x\"\n[nemesis]").unwrap();
     let n = s.nemesis.unwrap();
-    assert_eq!(n.kinds, vec!["partition", "kill"]);
+    assert_eq!(n.kinds, vec![fault::Kind::Partition, fault::Kind::Kill]);
     assert!(n.targets.is_empty());
     assert_eq!((n.mean_interval, n.mean_duration), (secs(300), secs(20)));
 }
@@ -867,10 +875,10 @@ fn set_overrides_apply_before_validation() {
         s.faults[0],
         Fault {
             at: secs(120),
-            kind: FaultKind::Kill {
-                node: "bus".into(),
+            kind: FaultKind::Kill(fault::Kill {
+                node: Node::Bus,
                 restart_after: None
-            }
+            })
         }
     );
     let s = parse_set(
@@ -895,7 +903,7 @@ fn set_overrides_apply_before_validation() {
     .unwrap();
     assert_eq!(s.faults.len(), 1);
     let s = parse_set("name = \"x\"", &["nemesis.kinds=[\"kill\"]"]).unwrap();
-    assert_eq!(s.nemesis.unwrap().kinds, vec!["kill"]);
+    assert_eq!(s.nemesis.unwrap().kinds, vec![fault::Kind::Kill]);
 
     // typos are caught by the normal validation
     err(

@@ -9,7 +9,7 @@ use checker::{Checker, Kind, Snapshot};
 use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
-use conductor::conductor::{self as cond, ConductorConfig};
+use conductor::conductor::{self as cond, ConductorConfig, StrategyFactory};
 use conductor::host::{self, HostModel, HostState};
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
@@ -20,7 +20,7 @@ use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use reports::SeedMetrics;
 use scenario::host_model::{Backends, HostFaults, Sleep};
-use scenario::{Model, Scenario};
+use scenario::{Model, Node, Scenario};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -84,7 +84,7 @@ impl Addrs {
 
 /// Names of the conductors, `conductor-1…N`.
 pub fn conductor_names(n: u32) -> Vec<String> {
-    (1..=n).map(|i| format!("conductor-{i}")).collect()
+    (0..n).map(|i| Node::Conductor(i).to_string()).collect()
 }
 
 /// What a run does besides running: none of it changes what happens in the simulation.
@@ -102,6 +102,17 @@ pub fn run_seed(scn: &Scenario, seed: u64) -> Result<SeedMetrics, RunError> {
 
 /// [`run_seed`] with options (a trace): the same world, the same result.
 pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> Result<SeedMetrics, RunError> {
+    run_seed_with_strategy(scn, seed, opts, None)
+}
+
+/// [`run_seed_with`], the conductors running `strategy` (if given) instead of the one
+/// `cluster.ordering` names: a strategy under test (reports still name `cluster.ordering`).
+pub fn run_seed_with_strategy(
+    scn: &Scenario,
+    seed: u64,
+    opts: RunOptions,
+    strategy: Option<StrategyFactory>,
+) -> Result<SeedMetrics, RunError> {
     // madsim's own network is unused (the services talk through `MemNet`), so its defaults
     // are fine.
     let cfg = madsim::Config::default();
@@ -117,7 +128,7 @@ pub fn run_seed_with(scn: &Scenario, seed: u64, opts: RunOptions) -> Result<Seed
     let scn = scn.clone();
     let wall = std::time::Instant::now();
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async move { world(scn, seed, opts).await })
+        rt.block_on(async move { world(scn, seed, opts, strategy).await })
     }));
     match out {
         Ok(mut m) => {
@@ -149,7 +160,12 @@ async fn listen(net: &Net, addr: SocketAddr) -> Listener {
     }
 }
 
-async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
+async fn world(
+    scn: Scenario,
+    seed: u64,
+    opts: RunOptions,
+    strategy: Option<StrategyFactory>,
+) -> SeedMetrics {
     let handle = Handle::current();
     let c = &scn.cluster;
     let addrs = Addrs::new(c.conductors, c.hosts);
@@ -216,10 +232,10 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
         host_faults.clone(),
         host_sleep,
     ));
-    // Every node the fault injector may act on, by name.
+    // Every node the fault injector may act on.
     let mut nodes = Nodes::new();
-    let mut node = |name: &str, id: NodeId, ip: IpAddr| {
-        nodes.insert(name.to_string(), NodeRef { id, ip });
+    let mut node = |node: Node, id: NodeId, ip: IpAddr| {
+        nodes.insert(node, NodeRef { id, ip });
     };
 
     let (s, n) = (store_state.clone(), net.clone());
@@ -231,23 +247,23 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             let _ = store::serve(listen(&n, addr).await, s).await;
         }
     });
-    node("store", id, addr.ip());
+    node(Node::Store, id, addr.ip());
 
     let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
     let id = place(&handle, "bus", addr.ip(), move || {
         let n = n.clone();
         async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
     });
-    node("bus", id, addr.ip());
+    node(Node::Bus, id, addr.ip());
 
     for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
         let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
-        let name = format!("host-{}", i + 1);
-        let id = place(&handle, name.clone(), addr.ip(), move || {
+        let host_node = Node::Host(i as u32);
+        let id = place(&handle, host_node.to_string(), addr.ip(), move || {
             let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
             async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
         });
-        node(&name, id, addr.ip());
+        node(host_node, id, addr.ip());
     }
 
     for (i, &addr) in addrs.conductors.iter().enumerate() {
@@ -259,6 +275,7 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             overflow: c.overflow,
             routing: c.routing,
             ordering: c.ordering,
+            strategy: strategy.clone(),
             lease_ttl: c.lease_ttl,
             recovery: c.recovery,
             reconcile_interval: c.reconcile_interval,
@@ -278,7 +295,7 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
             let (cfg, r) = (cfg.clone(), r.clone());
             async move { cond::run(cfg.clone(), r.clone()).await }
         });
-        node(&names[i], id, addr.ip());
+        node(Node::Conductor(i as u32), id, addr.ip());
     }
 
     let api_cfg = ApiConfig {
@@ -298,13 +315,13 @@ async fn world(scn: Scenario, seed: u64, opts: RunOptions) -> SeedMetrics {
         let (cfg, r) = (api_cfg.clone(), r.clone());
         async move { api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await }
     });
-    node("api", id, addr.ip());
+    node(Node::Api, id, addr.ip());
 
     let start = Instant::now();
     let load_end_us = scn.duration.as_micros() as u64;
     // The fault schedule is drawn before the run (scheduled faults and the nemesis's draws),
     // from streams of its own.
-    let names: Vec<String> = nodes.keys().cloned().collect();
+    let names: Vec<Node> = nodes.keys().copied().collect();
     let schedule = faults::schedule(&scn, seed, &names);
     let injector = Arc::new(Injector::new(
         handle.clone(),

@@ -2,7 +2,7 @@
 //! the project recommends breaks none — under random partitions and kills of the conductors,
 //! the bus and the store.
 
-use scenario::{self, Scenario};
+use scenario::{self, Node, Scenario};
 use sim::run::run_seeds;
 use std::collections::BTreeSet;
 use tests::workspace_root;
@@ -95,8 +95,8 @@ fn the_reference_holds_every_invariant_under_faults() {
     assert_eq!(scn.checks.invariants.len(), 9, "every invariant is judged");
     assert!(scn.checks.expect.is_empty());
     let nemesis = scn.nemesis.as_ref().expect("random faults");
-    for t in ["bus", "store", "conductor-1"] {
-        assert!(nemesis.targets.iter().any(|n| n == t), "{t} is a target");
+    for t in [Node::Bus, Node::Store, Node::Conductor(0)] {
+        assert!(nemesis.targets.contains(&t), "{t} is a target");
     }
     let metrics = run_seeds(&scn, 1, 200, 2).expect("the reference runs");
     let mut faults = 0;
