@@ -3,6 +3,10 @@
 
 use super::*;
 use conductor::op::OpKind::*;
+use conductor::op::{HostError, OpKind, Status, Truth};
+use conductor::proto::OpSpec;
+use conductor::recorder::Event;
+use std::collections::BTreeMap;
 use Invariant::*;
 
 fn spec(id: u64, container: u64, kind: OpKind) -> OpSpec {
@@ -722,8 +726,8 @@ fn echo_hands_every_violation_to_a_trace() {
 fn what_is_kept_per_container_stays_small() {
     // The checker keeps one of these per (container, host) for the whole run: the host
     // intervals it keeps for the timelines of violations must not make it balloon.
-    let size = std::mem::size_of::<Cs>();
-    assert!(size <= 160, "Cs is {size} bytes");
+    let size = std::mem::size_of::<invariants::PerHost>();
+    assert!(size <= 160, "PerHost is {size} bytes");
 }
 
 #[test]
@@ -747,4 +751,58 @@ fn invariant_names_round_trip() {
     );
     assert_eq!(sim_time(12_345_678), "12.345678s");
     assert_eq!(sim_time(5), "0.000005s");
+}
+
+#[test]
+fn the_registry_describes_every_invariant_once() {
+    use std::collections::BTreeSet;
+    let names: BTreeSet<&str> = Invariant::ALL.iter().map(|i| i.name()).collect();
+    let shorts: BTreeSet<&str> = Invariant::ALL.iter().map(|i| i.short()).collect();
+    assert_eq!(names.len(), Invariant::COUNT);
+    assert_eq!(shorts.len(), Invariant::COUNT);
+    for (n, i) in Invariant::ALL.into_iter().enumerate() {
+        assert_eq!(i as usize, n, "ALL is in declaration order");
+        assert!(!i.doc().is_empty(), "{i} has a doc");
+    }
+    // DESIGN.md's table, in its order: six safety invariants and three liveness ones.
+    assert_eq!(
+        Invariant::ALL.map(|i| i.name()),
+        [
+            "create-before-use",
+            "no-use-after-delete",
+            "exclusive",
+            "per-container-order",
+            "at-most-once",
+            "no-lost-ops",
+            "no-stuck-state",
+            "converges",
+            "blocking-inline",
+        ]
+    );
+    let liveness: Vec<Invariant> = Invariant::ALL
+        .into_iter()
+        .filter(|i| i.kind() == Kind::Liveness)
+        .collect();
+    assert_eq!(liveness, [NoLostOps, NoStuckState, Converges]);
+    // Judged at the hosts: the five the per-(container, host) state serves.
+    assert_eq!(
+        Invariant::ON_HOSTS.iter().collect::<Vec<_>>(),
+        [
+            CreateBeforeUse,
+            NoUseAfterDelete,
+            Exclusive,
+            PerContainerOrder,
+            AtMostOnce
+        ]
+    );
+    // Names in JSON and TOML, as the keyword enums.
+    assert_eq!(
+        serde_json::to_string(&AtMostOnce).unwrap(),
+        "\"at-most-once\""
+    );
+    assert_eq!(
+        serde_json::from_str::<Invariant>("\"converges\"").unwrap(),
+        Converges
+    );
+    assert!(serde_json::from_str::<Invariant>("\"convergez\"").is_err());
 }

@@ -13,6 +13,7 @@
 //!                     [--async-rpc call|cast] [--rpc-timeout 60s]
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
 //! conductor check     SCENARIO [--set KEY=VALUE]...
+//! conductor check-history FILE... [--invariants a,b|all] [--json]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -22,6 +23,8 @@
 //! (exit 0) or until it fails (exit 1). Bad flags exit 2. The client exits 0 when every request
 //! was answered (whatever the answer), 1 otherwise. `check` validates a scenario file with the
 //! simulator's parser, printing and exiting as `conductor-sim check` does (0 valid, 2 bad input).
+//! `check-history` judges the services' logs with the simulator's checker: 0 when nothing broke,
+//! 1 on a violation, 2 on bad input.
 //!
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
 //! -p real`); under `--cfg madsim` the binary only says so.
@@ -79,6 +82,7 @@ commands! {
     Conductor => conductor,
     Client => client,
     Check => check,
+    CheckHistory => check_history,
 }
 
 #[cfg(not(madsim))]

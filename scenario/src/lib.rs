@@ -12,6 +12,7 @@
 //! humantime strings, `network.latency`, `retry.budget`, per-op `[backend]` keys, `mix` as a
 //! table — so the effective scenario can be echoed and loaded again.
 
+use checker::{Invariant, InvariantSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,20 +48,6 @@ pub const MAX_NEMESIS_FAULTS: f64 = 1e6;
 
 /// The largest network latency bound (`network.latency.max`, a `latency` fault's `max`).
 pub const MAX_LATENCY: Duration = Duration::from_secs(60);
-
-/// The names of the checker's invariants, in the order of DESIGN.md's invariant table.
-/// `[checks] invariants = ["all"]` expands to this list.
-pub const INVARIANTS: [&str; 9] = [
-    "create-before-use",
-    "no-use-after-delete",
-    "exclusive",
-    "per-container-order",
-    "at-most-once",
-    "no-lost-ops",
-    "no-stuck-state",
-    "converges",
-    "blocking-inline",
-];
 
 /// The effective scenario file, as docs/scenario.md documents it, with every default written out
 /// (no `[[faults]]`, `[nemesis]` or `[slo]`, which are absent by default).
@@ -655,10 +642,18 @@ pub struct Nemesis {
 /// `[checks]`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Checks {
-    /// The invariants judged (names from [`INVARIANTS`], `"all"` expanded, no duplicates).
-    pub invariants: Vec<String>,
+    /// The invariants judged, in the order written (`"all"` expanded in the checker's table
+    /// order, no duplicates).
+    pub invariants: Vec<Invariant>,
     /// The invariants the scenario is meant to break (a subset of `invariants`).
-    pub expect: Vec<String>,
+    pub expect: Vec<Invariant>,
+}
+
+impl Checks {
+    /// The invariants judged, as the checker takes them.
+    pub fn judged(&self) -> InvariantSet {
+        self.invariants.iter().copied().collect()
+    }
 }
 
 /// `[slo]`: absent keys are not judged.

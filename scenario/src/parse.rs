@@ -355,23 +355,6 @@ impl<'a> Tb<'a> {
             string(self.cx, &self.key(k), v).map(str::to_string)
         })
     }
-
-    /// A list of names, each one of `names` (duplicates dropped, first occurrence kept).
-    fn names(&self, k: &str, default: &[&str], what: &str, names: &[&str]) -> R<Vec<String>> {
-        let Some(v) = self.get(k) else {
-            return Ok(default.iter().map(|s| s.to_string()).collect());
-        };
-        let key = self.key(k);
-        let a = array(self.cx, &key, v, "strings")?;
-        let mut out: Vec<String> = Vec::new();
-        for (i, e) in a.iter().enumerate() {
-            let n = one_of(self.cx, &format!("{key}[{i}]"), e, what, names)?;
-            if !out.iter().any(|o| o == n) {
-                out.push(n.to_string());
-            }
-        }
-        Ok(out)
-    }
 }
 
 // ----- nodes --------------------------------------------------------------------------------
@@ -1204,15 +1187,8 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
 }
 
 fn checks(t: &Tb) -> R<Checks> {
-    let mut names: Vec<&str> = vec!["all"];
-    names.extend_from_slice(&INVARIANTS);
-    let raw = t.names("invariants", &["all"], "an invariant", &names)?;
-    let invariants: Vec<String> = if raw.iter().any(|n| n == "all") {
-        INVARIANTS.iter().map(|s| s.to_string()).collect()
-    } else {
-        raw
-    };
-    let expect = t.names("expect", &[], "an invariant", &INVARIANTS)?;
+    let invariants = invariant_list(t, "invariants", true)?.unwrap_or(Invariant::ALL.to_vec());
+    let expect = invariant_list(t, "expect", false)?.unwrap_or_default();
     for e in &expect {
         if !invariants.contains(e) {
             return Err(t.cx.invalid(
@@ -1222,6 +1198,38 @@ fn checks(t: &Tb) -> R<Checks> {
         }
     }
     Ok(Checks { invariants, expect })
+}
+
+/// A `[checks]` list of invariants by name (duplicates dropped, first occurrence kept); with
+/// `all`, `"all"` may stand for every invariant, in the checker's table order. `None`: absent.
+fn invariant_list(t: &Tb, k: &str, all: bool) -> R<Option<Vec<Invariant>>> {
+    let Some(v) = t.get(k) else {
+        return Ok(None);
+    };
+    let key = t.key(k);
+    let a = array(t.cx, &key, v, "strings")?;
+    let mut names: Vec<&str> = Vec::new();
+    if all {
+        names.push("all");
+    }
+    names.extend(Invariant::ALL.iter().map(|i| i.name()));
+    let mut out: Vec<Invariant> = Vec::new();
+    let mut every = false;
+    for (i, e) in a.iter().enumerate() {
+        // Only `"all"` is among the names and no invariant's.
+        match Invariant::from_name(one_of(
+            t.cx,
+            &format!("{key}[{i}]"),
+            e,
+            "an invariant",
+            &names,
+        )?) {
+            Some(inv) if !out.contains(&inv) => out.push(inv),
+            Some(_) => {}
+            None => every = true,
+        }
+    }
+    Ok(Some(if every { Invariant::ALL.to_vec() } else { out }))
 }
 
 /// The keys the parser accepts, as it opens tables: collected by the test that checks every one

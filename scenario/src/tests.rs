@@ -90,7 +90,7 @@ fn minimal_file_takes_every_default() {
     assert_eq!((r.budget_ratio, r.budget_min_per_s), (0.0, 0.0));
     assert!(s.faults.is_empty());
     assert!(s.nemesis.is_none());
-    assert_eq!(s.checks.invariants, INVARIANTS.to_vec());
+    assert_eq!(s.checks.invariants, checker::Invariant::ALL.to_vec());
     assert!(s.checks.expect.is_empty());
     assert_eq!(
         s.slo,
@@ -327,7 +327,11 @@ fn full_file_parses_every_key() {
         ]
     );
     assert_eq!(n.mean_interval, secs(120));
-    assert_eq!(s.checks.invariants, vec!["exclusive", "no-lost-ops"]);
+    assert_eq!(
+        s.checks.invariants,
+        [checker::Invariant::Exclusive, checker::Invariant::NoLostOps]
+    );
+    assert_eq!(s.checks.expect, [checker::Invariant::Exclusive]);
     assert_eq!(s.slo.exhaustion_ratio_max, Some(0.01));
     assert_eq!(s.slo.p99_max, Some(secs(5)));
 }
@@ -974,7 +978,7 @@ fn check_supported_accepts_every_feature_and_refuses_fencing_without_tokens() {
 #[test]
 fn checks_expand_and_validate() {
     let s = parse("name = \"x\"\n[checks]\ninvariants = [\"exclusive\", \"all\"]").unwrap();
-    assert_eq!(s.checks.invariants, INVARIANTS.to_vec());
+    assert_eq!(s.checks.invariants, checker::Invariant::ALL.to_vec());
     err(
         parse("name = \"x\"\n[checks]\ninvariants = [\"exclusiv\"]"),
         &["key `checks.invariants[0]`", "\"create-before-use\""],
@@ -1120,7 +1124,48 @@ fn mutated_scenarios_never_panic() {
 }
 
 #[test]
-fn invariant_names_agree_with_the_checker() {
-    let names: Vec<&str> = checker::Invariant::ALL.iter().map(|i| i.name()).collect();
-    assert_eq!(names, crate::INVARIANTS);
+fn checks_messages_name_the_registry_in_table_order() {
+    // The messages as they were when the names were a list of their own.
+    let e = err(
+        parse("name = \"x\"\n[checks]\ninvariants = [\"exclusiv\"]"),
+        &[],
+    );
+    assert!(
+        e.ends_with(
+            "key `checks.invariants[0]`: expected an invariant (\"all\" | \"create-before-use\" | \
+             \"no-use-after-delete\" | \"exclusive\" | \"per-container-order\" | \
+             \"at-most-once\" | \"no-lost-ops\" | \"no-stuck-state\" | \"converges\" | \
+             \"blocking-inline\"), got the string \"exclusiv\""
+        ),
+        "{e}"
+    );
+    let e = err(parse("name = \"x\"\n[checks]\nexpect = [\"all\"]"), &[]);
+    assert!(
+        e.ends_with(
+            "key `checks.expect[0]`: expected an invariant (\"create-before-use\" | \
+             \"no-use-after-delete\" | \"exclusive\" | \"per-container-order\" | \
+             \"at-most-once\" | \"no-lost-ops\" | \"no-stuck-state\" | \"converges\" | \
+             \"blocking-inline\"), got the string \"all\""
+        ),
+        "{e}"
+    );
+    err(
+        parse("name = \"x\"\n[checks]\ninvariants = \"all\""),
+        &["key `checks.invariants`: expected an array of strings, got the string \"all\""],
+    );
+    // Duplicates dropped, the order written kept; the effective scenario names them.
+    let s =
+        parse("name = \"x\"\n[checks]\ninvariants = [\"converges\", \"exclusive\", \"converges\"]")
+            .unwrap();
+    use checker::Invariant::{Converges, Exclusive};
+    assert_eq!(s.checks.invariants, [Converges, Exclusive]);
+    assert_eq!(
+        s.checks.judged().iter().collect::<Vec<_>>(),
+        [Exclusive, Converges]
+    );
+    let toml = toml::to_string(&s.checks).unwrap();
+    assert!(
+        toml.contains("invariants = [\"converges\", \"exclusive\"]"),
+        "{toml}"
+    );
 }

@@ -2,6 +2,7 @@
 //! and pools them into a report.
 
 use crate::world::{run_seed, RunError};
+use checker::Invariant;
 use reports::{build_report, Report, SeedMetrics, SloSpec};
 use scenario::{Arrival, Overflow, Scenario};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,16 +167,18 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
         p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
     };
+    // The report names the invariants as its JSON does.
+    let names = |l: &[Invariant]| l.iter().map(|i| i.name().to_string()).collect::<Vec<_>>();
     let mut rep = build_report(
         &scn.name,
         first,
         seeds,
-        &scn.checks.invariants,
+        &names(&scn.checks.invariants),
         &slo,
         erlang_model(scn).filter(|_| !slots_filled),
         wall_s,
     );
-    rep.expect(&scn.checks.expect);
+    rep.expect(&names(&scn.checks.expect));
     rep
 }
 

@@ -5,7 +5,7 @@ use crate::client::{self, ClientConfig};
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
 use crate::trace::Trace;
-use checker::{Checker, InvariantSet, Snapshot};
+use checker::{Checker, Kind, Snapshot};
 use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
@@ -360,7 +360,7 @@ async fn world(
         .checks
         .invariants
         .iter()
-        .any(|i| matches!(i.as_str(), "no-lost-ops" | "no-stuck-state" | "converges"));
+        .any(|i| i.kind() == Kind::Liveness);
     let drain_end = start + scn.duration + scn.drain;
     loop {
         let now = Instant::now();
@@ -382,9 +382,7 @@ async fn world(
 /// Installs the invariant checker (`[checks] invariants`, none for capacity runs) and the
 /// trace in the run's recorder.
 fn observe(rec: &SimRecorder, scn: &Scenario, seed: u64, opts: RunOptions) {
-    // The scenario's names were validated when it was loaded; an unknown one cannot reach here,
-    // and judging nothing is the safe reading if it ever did.
-    let on = InvariantSet::from_names(&scn.checks.invariants).unwrap_or_default();
+    let on = scn.checks.judged();
     if !on.is_empty() {
         rec.set_checker(Checker::new(seed, on));
     }
