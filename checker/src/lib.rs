@@ -29,6 +29,8 @@
 //!
 //! [`Event::Applied`]: conductor::recorder::Event::Applied
 
+#![warn(missing_docs)]
+
 mod checker;
 pub mod history;
 pub mod invariants;

@@ -29,6 +29,8 @@
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
 //! -p real`); under `--cfg madsim` the binary only says so.
 
+#![warn(missing_docs)]
+
 #[cfg(madsim)]
 fn main() -> std::process::ExitCode {
     eprintln!(

@@ -12,6 +12,8 @@
 //! humantime strings, `network.latency`, `retry.budget`, per-op `[backend]` keys, `mix` as a
 //! table — so the effective scenario can be echoed and loaded again.
 
+#![warn(missing_docs)]
+
 use checker::{Invariant, InvariantSet};
 use std::path::Path;
 use std::time::Duration;
