@@ -7,67 +7,12 @@
 //! Run with `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p real`.
 #![cfg(not(madsim))]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_conductor");
-
-/// The bound on every wait: far beyond what these runs need.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `conductor ARGS…`; for a listening service, waits for its `listening ADDR` line.
-fn start(name: &str, args: &[&str], listens: bool) -> (Proc, Option<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(if listens {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    let addr = listens.then(|| {
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("{name} did not announce its address"));
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{name} printed {line:?}, not `listening ADDR`"));
-        addr.to_string()
-    });
-    (Proc(child), addr)
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch dir");
-    dir
-}
+mod common;
+use common::{scratch, start, BIN, PATIENCE};
 
 /// The whole lines of a log holding `"event":"terminal"` and `"ok":true` (the last line may
 /// still be being written).
@@ -129,9 +74,9 @@ fn a_real_deployments_logs_break_nothing() {
         &["store", "--listen", "127.0.0.1:0", "--hosts", "2"],
         true,
     );
-    let store_a = store_a.unwrap();
+    let store_a = store_a.unwrap().to_string();
     let (_bus, bus_a) = start("bus", &["bus", "--listen", "127.0.0.1:0"], true);
-    let bus_a = bus_a.unwrap();
+    let bus_a = bus_a.unwrap().to_string();
     let mut hosts = Vec::new();
     let mut host_addrs = Vec::new();
     for i in 0..2 {
@@ -154,7 +99,7 @@ fn a_real_deployments_logs_break_nothing() {
             true,
         );
         hosts.push(p);
-        host_addrs.push(a.unwrap());
+        host_addrs.push(a.unwrap().to_string());
     }
     let mut args = vec![
         "conductor",
@@ -186,7 +131,7 @@ fn a_real_deployments_logs_break_nothing() {
         ],
         true,
     );
-    let api_a = api_a.unwrap();
+    let api_a = api_a.unwrap().to_string();
 
     // Create four containers, wait until the creates are done, then start them.
     let wait_done = |n: usize| {

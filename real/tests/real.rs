@@ -19,17 +19,16 @@ use conductor::recorder::{Event, Recorder, SharedRecorder};
 use conductor::store::{self, StoreState};
 use conductor::wire;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-/// The bound on every wait: far beyond what any of these runs needs.
-const PATIENCE: Duration = Duration::from_secs(30);
+mod common;
+use common::{scratch, start, BIN, PATIENCE};
 
 /// Counts what the services report.
 #[derive(Default)]
@@ -378,75 +377,6 @@ fn precreate_places_round_robin() {
 }
 
 // ---- the `conductor` binary, one process per service ----
-
-const BIN: &str = env!("CARGO_BIN_EXE_conductor");
-
-/// A child process killed when the test ends, however it ends.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    /// Fails the test if the process has exited.
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("{} exited early: {status}", self.name);
-        }
-    }
-}
-
-/// Starts `conductor ARGS…`; for a listening service, waits for its `listening ADDR` line.
-fn start(name: &str, args: &[&str], listens: bool) -> (Proc, Option<SocketAddr>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(if listens {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    let addr = listens.then(|| {
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("{name} did not announce its address"));
-        line.trim()
-            .strip_prefix("listening ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{name} printed {line:?}, not `listening ADDR`"))
-    });
-    (
-        Proc {
-            name: name.to_string(),
-            child,
-        },
-        addr,
-    )
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch dir");
-    dir
-}
 
 /// The events of a JSON-lines log named `event` for which `keep` holds.
 fn count_events(log: &Path, event: &str, keep: impl Fn(&serde_json::Value) -> bool) -> usize {
