@@ -1,4 +1,4 @@
-//! The history checker: judges DESIGN.md's nine invariants on the stream of events a simulated
+//! The history checker: judges the nine invariants (docs/design-matrix.md) on the stream of events a simulated
 //! run records, as they happen, then on a final snapshot of the store and the hosts taken at the
 //! end of the drain; or on the JSON-lines logs a real deployment wrote ([`history`]).
 //!
@@ -28,6 +28,8 @@
 //! lifecycle follows the truth step by step.
 //!
 //! [`Event::Applied`]: conductor::recorder::Event::Applied
+
+#![warn(missing_docs)]
 
 mod checker;
 pub mod history;

@@ -764,8 +764,8 @@ fn the_registry_describes_every_invariant_once() {
         assert_eq!(i as usize, n, "ALL is in declaration order");
         assert!(!i.doc().is_empty(), "{i} has a doc");
     }
-    // DESIGN.md's table, in its order (a new invariant comes after these): six safety
-    // invariants and three liveness ones.
+    // The contract's table (docs/design-matrix.md), in its order (a new invariant comes
+    // after these): six safety invariants and three liveness ones.
     assert_eq!(
         Invariant::ALL.map(|i| i.name())[..9],
         [

@@ -60,7 +60,10 @@ impl State {
             corr: q.corr,
             reply_to: q.reply_to,
         });
-        c.unacked.insert(q.tag, q);
+        let fresh = c.unacked.insert(q.tag, q).is_none();
+        // A tag names one publication: a consumer holds it at most once, and a message goes
+        // back to a queue only when its consumer has gone.
+        debug_assert!(fresh, "tag {} delivered twice to one consumer", q.tag);
     }
 
     /// Moves whatever can move from the queues to consumers with room.
@@ -85,6 +88,15 @@ impl State {
             }
             self.cursor = Some(idx);
         }
+        // The prefetch window: no consumer holds more unacknowledged deliveries than it allows.
+        debug_assert!(
+            prefetch == 0
+                || self
+                    .consumers
+                    .values()
+                    .all(|c| c.unacked.len() <= prefetch as usize),
+            "a consumer holds more than {prefetch} unacknowledged deliveries"
+        );
     }
 
     /// Queues a published message where its route says, and moves what can move.

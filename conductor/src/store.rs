@@ -169,7 +169,13 @@ impl StoreState {
     /// than in Creating for ever ("Container failed to create correctly").
     fn close(&mut self, op: u64) -> Option<OpRecord> {
         let rec = self.ops.remove(&op)?;
-        self.open.remove(&(rec.op.container, rec.seq, op));
+        let was_open = self.open.remove(&(rec.op.container, rec.seq, op));
+        // Every op record is listed among the open ops under its (container, sequence number)
+        // until it closes: `state-check` reads that list as the truth of what is pending.
+        debug_assert!(
+            was_open,
+            "op {op} had a record but was not among the open ops"
+        );
         if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
             if let Some(c) = self.containers.get_mut(&rec.op.container) {
                 if c.status == Status::Creating {
@@ -607,7 +613,10 @@ impl StoreState {
                 since_us,
             },
         );
-        self.open.insert((op.container, seq, op.id));
+        let fresh = self.open.insert((op.container, seq, op.id));
+        // Sequence numbers only grow per container (a re-created one continues its count), so
+        // an accepted op is never already listed.
+        debug_assert!(fresh, "op {} got sequence number {seq} twice", op.id);
         StoreResp::Accepted { seq, host }
     }
 }

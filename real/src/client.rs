@@ -5,12 +5,12 @@ use conductor::rpc::lock;
 use crate::command::Command;
 use crate::flags::{addr, duration, op_kind, positive_duration, positive_rate};
 use crate::service::reach;
-use crate::xorshift::XorShift;
 use anyhow::bail;
 use clap::ValueEnum;
 use conductor::op::OpKind;
 use conductor::proto::{Answer, Msg, OpSpec};
 use conductor::wire;
+use scenario::workload::Arrivals;
 use serde::Serialize;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ pub struct Args {
     /// Arrival process.
     #[arg(long, value_enum, default_value_t = Arrival::Constant)]
     arrival: Arrival,
-    /// Seed of the Poisson arrivals.
+    /// Seed of the Poisson arrivals (drawn as a scenario's `workload.arrival` with this seed).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// First op id (ids must be unique across clients of one deployment).
@@ -84,32 +84,14 @@ impl Command for Args {
     }
 }
 
-/// The intended send times (µs from the start), in order.
+/// The intended send times (µs from the start), in order: the simulator's own arrival
+/// generator, so a seed gives the same Poisson arrivals as a scenario's.
 fn plan(a: &Args) -> Vec<u64> {
-    let end = a.duration.as_secs_f64();
-    let mut out = Vec::new();
-    match a.arrival {
-        Arrival::Constant => {
-            let mut i = 0u64;
-            loop {
-                let t = i as f64 / a.rate;
-                if t >= end {
-                    break;
-                }
-                out.push((t * 1e6) as u64);
-                i += 1;
-            }
-        }
-        Arrival::Poisson => {
-            let mut rng = XorShift::keyed(a.seed, 0);
-            let mut t = rng.exp1() / a.rate;
-            while t < end {
-                out.push((t * 1e6) as u64);
-                t += rng.exp1() / a.rate;
-            }
-        }
-    }
-    out
+    let arrival = match a.arrival {
+        Arrival::Constant => scenario::Arrival::Constant { rate: a.rate },
+        Arrival::Poisson => scenario::Arrival::Poisson { rate: a.rate },
+    };
+    Arrivals::new(&arrival, a.seed, a.duration).collect()
 }
 
 #[derive(Default, Serialize)]

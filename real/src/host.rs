@@ -1,15 +1,18 @@
-//! `conductor host`: a container host applying ops after their service time.
+//! `conductor host`: a container host applying ops after their service time, drawn as the
+//! simulator's hosts draw them ([`Backends`]: keyed by op and attempt, common random numbers),
+//! from a scenario's `[backend]` or from the `--service*` flags.
 
-use crate::command::Command;
+use crate::command::{BadInput, Command};
 use crate::flags::{addr, duration, probability, Log};
 use crate::service::{self, listen, recorder};
-use crate::xorshift::XorShift;
 use anyhow::bail;
 use clap::ValueEnum;
-use conductor::host::{self, HostModel, HostState};
+use conductor::host::{self, HostState};
 use conductor::op::Truth;
-use conductor::proto::HostCmd;
+use scenario::host_model::{Backends, Sleep};
+use scenario::{Backend, Dist};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,17 +34,27 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     containers: u64,
     /// Mean service time of an op (its value with `--service-dist const`).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration,
+          conflicts_with = "scenario")]
     service: Duration,
     /// Service-time distribution.
-    #[arg(long, value_enum, default_value_t = ServiceDist::Exp)]
+    #[arg(long, value_enum, default_value_t = ServiceDist::Exp, conflicts_with = "scenario")]
     service_dist: ServiceDist,
     /// Probability that an op fails in the backend.
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability, conflicts_with = "scenario")]
     failure_rate: f64,
-    /// Seed of the service-time and failure draws (keyed by op id and attempt).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Take the service times (every op's distribution) and the failure rate from this
+    /// scenario file's `[backend]`, validated as `conductor check` does.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Overrides a key of `--scenario` by its dotted path, e.g.
+    /// `--set backend.failure_rate=0.01`.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "scenario")]
+    sets: Vec<String>,
+    /// Seed of the service-time and failure draws, keyed by op id and attempt [default: the
+    /// scenario's `seed`, else 1].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Refuse an op whose fencing token is older than one seen for its container.
     #[arg(long)]
     fencing: bool,
@@ -71,57 +84,42 @@ impl Command for Args {
 }
 
 async fn serve(a: Args) -> anyhow::Result<()> {
+    let (backend, seed) = a.backend()?;
     let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
     let mut st = HostState::with_fencing(a.fencing);
     // The store places pre-created container c on host c % hosts (round-robin from 0).
     for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
         st.set(id, Truth::Running);
     }
-    let model = Arc::new(SimpleModel {
-        seed: a.seed,
-        service: a.service,
-        dist: a.service_dist,
-        failure_rate: a.failure_rate,
-    });
+    let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
+    let model = Arc::new(Backends::new(seed, &backend, sleep));
     let listener = listen(a.listen).await?;
     host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec).await;
     bail!("the host stopped accepting connections")
 }
 
-/// Constant or exponential service times and a failure rate, keyed by op id and attempt.
-struct SimpleModel {
-    seed: u64,
-    service: Duration,
-    dist: ServiceDist,
-    failure_rate: f64,
-}
-
-impl SimpleModel {
-    fn draws(&self, cmd: &HostCmd) -> XorShift {
-        XorShift::keyed(
-            self.seed,
-            cmd.op.id.wrapping_mul(1 << 8) ^ u64::from(cmd.attempt),
-        )
-    }
-}
-
-impl HostModel for SimpleModel {
-    fn service_time(&self, _host: u32, cmd: &HostCmd) -> Duration {
-        match self.dist {
-            ServiceDist::Const => self.service,
-            ServiceDist::Exp => {
-                let secs = self.service.as_secs_f64() * self.draws(cmd).exp1();
-                Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+impl Args {
+    /// The backend and the seed of its draws: the scenario's, or the `--service*` flags'.
+    fn backend(&self) -> Result<(Backend, u64), BadInput> {
+        match &self.scenario {
+            Some(path) => {
+                let scn = scenario::load(path, &self.sets).map_err(|e| BadInput(e.to_string()))?;
+                Ok((scn.backend, self.seed.unwrap_or(scn.seed)))
+            }
+            None => {
+                let default = match self.service_dist {
+                    ServiceDist::Const => Dist::Constant {
+                        value: self.service,
+                    },
+                    ServiceDist::Exp => Dist::Exp { mean: self.service },
+                };
+                let backend = Backend {
+                    default,
+                    per_op: Vec::new(),
+                    failure_rate: self.failure_rate,
+                };
+                Ok((backend, self.seed.unwrap_or(1)))
             }
         }
-    }
-
-    fn fails(&self, _host: u32, cmd: &HostCmd) -> bool {
-        if self.failure_rate <= 0.0 {
-            return false;
-        }
-        let mut d = self.draws(cmd);
-        d.next_u64(); // the first draw is the service time's
-        d.uniform() <= self.failure_rate
     }
 }

@@ -6,24 +6,30 @@
 //! conductor bus       --listen ADDR [--prefetch N]
 //! conductor host      --listen ADDR --index I [--hosts N] [--containers N] [--service 1s]
 //!                     [--service-dist const|exp] [--failure-rate 0.0] [--seed S]
+//!                     [--scenario FILE [--set KEY=VALUE]...]
 //! conductor conductor --index I --bus ADDR --store ADDR --host ADDR... [--rpc-workers 64]
 //!                     [--pool-workers 10] [--overflow caller-runs|reject|queue|unbounded]
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
 //!                     [--async-rpc call|cast] [--rpc-timeout 60s]
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
+//! conductor check     SCENARIO [--set KEY=VALUE]...
 //! conductor check-history FILE... [--invariants a,b|all] [--json]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
 //! 127.0.0.1:0` works), then records its events as JSON lines on stderr or `--log FILE` (the
-//! store and the bus have none to record). The api and the conductor wait up to `--wait 30s` for the services
-//! they connect to, so the processes may start in any order. Each runs until SIGINT/SIGTERM
+//! store and the bus have none to record). The api and the conductor wait up to `--wait 30s` for the
+//! services they connect to, so the processes may start in any order. Each runs until SIGINT/SIGTERM
 //! (exit 0) or until it fails (exit 1). Bad flags exit 2. The client exits 0 when every request
-//! was answered (whatever the answer), 1 otherwise. `check-history` judges the services' logs
-//! with the simulator's checker: 0 when nothing broke, 1 on a violation, 2 on bad input.
+//! was answered (whatever the answer), 1 otherwise. `check` validates a scenario file with the
+//! simulator's parser, printing and exiting as `conductor-sim check` does (0 valid, 2 bad input).
+//! `check-history` judges the services' logs with the simulator's checker: 0 when nothing broke,
+//! 1 on a violation, 2 on bad input.
 //!
 //! This is the real build only (`RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release
 //! -p real`); under `--cfg madsim` the binary only says so.
+
+#![warn(missing_docs)]
 
 #[cfg(madsim)]
 fn main() -> std::process::ExitCode {
@@ -77,6 +83,7 @@ commands! {
     Host => host,
     Conductor => conductor,
     Client => client,
+    Check => check,
     CheckHistory => check_history,
 }
 
@@ -86,8 +93,6 @@ mod command;
 mod flags;
 #[cfg(not(madsim))]
 mod service;
-#[cfg(not(madsim))]
-mod xorshift;
 
 /// The command line.
 #[cfg(not(madsim))]
@@ -95,8 +100,8 @@ mod xorshift;
 #[command(
     name = "conductor",
     version,
-    about = "Runs one service of the conductor-sim reference deployment over real TCP, or \
-             drives a deployment as an open-loop client"
+    about = "Runs one service of the conductor-sim reference deployment over real TCP, \
+             drives a deployment as an open-loop client, or validates a scenario file"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -138,7 +143,11 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<command::BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

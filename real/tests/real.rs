@@ -13,8 +13,8 @@ use conductor::bus::{self, BusConfig};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow};
 use conductor::host::{self, HostModel, HostState};
 use conductor::net::{Listener, Net};
-use conductor::op::{OpKind, Status, Truth};
-use conductor::proto::{Answer, Failure, HostCmd, Msg, OpSpec};
+use conductor::op::{HostError, OpKind, Status, Truth};
+use conductor::proto::{Answer, Failure, HostCmd, HostResp, Msg, OpSpec};
 use conductor::recorder::{Event, Recorder, SharedRecorder};
 use conductor::store::{self, StoreState};
 use conductor::wire;
@@ -622,6 +622,215 @@ fn binary_services_answer_a_client() {
         .chain(host_procs.iter_mut())
     {
         p.assert_running();
+    }
+}
+
+/// Sends `kind` ops with ids `ids` on container 0 to the host at `addr` as a conductor would;
+/// their answers by id, and how long each took.
+async fn to_host(
+    addr: SocketAddr,
+    kind: OpKind,
+    ids: &[u64],
+) -> BTreeMap<u64, (HostResp, Duration)> {
+    let stream = TcpStream::connect(addr).await.expect("connect to the host");
+    let (link, mut reader) = wire::attach(stream);
+    let mut sent = BTreeMap::new();
+    for &id in ids {
+        let cmd = HostCmd {
+            op: OpSpec {
+                id,
+                container: 0,
+                kind,
+                intended_us: 0,
+            },
+            seq: id,
+            attempt: 1,
+            conductor: 0,
+            token: 0,
+        };
+        sent.insert(id, Instant::now());
+        assert!(link.send(Msg::Host { req: id, cmd }), "send to the host");
+    }
+    let mut out = BTreeMap::new();
+    let collect = async {
+        while out.len() < ids.len() {
+            match reader.next().await.expect("read from the host") {
+                Some(Msg::HostResp { req, resp }) => {
+                    out.insert(req, (resp, sent[&req].elapsed()));
+                }
+                Some(_) => {}
+                None => panic!("the host closed the connection"),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, collect)
+        .await
+        .expect("the host answers within PATIENCE");
+    out
+}
+
+/// The ids among `ids` that `backend` with `seed` fails, as the simulator's hosts draw them.
+fn predicted_failures(
+    backend: &scenario::Backend,
+    seed: u64,
+    kind: OpKind,
+    ids: &[u64],
+) -> BTreeSet<u64> {
+    let no_sleep: scenario::host_model::Sleep = Arc::new(|_| Box::pin(async {}));
+    let model = scenario::host_model::Backends::new(seed, backend, no_sleep);
+    ids.iter()
+        .copied()
+        .filter(|&id| {
+            let cmd = HostCmd {
+                op: OpSpec {
+                    id,
+                    container: 0,
+                    kind,
+                    intended_us: 0,
+                },
+                seq: id,
+                attempt: 1,
+                conductor: 0,
+                token: 0,
+            };
+            model.fails(0, &cmd)
+        })
+        .collect()
+}
+
+fn backend_failures(answers: &BTreeMap<u64, (HostResp, Duration)>) -> BTreeSet<u64> {
+    answers
+        .iter()
+        .filter(|(_, (r, _))| *r == Err(HostError::Backend))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_host_draws_from_the_scenarios_backend() {
+    let dir = scratch("binary_host_draws_from_the_scenarios_backend");
+    let file = dir.join("host.toml");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/baseline.toml");
+    std::fs::copy(base, &file).expect("copy the baseline scenario");
+    let file = file.to_str().expect("utf-8 path").to_string();
+    let sets = [
+        "seed=11",
+        "backend.default={dist=\"constant\", value=\"300ms\"}",
+        "backend.start={dist=\"uniform\", min=\"1ms\", max=\"2ms\"}",
+        "backend.failure_rate=0.5",
+    ];
+    let ids: Vec<u64> = (1..=40).collect();
+    let host = |extra: &[&str]| {
+        let mut args = vec![
+            "host",
+            "--listen",
+            "127.0.0.1:0",
+            "--index",
+            "0",
+            "--containers",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        start("host", &args, true)
+    };
+
+    // The scenario's failure rate with its seed: exactly the simulator's failures, per op.
+    let mut args = vec!["--scenario", file.as_str()];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let (mut p, addr) = host(&args);
+    let sets_owned: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let scn = scenario::load(Path::new(&file), &sets_owned).expect("a valid scenario");
+    let starts = to_host(addr.unwrap(), OpKind::Start, &ids).await;
+    let failed = backend_failures(&starts);
+    assert_eq!(
+        failed,
+        predicted_failures(&scn.backend, 11, OpKind::Start, &ids)
+    );
+    assert!(!failed.is_empty() && failed.len() < ids.len(), "{failed:?}");
+    // Per-op distributions: a stop takes the default's 300 ms, a start far less.
+    let stops = to_host(addr.unwrap(), OpKind::Stop, &[100]).await;
+    assert!(stops[&100].1 >= Duration::from_millis(300), "{stops:?}");
+    assert!(
+        starts
+            .values()
+            .all(|(_, took)| *took < Duration::from_millis(300)),
+        "{starts:?}"
+    );
+    p.assert_running();
+    drop(p);
+
+    // --seed overrides the scenario's.
+    args.extend(["--seed", "12"]);
+    let (_p, addr) = host(&args);
+    let failed = backend_failures(&to_host(addr.unwrap(), OpKind::Start, &ids).await);
+    assert_eq!(
+        failed,
+        predicted_failures(&scn.backend, 12, OpKind::Start, &ids)
+    );
+
+    // The old flags are a backend of one distribution, drawn the same way.
+    let (_p, addr) = host(&[
+        "--service",
+        "1ms",
+        "--service-dist",
+        "const",
+        "--failure-rate",
+        "0.5",
+        "--seed",
+        "3",
+    ]);
+    let failed = backend_failures(&to_host(addr.unwrap(), OpKind::Start, &ids).await);
+    let flags = scenario::Backend {
+        default: scenario::Dist::Constant {
+            value: Duration::from_millis(1),
+        },
+        per_op: Vec::new(),
+        failure_rate: 0.5,
+    };
+    assert_eq!(failed, predicted_failures(&flags, 3, OpKind::Start, &ids));
+}
+
+#[test]
+fn binary_host_refuses_a_bad_scenario_as_check_does() {
+    let dir = scratch("binary_host_refuses_a_bad_scenario_as_check_does");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/baseline.toml");
+    std::fs::copy(base, dir.join("host.toml")).expect("copy the baseline scenario");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run conductor")
+    };
+    let bad = ["--scenario", "host.toml", "--set", "backend.failure_rate=2"];
+    let mut host = vec!["host", "--listen", "127.0.0.1:0", "--index", "0"];
+    host.extend(bad);
+    let out = run(&host);
+    let check = run(&["check", "host.toml", "--set", "backend.failure_rate=2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("backend.failure_rate"), "{err}");
+    assert_eq!(err, String::from_utf8_lossy(&check.stderr));
+    assert_eq!(check.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "refused before listening"
+    );
+
+    // The scenario's backend replaces the service flags: both at once is a usage error.
+    for args in [
+        &["--scenario", "host.toml", "--service", "1s"][..],
+        &["--set", "seed=2"][..],
+    ] {
+        let mut host = vec!["host", "--listen", "127.0.0.1:0", "--index", "0"];
+        host.extend(args);
+        let out = run(&host);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--scenario"), "{args:?}: {err}");
     }
 }
 

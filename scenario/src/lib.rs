@@ -5,17 +5,20 @@
 //! Every input problem is a [`ScenarioError`] naming the file, the dotted key and what was
 //! expected; no input makes this module panic, hang or overflow.
 //!
-//! [`check_supported`] is a separate step that refuses valid values whose feature the simulator
-//! does not implement yet.
+//! [`check_supported`] then refuses values each valid but not sensible together; [`load`] and
+//! [`parse_supported`] do both steps, and [`check`] is what the `check` commands print.
 //!
 //! [`Scenario`] serialises (serde) back to the scenario's own TOML form — durations as
 //! humantime strings, `network.latency`, `retry.budget`, per-op `[backend]` keys, `mix` as a
 //! table — so the effective scenario can be echoed and loaded again.
 
+#![warn(missing_docs)]
+
 use checker::{Invariant, InvariantSet};
 use std::path::Path;
 use std::time::Duration;
 
+pub mod client;
 #[cfg(test)]
 mod documented;
 mod error;
@@ -116,12 +119,13 @@ expect = []
 "#;
 
 /// Reads the scenario file at `path`, applies the `--set KEY=VALUE` overrides in order, and
-/// validates the result. Relative `empirical` files resolve against the file's directory.
-/// Messages name the file as `path` is written.
+/// validates the result, [`check_supported`] included: the one loader every command uses.
+/// Relative `empirical` files resolve against the file's directory. Messages name the file as
+/// `path` is written.
 ///
 /// # Errors
 /// [`ScenarioError::Read`] if the file cannot be read (or is over 64 MiB), else as
-/// [`parse_str`].
+/// [`parse_supported`].
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
     let origin = path.display().to_string();
     let src =
@@ -134,7 +138,40 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    parse_str(&src, &origin, sets, Some(base))
+    parse_supported(&src, &origin, sets, Some(base))
+}
+
+/// What `check SCENARIO [--set …]` prints for a valid file, in the simulator and the real
+/// binary alike: the file, the scenario's name and its size.
+///
+/// # Errors
+/// As [`load`].
+pub fn check(path: &Path, sets: &[String]) -> Result<String, ScenarioError> {
+    let scn = load(path, sets)?;
+    Ok(format!(
+        "{}: ok — {} ({} conductor(s), {} pool workers each, about {:.0} ops over {})",
+        path.display(),
+        scn.name,
+        scn.cluster.conductors,
+        scn.cluster.pool_workers,
+        scn.expected_ops(),
+        humantime::format_duration(scn.duration),
+    ))
+}
+
+/// [`parse_str`] then [`check_supported`]: scenario text as every command takes it.
+///
+/// # Errors
+/// As [`parse_str`], then as [`check_supported`].
+pub fn parse_supported(
+    src: &str,
+    origin: &str,
+    sets: &[String],
+    base_dir: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
+    let scn = parse_str(src, origin, sets, base_dir)?;
+    check_supported(&scn, origin)?;
+    Ok(scn)
 }
 
 /// Parses scenario text `src`, applies the `--set KEY=VALUE` overrides in order, and validates

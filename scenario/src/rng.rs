@@ -2,6 +2,7 @@
 //! by the seed, so two configurations run with one seed see the same arrivals, picks and service
 //! times (common random numbers) however their scheduling differs.
 
+use conductor::retry::splitmix64;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -27,17 +28,9 @@ pub enum Purpose {
     Faults = 8,
 }
 
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A sequential stream for `purpose` and `index` under `seed` (ChaCha8, 2^64 streams per key).
 pub fn stream(seed: u64, purpose: Purpose, index: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(mix64(seed ^ mix64(purpose as u64)));
+    let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(seed ^ splitmix64(purpose as u64)));
     rng.set_stream(index);
     rng
 }
@@ -45,7 +38,7 @@ pub fn stream(seed: u64, purpose: Purpose, index: u64) -> ChaCha8Rng {
 /// A counter-based draw: the `k`-th uniform in (0, 1) for `(seed, purpose, key)`. Random access
 /// by key is what makes per-op values independent of the order in which ops are served.
 pub fn keyed_uniform(seed: u64, purpose: Purpose, key: u64, k: u64) -> f64 {
-    let h = mix64(mix64(mix64(seed ^ (purpose as u64).rotate_left(56)) ^ key) ^ k);
+    let h = splitmix64(splitmix64(splitmix64(seed ^ (purpose as u64).rotate_left(56)) ^ key) ^ k);
     // 53 random bits, shifted off zero so that ln(u) is finite.
     ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
 }

@@ -2,6 +2,8 @@
 //!
 //! Data flows one way: scenario → world → metrics (and, later, history) → report.
 
+#![warn(missing_docs)]
+
 #[cfg(not(madsim))]
 compile_error!(
     "the simulator needs `--cfg madsim` (set by .cargo/config.toml); the real build is \

@@ -242,9 +242,7 @@ impl Source {
     pub fn scenario(&self, extra: &[String]) -> Result<Scenario, ScenarioError> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
-        let scn = scenario::parse_str(&self.text, &self.origin, &sets, self.base_dir.as_deref())?;
-        scenario::check_supported(&scn, &self.origin)?;
-        Ok(scn)
+        scenario::parse_supported(&self.text, &self.origin, &sets, self.base_dir.as_deref())
     }
 }
 

@@ -340,18 +340,12 @@ async fn world(
         &client_node,
         rec.clone(),
         net.clone(),
-        ClientConfig {
+        client::Placement {
             ip: addrs.client,
             api: addrs.api,
             start,
-            seed,
-            duration: scn.duration,
-            workload: scn.workload.clone(),
-            timeout: scn.client.timeout,
-            retry_on: scn.client.retry_on.clone(),
-            policy: scn.retry.to_policy(),
-            budget: (scn.retry.budget_ratio, scn.retry.budget_min_per_s),
         },
+        ClientConfig::new(&scn, seed),
     );
     // The load phase lasts `duration`, whenever its last arrival came.
     exact_sleep(start + scn.duration).await;

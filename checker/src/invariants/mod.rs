@@ -1,5 +1,5 @@
-//! The registry of invariants: DESIGN.md's nine, one file each in this directory, listed once
-//! below in the order of DESIGN.md's table (the order of every report).
+//! The registry of invariants: the nine of docs/design-matrix.md, one file each in this directory, listed once
+//! below in the order of that table (the order of every report).
 //!
 //! Each file holds everything about its invariant: its [`Spec`] (name, short name, safety or
 //! liveness, what it means, when it is judged and how it breaks) and its judging code (a
@@ -25,7 +25,7 @@ macro_rules! registry {
     ($($var:ident => $module:ident),+ $(,)?) => {
         $(pub mod $module;)+
 
-        /// One of DESIGN.md's invariants; each is described in its own file of
+        /// One of the nine invariants; each is described in its own file of
         /// [`invariants`](crate::invariants).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Invariant {
@@ -39,7 +39,7 @@ macro_rules! registry {
             /// How many invariants there are.
             pub const COUNT: usize = [$(Invariant::$var),+].len();
 
-            /// Every invariant, in the order of DESIGN.md's table.
+            /// Every invariant, in the order of docs/design-matrix.md's table.
             pub const ALL: [Invariant; Invariant::COUNT] = [$(Invariant::$var),+];
 
             /// Its facts: name, short name, kind, doc.

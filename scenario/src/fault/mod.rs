@@ -4,7 +4,7 @@
 //! entry is read and validated, how the nemesis draws one at random, the steps it takes over
 //! time, how it applies and heals itself through the primitives of a [`FaultWorld`], and its
 //! label in fault windows. The kinds are listed once, in the `registry!` invocation below, in
-//! DESIGN.md's order; [`Kind`] and [`FaultKind`] are generated from that list.
+//! docs/scenario.md's order; [`Kind`] and [`FaultKind`] are generated from that list.
 //!
 //! Adding a kind: write its file (a struct implementing this module's `Spec` trait) and add
 //! one line to the list.
@@ -155,14 +155,14 @@ struct Tagged<'a, T> {
     fault: &'a T,
 }
 
-/// The registry: each line names a kind's file and its struct, in DESIGN.md's order (the
+/// The registry: each line names a kind's file and its struct, in docs/scenario.md's order (the
 /// order of [`Kind::ALL`] and of the kinds listed in messages).
 macro_rules! registry {
     ($($file:ident :: $Type:ident,)*) => {
         $(mod $file;)*
         $(pub use $file::$Type;)*
 
-        /// What a fault does, with its parameters (DESIGN.md's fault table). Node names are
+        /// What a fault does, with its parameters (docs/scenario.md, `[[faults]]`). Node names are
         /// validated against the cluster.
         #[derive(Debug, Clone, PartialEq)]
         pub enum FaultKind {
