@@ -32,8 +32,8 @@ fn check_history(args: &[&str]) -> Output {
         .expect("run conductor check-history")
 }
 
+/// Sends 4 ops over 40 ms, one to each of containers 0..3, and asserts each was accepted.
 fn client(api: &str, op: &str, first_id: &str) {
-    // 4 ops over 40 ms, one to each of containers 0..3.
     let out = Command::new(BIN)
         .args([
             "client",
@@ -51,15 +51,22 @@ fn client(api: &str, op: &str, first_id: &str) {
             first_id,
             "--drain",
             "30s",
+            "--json",
         ])
         .stderr(Stdio::inherit())
         .output()
         .expect("run the client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "client --op {op}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
+        "client --op {op}: {}\n{stdout}",
+        out.status
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("client summary {stdout:?}: {e}"));
+    assert_eq!(
+        summary["answers"]["accepted"], 4,
+        "client --op {op}: {summary}"
     );
 }
 
@@ -137,11 +144,22 @@ fn a_real_deployments_logs_break_nothing() {
     let wait_done = |n: usize| {
         let deadline = Instant::now() + PATIENCE;
         while done(&log("conductor-1")) < n {
-            assert!(
-                Instant::now() < deadline,
-                "{} of {n} ops done after {PATIENCE:?}",
-                done(&log("conductor-1"))
-            );
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = ["api", "conductor-1", "host-1", "host-2"]
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "{n}:\n{}",
+                            std::fs::read_to_string(log(n)).unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "{} of {n} ops done after {PATIENCE:?}\n{}",
+                    done(&log("conductor-1")),
+                    logs.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     };

@@ -32,6 +32,7 @@ impl Judge for Rule {
     type Run = ();
     type PerHost = Changers;
 
+    #[inline(always)]
     fn applied(_: &(), changers: &mut Changers, _: &Life, a: &HostOp, sink: &mut Sink) {
         if a.completes_delete() {
             // A new incarnation starts afresh; an old op re-applied to it is judged by the

@@ -20,6 +20,7 @@ impl Judge for Rule {
     type Run = ();
     type PerHost = ();
 
+    #[inline(always)]
     fn event(_: &mut (), now_us: u64, ev: &Event, sink: &mut Sink) {
         if let Event::PoolArrival { conductor, op, .. } = *ev {
             if op.kind.is_blocking() {

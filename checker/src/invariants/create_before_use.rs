@@ -29,6 +29,7 @@ impl Judge for Rule {
     type Run = IdMap<u64, u64>;
     type PerHost = ();
 
+    #[inline(always)]
     fn event(creating: &mut Self::Run, _now_us: u64, ev: &Event, _sink: &mut Sink) {
         match *ev {
             Event::Accepted { op, .. } if op.kind == OpKind::Create => {
@@ -43,6 +44,7 @@ impl Judge for Rule {
         }
     }
 
+    #[inline(always)]
     fn applied(creating: &Self::Run, _: &mut (), life: &Life, a: &HostOp, sink: &mut Sink) {
         if a.op.kind == OpKind::Create {
             return;

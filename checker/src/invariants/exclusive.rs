@@ -22,6 +22,7 @@ impl Judge for Rule {
     /// The op with the latest end among the async host intervals seen.
     type PerHost = Option<Seen>;
 
+    #[inline(always)]
     fn applied(_: &(), last: &mut Option<Seen>, _: &Life, a: &HostOp, sink: &mut Sink) {
         if a.op.kind.is_blocking() {
             return;

@@ -35,7 +35,10 @@ pub struct Spec {
 /// The judging code of one invariant: its facts, the state it keeps and the hooks the checker
 /// calls, each invariant's in the registry's order. A hook is only called while its invariant
 /// is judged, and does nothing unless the invariant overrides it; the registry's macro calls
-/// each by its type, so dispatch is static and an unused hook costs nothing.
+/// each by its type, so dispatch is static and an unused hook costs nothing. The per-event
+/// hooks ([`event`](Judge::event), [`applied`](Judge::applied)) run on every simulated event:
+/// mark their overrides `#[inline(always)]`, so that they compile into the checker's own
+/// `observe` (an attribute of the trait's default does not carry over to an override).
 pub(crate) trait Judge {
     /// Its facts.
     const SPEC: Spec;

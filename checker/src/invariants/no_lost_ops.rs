@@ -31,6 +31,7 @@ impl Judge for Rule {
     type Run = IdMap<u64, Pending>;
     type PerHost = ();
 
+    #[inline(always)]
     fn event(pending: &mut Self::Run, now_us: u64, ev: &Event, _sink: &mut Sink) {
         match *ev {
             Event::Accepted { op, seq } if op.kind.is_blocking() => {

@@ -24,6 +24,7 @@ impl Judge for Rule {
     type Run = ();
     type PerHost = ();
 
+    #[inline(always)]
     fn applied(_: &(), _: &mut (), life: &Life, a: &HostOp, sink: &mut Sink) {
         let Life::Deleted { by } = *life else {
             return;

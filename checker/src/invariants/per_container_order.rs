@@ -23,6 +23,7 @@ impl Judge for Rule {
     /// The op with the highest sequence number applied.
     type PerHost = Option<Seen>;
 
+    #[inline(always)]
     fn applied(_: &(), top: &mut Option<Seen>, _: &Life, a: &HostOp, sink: &mut Sink) {
         if a.op.kind.is_blocking() || a.result.is_err() {
             return;
