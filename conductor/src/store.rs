@@ -169,7 +169,9 @@ impl StoreState {
     /// than in Creating for ever ("Container failed to create correctly").
     fn close(&mut self, op: u64) -> Option<OpRecord> {
         let rec = self.ops.remove(&op)?;
-        self.open.remove(&(rec.op.container, rec.seq, op));
+        let was_open = self.open.remove(&(rec.op.container, rec.seq, op));
+        debug_assert!(was_open, "op {op} had a record but was not open");
+        self.check_open();
         if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
             if let Some(c) = self.containers.get_mut(&rec.op.container) {
                 if c.status == Status::Creating {
@@ -179,6 +181,18 @@ impl StoreState {
             }
         }
         Some(rec)
+    }
+
+    /// The open-op bookkeeping: `open` indexes exactly the records in `ops` (each change to
+    /// one is made to the other, so equal sizes and the per-change checks keep them equal).
+    fn check_open(&self) {
+        debug_assert_eq!(
+            self.open.len(),
+            self.ops.len(),
+            "{} ops open by container, {} op records",
+            self.open.len(),
+            self.ops.len()
+        );
     }
 
     /// An empty store placing containers round-robin over `hosts` hosts.
@@ -501,6 +515,8 @@ impl StoreState {
                     c.task_op = Some(op);
                     c.last_begun_seq = c.last_begun_seq.max(rec.seq);
                     c.version += 1;
+                    // Only an accepted op begins, and its sequence number was given out.
+                    debug_assert!(c.last_begun_seq <= c.last_seq, "container {container}");
                 }
                 self.last_token += 1;
                 StoreResp::Began {
@@ -596,7 +612,7 @@ impl StoreState {
         let seq = c.last_seq;
         let host = c.host;
         let since_us = self.now_us();
-        self.ops.insert(
+        let earlier = self.ops.insert(
             op.id,
             OpRecord {
                 op,
@@ -607,7 +623,10 @@ impl StoreState {
                 since_us,
             },
         );
-        self.open.insert((op.container, seq, op.id));
+        debug_assert!(earlier.is_none(), "op {} accepted twice", op.id);
+        let fresh = self.open.insert((op.container, seq, op.id));
+        debug_assert!(fresh, "op {} open twice", op.id);
+        self.check_open();
         StoreResp::Accepted { seq, host }
     }
 }
