@@ -5,6 +5,8 @@
 //! is real tokio over real TCP. Services talk only through [`wire`] frames and report what they do
 //! through a [`recorder::Recorder`].
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod bus;
 pub mod cluster;
