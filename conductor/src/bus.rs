@@ -91,7 +91,9 @@ impl State {
             reply_to: q.reply_to,
         });
         let fresh = c.unacked.insert(q.tag, q).is_none();
-        debug_assert!(fresh, "tag {} delivered twice on one connection", q.tag);
+        // A tag names one publication: a consumer holds it at most once, and a message goes
+        // back to a queue only when its consumer has gone.
+        debug_assert!(fresh, "tag {} delivered twice to one consumer", q.tag);
         c.delivered += 1;
         c.check();
     }
@@ -106,7 +108,6 @@ impl State {
                     let Some(m) = q.pop_front() else { break };
                     Self::deliver(c, m);
                 }
-                debug_assert!(prefetch == 0 || c.unacked.len() <= prefetch as usize);
             }
         }
         while !self.topic.is_empty() {
@@ -119,6 +120,15 @@ impl State {
             }
             self.cursor = Some(idx);
         }
+        // The prefetch window: no consumer holds more unacknowledged deliveries than it allows.
+        debug_assert!(
+            prefetch == 0
+                || self
+                    .consumers
+                    .values()
+                    .all(|c| c.unacked.len() <= prefetch as usize),
+            "a consumer holds more than {prefetch} unacknowledged deliveries"
+        );
     }
 
     /// Queues a published message where its route says, and moves what can move.

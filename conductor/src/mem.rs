@@ -4,7 +4,7 @@
 //! Why not madsim's TcpStream: it costs several thousand instructions per message (SipHash table
 //! look-ups, a boxed timer, an async stream, byte framing), and a container op crosses the
 //! network a dozen times. Here a message is moved, not encoded, and costs one timer. Semantics
-//! follow madsim's TCP, which DESIGN.md builds on:
+//! follow madsim's TCP, which the design builds on:
 //! - a link is reliable and ordered; each message takes a latency drawn uniformly from
 //!   `[min, max)` and never overtakes the one before it;
 //! - `loss` does not drop messages: a lost transmission is retried after a backoff that starts at
@@ -375,11 +375,6 @@ impl MemNet {
         let mut st = lock(&self.inner);
         st.clogged_links.remove(&(from, to));
         self.release(&mut st);
-    }
-
-    /// Whether messages from `from` to `to` are held.
-    pub fn is_clogged(&self, from: IpAddr, to: IpAddr) -> bool {
-        lock(&self.inner).clogged(from, to)
     }
 
     /// Sends out what waited on links that are open again.

@@ -1,16 +1,18 @@
 //! What the services report about themselves. Under simulation the recorder feeds metrics and
-//! the history in memory; for real, [`JsonLines`] writes one JSON object per event.
+//! the history in memory; for real, [`JsonLines`] writes one JSON object per event (which the
+//! checker reads back: events deserialise).
 
 use crate::op::{HostError, Status, Truth};
 use crate::proto::OpSpec;
 use crate::rpc::lock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// One thing a service did. Times are µs since the run's start, from [`Recorder::now_us`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// One thing a service did. Times are µs on the recorder's clock, from [`Recorder::now_us`]
+/// (since the run's start under simulation, since the UNIX epoch for [`JsonLines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The API accepted and persisted an op.
@@ -167,7 +169,7 @@ pub enum Event {
 }
 
 /// What restart recovery did with an unfinished op (Zun's `_init_container`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Recovery {
     /// A create left half-done: the container goes to Error.
@@ -183,7 +185,7 @@ pub enum Recovery {
 /// The interface through which services report events. Implementations must be cheap: it is
 /// called several times per op.
 pub trait Recorder: Send + Sync + 'static {
-    /// Now, in µs since the run's start.
+    /// Now, in µs since the run's start (since the UNIX epoch for [`JsonLines`]).
     fn now_us(&self) -> u64;
     /// Records one event.
     fn record(&self, ev: Event);
@@ -192,9 +194,10 @@ pub trait Recorder: Send + Sync + 'static {
 /// A shared recorder handle.
 pub type SharedRecorder = Arc<dyn Recorder>;
 
-/// A recorder that writes JSON lines (real mode): `{"t_us":…,"node":…,"event":…}`.
+/// A recorder that writes JSON lines (real mode): `{"t_us":…,"node":…,"event":…}`. Its time
+/// ([`now_us`](Recorder::now_us), `t_us` and the times inside events) is wall-clock µs since the
+/// UNIX epoch, so that the logs of several processes merge on one time base.
 pub struct JsonLines {
-    start: Instant,
     node: String,
     out: Mutex<Box<dyn Write + Send>>,
 }
@@ -203,7 +206,6 @@ impl JsonLines {
     /// Records to `out`, tagging each line with `node`.
     pub fn new(node: impl Into<String>, out: Box<dyn Write + Send>) -> Self {
         JsonLines {
-            start: Instant::now(),
             node: node.into(),
             out: Mutex::new(out),
         }
@@ -212,7 +214,10 @@ impl JsonLines {
 
 impl Recorder for JsonLines {
     fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+        // A clock set before 1970 reads as 0 rather than failing the service.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
     }
 
     fn record(&self, ev: Event) {

@@ -170,7 +170,12 @@ impl StoreState {
     fn close(&mut self, op: u64) -> Option<OpRecord> {
         let rec = self.ops.remove(&op)?;
         let was_open = self.open.remove(&(rec.op.container, rec.seq, op));
-        debug_assert!(was_open, "op {op} had a record but was not open");
+        // Every op record is listed among the open ops under its (container, sequence number)
+        // until it closes: `state-check` reads that list as the truth of what is pending.
+        debug_assert!(
+            was_open,
+            "op {op} had a record but was not among the open ops"
+        );
         self.check_open();
         if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
             if let Some(c) = self.containers.get_mut(&rec.op.container) {
@@ -625,7 +630,9 @@ impl StoreState {
         );
         debug_assert!(earlier.is_none(), "op {} accepted twice", op.id);
         let fresh = self.open.insert((op.container, seq, op.id));
-        debug_assert!(fresh, "op {} open twice", op.id);
+        // Sequence numbers only grow per container (a re-created one continues its count), so
+        // an accepted op is never already listed.
+        debug_assert!(fresh, "op {} got sequence number {seq} twice", op.id);
         self.check_open();
         StoreResp::Accepted { seq, host }
     }

@@ -1,4 +1,4 @@
-//! Erlang's formulas for a pool of `c` workers offered `a` erlangs (`reference/queueing.md`).
+//! Erlang's formulas for a pool of `c` workers offered `a` erlangs (docs/queueing.md).
 
 /// Erlang B: the probability that an arrival finds all `c` workers busy in an M/G/c/c loss
 /// system offered `a = λ·E[S]` erlangs (insensitive to the service-time distribution).

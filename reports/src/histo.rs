@@ -36,7 +36,7 @@ pub struct Percentiles {
     pub max: f64,
     /// Mean.
     pub mean: f64,
-    /// Number of recorded values (an addition to DESIGN.md's keys).
+    /// Number of recorded values (an addition to the original report keys).
     pub count: u64,
 }
 

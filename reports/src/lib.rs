@@ -3,7 +3,7 @@
 //! Plain Rust: this crate knows nothing of madsim or of the simulator. Data flows one way:
 //! the simulator fills one [`SeedMetrics`] per seed (counters, [`Histo`] latency histograms,
 //! [`Level`] time-weighted levels), then [`build_report`] pools the seeds into a [`Report`]
-//! that serialises to `report.json` (see `DESIGN.md`, "report.json") and prints a human summary.
+//! that serialises to `report.json` (keys in docs/outputs.md) and prints a human summary.
 //!
 //! Nothing here stores per-sample data: histograms have a fixed resolution (HDR, 3 significant
 //! figures), levels keep running integrals, counters are counters. Memory does not grow with
@@ -15,18 +15,18 @@
 
 #![warn(missing_docs)]
 
-pub mod erlang;
-pub mod histo;
+mod erlang;
+mod histo;
 pub mod html;
 pub mod human;
-pub mod level;
-pub mod report;
+mod level;
+mod report;
 pub mod round;
-pub mod seed;
-pub mod stats;
+mod seed;
+mod stats;
 mod summary;
 pub mod sweep;
-pub mod timeline;
+mod timeline;
 
 pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
 pub use histo::{Histo, Percentiles};
@@ -34,4 +34,4 @@ pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
 pub use stats::mean_ci95;
-pub use timeline::Timeline;
+pub use timeline::{Sample, Timeline};

@@ -1,6 +1,6 @@
 //! The pooled report of a run over one or more seeds: `report.json` and its text summary.
 //!
-//! Field names and their order follow DESIGN.md's "report.json"; keys this crate adds come
+//! Field names and their order follow the report.json contract (docs/outputs.md); keys this crate adds come
 //! after the documented keys of their object.
 
 use std::collections::BTreeMap;
@@ -533,7 +533,7 @@ pub fn build_report(
 }
 
 impl Report {
-    /// `report.json`: pretty-printed, keys in DESIGN.md's order, with a trailing newline.
+    /// `report.json`: pretty-printed, keys in the contract's order, with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("a report always serialises");
         s.push('\n');

@@ -51,7 +51,7 @@ pub fn mean_ci95(xs: &[f64]) -> (f64, f64, f64) {
 /// `p ± 1.96·√(p(1−p)/n)`, clipped to [0, 1]: `(p, lo, hi)`. No trials give `(0, 0, 0)`.
 ///
 /// Used for the exhaustion ratio of a single seed, where there is no spread across seeds to
-/// measure (it is narrower than the run-to-run spread; see `reference/queueing.md`).
+/// measure (it is narrower than the run-to-run spread; see docs/queueing.md).
 pub fn binomial_ci95(successes: u64, trials: u64) -> (f64, f64, f64) {
     if trials == 0 {
         return (0.0, 0.0, 0.0);

@@ -1,5 +1,5 @@
 //! A sizing sweep: one row per grid point, the recommendation, the headroom, `sweep.json` and
-//! `sweep.csv` (see DESIGN.md, "sweep.json").
+//! `sweep.csv` (keys in docs/outputs.md, "sweep.json").
 //!
 //! Plain data: the simulator runs the rows (and the headroom probes) and hands their pooled
 //! [`Report`]s and seed metrics here. Nothing here reads a clock, so the same inputs give the

@@ -2,7 +2,6 @@
 //! printed by `conductor-sim run` as `host.sim_ops_per_wall_s`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sim::scenario;
 use sim::world::run_seed;
 use std::path::Path;
 

@@ -2,10 +2,10 @@
 //! lists the failing seeds with what broke and the faults they ran, so that each can be
 //! replayed (`conductor-sim replay … --seed S`) or turned into a plain scenario.
 
-use crate::checker::Invariant;
 use crate::run::map_seeds;
-use crate::scenario::Scenario;
+use checker::Invariant;
 use reports::human;
+use scenario::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,7 +57,7 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// A seed with a violation the scenario does not expect (DESIGN.md's `explore.json`).
+/// A seed with a violation the scenario does not expect (`explore.json`, docs/outputs.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Failing {
     /// The seed.
@@ -95,10 +95,10 @@ pub struct Exploration {
     /// Added: the first seed; the seeds run are `first_seed .. first_seed + seeds - 1`.
     pub first_seed: u64,
     /// Added: the invariants judged.
-    pub checked: Vec<String>,
+    pub checked: Vec<Invariant>,
     /// Added: the invariants the scenario is meant to break (`[checks] expect`): a seed that
     /// breaks only those does not fail.
-    pub expected: Vec<String>,
+    pub expected: Vec<Invariant>,
     /// Added: seeds whose simulation aborted.
     pub aborted: Vec<Aborted>,
     /// Added with `--shard I/N`: which part of the seeds this file covers (`seeds` and
@@ -166,7 +166,10 @@ pub fn explore(
                 for name in counts.keys() {
                     *ex.by_invariant.entry(name.clone()).or_insert(0) += 1;
                 }
-                if counts.keys().any(|k| !expected.contains(k)) {
+                if counts
+                    .keys()
+                    .any(|k| !expected.iter().any(|e| e.name() == k))
+                {
                     ex.failing.push(Failing {
                         seed,
                         violations,
@@ -213,7 +216,11 @@ impl Exploration {
             let _ = write!(
                 failing,
                 " with a violation not expected (expected to break: {})",
-                self.expected.join(", ")
+                self.expected
+                    .iter()
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let _ = writeln!(s, "failing    {failing}");
@@ -276,7 +283,7 @@ mod tests {
             by_invariant: [("exclusive".to_string(), 1)].into_iter().collect(),
             scenario: "x".into(),
             first_seed: 1,
-            checked: vec!["exclusive".into()],
+            checked: vec![Invariant::Exclusive],
             expected: vec![],
             aborted: vec![],
             shard: None,

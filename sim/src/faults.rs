@@ -7,14 +7,15 @@
 //! (common random numbers), and the schedule written to `SeedMetrics.faults` (in `[[faults]]`
 //! form) replays as a plain scenario.
 //!
-//! How each kind acts:
+//! Each kind says how it is drawn, scheduled, applied and healed in its own file
+//! (`scenario::fault`); the injector gives it the world's primitives ([`FaultWorld`]):
 //! - network faults (`partition`, `isolate`, `clog`, `latency`) go through [`MemNet`] — the
 //!   services' network — never madsim's `NetSim`, which they do not use;
 //! - process faults (`kill`, `pause`) go through madsim's `Handle::kill/restart/pause/resume`;
 //!   a restart re-runs the node's init closure, and durable state (store, host truths) lives in
 //!   `Arc`s outside the nodes;
 //! - host faults (`slow-host`, `host-errors`) set per-host overrides that the host model
-//!   ([`crate::service::Backends`]) reads, its draws still keyed per op.
+//!   ([`scenario::host_model::Backends`]) reads, its draws still keyed per op.
 //!
 //! Faults may overlap (a scheduled partition during a nemesis kill): every clog, kill and pause
 //! is reference-counted, so the end of one fault never lifts another's. At the end of the load
@@ -22,18 +23,18 @@
 //! paused ones, restores the latency and clears the host overrides. The world then drains.
 
 use crate::recorder::SimRecorder;
-use crate::rng::{stream, Purpose};
-use crate::scenario::{Fault, FaultKind, Nemesis, Scenario};
-use crate::service::HostFaults;
 use crate::world::exact_sleep;
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::recorder::{Event, Recorder};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
-use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp1;
+use scenario::fault::{micros, Draw, FaultWorld, Step};
+use scenario::host_model::HostFaults;
+use scenario::rng::{stream, Purpose};
+use scenario::{Fault, Nemesis, Node, Scenario};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,12 +50,12 @@ pub struct NodeRef {
     pub ip: IpAddr,
 }
 
-/// The world's nodes by name (`api`, `bus`, `store`, `conductor-N`, `host-N`), in name order.
-pub type Nodes = BTreeMap<String, NodeRef>;
+/// The world's nodes (`api`, `bus`, `store`, `conductor-N`, `host-N`), in name order.
+pub type Nodes = BTreeMap<Node, NodeRef>;
 
 /// The schedule of one seed: the file's `[[faults]]` followed by the nemesis's draws, each with
-/// its start time. Node names are those the scenario validated.
-pub fn schedule(scn: &Scenario, seed: u64, names: &[String]) -> Vec<Fault> {
+/// its start time. `names` are every node of the world, in name order.
+pub fn schedule(scn: &Scenario, seed: u64, names: &[Node]) -> Vec<Fault> {
     let mut out = scn.faults.clone();
     if let Some(n) = &scn.nemesis {
         out.extend(nemesis(n, scn, seed, names));
@@ -70,16 +71,18 @@ fn ms(secs: f64) -> Duration {
 
 /// The nemesis's faults over the load phase. One fault at a time: after an exponential interval
 /// (mean `mean_interval`) a kind is drawn uniformly from `kinds` and lasts an exponential time
-/// (mean `mean_duration`); the next interval starts when it ends. The targets default to the
-/// conductors; the parameters no key gives are fixed here (documented in README, "Faults").
-pub fn nemesis(n: &Nemesis, scn: &Scenario, seed: u64, names: &[String]) -> Vec<Fault> {
+/// (mean `mean_duration`); the kind then draws its parameters (its file says how) and the next
+/// interval starts when it ends; a kind that fits nothing in this world is skipped. The targets
+/// default to the conductors; the parameters no key gives are fixed by each kind (documented in
+/// README, "Faults").
+pub fn nemesis(n: &Nemesis, scn: &Scenario, seed: u64, names: &[Node]) -> Vec<Fault> {
     let mut rng: ChaCha8Rng = stream(seed, Purpose::Nemesis, 0);
-    let targets: Vec<String> = if n.targets.is_empty() {
-        crate::world::conductor_names(scn.cluster.conductors)
+    let targets: Vec<Node> = if n.targets.is_empty() {
+        (0..scn.cluster.conductors).map(Node::Conductor).collect()
     } else {
         n.targets.clone()
     };
-    let hosts: Vec<&String> = targets.iter().filter(|t| t.starts_with("host-")).collect();
+    let hosts: Vec<Node> = targets.iter().copied().filter(Node::is_host).collect();
     let end = scn.duration.as_secs_f64();
     let mut t = 0.0;
     let mut out = Vec::new();
@@ -89,96 +92,22 @@ pub fn nemesis(n: &Nemesis, scn: &Scenario, seed: u64, names: &[String]) -> Vec<
             break;
         }
         let at = ms(t).min(scn.duration - Duration::from_millis(1).min(scn.duration));
-        let kind = n.kinds[rng.gen_range(0..n.kinds.len())].as_str();
+        let kind = n.kinds[rng.gen_range(0..n.kinds.len())];
         let len = ms(rng.sample::<f64, _>(Exp1) * n.mean_duration.as_secs_f64());
-        let one = |rng: &mut ChaCha8Rng| targets[rng.gen_range(0..targets.len())].clone();
-        let fk = match kind {
-            "partition" => {
-                // A random non-empty part of the targets (at most half when there are several)
-                // against every other node of the world.
-                let mut shuffled = targets.clone();
-                shuffled.shuffle(&mut rng);
-                let k = rng.gen_range(1..=(targets.len() / 2).max(1));
-                let side: Vec<String> = shuffled[..k].to_vec();
-                let rest: Vec<String> = names
-                    .iter()
-                    .filter(|x| !side.contains(x))
-                    .cloned()
-                    .collect();
-                if rest.is_empty() {
-                    continue;
-                }
-                FaultKind::Partition {
-                    groups: vec![side, rest],
-                    oneway: false,
-                    duration: len,
-                }
-            }
-            "isolate" => FaultKind::Isolate {
-                node: one(&mut rng),
-                duration: len,
-            },
-            "kill" => FaultKind::Kill {
-                node: one(&mut rng),
-                restart_after: Some(len),
-            },
-            "pause" => FaultKind::Pause {
-                node: one(&mut rng),
-                duration: len,
-            },
-            "clog" => {
-                let mut shuffled = targets.clone();
-                shuffled.shuffle(&mut rng);
-                let k = rng.gen_range(1..=targets.len());
-                FaultKind::Clog {
-                    nodes: shuffled[..k].to_vec(),
-                    duration: len,
-                }
-            }
-            "latency" => {
-                // Ten times the configured network: from its max to 10 × its max.
-                let lo = scn.network.latency_max;
-                let hi = (lo * 10).min(crate::scenario::MAX_LATENCY);
-                if hi <= lo {
-                    continue;
-                }
-                FaultKind::Latency {
-                    min: lo,
-                    max: hi,
-                    duration: len,
-                }
-            }
-            "slow-host" if !hosts.is_empty() => FaultKind::SlowHost {
-                node: hosts[rng.gen_range(0..hosts.len())].clone(),
-                // Between 2× and 10× slower, to one decimal.
-                factor: (rng.gen_range(2.0..10.0f64) * 10.0).round() / 10.0,
-                duration: len,
-            },
-            "host-errors" if !hosts.is_empty() => FaultKind::HostErrors {
-                node: hosts[rng.gen_range(0..hosts.len())].clone(),
-                // Between 10% and 90% of ops fail, to two decimals.
-                rate: (rng.gen_range(0.1..0.9f64) * 100.0).round() / 100.0,
-                duration: len,
-            },
-            _ => continue,
+        let cx = Draw {
+            targets: &targets,
+            hosts: &hosts,
+            nodes: names,
+            network: &scn.network,
+            len,
         };
-        out.push(Fault { at, kind: fk });
+        let Some(drawn) = kind.draw(&cx, &mut rng) else {
+            continue;
+        };
+        out.push(Fault { at, kind: drawn });
         t += len.as_secs_f64();
     }
     out
-}
-
-/// One step of the schedule.
-#[derive(Debug, Clone)]
-enum Step {
-    /// The fault starts (every kind but `clog`, whose nodes clog one by one).
-    Begin,
-    /// The fault ends.
-    End,
-    /// A swizzle-clog clogs one more of its nodes.
-    ClogOne(IpAddr),
-    /// A swizzle-clog unclogs one of its nodes.
-    UnclogOne(IpAddr),
 }
 
 /// What the injector has in force, reference-counted so overlapping faults compose.
@@ -188,10 +117,11 @@ struct State {
     nodes: BTreeMap<IpAddr, u32>,
     /// Clogged links (partitions).
     links: BTreeMap<(IpAddr, IpAddr), u32>,
-    /// Killed nodes: how many kills hold each down.
-    killed: BTreeMap<String, u32>,
+    /// Killed nodes: how many kills hold each down (in name order: the heal restarts them in
+    /// it).
+    killed: BTreeMap<Node, u32>,
     /// Paused nodes.
-    paused: BTreeMap<String, u32>,
+    paused: BTreeMap<Node, u32>,
     /// Latency faults in force, by fault index, in start order (the latest wins).
     latency: Vec<(usize, MemNetConfig)>,
     /// Slow-host factors in force per host index, by fault index (they multiply).
@@ -245,41 +175,10 @@ impl Injector {
     /// heal. Returns when the last step before `load_end` has run.
     pub async fn run(self: Arc<Self>, faults: Vec<Fault>, start: Instant, load_end_us: u64) {
         let mut steps: Vec<(u64, usize, usize, Step)> = Vec::new();
-        let us = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
         for (i, f) in faults.iter().enumerate() {
-            let at = us(f.at);
-            let mut push = |t: u64, s: Step| {
+            for (t, s) in f.kind.steps(micros(f.at), self.seed, i) {
                 let n = steps.len();
                 steps.push((t, n, i, s));
-            };
-            match &f.kind {
-                FaultKind::Clog { nodes, duration } => {
-                    // FoundationDB's swizzle: clog the nodes one by one over the first half of
-                    // the fault, unclog them in a random order over the second half.
-                    let d = us(*duration);
-                    let n = nodes.len().max(1) as u64;
-                    let slot = d / (2 * n);
-                    let ips: Vec<IpAddr> = nodes.iter().filter_map(|x| self.ip(x)).collect();
-                    for (k, ip) in ips.iter().enumerate() {
-                        push(at + k as u64 * slot, Step::ClogOne(*ip));
-                    }
-                    let mut order = ips.clone();
-                    let mut rng: ChaCha8Rng = stream(self.seed, Purpose::Faults, i as u64);
-                    order.shuffle(&mut rng);
-                    for (k, ip) in order.iter().enumerate() {
-                        push(at + d / 2 + k as u64 * slot, Step::UnclogOne(*ip));
-                    }
-                }
-                FaultKind::Kill { restart_after, .. } => {
-                    push(at, Step::Begin);
-                    if let Some(r) = restart_after {
-                        push(at.saturating_add(us(*r)), Step::End);
-                    }
-                }
-                k => {
-                    push(at, Step::Begin);
-                    push(at.saturating_add(us(duration_of(k))), Step::End);
-                }
             }
         }
         steps.retain(|s| s.0 < load_end_us);
@@ -290,15 +189,8 @@ impl Injector {
         }
     }
 
-    fn ip(&self, name: &str) -> Option<IpAddr> {
-        self.nodes.get(name).map(|n| n.ip)
-    }
-
-    fn host_index(name: &str) -> Option<u32> {
-        name.strip_prefix("host-")?
-            .parse::<u32>()
-            .ok()?
-            .checked_sub(1)
+    fn ip(&self, node: Node) -> Option<IpAddr> {
+        self.nodes.get(&node).map(|n| n.ip)
     }
 
     fn clog_node(&self, st: &mut State, ip: IpAddr) {
@@ -337,30 +229,6 @@ impl Injector {
         }
     }
 
-    /// The links a partition cuts: between nodes of different groups; with `oneway`, only from
-    /// an earlier group to a later one (connections still fail both ways, as TCP's handshake
-    /// needs both directions).
-    fn partition_links(&self, groups: &[Vec<String>], oneway: bool) -> Vec<(IpAddr, IpAddr)> {
-        let ips: Vec<Vec<IpAddr>> = groups
-            .iter()
-            .map(|g| g.iter().filter_map(|n| self.ip(n)).collect())
-            .collect();
-        let mut out = Vec::new();
-        for (i, gi) in ips.iter().enumerate() {
-            for gj in ips.iter().skip(i + 1) {
-                for &a in gi {
-                    for &b in gj {
-                        out.push((a, b));
-                        if !oneway {
-                            out.push((b, a));
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
     fn set_latency(&self, st: &State) {
         let cfg = st.latency.last().map_or(self.base, |(_, c)| *c);
         self.net.set_config(cfg);
@@ -378,64 +246,60 @@ impl Injector {
         self.hosts.set(host, factor, 1.0 - ok);
     }
 
-    fn kill(&self, st: &mut State, name: &str) {
-        let Some(n) = self.nodes.get(name) else {
+    fn kill(&self, st: &mut State, node: Node) {
+        let Some(n) = self.nodes.get(&node) else {
             return;
         };
-        let c = st.killed.entry(name.to_string()).or_insert(0);
+        let c = st.killed.entry(node).or_insert(0);
         *c += 1;
         if *c == 1 {
             self.handle.kill(n.id);
             self.net.close_listeners(n.ip);
             // A dead conductor's workers and slots are busy with nothing: its occupancy drops
             // to zero (its restart starts from zero, reporting as it goes).
-            let index = name
-                .strip_prefix("conductor-")
-                .and_then(|i| i.parse::<u32>().ok())
-                .and_then(|i| i.checked_sub(1));
-            if let Some(conductor) = index {
+            if let Node::Conductor(conductor) = node {
                 self.rec.record(Event::PoolBusy { conductor, busy: 0 });
                 self.rec.record(Event::RpcBusy { conductor, busy: 0 });
             }
         }
     }
 
-    fn restart(&self, st: &mut State, name: &str) {
-        let Some(n) = self.nodes.get(name) else {
+    fn restart(&self, st: &mut State, node: Node) {
+        let Some(n) = self.nodes.get(&node) else {
             return;
         };
-        if let Some(c) = st.killed.get_mut(name) {
+        if let Some(c) = st.killed.get_mut(&node) {
             *c -= 1;
             if *c == 0 {
-                st.killed.remove(name);
+                st.killed.remove(&node);
                 self.handle.restart(n.id);
                 // A pause still in force holds the new incarnation too.
-                if st.paused.contains_key(name) {
+                if st.paused.contains_key(&node) {
                     self.handle.pause(n.id);
                 }
             }
         }
     }
 
-    fn pause(&self, st: &mut State, name: &str) {
-        let Some(n) = self.nodes.get(name) else {
+    fn pause(&self, st: &mut State, node: Node) {
+        let Some(n) = self.nodes.get(&node) else {
             return;
         };
-        let c = st.paused.entry(name.to_string()).or_insert(0);
+        let c = st.paused.entry(node).or_insert(0);
         *c += 1;
         if *c == 1 {
             self.handle.pause(n.id);
         }
     }
 
-    fn resume(&self, st: &mut State, name: &str) {
-        let Some(n) = self.nodes.get(name) else {
+    fn resume(&self, st: &mut State, node: Node) {
+        let Some(n) = self.nodes.get(&node) else {
             return;
         };
-        if let Some(c) = st.paused.get_mut(name) {
+        if let Some(c) = st.paused.get_mut(&node) {
             *c -= 1;
             if *c == 0 {
-                st.paused.remove(name);
+                st.paused.remove(&node);
                 self.handle.resume(n.id);
             }
         }
@@ -446,87 +310,25 @@ impl Injector {
         if g.healed {
             return;
         }
-        let st = &mut *g;
-        let begin = matches!(step, Step::Begin);
-        match (&f.kind, step) {
-            (FaultKind::Clog { .. }, Step::ClogOne(ip)) => self.clog_node(st, *ip),
-            (FaultKind::Clog { .. }, Step::UnclogOne(ip)) => self.unclog_node(st, *ip),
-            (FaultKind::Partition { groups, oneway, .. }, _) => {
-                for (a, b) in self.partition_links(groups, *oneway) {
-                    if begin {
-                        self.clog_link(st, a, b);
-                    } else {
-                        self.unclog_link(st, a, b);
-                    }
-                }
-            }
-            (FaultKind::Isolate { node, .. }, _) => {
-                if let Some(ip) = self.ip(node) {
-                    if begin {
-                        self.clog_node(st, ip);
-                    } else {
-                        self.unclog_node(st, ip);
-                    }
-                }
-            }
-            (FaultKind::Kill { node, .. }, _) => {
-                if begin {
-                    self.kill(st, node);
-                } else {
-                    self.restart(st, node);
-                }
-            }
-            (FaultKind::Pause { node, .. }, _) => {
-                if begin {
-                    self.pause(st, node);
-                } else {
-                    self.resume(st, node);
-                }
-            }
-            (FaultKind::Latency { min, max, .. }, _) => {
-                if begin {
-                    let cfg = MemNetConfig {
-                        latency_min: *min,
-                        latency_max: *max,
-                        ..self.base
-                    };
-                    st.latency.push((i, cfg));
-                } else {
-                    st.latency.retain(|(j, _)| *j != i);
-                }
-                self.set_latency(st);
-            }
-            (FaultKind::SlowHost { node, factor, .. }, _) => {
-                if let Some(h) = Self::host_index(node) {
-                    let v = st.slow.entry(h).or_default();
-                    if begin {
-                        v.push((i, *factor));
-                    } else {
-                        v.retain(|(j, _)| *j != i);
-                    }
-                    self.set_host(st, h);
-                }
-            }
-            (FaultKind::HostErrors { node, rate, .. }, _) => {
-                if let Some(h) = Self::host_index(node) {
-                    let v = st.errors.entry(h).or_default();
-                    if begin {
-                        v.push((i, *rate));
-                    } else {
-                        v.retain(|(j, _)| *j != i);
-                    }
-                    self.set_host(st, h);
-                }
-            }
-            (FaultKind::Clog { .. }, _) => {}
-        }
+        f.kind.apply(
+            &mut Acting {
+                inj: self,
+                st: &mut g,
+            },
+            i,
+            step,
+        );
         drop(g);
         self.rec.note("nemesis", || {
+            let ip = |n: &Node| {
+                self.ip(*n)
+                    .map_or_else(|| n.to_string(), |ip| ip.to_string())
+            };
             let what = match step {
                 Step::Begin => "begin".to_string(),
                 Step::End => "end".to_string(),
-                Step::ClogOne(ip) => format!("clog {ip}"),
-                Step::UnclogOne(ip) => format!("unclog {ip}"),
+                Step::ClogOne(n) => format!("clog {}", ip(n)),
+                Step::UnclogOne(n) => format!("unclog {}", ip(n)),
             };
             format!("fault {i} {} {what}: {}", f.kind.name(), describe(f))
         });
@@ -553,13 +355,13 @@ impl Injector {
             self.net.unclog_link(a, b);
         }
         let paused = std::mem::take(&mut st.paused);
-        for name in std::mem::take(&mut st.killed).into_keys() {
-            if let Some(n) = self.nodes.get(&name) {
+        for node in std::mem::take(&mut st.killed).into_keys() {
+            if let Some(n) = self.nodes.get(&node) {
                 self.handle.restart(n.id);
             }
         }
-        for name in paused.into_keys() {
-            if let Some(n) = self.nodes.get(&name) {
+        for node in paused.into_keys() {
+            if let Some(n) = self.nodes.get(&node) {
                 self.handle.resume(n.id);
             }
         }
@@ -576,17 +378,84 @@ impl Injector {
     }
 }
 
-/// How long a fault with a `duration` key lasts (kill has none: zero).
-fn duration_of(k: &FaultKind) -> Duration {
-    match k {
-        FaultKind::Partition { duration, .. }
-        | FaultKind::Isolate { duration, .. }
-        | FaultKind::Pause { duration, .. }
-        | FaultKind::Clog { duration, .. }
-        | FaultKind::Latency { duration, .. }
-        | FaultKind::SlowHost { duration, .. }
-        | FaultKind::HostErrors { duration, .. } => *duration,
-        FaultKind::Kill { .. } => Duration::ZERO,
+/// The injector with its state locked: the world a fault kind acts on.
+struct Acting<'a> {
+    inj: &'a Injector,
+    st: &'a mut State,
+}
+
+impl FaultWorld for Acting<'_> {
+    fn clog_node(&mut self, node: Node) {
+        if let Some(ip) = self.inj.ip(node) {
+            self.inj.clog_node(self.st, ip);
+        }
+    }
+
+    fn unclog_node(&mut self, node: Node) {
+        if let Some(ip) = self.inj.ip(node) {
+            self.inj.unclog_node(self.st, ip);
+        }
+    }
+
+    fn clog_link(&mut self, from: Node, to: Node) {
+        if let (Some(a), Some(b)) = (self.inj.ip(from), self.inj.ip(to)) {
+            self.inj.clog_link(self.st, a, b);
+        }
+    }
+
+    fn unclog_link(&mut self, from: Node, to: Node) {
+        if let (Some(a), Some(b)) = (self.inj.ip(from), self.inj.ip(to)) {
+            self.inj.unclog_link(self.st, a, b);
+        }
+    }
+
+    fn kill(&mut self, node: Node) {
+        self.inj.kill(self.st, node);
+    }
+
+    fn restart(&mut self, node: Node) {
+        self.inj.restart(self.st, node);
+    }
+
+    fn pause(&mut self, node: Node) {
+        self.inj.pause(self.st, node);
+    }
+
+    fn resume(&mut self, node: Node) {
+        self.inj.resume(self.st, node);
+    }
+
+    fn latency(&mut self, fault: usize, bounds: Option<(Duration, Duration)>) {
+        match bounds {
+            Some((latency_min, latency_max)) => {
+                let cfg = MemNetConfig {
+                    latency_min,
+                    latency_max,
+                    ..self.inj.base
+                };
+                self.st.latency.push((fault, cfg));
+            }
+            None => self.st.latency.retain(|(j, _)| *j != fault),
+        }
+        self.inj.set_latency(self.st);
+    }
+
+    fn slow_host(&mut self, fault: usize, host: u32, factor: Option<f64>) {
+        let v = self.st.slow.entry(host).or_default();
+        match factor {
+            Some(f) => v.push((fault, f)),
+            None => v.retain(|(j, _)| *j != fault),
+        }
+        self.inj.set_host(self.st, host);
+    }
+
+    fn host_errors(&mut self, fault: usize, host: u32, rate: Option<f64>) {
+        let v = self.st.errors.entry(host).or_default();
+        match rate {
+            Some(r) => v.push((fault, r)),
+            None => v.retain(|(j, _)| *j != fault),
+        }
+        self.inj.set_host(self.st, host);
     }
 }
 
@@ -606,7 +475,7 @@ pub fn to_json(faults: &[Fault]) -> Vec<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse_str;
+    use scenario::{parse_str, FaultKind};
 
     fn scn(extra: &str) -> Scenario {
         let src = format!(
@@ -620,10 +489,13 @@ mod tests {
         let s = scn(
             "[nemesis]\nkinds = [\"partition\", \"kill\", \"pause\", \"clog\", \"latency\", \"isolate\", \"slow-host\", \"host-errors\"]\ntargets = [\"conductor-1\", \"conductor-2\", \"host-1\"]\nmean_interval = \"1m\"\nmean_duration = \"10s\"",
         );
-        let names: Vec<String> = ["api", "bus", "store", "conductor-1", "conductor-2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<Node> = vec![
+            Node::Api,
+            Node::Bus,
+            Node::Store,
+            Node::Conductor(0),
+            Node::Conductor(1),
+        ];
         let a = schedule(&s, 5, &names);
         let b = schedule(&s, 5, &names);
         assert_eq!(a, b);
@@ -637,10 +509,7 @@ mod tests {
         let mut end = Duration::ZERO;
         for f in &a {
             assert!(f.at >= end && f.at < s.duration, "{f:?}");
-            end = f.at + duration_of(&f.kind);
-            if let FaultKind::Kill { restart_after, .. } = &f.kind {
-                end = f.at + restart_after.unwrap();
-            }
+            end = f.at + f.kind.lasts().unwrap();
         }
         // The recorded form parses back as the same faults.
         let json = to_json(&a);
@@ -662,7 +531,7 @@ mod tests {
         assert!(!f.is_empty());
         for x in f {
             match x.kind {
-                FaultKind::Kill { node, .. } => assert!(node.starts_with("conductor-")),
+                FaultKind::Kill(k) => assert!(matches!(k.node, Node::Conductor(_))),
                 k => panic!("{k:?}"),
             }
         }

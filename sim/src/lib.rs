@@ -2,25 +2,22 @@
 //!
 //! Data flows one way: scenario → world → metrics (and, later, history) → report.
 
+#![warn(missing_docs)]
+
 #[cfg(not(madsim))]
 compile_error!(
     "the simulator needs `--cfg madsim` (set by .cargo/config.toml); the real build is \
-     `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p conductor`"
+     `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo build --release -p real`"
 );
 
-pub mod checker;
 pub mod client;
 pub mod explore;
 pub mod faults;
 pub mod matrix;
 pub mod pages;
 pub mod recorder;
-pub mod rng;
 pub mod run;
-pub mod scenario;
-pub mod service;
 pub mod shard;
 pub mod sweep;
 pub mod trace;
-pub mod workload;
 pub mod world;

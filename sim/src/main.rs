@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use scenario::{self, Scenario};
 use sim::run::{default_jobs, on_fresh_thread, report, run_seeds, run_seeds_with};
-use sim::scenario::{self, Scenario};
 use sim::shard::Shard;
 use sim::sweep::{self, Finish, Plan, ProbeEvent, ShardFile, Source, SweepError};
 use sim::trace::Trace;
@@ -203,10 +203,7 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn load(args: &ScenarioArgs) -> anyhow::Result<Scenario> {
-    let origin = args.scenario.display().to_string();
-    let scn = scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?;
-    scenario::check_supported(&scn, &origin).map_err(|e| BadInput(e.to_string()))?;
-    Ok(scn)
+    Ok(scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?)
 }
 
 fn main() -> ExitCode {
@@ -230,16 +227,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Check(s) => {
-            let scn = load(&s)?;
-            println!(
-                "{}: ok — {} ({} conductor(s), {} pool workers each, about {:.0} ops over {})",
-                s.scenario.display(),
-                scn.name,
-                scn.cluster.conductors,
-                scn.cluster.pool_workers,
-                scn.expected_ops(),
-                humantime::format_duration(scn.duration),
-            );
+            let line =
+                scenario::check(&s.scenario, &s.sets).map_err(|e| BadInput(e.to_string()))?;
+            println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explore(a) => explore(a),

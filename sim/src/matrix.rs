@@ -3,8 +3,9 @@
 //! holds and which it breaks, on how many seeds. The README's answer to the thread is its output.
 
 use crate::run::run_seeds;
-use crate::scenario::{self, ScenarioError, INVARIANTS};
 use crate::world::RunError;
+use checker::Invariant;
+use scenario::{self, ScenarioError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ pub struct Row {
     /// Seeds run.
     pub seeds: u64,
     /// The invariants judged.
-    pub checked: Vec<String>,
+    pub checked: Vec<Invariant>,
     /// For each invariant broken, the number of seeds that broke it.
     pub broken: BTreeMap<String, u64>,
     /// The first seed breaking each invariant, to replay it.
@@ -106,8 +107,6 @@ pub fn explore_matrix(
                 all.extend(parts.map(str::to_string));
             }
             let scn = scenario::load(base, &all)?;
-            let origin = base.display().to_string();
-            scenario::check_supported(&scn, &origin)?;
             let metrics = run_seeds(&scn, first, seeds, jobs)?;
             let mut broken = BTreeMap::new();
             let mut first_seed = BTreeMap::new();
@@ -154,21 +153,6 @@ fn label(v: &str) -> String {
     out
 }
 
-/// The short name of an invariant for narrow tables.
-fn short(inv: &str) -> &str {
-    match inv {
-        "create-before-use" => "create→use",
-        "no-use-after-delete" => "delete→use",
-        "per-container-order" => "order",
-        "at-most-once" => "once",
-        "no-lost-ops" => "lost",
-        "no-stuck-state" => "stuck",
-        "converges" => "converge",
-        "blocking-inline" => "inline",
-        other => other,
-    }
-}
-
 /// The matrix as a Markdown table: one column per axis, the base scenario, then one column
 /// per invariant — `ok` when it held on every seed, `k/N` for the seeds that broke it, `–`
 /// when it was not judged.
@@ -179,7 +163,7 @@ pub fn markdown(rows: &[Row], axes: &[Axis]) -> String {
         .map(|a| a.key.rsplit('.').next().unwrap_or(&a.key).to_string())
         .collect();
     head.push("faults".into());
-    head.extend(INVARIANTS.iter().map(|i| short(i).to_string()));
+    head.extend(Invariant::ALL.iter().map(|i| i.short().to_string()));
     out.push_str(&format!("| {} |\n", head.join(" | ")));
     out.push_str(&format!(
         "|{}|\n",
@@ -191,11 +175,11 @@ pub fn markdown(rows: &[Row], axes: &[Axis]) -> String {
             .map(|a| r.params.get(&a.key).cloned().unwrap_or_default())
             .collect();
         cells.push(r.scenario.clone());
-        for inv in INVARIANTS {
-            cells.push(if !r.checked.iter().any(|c| c == inv) {
+        for inv in Invariant::ALL {
+            cells.push(if !r.checked.contains(&inv) {
                 "–".into()
             } else {
-                match r.broken.get(inv) {
+                match r.broken.get(inv.name()) {
                     Some(k) => format!("**{k}/{}**", r.seeds),
                     None => "ok".into(),
                 }
@@ -237,7 +221,7 @@ mod tests {
             scenario: "kills".into(),
             params: [("cluster.ordering".to_string(), "none".to_string())].into(),
             seeds: 20,
-            checked: vec!["exclusive".into(), "converges".into()],
+            checked: vec![Invariant::Exclusive, Invariant::Converges],
             broken: [("exclusive".to_string(), 7)].into(),
             first_seed: [("exclusive".to_string(), 3)].into(),
         };

@@ -3,96 +3,27 @@
 //! (the drawing itself is `reports::html`'s).
 
 use crate::explore::Exploration;
-use crate::scenario::Scenario;
 use crate::sweep::{merged_timeline, phases};
 use reports::html::{self, FaultShading, FaultWindow, HtmlError, Page};
 use reports::{human, Histo, Report, SeedMetrics};
+use scenario::{Fault, Scenario};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// A duration key of a recorded fault (`"32s 96ms"`), in seconds.
-fn secs_at(f: &Value, key: &str) -> Option<f64> {
-    let text = f.get(key)?.as_str()?;
-    humantime::parse_duration(text.trim())
-        .ok()
-        .map(|d| d.as_secs_f64())
-}
-
-/// Node names as a label: up to three, then how many more.
-fn names(v: Option<&Value>) -> String {
-    let list: Vec<&str> = v
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    match list.len() {
-        0..=3 => list.join(","),
-        n => format!("{} +{} more", list[..2].join(","), n - 2),
-    }
-}
-
-/// The window of simulated time that one fault of a recorded schedule covers, with a label
-/// such as `kill conductor-3`: from `at` for its `duration` (a kill: until `restart_after`, or
-/// until the heal at the end of the load phase when it has none), cut at `load_end_s`, where
-/// everything heals. `None` for an entry that does not have that shape (it is not drawn).
+/// The window of simulated time that one fault of a recorded schedule covers, with its kind's
+/// label (`kill conductor-3`): from `at` for as long as it lasts (a kill: until
+/// `restart_after`, or until the heal at the end of the load phase when it has none), cut at
+/// `load_end_s`, where everything heals. `None` for an entry that is not a fault (it is not
+/// drawn).
 pub fn fault_window(f: &Value, load_end_s: f64) -> Option<FaultWindow> {
-    let kind = f.get("kind")?.as_str()?;
-    let at = secs_at(f, "at")?;
-    let node = || f.get("node").and_then(Value::as_str).unwrap_or("?");
-    let lasts = match kind {
-        "kill" => match f.get("restart_after") {
-            Some(_) => secs_at(f, "restart_after")?,
-            None => f64::INFINITY,
-        },
-        _ => secs_at(f, "duration")?,
-    };
-    let label = match kind {
-        "kill" if lasts.is_infinite() => format!("kill {} (no restart)", node()),
-        "kill" | "isolate" | "pause" => format!("{kind} {}", node()),
-        "partition" => {
-            let groups: Vec<String> = f
-                .get("groups")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|g| names(Some(g)))
-                .collect();
-            let oneway = f.get("oneway").and_then(Value::as_bool) == Some(true);
-            format!(
-                "partition{} {}",
-                if oneway { " (one way)" } else { "" },
-                groups.join(" | ")
-            )
-        }
-        "clog" => format!("clog {}", names(f.get("nodes"))),
-        "latency" => format!(
-            "latency {}..{}",
-            f.get("min").and_then(Value::as_str).unwrap_or("?"),
-            f.get("max").and_then(Value::as_str).unwrap_or("?")
-        ),
-        "slow-host" => format!(
-            "slow-host {} x{}",
-            node(),
-            f.get("factor").and_then(Value::as_f64).map_or_else(
-                || "?".into(),
-                |x| format!("{x:.3}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
-            )
-        ),
-        "host-errors" => format!(
-            "host-errors {} {}",
-            node(),
-            f.get("rate")
-                .and_then(Value::as_f64)
-                .map_or_else(|| "?".into(), |x| format!("{:.0}%", x * 100.0))
-        ),
-        other => other.to_string(),
-    };
+    let fault = Fault::from_recorded(f)?;
+    let at = fault.at.as_secs_f64();
+    let lasts = fault
+        .kind
+        .lasts()
+        .map_or(f64::INFINITY, |d| d.as_secs_f64());
     let end = (at + lasts).min(load_end_s.max(at));
-    (at.is_finite() && at >= 0.0).then_some((at, end, label))
+    Some((at, end, fault.kind.label()))
 }
 
 /// A recorded schedule's windows in start order, and how many entries could not be read.
@@ -227,24 +158,16 @@ pub fn explore_html(ex: &Exploration, load_end_s: f64, summary: &str) -> Result<
     page.pre(summary);
 
     page.heading("Invariants broken");
-    let judged: Vec<String> = if ex.checked.iter().any(|c| c == "all") {
-        crate::checker::Invariant::ALL
-            .iter()
-            .map(|i| i.name().to_string())
-            .collect()
-    } else {
-        ex.checked.clone()
-    };
     // Every invariant judged or broken, in the checker's table order.
-    let names: Vec<&str> = crate::checker::Invariant::ALL
+    let names: Vec<&str> = checker::Invariant::ALL
         .iter()
+        .filter(|i| ex.checked.contains(i) || ex.by_invariant.contains_key(i.name()))
         .map(|i| i.name())
-        .filter(|n| judged.iter().any(|j| j == n) || ex.by_invariant.contains_key(*n))
         .collect();
     let bars: Vec<(String, u64, bool)> = names
         .iter()
         .map(|n| {
-            let expected = ex.expected.iter().any(|e| e == n);
+            let expected = ex.expected.iter().any(|e| e.name() == *n);
             let label = if expected {
                 format!("{n} (expected)")
             } else {
@@ -279,7 +202,7 @@ pub fn explore_html(ex: &Exploration, load_end_s: f64, summary: &str) -> Result<
                     (*n).to_string(),
                     human::count(seeds),
                     human::ratio(seeds as f64 / ex.seeds.max(1) as f64),
-                    if ex.expected.iter().any(|e| e == n) {
+                    if ex.expected.iter().any(|e| e.name() == *n) {
                         "yes".into()
                     } else {
                         "no".into()

@@ -3,8 +3,8 @@
 //! time-weighted levels only. The history goes, event by event, to the streaming [`Checker`]
 //! (when invariants are judged) and to a [`Trace`] (when one is written); neither keeps it.
 
-use crate::checker::{Checker, Snapshot};
 use crate::trace::Trace;
+use checker::{Checker, Snapshot};
 use conductor::op::Truth;
 use conductor::proto::OpSpec;
 use conductor::recorder::{Event, Recorder};

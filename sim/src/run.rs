@@ -1,9 +1,10 @@
 //! Runs the seeds of a scenario in parallel — each seed on a fresh thread with its own runtime —
 //! and pools them into a report.
 
-use crate::scenario::{Arrival, Overflow, Scenario};
 use crate::world::{run_seed, RunError};
+use checker::Invariant;
 use reports::{build_report, Report, SeedMetrics, SloSpec};
+use scenario::{Arrival, Overflow, Scenario};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -140,7 +141,7 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
         || !scn.faults.is_empty()
         || scn.nemesis.is_some()
         || scn.api.validate_state
-        || scn.workload.model != crate::scenario::Model::Ops
+        || scn.workload.model != scenario::Model::Ops
         || !scn.client.retry_on.is_empty()
     {
         return None;
@@ -159,23 +160,25 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
 
 /// Pools seed metrics into the report of `scn`, judged against its `[checks] expect`. The
 /// Erlang B reference is left out when the RPC slots filled up: caller-runs then throttles
-/// arrivals and the loss model no longer applies (`reference/queueing.md`).
+/// arrivals and the loss model no longer applies (docs/queueing.md).
 pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
     let slots_filled = seeds.iter().any(|s| s.rpc_time_full_ratio() > 0.0);
     let slo = SloSpec {
         exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
         p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
     };
+    // The report names the invariants as its JSON does.
+    let names = |l: &[Invariant]| l.iter().map(|i| i.name().to_string()).collect::<Vec<_>>();
     let mut rep = build_report(
         &scn.name,
         first,
         seeds,
-        &scn.checks.invariants,
+        &names(&scn.checks.invariants),
         &slo,
         erlang_model(scn).filter(|_| !slots_filled),
         wall_s,
     );
-    rep.expect(&scn.checks.expect);
+    rep.expect(&names(&scn.checks.expect));
     rep
 }
 

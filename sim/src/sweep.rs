@@ -9,12 +9,12 @@
 //! [`merge`] rebuilds exactly what one unsharded run would have written.
 
 use crate::run::{report, run_many};
-use crate::scenario::{self, Arrival, Scenario, ScenarioError};
 use crate::shard::Shard;
 use crate::world::RunError;
 use reports::html::{self, Phases};
 use reports::sweep::{build_row, recommend, GridAxis, Headroom, Probe, Size, SloLimits, Sweep};
 use reports::{Histo, SeedMetrics, SloSpec, Timeline};
+use scenario::{self, Arrival, Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -242,9 +242,7 @@ impl Source {
     pub fn scenario(&self, extra: &[String]) -> Result<Scenario, ScenarioError> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
-        let scn = scenario::parse_str(&self.text, &self.origin, &sets, self.base_dir.as_deref())?;
-        scenario::check_supported(&scn, &self.origin)?;
-        Ok(scn)
+        scenario::parse_supported(&self.text, &self.origin, &sets, self.base_dir.as_deref())
     }
 }
 
@@ -585,7 +583,7 @@ pub fn phases(scn: &Scenario) -> Phases {
 pub fn timeseries_csv(
     header: &[&str],
     prefix: &[String],
-    samples: &[reports::timeline::Sample],
+    samples: &[reports::Sample],
     with_header: bool,
 ) -> String {
     let mut out = String::new();

@@ -6,8 +6,9 @@
 //! op (`op 42 start seq 3`), its attempt and the states it moved between. Violations appear as
 //! `checker` lines the moment the checker finds them.
 
-use crate::checker::{sim_time, Violation};
+use checker::{sim_time, Violation};
 use conductor::recorder::Event;
+use scenario::Node;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -45,7 +46,7 @@ fn us(d: u64) -> String {
 }
 
 fn conductor(i: u32) -> String {
-    format!("conductor-{}", i + 1)
+    Node::Conductor(i).to_string()
 }
 
 impl Trace {
@@ -191,7 +192,7 @@ impl Trace {
                     format!(" token {token}")
                 };
                 (
-                    format!("host-{}", host + 1),
+                    Node::Host(host).to_string(),
                     Some(op.container),
                     format!(
                         "applied {} seq {seq} attempt {attempt} from {}{token} over [{}, {}): {what}",

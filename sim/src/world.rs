@@ -1,13 +1,11 @@
 //! One simulated run: the reference deployment placed on madsim nodes (client, api, bus, store,
 //! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
 
-use crate::checker::{Checker, InvariantSet, Snapshot};
 use crate::client::{self, ClientConfig};
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
-use crate::scenario::{Model, Scenario};
-use crate::service::{Backends, HostFaults};
 use crate::trace::Trace;
+use checker::{Checker, Kind, Snapshot};
 use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
@@ -21,6 +19,8 @@ use conductor::store::{self, StoreState};
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use reports::SeedMetrics;
+use scenario::host_model::{Backends, HostFaults, Sleep};
+use scenario::{Model, Node, Scenario};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -84,7 +84,7 @@ impl Addrs {
 
 /// Names of the conductors, `conductor-1…N`.
 pub fn conductor_names(n: u32) -> Vec<String> {
-    (1..=n).map(|i| format!("conductor-{i}")).collect()
+    (0..n).map(|i| Node::Conductor(i).to_string()).collect()
 }
 
 /// What a run does besides running: none of it changes what happens in the simulation.
@@ -221,15 +221,21 @@ async fn world(
         }
     }
     let host_faults = Arc::new(HostFaults::new(c.hosts));
+    // Service times end exactly when they should (see `exact_sleep`).
+    let host_sleep: Sleep = Arc::new(|d| {
+        let at = madsim::time::TimeHandle::current().now_instant() + d;
+        Box::pin(exact_sleep(at))
+    });
     let model: Arc<dyn HostModel> = Arc::new(Backends::with_faults(
         seed,
         &scn.backend,
         host_faults.clone(),
+        host_sleep,
     ));
-    // Every node the fault injector may act on, by name.
+    // Every node the fault injector may act on.
     let mut nodes = Nodes::new();
-    let mut node = |name: &str, id: NodeId, ip: IpAddr| {
-        nodes.insert(name.to_string(), NodeRef { id, ip });
+    let mut node = |node: Node, id: NodeId, ip: IpAddr| {
+        nodes.insert(node, NodeRef { id, ip });
     };
 
     let (s, n) = (store_state.clone(), net.clone());
@@ -241,23 +247,23 @@ async fn world(
             let _ = store::serve(listen(&n, addr).await, s).await;
         }
     });
-    node("store", id, addr.ip());
+    node(Node::Store, id, addr.ip());
 
     let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
     let id = place(&handle, "bus", addr.ip(), move || {
         let n = n.clone();
         async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
     });
-    node("bus", id, addr.ip());
+    node(Node::Bus, id, addr.ip());
 
     for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
         let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
-        let name = format!("host-{}", i + 1);
-        let id = place(&handle, name.clone(), addr.ip(), move || {
+        let host_node = Node::Host(i as u32);
+        let id = place(&handle, host_node.to_string(), addr.ip(), move || {
             let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
             async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
         });
-        node(&name, id, addr.ip());
+        node(host_node, id, addr.ip());
     }
 
     for (i, &addr) in addrs.conductors.iter().enumerate() {
@@ -289,7 +295,7 @@ async fn world(
             let (cfg, r) = (cfg.clone(), r.clone());
             async move { cond::run(cfg.clone(), r.clone()).await }
         });
-        node(&names[i], id, addr.ip());
+        node(Node::Conductor(i as u32), id, addr.ip());
     }
 
     let api_cfg = ApiConfig {
@@ -309,13 +315,13 @@ async fn world(
         let (cfg, r) = (api_cfg.clone(), r.clone());
         async move { api::serve(listen(&cfg.net, addr).await, cfg.clone(), r.clone()).await }
     });
-    node("api", id, addr.ip());
+    node(Node::Api, id, addr.ip());
 
     let start = Instant::now();
     let load_end_us = scn.duration.as_micros() as u64;
     // The fault schedule is drawn before the run (scheduled faults and the nemesis's draws),
     // from streams of its own.
-    let names: Vec<String> = nodes.keys().cloned().collect();
+    let names: Vec<Node> = nodes.keys().copied().collect();
     let schedule = faults::schedule(&scn, seed, &names);
     let injector = Arc::new(Injector::new(
         handle.clone(),
@@ -334,18 +340,12 @@ async fn world(
         &client_node,
         rec.clone(),
         net.clone(),
-        ClientConfig {
+        client::Placement {
             ip: addrs.client,
             api: addrs.api,
             start,
-            seed,
-            duration: scn.duration,
-            workload: scn.workload.clone(),
-            timeout: scn.client.timeout,
-            retry_on: scn.client.retry_on.clone(),
-            policy: scn.retry.to_policy(),
-            budget: (scn.retry.budget_ratio, scn.retry.budget_min_per_s),
         },
+        ClientConfig::new(&scn, seed),
     );
     // The load phase lasts `duration`, whenever its last arrival came.
     exact_sleep(start + scn.duration).await;
@@ -360,7 +360,7 @@ async fn world(
         .checks
         .invariants
         .iter()
-        .any(|i| matches!(i.as_str(), "no-lost-ops" | "no-stuck-state" | "converges"));
+        .any(|i| i.kind() == Kind::Liveness);
     let drain_end = start + scn.duration + scn.drain;
     loop {
         let now = Instant::now();
@@ -382,9 +382,7 @@ async fn world(
 /// Installs the invariant checker (`[checks] invariants`, none for capacity runs) and the
 /// trace in the run's recorder.
 fn observe(rec: &SimRecorder, scn: &Scenario, seed: u64, opts: RunOptions) {
-    // The scenario's names were validated when it was loaded; an unknown one cannot reach here,
-    // and judging nothing is the safe reading if it ever did.
-    let on = InvariantSet::from_names(&scn.checks.invariants).unwrap_or_default();
+    let on = scn.checks.judged();
     if !on.is_empty() {
         rec.set_checker(Checker::new(seed, on));
     }

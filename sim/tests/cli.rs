@@ -1,4 +1,4 @@
-//! The command line's contract (DESIGN.md, "CLI"): exit status 0 when every judged SLO holds,
+//! The command line's contract (docs/outputs.md, "CLI"): exit status 0 when every judged SLO holds,
 //! 1 on a failed SLO, 2 on bad input with a message naming the file, the key and what was
 //! expected; `run` writes report.json with every key of the contract.
 
@@ -237,7 +237,7 @@ fn every_bundled_scenario_checks() {
     assert!(n >= 4, "only {n} bundled scenarios");
 }
 
-/// Every key DESIGN.md's report.json lists, as paths of object keys.
+/// Every key the report.json contract lists (docs/outputs.md), as paths of object keys.
 const CONTRACT: &[&str] = &[
     "scenario",
     "seed",

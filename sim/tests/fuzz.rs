@@ -14,7 +14,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use sim::scenario::{self, Scenario};
+use scenario::{self, Scenario};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! per-seed statistics ([`Stats`]).
 
 use reports::SeedMetrics;
-use sim::scenario::{self, Scenario};
+use scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! Counters and histograms tell one consistent story (DESIGN.md, "report.json"):
+//! Counters and histograms tell one consistent story (docs/outputs.md, "report.json"):
 //! - `pool` sums over conductors, `mean_busy` too, and round-robin spreads the arrivals evenly;
 //! - `complete` covers the ops that became terminal; rejected ops (the API's 409s) are counted,
 //!   not timed.
@@ -79,7 +79,7 @@ fn refused_ops_are_counted_not_completed() {
     assert_eq!(m.arrivals, m.accepted);
 }
 
-/// DESIGN.md: "`accept` is the API's answer; rejected ops are counted, not timed".
+/// The contract (docs/outputs.md): "`accept` is the API's answer; rejected ops are counted, not timed".
 #[test]
 fn refused_ops_are_not_timed() {
     let scn = Capacity::new(10, 8.0)

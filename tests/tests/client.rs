@@ -1,8 +1,8 @@
-//! The client (DESIGN.md, `[client]`, `[retry]`, `[workload] model = "lifecycle"`): retries
+//! The client (docs/scenario.md, `[client]`, `[retry]`, `[workload] model = "lifecycle"`): retries
 //! amplify the load as the policy and the budget say, timeouts are counted and retried, and the
 //! lifecycle model sends each new container its ops in order.
 
-use sim::scenario::Scenario;
+use scenario::Scenario;
 use tests::{parse, run_one};
 
 /// Five simulated minutes, one conductor, `start` on pre-created running containers with Zun's

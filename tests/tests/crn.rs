@@ -1,4 +1,4 @@
-//! Common random numbers (DESIGN.md, "Randomness"): arrivals, container picks and service times
+//! Common random numbers (docs/ARCHITECTURE.md, determinism): arrivals, container picks and service times
 //! come from their own keyed streams, never from the scheduler's RNG, so two configurations
 //! run with the same seed see the same workload and the same service times however their
 //! scheduling differs. Here: a pool of 5 and a pool of 50 workers.
@@ -7,9 +7,9 @@ use conductor::host::HostModel;
 use conductor::op::OpKind;
 use conductor::proto::{HostCmd, OpSpec};
 use reports::SeedMetrics;
-use sim::scenario::Scenario;
-use sim::service::Backends;
-use sim::workload::{Arrivals, Requests};
+use scenario::host_model::Backends;
+use scenario::workload::{Arrivals, Requests};
+use scenario::Scenario;
 use tests::{run_one, Capacity};
 
 /// Half an hour at 8 ops/s, no warm-up, with `workers` workers.
@@ -51,8 +51,8 @@ fn the_workload_does_not_depend_on_the_pool() {
 fn service_times_are_keyed_by_op_not_by_order() {
     let (small, big) = (pool(5, "caller-runs"), pool(50, "caller-runs"));
     let (a, b) = (
-        Backends::new(3, &small.backend),
-        Backends::new(3, &big.backend),
+        Backends::new(3, &small.backend, no_sleep()),
+        Backends::new(3, &big.backend, no_sleep()),
     );
     let cmd = |id: u64, host: u32| HostCmd {
         op: OpSpec {
@@ -74,7 +74,7 @@ fn service_times_are_keyed_by_op_not_by_order() {
         .collect();
     backward.reverse();
     assert_eq!(forward, backward);
-    let other_seed = Backends::new(4, &small.backend);
+    let other_seed = Backends::new(4, &small.backend, no_sleep());
     assert_ne!(forward[0], other_seed.service_time(0, &cmd(0, 0)));
 }
 
@@ -152,4 +152,9 @@ fn unbounded_pools_of_any_size_run_identically() {
         s.exhausted,
         b.exhausted
     );
+}
+
+/// The draws are all these tests look at: the hosts never sleep here.
+fn no_sleep() -> scenario::host_model::Sleep {
+    std::sync::Arc::new(|_| Box::pin(async {}))
 }

@@ -2,8 +2,8 @@
 //! the project recommends breaks none — under random partitions and kills of the conductors,
 //! the bus and the store.
 
+use scenario::{self, Node, Scenario};
 use sim::run::run_seeds;
-use sim::scenario::{self, Scenario};
 use std::collections::BTreeSet;
 use tests::workspace_root;
 
@@ -46,7 +46,12 @@ fn each_known_bad_design_breaks_what_it_is_known_to_break() {
     ];
     for name in cases {
         let scn = load(name, &[]);
-        let expect: BTreeSet<String> = scn.checks.expect.iter().cloned().collect();
+        let expect: BTreeSet<String> = scn
+            .checks
+            .expect
+            .iter()
+            .map(|i| i.name().to_string())
+            .collect();
         assert!(
             !expect.is_empty(),
             "{name}: a known-bad design names what it breaks"
@@ -90,8 +95,8 @@ fn the_reference_holds_every_invariant_under_faults() {
     assert_eq!(scn.checks.invariants.len(), 9, "every invariant is judged");
     assert!(scn.checks.expect.is_empty());
     let nemesis = scn.nemesis.as_ref().expect("random faults");
-    for t in ["bus", "store", "conductor-1"] {
-        assert!(nemesis.targets.iter().any(|n| n == t), "{t} is a target");
+    for t in [Node::Bus, Node::Store, Node::Conductor(0)] {
+        assert!(nemesis.targets.contains(&t), "{t} is a target");
     }
     let metrics = run_seeds(&scn, 1, 200, 2).expect("the reference runs");
     let mut faults = 0;

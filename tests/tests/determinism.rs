@@ -1,4 +1,4 @@
-//! Determinism (DESIGN.md, "report.json"): the same scenario, seed and binary give the same
+//! Determinism (docs/outputs.md, "report.json"): the same scenario, seed and binary give the same
 //! report bytes, `host` aside; another seed gives another report.
 //!
 //! Every bundled scenario (`scenarios/*.toml`), shortened to five simulated minutes, runs seeds
@@ -6,9 +6,9 @@
 //! the pooled report must be byte-identical without `host`. Seed 2's report must differ from
 //! seed 1's beyond the seed numbers themselves.
 
+use scenario::{self, Scenario};
 use serde_json::Value;
 use sim::run::{report, run_seeds};
-use sim::scenario::{self, Scenario};
 use tests::bundled_scenarios;
 
 const SETS: [&str; 3] = ["duration=\"5m\"", "warmup=\"30s\"", "drain=\"5m\""];

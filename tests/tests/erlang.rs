@@ -1,4 +1,4 @@
-//! Erlang B agreement (`reference/queueing.md`): with Poisson arrivals, one conductor, no faults
+//! Erlang B agreement (docs/queueing.md): with Poisson arrivals, one conductor, no faults
 //! and an overflow that sends excess work elsewhere (caller-runs, reject), the pool is an
 //! M/G/c/c loss system and the fraction of arrivals that find it exhausted is E_B(c, A) with
 //! A = λ × mean hold time, whatever the hold-time distribution (insensitivity).
@@ -12,7 +12,7 @@
 //! must be refused by the same yardstick: the test can tell.
 
 use reports::erlang_b;
-use sim::scenario::Scenario;
+use scenario::Scenario;
 use tests::{assert_agrees, offered, run, Capacity};
 
 const SEEDS: u64 = 8;

@@ -1,12 +1,12 @@
-//! Fault injection (DESIGN.md, "Faults"): every kind has a visible effect, the nemesis is
+//! Fault injection (docs/scenario.md, `[[faults]]`): every kind has a visible effect, the nemesis is
 //! deterministic, the world heals at the end of the load phase and drains, and a killed node
 //! behaves like a dead process on the simulated network.
 
 use conductor::mem::{system_clock, task_timer, MemNet, MemNetConfig};
 use conductor::proto::Msg;
 use reports::SeedMetrics;
+use scenario::Scenario;
 use sim::run::{report, run_seeds};
-use sim::scenario::Scenario;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tests::{parse, run_one};

@@ -1,4 +1,4 @@
-//! Little's law on the pool (`reference/queueing.md`): the time-average number of busy workers
+//! Little's law on the pool (docs/queueing.md): the time-average number of busy workers
 //! equals the rate of ops the workers serve times the mean hold time,
 //! L = λ_served × E[hold]; for a loss system λ_served = λ × (1 − B).
 //!

@@ -1,4 +1,4 @@
-//! Each overflow policy does what DESIGN.md says ("The pool"):
+//! Each overflow policy does what docs/scenario.md says of `cluster.overflow`:
 //! - `caller-runs`: the RPC slot runs the op itself and only then answers, so every exhaustion
 //!   is a caller run and the API's answer waits (accept latency's tail grows to service times);
 //! - `reject`: the op fails fast: every exhaustion is a failure, nothing runs on a caller;
@@ -14,8 +14,8 @@
 
 use conductor::op::OpKind;
 use reports::{erlang_c, erlang_c_wait, SeedMetrics};
-use sim::scenario::Scenario;
-use sim::workload::{Arrivals, Requests};
+use scenario::workload::{Arrivals, Requests};
+use scenario::Scenario;
 use tests::{assert_agrees, offered, poisson_tail, run, Capacity, Stats};
 
 const C: u32 = 10;

@@ -1,0 +1,251 @@
+//! Judging a recorded history: the JSON-lines logs the real services write (one object per
+//! event, `{"t_us", "node", "event", …}`, `t_us` in µs of wall-clock time since the UNIX
+//! epoch, so the logs of several processes share one time base).
+//!
+//! [`check_files`] reads every file, merges their events by `(t_us, file order, line order)`,
+//! feeds them to the same [`Checker`] the simulator runs, and says what it found. Nothing is
+//! skipped silently: a line that is not an event is an error naming the file and the line; only
+//! a torn last line (no newline at the end, and not a whole event: a service stopped while
+//! writing it) is dropped, with a warning.
+//!
+//! **What a history can judge.** The safety invariants are judged on the events. The liveness
+//! invariants are judged on the final state of the store and the hosts, which the real services
+//! do not record yet: they are reported as *not judged*, never as holding.
+//!
+//! **Containers older than the history.** A log does not say which containers existed before
+//! it began (the real store and hosts pre-create theirs). A container whose first op at a host
+//! found it there (its `before` is not `Absent`) is taken to have existed there before the
+//! history began, as the simulator's pre-created containers do; one whose first op found
+//! nothing was never created there, and an op on it breaks `create-before-use`.
+
+use crate::{Checker, Findings, Invariant, InvariantSet, Kind};
+use conductor::op::Truth;
+use conductor::recorder::Event;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What [`check_files`] found in a history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryFindings {
+    /// The files read, in the order given.
+    pub files: Vec<PathBuf>,
+    /// Events read (every file, torn last lines left out).
+    pub events: u64,
+    /// Containers taken to exist at a host before the history began (their first op there
+    /// found them).
+    pub pre_existing: u64,
+    /// The violations: listed (the first ones of each invariant) and counted.
+    pub findings: Findings,
+    /// The invariants judged.
+    pub judged: InvariantSet,
+    /// The invariants asked for and not judged: the liveness ones, since the history holds
+    /// no final state of the store and the hosts.
+    pub not_judged: InvariantSet,
+    /// What was read but dropped (a torn last line), one message each naming file and line.
+    pub warnings: Vec<String>,
+}
+
+impl HistoryFindings {
+    /// The number of violations found, listed or not.
+    pub fn violations(&self) -> u64 {
+        self.findings.counts.values().sum()
+    }
+
+    /// As JSON: `files`, `events`, `pre_existing`, `judged`, `not_judged`, `warnings`,
+    /// `counts` and `violations` (each as `report.json` holds one).
+    pub fn to_json(&self) -> serde_json::Value {
+        let names = |s: InvariantSet| s.iter().map(Invariant::name).collect::<Vec<_>>();
+        serde_json::json!({
+            "files": self.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "events": self.events,
+            "pre_existing": self.pre_existing,
+            "judged": names(self.judged),
+            "not_judged": names(self.not_judged),
+            "warnings": self.warnings,
+            "counts": self.findings.counts,
+            "violations": self.findings.violations.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The summary, then the violations as the simulator's `replay` prints them.
+impl fmt::Display for HistoryFindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |s: InvariantSet| {
+            let n: Vec<&str> = s.iter().map(Invariant::name).collect();
+            if n.is_empty() {
+                "none".to_string()
+            } else {
+                n.join(", ")
+            }
+        };
+        writeln!(
+            f,
+            "history    {} file{}, {} events, {} container{} at a host before it began",
+            self.files.len(),
+            if self.files.len() == 1 { "" } else { "s" },
+            self.events,
+            self.pre_existing,
+            if self.pre_existing == 1 { "" } else { "s" },
+        )?;
+        writeln!(f, "judged     {}", list(self.judged))?;
+        if !self.not_judged.is_empty() {
+            writeln!(
+                f,
+                "not judged {} (liveness: the history holds no final state of the store and \
+                 the hosts)",
+                list(self.not_judged)
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning    {w}")?;
+        }
+        writeln!(
+            f,
+            "violations {} found, {} listed",
+            self.violations(),
+            self.findings.violations.len()
+        )?;
+        for v in &self.findings.violations {
+            writeln!(f, "  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a history could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A file could not be read.
+    #[error("{}: cannot read it: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is not an event of the JSON-lines recorder.
+    #[error("{}:{line}: not an event of the JSON-lines recorder: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// One line of the JSON-lines recorder ([`JsonLines`](conductor::recorder::JsonLines)).
+#[derive(serde::Deserialize)]
+struct Line {
+    t_us: u64,
+    // Which service wrote it: the checker does not need it, but a line without it is not one
+    // of the recorder's.
+    #[allow(dead_code)]
+    node: String,
+    #[serde(flatten)]
+    ev: Event,
+}
+
+/// Reads one file's events in line order, with their times; a torn last line goes to
+/// `warnings`.
+fn read(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<(u64, Event)>, HistoryError> {
+    let bytes = std::fs::read(path).map_err(|source| HistoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    // What follows the last newline: nothing when the file ends with one, else the last line
+    // as far as it was written.
+    let unterminated = lines.pop().filter(|l| !l.is_empty());
+    let mut out = Vec::with_capacity(lines.len());
+    let malformed = |line: usize, e: serde_json::Error| {
+        // serde_json counts lines within the one it was given: keep the column only.
+        let msg = e.to_string();
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map_or(msg.as_str(), |(m, _)| m);
+        HistoryError::Malformed {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{msg} (column {})", e.column()),
+        }
+    };
+    for (i, l) in lines.iter().enumerate() {
+        let line: Line = serde_json::from_slice(l).map_err(|e| malformed(i + 1, e))?;
+        out.push((line.t_us, line.ev));
+    }
+    if let Some(l) = unterminated {
+        let n = lines.len() + 1;
+        match serde_json::from_slice::<Line>(l) {
+            Ok(line) => out.push((line.t_us, line.ev)),
+            Err(_) => warnings.push(format!(
+                "{}:{n}: a torn last line (no newline at the end, not a whole event), dropped",
+                path.display()
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Judges the history in the JSON-lines files `paths` (the logs of one deployment's services,
+/// in any order) against the invariants `invariants`: the events of every file merged by
+/// `(t_us, file order, line order)` and fed to one [`Checker`]. The liveness invariants among
+/// `invariants` are not judged (see the [module](self)).
+///
+/// # Errors
+/// [`HistoryError`] naming the file that cannot be read, or the file and line that is not an
+/// event.
+pub fn check_files(
+    paths: &[PathBuf],
+    invariants: InvariantSet,
+) -> Result<HistoryFindings, HistoryError> {
+    let mut warnings = Vec::new();
+    let mut events: Vec<(u64, Event)> = Vec::new();
+    for p in paths {
+        events.extend(read(p, &mut warnings)?);
+    }
+    // Stable: equal times keep file order, then line order.
+    events.sort_by_key(|(t, _)| *t);
+
+    // The real services record no final state of the store and the hosts: the liveness
+    // invariants cannot be judged on what they write.
+    let liveness: InvariantSet = Invariant::ALL
+        .into_iter()
+        .filter(|i| i.kind() == Kind::Liveness)
+        .collect();
+    let judged = invariants.without(liveness);
+    let mut checker = Checker::new(0, judged);
+
+    let mut seen: BTreeSet<(u64, u32)> = BTreeSet::new();
+    let mut pre_existing = 0;
+    for (_, ev) in &events {
+        if let Event::Applied {
+            host, op, before, ..
+        } = *ev
+        {
+            if seen.insert((op.container, host)) && before != Truth::Absent {
+                checker.precreated(op.container, host, before);
+                pre_existing += 1;
+            }
+        }
+    }
+    for (t, ev) in &events {
+        checker.observe(*t, ev);
+    }
+    Ok(HistoryFindings {
+        files: paths.to_vec(),
+        events: events.len() as u64,
+        pre_existing,
+        findings: checker.findings(),
+        judged,
+        not_judged: invariants.and(liveness),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod tests;

@@ -1,0 +1,68 @@
+//! `conductor api`: the API (magnum-api / zun-api), persisting ops in the store and sending them
+//! through the bus.
+
+use crate::command::Command;
+use crate::flags::{addr, positive_duration, Cluster, Log, Wait};
+use crate::service::{self, listen, reach, recorder};
+use anyhow::bail;
+use conductor::api::{self, ApiConfig, RpcKind};
+use conductor::net::Net;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The API (magnum-api / zun-api): persists ops and sends them through the bus.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on for clients.
+    #[arg(long, value_parser = addr)]
+    listen: SocketAddr,
+    /// The store's address.
+    #[arg(long, value_parser = addr)]
+    store: SocketAddr,
+    /// The bus's address.
+    #[arg(long, value_parser = addr)]
+    bus: SocketAddr,
+    /// Refuse ops the container's status does not allow (Zun's 409); off = Magnum 2015.
+    #[arg(long)]
+    validate_state: bool,
+    /// How async ops go to the conductors.
+    #[arg(long, value_enum, default_value_t = RpcKind::Call)]
+    async_rpc: RpcKind,
+    /// How long a call waits for the conductor.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    rpc_timeout: Duration,
+    #[command(flatten)]
+    cluster: Cluster,
+    #[command(flatten)]
+    log: Log,
+    #[command(flatten)]
+    wait: Wait,
+}
+
+impl Command for Args {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        service::run(serve(self)).await
+    }
+}
+
+async fn serve(a: Args) -> anyhow::Result<()> {
+    let rec = recorder("api", &a.log)?;
+    let listener = listen(a.listen).await?;
+    reach("the store", a.store, a.wait.wait).await?;
+    reach("the bus", a.bus, a.wait.wait).await?;
+    let cfg = ApiConfig {
+        validate_state: a.validate_state,
+        async_rpc: a.async_rpc,
+        rpc_timeout: a.rpc_timeout,
+        routing: a.cluster.routing,
+        conductors: a.cluster.conductors,
+        lease_ttl: a.cluster.lease_ttl,
+        store: a.store,
+        bus: a.bus,
+        net: Net::Tcp,
+        ip: a.listen.ip(),
+    };
+    api::serve(listener, cfg, rec).await;
+    bail!("the API stopped accepting connections")
+}

@@ -1,0 +1,39 @@
+//! `conductor bus`: the message bus, a shared topic and one queue per conductor.
+
+use crate::command::Command;
+use crate::flags::addr;
+use crate::service::{self, listen};
+use anyhow::bail;
+use conductor::bus::{self, BusConfig};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// The message bus: a shared topic and one queue per conductor.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, value_parser = addr)]
+    listen: SocketAddr,
+    /// Unacknowledged deliveries a conductor may hold (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    prefetch: u32,
+    // The bus records no events, so it takes no --log.
+}
+
+impl Command for Args {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        service::run(serve(self)).await
+    }
+}
+
+async fn serve(a: Args) -> anyhow::Result<()> {
+    let listener = listen(a.listen).await?;
+    bus::serve(
+        listener,
+        BusConfig {
+            prefetch: a.prefetch,
+        },
+    )
+    .await;
+    bail!("the bus stopped accepting connections")
+}

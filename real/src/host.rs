@@ -1,0 +1,125 @@
+//! `conductor host`: a container host applying ops after their service time, drawn as the
+//! simulator's hosts draw them ([`Backends`]: keyed by op and attempt, common random numbers),
+//! from a scenario's `[backend]` or from the `--service*` flags.
+
+use crate::command::{BadInput, Command};
+use crate::flags::{addr, duration, probability, Log};
+use crate::service::{self, listen, recorder};
+use anyhow::bail;
+use clap::ValueEnum;
+use conductor::host::{self, HostState};
+use conductor::op::Truth;
+use scenario::host_model::{Backends, Sleep};
+use scenario::{Backend, Dist};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A container host: applies ops after their service time.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, value_parser = addr)]
+    listen: SocketAddr,
+    /// This host's index (host-N has index N-1).
+    #[arg(long)]
+    index: u32,
+    /// Number of hosts in the deployment (to know which pre-created containers are here).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    hosts: u32,
+    /// Containers 0..N pre-created (running) in the store: this host holds those with
+    /// c % hosts == index, as the store places them.
+    #[arg(long, default_value_t = 0)]
+    containers: u64,
+    /// Mean service time of an op (its value with `--service-dist const`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration,
+          conflicts_with = "scenario")]
+    service: Duration,
+    /// Service-time distribution.
+    #[arg(long, value_enum, default_value_t = ServiceDist::Exp, conflicts_with = "scenario")]
+    service_dist: ServiceDist,
+    /// Probability that an op fails in the backend.
+    #[arg(long, default_value_t = 0.0, value_parser = probability, conflicts_with = "scenario")]
+    failure_rate: f64,
+    /// Take the service times (every op's distribution) and the failure rate from this
+    /// scenario file's `[backend]`, validated as `conductor check` does.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Overrides a key of `--scenario` by its dotted path, e.g.
+    /// `--set backend.failure_rate=0.01`.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "scenario")]
+    sets: Vec<String>,
+    /// Seed of the service-time and failure draws, keyed by op id and attempt [default: the
+    /// scenario's `seed`, else 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Refuse an op whose fencing token is older than one seen for its container.
+    #[arg(long)]
+    fencing: bool,
+    #[command(flatten)]
+    log: Log,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ServiceDist {
+    Const,
+    Exp,
+}
+
+impl Command for Args {
+    fn flag_problem(&self) -> Option<String> {
+        (self.index >= self.hosts).then(|| {
+            format!(
+                "--index {} is out of range: with --hosts {} it must be below {}",
+                self.index, self.hosts, self.hosts
+            )
+        })
+    }
+
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        service::run(serve(self)).await
+    }
+}
+
+async fn serve(a: Args) -> anyhow::Result<()> {
+    let (backend, seed) = a.backend()?;
+    let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
+    let mut st = HostState::with_fencing(a.fencing);
+    // The store places pre-created container c on host c % hosts (round-robin from 0).
+    for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
+        st.set(id, Truth::Running);
+    }
+    let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
+    let model = Arc::new(Backends::new(seed, &backend, sleep));
+    let listener = listen(a.listen).await?;
+    host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec).await;
+    bail!("the host stopped accepting connections")
+}
+
+impl Args {
+    /// The backend and the seed of its draws: the scenario's, or the `--service*` flags'.
+    fn backend(&self) -> Result<(Backend, u64), BadInput> {
+        match &self.scenario {
+            Some(path) => {
+                let scn = scenario::load(path, &self.sets).map_err(|e| BadInput(e.to_string()))?;
+                Ok((scn.backend, self.seed.unwrap_or(scn.seed)))
+            }
+            None => {
+                let default = match self.service_dist {
+                    ServiceDist::Const => Dist::Constant {
+                        value: self.service,
+                    },
+                    ServiceDist::Exp => Dist::Exp { mean: self.service },
+                };
+                let backend = Backend {
+                    default,
+                    per_op: Vec::new(),
+                    failure_rate: self.failure_rate,
+                };
+                Ok((backend, self.seed.unwrap_or(1)))
+            }
+        }
+    }
+}

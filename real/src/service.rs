@@ -1,0 +1,81 @@
+//! What every service process does around its service: record events, listen and announce the
+//! bound address, reach the services it depends on, and run until it fails or is told to stop.
+
+use crate::flags::Log;
+use anyhow::{bail, Context};
+use conductor::net::{Listener, Net};
+use conductor::recorder::{JsonLines, SharedRecorder};
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Runs a service until it fails or a shutdown signal arrives.
+pub async fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    tokio::select! {
+        r = fut => r.map(|()| ExitCode::SUCCESS),
+        r = shutdown() => r.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (Ctrl-C off Unix).
+async fn shutdown() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
+}
+
+/// The JSON-lines recorder of node `node`, writing to `--log FILE` or stderr.
+pub fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
+    let out: Box<dyn Write + Send> = match &log.log {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the log {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stderr()),
+    };
+    Ok(Arc::new(JsonLines::new(node, out)))
+}
+
+/// Binds `addr` and announces the bound address on stdout (`listening ADDR`).
+pub async fn listen(addr: SocketAddr) -> anyhow::Result<Listener> {
+    let l = Net::Tcp
+        .bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = l.local_addr().context("cannot read the bound address")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {local}").context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")?;
+    Ok(l)
+}
+
+/// Waits until something accepts connections at `addr`, for at most `wait`.
+pub async fn reach(what: &str, addr: SocketAddr, wait: Duration) -> anyhow::Result<TcpStream> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() >= deadline => bail!(
+                "cannot reach {what} at {addr} within {}: {e}",
+                humantime::format_duration(wait)
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The client's state machine: the schedule of requests, the attempts in flight with their
+//! deadlines, and the retry decisions (policy, attempt limit, budget).
+
+use super::{Attempt, AttemptFailure, ClientConfig, Outcome, Schedule};
+use crate::RetryOn;
+use conductor::proto::{Answer, OpSpec};
+use conductor::retry::{RetryBudget, RetryPolicy};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// The open-loop client without a runtime. Its driver calls, in time order:
+///
+/// - [`next_due`](Self::next_due), waits until that time, [`issue`](Self::issue) and sends the
+///   op as [`Attempt::first`];
+/// - before sending any attempt, [`sending`](Self::sending); then [`sent`](Self::sent) once it
+///   is on the wire, or [`unsendable`](Self::unsendable) when there is no connection;
+/// - on an answer, a lost connection or a passed [`next_deadline`](Self::next_deadline),
+///   [`outcome`](Self::outcome) / [`expire`](Self::expire), and performs the [`Ended`] it gets:
+///   records it and, for [`Next::Retry`], sends the retry at its time.
+pub struct ClientMachine {
+    schedule: Option<Schedule>,
+    timeout_us: Option<u64>,
+    retry_on: Vec<RetryOn>,
+    policy: RetryPolicy,
+    budget: RetryBudget,
+    /// Attempts sent and not ended, by attempt id.
+    outstanding: BTreeMap<u64, Attempt>,
+    /// (deadline µs, attempt id), deadlines in send order = time order (one timeout for all).
+    deadlines: VecDeque<(u64, u64)>,
+    /// Retries decided and not sent yet (waiting out their delay).
+    retries_waiting: u64,
+}
+
+/// What became of an attempt, and what the client does next: the driver records it and acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// The attempt that ended.
+    pub attempt: Attempt,
+    /// What went wrong, `None` for success. A [`AttemptFailure::Timeout`] counts as a timeout
+    /// and an [`AttemptFailure::Unreachable`] as undelivered, whatever comes next.
+    pub failure: Option<AttemptFailure>,
+    /// What the client does about the request.
+    pub next: Next,
+    /// The request's final answer came from the API and is timed from its first attempt's
+    /// intended time: not when it is retried, and not for a refusal (a 409 or 503, which the
+    /// API counts).
+    pub answered: bool,
+}
+
+/// The client's decision about a request whose attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing more: success, or a failure `retry_on` does not cover.
+    Done,
+    /// Send `attempt` at `at` (offset from the run's start).
+    Retry {
+        /// The next attempt (its `prev` is the delay waited).
+        attempt: Attempt,
+        /// When to send it: the end of the ended attempt plus the policy's delay.
+        at: Duration,
+    },
+    /// A failure `retry_on` covers, but the attempt limit or the budget refuses a retry.
+    GaveUp,
+}
+
+impl Ended {
+    /// The trace note for a retry or a give-up; `None` when the request is simply done.
+    pub fn note(&self) -> Option<String> {
+        let a = &self.attempt;
+        let why = self.failure.map_or("", AttemptFailure::name);
+        let head = format!(
+            "op {} {} c{}: {why} on attempt {}",
+            a.op.id, a.op.kind, a.op.container, a.number
+        );
+        match &self.next {
+            Next::Done => None,
+            Next::Retry { attempt, .. } => Some(format!(
+                "{head}, attempt {} in {:?}",
+                attempt.number, attempt.prev
+            )),
+            Next::GaveUp => Some(format!("{head}, gave up")),
+        }
+    }
+}
+
+impl ClientMachine {
+    /// A client that has sent nothing yet.
+    pub fn new(cfg: &ClientConfig) -> Self {
+        ClientMachine {
+            schedule: Schedule::new(cfg),
+            timeout_us: (!cfg.timeout.is_zero()).then_some(cfg.timeout.as_micros() as u64),
+            retry_on: cfg.retry_on.clone(),
+            policy: cfg.policy,
+            budget: cfg.budget.clone(),
+            outstanding: BTreeMap::new(),
+            deadlines: VecDeque::new(),
+            retries_waiting: 0,
+        }
+    }
+
+    /// Whether the workload sends anything at all (if not, the client need not connect).
+    pub fn sends_anything(&self) -> bool {
+        self.schedule.is_some()
+    }
+
+    /// Whether attempts time out (`client.timeout` is not zero): the driver then watches
+    /// [`next_deadline`](Self::next_deadline).
+    pub fn has_timeout(&self) -> bool {
+        self.timeout_us.is_some()
+    }
+
+    /// The intended time (µs since the start) of the next new request; `None` when the
+    /// workload has no more.
+    pub fn next_due(&mut self) -> Option<u64> {
+        self.schedule.as_mut()?.next_due()
+    }
+
+    /// The request announced by [`next_due`](Self::next_due), to be sent now as its first
+    /// attempt.
+    pub fn issue(&mut self) -> Option<OpSpec> {
+        self.schedule.as_mut()?.issue()
+    }
+
+    /// Requests scheduled and not sent yet (a lifecycle's later steps, the due request, retries
+    /// waiting out their delay): the drain waits for them as for requests in flight.
+    pub fn pending(&self) -> u64 {
+        self.schedule.as_ref().map_or(0, Schedule::pending) + self.retries_waiting
+    }
+
+    /// `attempt` is being sent at `now_us`: a first attempt deposits its share in the retry
+    /// budget; a retry is no longer waiting.
+    pub fn sending(&mut self, attempt: &Attempt, now_us: u64) {
+        if attempt.is_first() {
+            self.budget.request(now_us);
+        } else {
+            self.retries_waiting = self.retries_waiting.saturating_sub(1);
+        }
+    }
+
+    /// `attempt` went on the wire at `now_us`: it is outstanding until its outcome, and times
+    /// out `client.timeout` later. `true` when its deadline is the only one (a driver waiting
+    /// for a first deadline should wake).
+    pub fn sent(&mut self, attempt: Attempt, now_us: u64) -> bool {
+        let id = attempt.id();
+        self.outstanding.insert(id, attempt);
+        match self.timeout_us {
+            Some(t) => {
+                self.deadlines.push_back((now_us + t, id));
+                self.deadlines.len() == 1
+            }
+            None => false,
+        }
+    }
+
+    /// `attempt` could not be sent at `now_us` (no connection to the API): it ends
+    /// [`Outcome::Undelivered`] at once.
+    pub fn unsendable(&mut self, attempt: Attempt, now_us: u64) -> Ended {
+        self.decide(attempt, Outcome::Undelivered, now_us)
+    }
+
+    /// Attempt `id` ended with `how` at `now_us`; `None` when it had ended already (answered, or
+    /// timed out before this late answer came).
+    pub fn outcome(&mut self, id: u64, how: Outcome, now_us: u64) -> Option<Ended> {
+        let attempt = self.outstanding.remove(&id)?;
+        Some(self.decide(attempt, how, now_us))
+    }
+
+    /// The earliest deadline (µs since the start) not yet expired: [`expire`](Self::expire) is
+    /// due then.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.front().map(|&(deadline, _)| deadline)
+    }
+
+    /// The earliest deadline passed (call at or after [`next_deadline`](Self::next_deadline)):
+    /// its attempt, if still outstanding, ends [`Outcome::TimedOut`].
+    pub fn expire(&mut self, now_us: u64) -> Option<Ended> {
+        let (_, id) = self.deadlines.pop_front()?;
+        self.outcome(id, Outcome::TimedOut, now_us)
+    }
+
+    /// What to do about `attempt`, which ended with `how` at `now_us`.
+    fn decide(&mut self, attempt: Attempt, how: Outcome, now_us: u64) -> Ended {
+        let failure = AttemptFailure::of(&how);
+        let retryable = failure.is_some_and(|f| self.retry_on.contains(&f.retry_on()));
+        let next = if retryable {
+            self.retry(&attempt, now_us)
+        } else {
+            Next::Done
+        };
+        // Refusals are counted by the API, not timed.
+        let answered = !matches!(next, Next::Retry { .. })
+            && matches!(how, Outcome::Answer(a) if !matches!(a, Answer::Conflict(_) | Answer::Unavailable));
+        Ended {
+            attempt,
+            failure,
+            next,
+            answered,
+        }
+    }
+
+    /// A retry of `attempt` after the policy's delay, if the attempt limit and then the budget
+    /// allow one (the budget is asked only when the policy would retry).
+    fn retry(&mut self, attempt: &Attempt, now_us: u64) -> Next {
+        let number = attempt.number + 1;
+        let Some(delay) = self.policy.delay(number, attempt.prev, attempt.op.id) else {
+            return Next::GaveUp;
+        };
+        if !self.budget.try_retry(now_us) {
+            return Next::GaveUp;
+        }
+        self.retries_waiting += 1;
+        Next::Retry {
+            attempt: Attempt {
+                op: attempt.op,
+                number,
+                prev: delay,
+            },
+            at: Duration::from_micros(now_us) + delay,
+        }
+    }
+}

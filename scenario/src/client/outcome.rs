@@ -1,0 +1,68 @@
+//! How an attempt ended, as the client sees it, and which `retry_on` entry covers it.
+
+use crate::RetryOn;
+use conductor::proto::Answer;
+use std::fmt;
+
+/// How an attempt ended, as the client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The API answered.
+    Answer(Answer),
+    /// No answer within `client.timeout`.
+    TimedOut,
+    /// It could not be sent: no connection to the API.
+    Undelivered,
+}
+
+/// An outcome other than success, by the `retry_on` entry that retries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// A 409: the container's state refused the op.
+    Conflict,
+    /// An error answer (the op failed after it was accepted) or a 503 (it could not be
+    /// persisted).
+    Error,
+    /// The client's own timeout, or the API's RPC timeout answered as such.
+    Timeout,
+    /// No connection to the API: the attempt never left the client.
+    Unreachable,
+}
+
+impl AttemptFailure {
+    /// The failure `outcome` is, `None` for success (accepted, or done).
+    pub fn of(outcome: &Outcome) -> Option<Self> {
+        match outcome {
+            Outcome::Answer(Answer::Accepted | Answer::Done) => None,
+            Outcome::Answer(Answer::Conflict(_)) => Some(AttemptFailure::Conflict),
+            Outcome::Answer(Answer::Unavailable | Answer::Error(_)) => Some(AttemptFailure::Error),
+            Outcome::Answer(Answer::Timeout) | Outcome::TimedOut => Some(AttemptFailure::Timeout),
+            Outcome::Undelivered => Some(AttemptFailure::Unreachable),
+        }
+    }
+
+    /// The `client.retry_on` entry that retries this failure (a refused connection is an error).
+    pub fn retry_on(self) -> RetryOn {
+        match self {
+            AttemptFailure::Conflict => RetryOn::Conflict,
+            AttemptFailure::Error | AttemptFailure::Unreachable => RetryOn::Error,
+            AttemptFailure::Timeout => RetryOn::Timeout,
+        }
+    }
+
+    /// Its name in the client's trace notes.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttemptFailure::Conflict => "conflict",
+            AttemptFailure::Error => "error",
+            AttemptFailure::Timeout => "timeout",
+            AttemptFailure::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,1271 @@
+//! Validation of the TOML tree into a [`Scenario`]: a hand-written walker that knows every
+//! key's dotted path, so each error names it.
+
+use super::*;
+use std::io::Read;
+use toml::{Table, Value};
+
+/// The largest scenario (or empirical samples) file read, in bytes.
+pub(super) const MAX_FILE_BYTES: u64 = 64 << 20;
+
+pub(crate) type R<T> = Result<T, ScenarioError>;
+
+/// Where messages point: the file name, and the directory relative files resolve against.
+pub(super) struct Cx<'a> {
+    pub origin: &'a str,
+    pub base_dir: Option<&'a Path>,
+}
+
+impl Cx<'_> {
+    pub(crate) fn invalid(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            origin: self.origin.to_string(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads at most `cap` bytes of UTF-8 text (a larger file, a FIFO fed forever, `/dev/zero`
+/// are errors, not hangs or OOMs).
+pub(super) fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > cap {
+        return Err(format!("the file is larger than {} MiB", cap >> 20));
+    }
+    String::from_utf8(buf).map_err(|e| format!("not UTF-8 text ({e})"))
+}
+
+/// Parses TOML text into a table; a syntax error carries the file, line and column.
+pub(super) fn toml_table(src: &str, origin: &str) -> R<Table> {
+    src.parse::<Table>().map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(span) => line_col(src, span.start),
+            None => (1, 1),
+        };
+        ScenarioError::Syntax {
+            origin: origin.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(src.len());
+    while !src.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &src[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// What was found, for "expected X, got Y" on a type mismatch.
+fn found(v: &Value) -> String {
+    match v {
+        Value::String(s) => {
+            let mut q: String = s.chars().take(60).collect();
+            if q.len() < s.len() {
+                q.push('…');
+            }
+            format!("the string {q:?}")
+        }
+        Value::Integer(i) => format!("the integer {i}"),
+        Value::Float(f) => format!("the float {f}"),
+        Value::Boolean(b) => format!("the boolean {b}"),
+        Value::Datetime(d) => format!("the datetime {d}"),
+        Value::Array(_) => "an array".to_string(),
+        Value::Table(_) => "a table".to_string(),
+    }
+}
+
+// ----- scalar conversions -------------------------------------------------------------------
+
+fn int(cx: &Cx, key: &str, v: &Value, lo: i64, hi: i64) -> R<i64> {
+    let want = || format!("expected an integer in {lo}..={hi}");
+    match v {
+        Value::Integer(i) if (lo..=hi).contains(i) => Ok(*i),
+        Value::Integer(i) => Err(cx.invalid(key, format!("{}, got {i}", want()))),
+        _ => Err(cx.invalid(key, format!("{}, got {}", want(), found(v)))),
+    }
+}
+
+fn int_u32(cx: &Cx, key: &str, v: &Value, lo: u32, hi: u32) -> R<u32> {
+    let i = int(cx, key, v, i64::from(lo), i64::from(hi))?;
+    u32::try_from(i).map_err(|_| cx.invalid(key, format!("expected an integer in {lo}..={hi}")))
+}
+
+/// A check on a float.
+#[derive(Clone, Copy)]
+pub(crate) enum F {
+    /// > 0
+    Pos,
+    /// >= 0
+    NonNeg,
+    /// [0, 1]
+    Unit,
+    /// [0, 1)
+    UnitOpen,
+}
+
+impl F {
+    fn ok(self, x: f64) -> bool {
+        x.is_finite()
+            && match self {
+                F::Pos => x > 0.0,
+                F::NonNeg => x >= 0.0,
+                F::Unit => (0.0..=1.0).contains(&x),
+                F::UnitOpen => (0.0..1.0).contains(&x),
+            }
+    }
+    fn want(self) -> &'static str {
+        match self {
+            F::Pos => "expected a finite number > 0",
+            F::NonNeg => "expected a finite number >= 0",
+            F::Unit => "expected a number in [0, 1]",
+            F::UnitOpen => "expected a number in [0, 1)",
+        }
+    }
+}
+
+fn float(cx: &Cx, key: &str, v: &Value, check: F) -> R<f64> {
+    let x = match v {
+        Value::Float(f) => *f,
+        Value::Integer(i) => *i as f64,
+        _ => return Err(cx.invalid(key, format!("{}, got {}", check.want(), found(v)))),
+    };
+    if check.ok(x) {
+        Ok(x)
+    } else {
+        Err(cx.invalid(key, format!("{}, got {x}", check.want())))
+    }
+}
+
+fn boolean(cx: &Cx, key: &str, v: &Value) -> R<bool> {
+    match v {
+        Value::Boolean(b) => Ok(*b),
+        _ => Err(cx.invalid(key, format!("expected true or false, got {}", found(v)))),
+    }
+}
+
+fn string<'v>(cx: &Cx, key: &str, v: &'v Value) -> R<&'v str> {
+    match v {
+        Value::String(s) => Ok(s),
+        _ => Err(cx.invalid(key, format!("expected a string, got {}", found(v)))),
+    }
+}
+
+/// A check on a duration (every duration is also at most [`MAX_DURATION`]).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum D {
+    /// >= 0
+    Any,
+    /// > 0
+    Pos,
+}
+
+const DUR_HINT: &str = "a duration like \"250ms\", \"10s\" or \"1h\"";
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| e.to_string())?;
+    if d > MAX_DURATION {
+        return Err("over the 30-day limit on any duration".to_string());
+    }
+    Ok(d)
+}
+
+fn dur(cx: &Cx, key: &str, v: &Value, check: D) -> R<Duration> {
+    let d = match v {
+        Value::String(s) => parse_dur(s)
+            .map_err(|e| cx.invalid(key, format!("expected {DUR_HINT}, got {}: {e}", found(v))))?,
+        Value::Integer(0) => Duration::ZERO,
+        _ => return Err(cx.invalid(key, format!("expected {DUR_HINT}, got {}", found(v)))),
+    };
+    if check == D::Pos && d.is_zero() {
+        return Err(cx.invalid(key, "expected a duration greater than 0s, got 0s"));
+    }
+    Ok(d)
+}
+
+fn keyword<K: Keyword>(cx: &Cx, key: &str, v: &Value) -> R<K> {
+    let want = || {
+        let names: Vec<String> = K::ALL.iter().map(|k| format!("\"{}\"", k.name())).collect();
+        format!("expected {} ({})", K::WHAT, names.join(" | "))
+    };
+    let s = match v {
+        Value::String(s) => s,
+        _ => return Err(cx.invalid(key, format!("{}, got {}", want(), found(v)))),
+    };
+    K::ALL
+        .iter()
+        .copied()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| cx.invalid(key, format!("{}, got {}", want(), found(v))))
+}
+
+/// One of a fixed list of names (a union's tag, a fault kind, an invariant).
+fn one_of<'n>(cx: &Cx, key: &str, v: &Value, what: &str, names: &[&'n str]) -> R<&'n str> {
+    let want = || {
+        let q: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        format!("expected {what} ({})", q.join(" | "))
+    };
+    let s = match v {
+        Value::String(s) => s,
+        _ => return Err(cx.invalid(key, format!("{}, got {}", want(), found(v)))),
+    };
+    names
+        .iter()
+        .copied()
+        .find(|n| *n == s)
+        .ok_or_else(|| cx.invalid(key, format!("{}, got {}", want(), found(v))))
+}
+
+pub(crate) fn array<'v>(cx: &Cx, key: &str, v: &'v Value, what: &str) -> R<&'v [Value]> {
+    match v {
+        Value::Array(a) => Ok(a),
+        _ => Err(cx.invalid(
+            key,
+            format!("expected an array of {what}, got {}", found(v)),
+        )),
+    }
+}
+
+fn table<'v>(cx: &Cx, key: &str, v: &'v Value, hint: &str) -> R<&'v Table> {
+    match v {
+        Value::Table(t) => Ok(t),
+        _ => Err(cx.invalid(key, format!("expected a table{hint}, got {}", found(v)))),
+    }
+}
+
+// ----- tables -------------------------------------------------------------------------------
+
+/// A table being read (`None`: absent, every key takes its default), with its dotted path.
+pub(crate) struct Tb<'a> {
+    pub(crate) cx: &'a Cx<'a>,
+    path: String,
+    t: Option<&'a Table>,
+}
+
+impl<'a> Tb<'a> {
+    /// Opens a table, refusing keys not in `allowed`.
+    fn open(cx: &'a Cx<'a>, path: String, t: Option<&'a Table>, allowed: &[&str]) -> R<Self> {
+        #[cfg(test)]
+        accepted::note(&path, allowed);
+        if let Some(t) = t {
+            if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
+                return Err(ScenarioError::UnknownKey {
+                    origin: cx.origin.to_string(),
+                    key: join(&path, k),
+                    expected: allowed.join(", "),
+                });
+            }
+        }
+        Ok(Tb { cx, path, t })
+    }
+
+    /// Opens the sub-table `k` (absent: an empty one).
+    fn sub(&self, k: &str, allowed: &[&str]) -> R<Tb<'a>> {
+        let key = self.key(k);
+        let t = match self.get(k) {
+            None => None,
+            Some(v) => Some(table(self.cx, &key, v, "")?),
+        };
+        Tb::open(self.cx, key, t, allowed)
+    }
+
+    pub(crate) fn key(&self, k: &str) -> String {
+        join(&self.path, k)
+    }
+
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.t.and_then(|t| t.get(k))
+    }
+
+    fn has(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub(crate) fn req(&self, k: &str) -> R<&'a Value> {
+        self.get(k)
+            .ok_or_else(|| self.cx.invalid(&self.key(k), "required key is missing"))
+    }
+
+    fn u32(&self, k: &str, default: u32, lo: u32, hi: u32) -> R<u32> {
+        self.get(k)
+            .map_or(Ok(default), |v| int_u32(self.cx, &self.key(k), v, lo, hi))
+    }
+
+    fn f64(&self, k: &str, default: f64, check: F) -> R<f64> {
+        self.get(k)
+            .map_or(Ok(default), |v| float(self.cx, &self.key(k), v, check))
+    }
+
+    pub(crate) fn req_f64(&self, k: &str, check: F) -> R<f64> {
+        float(self.cx, &self.key(k), self.req(k)?, check)
+    }
+
+    fn opt_f64(&self, k: &str, check: F) -> R<Option<f64>> {
+        self.get(k)
+            .map(|v| float(self.cx, &self.key(k), v, check))
+            .transpose()
+    }
+
+    pub(crate) fn bool(&self, k: &str, default: bool) -> R<bool> {
+        self.get(k)
+            .map_or(Ok(default), |v| boolean(self.cx, &self.key(k), v))
+    }
+
+    fn dur(&self, k: &str, default: Duration, check: D) -> R<Duration> {
+        self.get(k)
+            .map_or(Ok(default), |v| dur(self.cx, &self.key(k), v, check))
+    }
+
+    pub(crate) fn req_dur(&self, k: &str, check: D) -> R<Duration> {
+        dur(self.cx, &self.key(k), self.req(k)?, check)
+    }
+
+    pub(crate) fn opt_dur(&self, k: &str, check: D) -> R<Option<Duration>> {
+        self.get(k)
+            .map(|v| dur(self.cx, &self.key(k), v, check))
+            .transpose()
+    }
+
+    fn kw<K: Keyword>(&self, k: &str, default: K) -> R<K> {
+        self.get(k)
+            .map_or(Ok(default), |v| keyword(self.cx, &self.key(k), v))
+    }
+
+    fn string(&self, k: &str, default: &str) -> R<String> {
+        self.get(k).map_or(Ok(default.to_string()), |v| {
+            string(self.cx, &self.key(k), v).map(str::to_string)
+        })
+    }
+}
+
+// ----- nodes --------------------------------------------------------------------------------
+
+/// The nodes of a cluster, for reading node names at their keys.
+pub(crate) struct Nodes(pub(crate) NodeSet);
+
+impl Nodes {
+    /// The node named at `key`.
+    pub(crate) fn node(&self, cx: &Cx, key: &str, v: &Value) -> R<Node> {
+        let s = match v {
+            Value::String(s) => s,
+            _ => {
+                return Err(cx.invalid(
+                    key,
+                    format!(
+                        "expected a node name ({}), got {}",
+                        self.0.describe(),
+                        found(v)
+                    ),
+                ))
+            }
+        };
+        self.0.parse(s).map_err(|m| cx.invalid(key, m))
+    }
+
+    /// The host named at `key`.
+    pub(crate) fn host(&self, cx: &Cx, key: &str, v: &Value) -> R<Node> {
+        let n = self.node(cx, key, v)?;
+        self.0.host(n).map_err(|m| cx.invalid(key, m))
+    }
+
+    /// A list of node names; duplicates are errors.
+    pub(crate) fn list(&self, cx: &Cx, key: &str, v: &Value) -> R<Vec<Node>> {
+        let a = array(cx, key, v, "node names")?;
+        let mut out: Vec<Node> = Vec::new();
+        for (i, e) in a.iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            let n = self.node(cx, &k, e)?;
+            if out.contains(&n) {
+                return Err(cx.invalid(&k, format!("node `{n}` is listed twice")));
+            }
+            out.push(n);
+        }
+        Ok(out)
+    }
+}
+
+// ----- the scenario -------------------------------------------------------------------------
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "warmup",
+    "drain",
+    "cluster",
+    "api",
+    "bus",
+    "network",
+    "workload",
+    "client",
+    "backend",
+    "retry",
+    "faults",
+    "nemesis",
+    "checks",
+    "slo",
+];
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+fn fmt_dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
+    let top = Tb::open(cx, String::new(), Some(root), TOP_KEYS)?;
+
+    let name = match top.get("name") {
+        None => {
+            return Err(cx.invalid(
+                "name",
+                "required key is missing (the scenario's name, e.g. name = \"baseline\")",
+            ))
+        }
+        Some(v) => string(cx, "name", v)?.to_string(),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 128
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !name_ok {
+        return Err(cx.invalid(
+            "name",
+            format!(
+                "expected a non-empty name of at most 128 characters from [A-Za-z0-9._-] \
+                 (it names the report directory), got {:?}",
+                name.chars().take(60).collect::<String>()
+            ),
+        ));
+    }
+    let description = top.string("description", "")?;
+    let seed = match top.get("seed") {
+        None => 1,
+        Some(v) => int(cx, "seed", v, 0, i64::MAX)? as u64,
+    };
+    let duration = top.dur("duration", secs(3600), D::Pos)?;
+    let warmup = top.dur("warmup", Duration::ZERO, D::Any)?;
+    let drain = top.dur("drain", secs(600), D::Any)?;
+    if warmup >= duration {
+        return Err(cx.invalid(
+            "warmup",
+            format!(
+                "expected less than `duration` ({}), got {}",
+                fmt_dur(duration),
+                fmt_dur(warmup)
+            ),
+        ));
+    }
+    match duration.checked_add(drain) {
+        Some(total) if total <= MAX_DURATION => {}
+        _ => {
+            return Err(cx.invalid(
+                "drain",
+                format!(
+                    "duration + drain ({} + {}) is over the 30-day limit",
+                    fmt_dur(duration),
+                    fmt_dur(drain)
+                ),
+            ))
+        }
+    }
+
+    let cluster = cluster(&top.sub("cluster", CLUSTER_KEYS)?)?;
+    let nodes = Nodes(NodeSet {
+        conductors: cluster.conductors,
+        hosts: cluster.hosts,
+    });
+    let api = api(&top.sub("api", &["validate_state", "async_rpc", "rpc_timeout"])?)?;
+    let bus = {
+        let t = top.sub("bus", &["prefetch"])?;
+        Bus {
+            prefetch: t.u32("prefetch", 0, 0, 10_000_000)?,
+        }
+    };
+    let network = network(&top.sub("network", &["latency", "loss"])?)?;
+    let workload = workload(&top.sub("workload", WORKLOAD_KEYS)?)?;
+    let client = client(&top.sub("client", &["timeout", "retry_on"])?)?;
+    let backend = backend(&top)?;
+    let retry = retry(&top.sub(
+        "retry",
+        &["policy", "base", "cap", "max_attempts", "budget"],
+    )?)?;
+    let faults = match top.get("faults") {
+        None => Vec::new(),
+        Some(v) => {
+            let a = array(cx, "faults", v, "tables ([[faults]])")?;
+            let mut out = Vec::with_capacity(a.len());
+            for (i, f) in a.iter().enumerate() {
+                out.push(fault(cx, &format!("faults[{i}]"), f, &nodes, duration)?);
+            }
+            out
+        }
+    };
+    let nemesis = match top.get("nemesis") {
+        None => None,
+        Some(v) => {
+            let t = table(cx, "nemesis", v, "")?;
+            let t = Tb::open(
+                cx,
+                "nemesis".into(),
+                Some(t),
+                &["kinds", "targets", "mean_interval", "mean_duration"],
+            )?;
+            Some(nemesis(&t, &nodes, duration)?)
+        }
+    };
+    let checks = checks(&top.sub("checks", &["invariants", "expect"])?)?;
+    let slo = {
+        let t = top.sub("slo", &["exhaustion_ratio_max", "p99_max"])?;
+        Slo {
+            exhaustion_ratio_max: t.opt_f64("exhaustion_ratio_max", F::Unit)?,
+            p99_max: t.opt_dur("p99_max", D::Any)?,
+        }
+    };
+
+    let s = Scenario {
+        name,
+        description,
+        seed,
+        duration,
+        warmup,
+        drain,
+        cluster,
+        api,
+        bus,
+        network,
+        workload,
+        client,
+        backend,
+        retry,
+        faults,
+        nemesis,
+        checks,
+        slo,
+    };
+
+    let ops = s.expected_ops();
+    if !ops.is_finite() || ops > MAX_EXPECTED_OPS {
+        return Err(cx.invalid(
+            "workload.arrival",
+            format!(
+                "the scenario expects about {ops:.3e} operations (mean rate {}/s × duration {}{}), \
+                 over the limit of 1e8 operations per run; lower the rate or the duration",
+                s.workload.arrival.mean_rate(),
+                fmt_dur(s.duration),
+                if s.workload.model == Model::Lifecycle {
+                    format!(" × {} lifecycle ops", s.workload.lifecycle.len())
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+const CLUSTER_KEYS: &[&str] = &[
+    "conductors",
+    "hosts",
+    "rpc_workers",
+    "pool_workers",
+    "overflow",
+    "routing",
+    "ordering",
+    "fencing",
+    "lease_ttl",
+    "recovery",
+    "reconcile_interval",
+    "orphan_after",
+];
+
+/// Every conductor holds a connection (and a reader task) to every host: beyond this many the
+/// world's set-up alone would take gigabytes.
+pub const MAX_CONDUCTOR_HOST_LINKS: u64 = 100_000;
+
+fn cluster(t: &Tb) -> R<Cluster> {
+    let conductors = t.u32("conductors", 1, 1, 1000)?;
+    let hosts = t.u32("hosts", 1, 1, 1000)?;
+    if u64::from(conductors) * u64::from(hosts) > MAX_CONDUCTOR_HOST_LINKS {
+        return Err(t.cx.invalid(
+            &t.key("hosts"),
+            format!(
+                "expected conductors × hosts at most {MAX_CONDUCTOR_HOST_LINKS} (each conductor \
+                 connects to every host), got {conductors} × {hosts}"
+            ),
+        ));
+    }
+    Ok(Cluster {
+        conductors,
+        hosts,
+        rpc_workers: t.u32("rpc_workers", 64, 1, 100_000)?,
+        pool_workers: t.u32("pool_workers", 10, 1, 100_000)?,
+        overflow: t.kw("overflow", Overflow::CallerRuns)?,
+        routing: t.kw("routing", Routing::RoundRobin)?,
+        ordering: t.kw("ordering", Ordering::None)?,
+        fencing: t.bool("fencing", false)?,
+        lease_ttl: t.dur("lease_ttl", secs(10), D::Pos)?,
+        recovery: t.kw("recovery", RecoveryPolicy::Zun)?,
+        reconcile_interval: t.dur("reconcile_interval", secs(60), D::Any)?,
+        orphan_after: t.dur("orphan_after", secs(120), D::Any)?,
+    })
+}
+
+fn api(t: &Tb) -> R<Api> {
+    Ok(Api {
+        validate_state: t.bool("validate_state", true)?,
+        async_rpc: t.kw("async_rpc", RpcKind::Call)?,
+        rpc_timeout: t.dur("rpc_timeout", secs(60), D::Pos)?,
+    })
+}
+
+fn network(t: &Tb) -> R<Network> {
+    let lat = t.sub("latency", &["min", "max"])?;
+    let latency_min = lat.dur("min", ms(1), D::Any)?;
+    let latency_max = lat.dur("max", ms(10), D::Any)?;
+    check_latency(t.cx, &lat, latency_min, latency_max)?;
+    Ok(Network {
+        latency_min,
+        latency_max,
+        loss: t.f64("loss", 0.0, F::UnitOpen)?,
+    })
+}
+
+pub(crate) fn check_latency(cx: &Cx, t: &Tb, min: Duration, max: Duration) -> R<()> {
+    if max > MAX_LATENCY {
+        return Err(cx.invalid(
+            &t.key("max"),
+            format!("expected at most 60s, got {}", fmt_dur(max)),
+        ));
+    }
+    if min >= max {
+        return Err(cx.invalid(
+            &t.key("min"),
+            format!(
+                "expected min < max strictly (the simulated network panics on equal bounds), \
+                 got min = {}, max = {}",
+                fmt_dur(min),
+                fmt_dur(max)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+const WORKLOAD_KEYS: &[&str] = &[
+    "model",
+    "arrival",
+    "containers",
+    "pick",
+    "mix",
+    "lifecycle",
+    "gap",
+];
+
+fn workload(t: &Tb) -> R<Workload> {
+    let cx = t.cx;
+    let model = t.kw("model", Model::Ops)?;
+    let arrival = match t.get("arrival") {
+        None => Arrival::Poisson { rate: 1.0 },
+        Some(v) => arrival(cx, &t.key("arrival"), v)?,
+    };
+    let containers = t.u32("containers", 1000, 1, 10_000_000)?;
+    let pick = match t.get("pick") {
+        None => Pick::Uniform,
+        Some(v) => pick(cx, &t.key("pick"), v)?,
+    };
+    let mix = match t.get("mix") {
+        None => vec![(OpKind::Start, 1.0)],
+        Some(v) => mix(cx, &t.key("mix"), v)?,
+    };
+    let lifecycle = match t.get("lifecycle") {
+        None => vec![OpKind::Create, OpKind::Start, OpKind::Stop, OpKind::Delete],
+        Some(v) => {
+            let key = t.key("lifecycle");
+            let a = array(cx, &key, v, "op names")?;
+            if a.len() > 1000 {
+                return Err(cx.invalid(&key, "expected at most 1000 ops"));
+            }
+            let mut out = Vec::with_capacity(a.len());
+            for (i, e) in a.iter().enumerate() {
+                out.push(op(cx, &format!("{key}[{i}]"), e)?);
+            }
+            if out.is_empty() && model == Model::Lifecycle {
+                return Err(cx.invalid(&key, "expected at least one op for the lifecycle model"));
+            }
+            out
+        }
+    };
+    let gap = match t.get("gap") {
+        None => Dist::Exp { mean: secs(1) },
+        Some(v) => dist(cx, &t.key("gap"), v)?,
+    };
+    Ok(Workload {
+        model,
+        arrival,
+        containers,
+        pick,
+        mix,
+        lifecycle,
+        gap,
+    })
+}
+
+fn op_names() -> String {
+    OpKind::ALL
+        .iter()
+        .map(|o| o.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn op(cx: &Cx, key: &str, v: &Value) -> R<OpKind> {
+    let s = match v {
+        Value::String(s) => s,
+        _ => {
+            return Err(cx.invalid(
+                key,
+                format!("expected an op name ({}), got {}", op_names(), found(v)),
+            ))
+        }
+    };
+    OpKind::ALL
+        .iter()
+        .copied()
+        .find(|o| o.name() == s)
+        .ok_or_else(|| {
+            cx.invalid(
+                key,
+                format!("unknown op `{s}` (expected one of: {})", op_names()),
+            )
+        })
+}
+
+fn mix(cx: &Cx, key: &str, v: &Value) -> R<Vec<(OpKind, f64)>> {
+    let t = table(
+        cx,
+        key,
+        v,
+        " of op weights like { start = 1.0, stop = 0.5 }",
+    )?;
+    let mut w = [0.0f64; 11];
+    for (k, v) in t {
+        let kk = join(key, k);
+        let o = op(cx, &kk, &Value::String(k.clone()))?;
+        w[o.index()] = float(cx, &kk, v, F::NonNeg)?;
+    }
+    let out: Vec<(OpKind, f64)> = OpKind::ALL
+        .iter()
+        .copied()
+        .zip(w)
+        .filter(|(_, w)| *w > 0.0)
+        .collect();
+    if out.is_empty() {
+        return Err(cx.invalid(key, "expected at least one op with a positive weight"));
+    }
+    let total: f64 = out.iter().map(|(_, w)| w).sum();
+    if !total.is_finite() {
+        return Err(cx.invalid(key, "the weights' sum is not finite"));
+    }
+    Ok(out)
+}
+
+fn arrival(cx: &Cx, key: &str, v: &Value) -> R<Arrival> {
+    let t = table(cx, key, v, " like { kind = \"poisson\", rate = 1.0 }")?;
+    let kind_key = join(key, "kind");
+    let kinds = ["poisson", "constant", "bursty", "ramp"];
+    let kind = match t.get("kind") {
+        None => return Err(cx.invalid(&kind_key, "required key is missing")),
+        Some(k) => one_of(cx, &kind_key, k, "an arrival kind", &kinds)?,
+    };
+    let open = |allowed: &[&str]| Tb::open(cx, key.to_string(), Some(t), allowed);
+    Ok(match kind {
+        "poisson" => Arrival::Poisson {
+            rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)?,
+        },
+        "constant" => Arrival::Constant {
+            rate: open(&["kind", "rate"])?.req_f64("rate", F::Pos)?,
+        },
+        "bursty" => {
+            let t = open(&["kind", "rate", "burst_rate", "on", "off"])?;
+            Arrival::Bursty {
+                rate: t.req_f64("rate", F::Pos)?,
+                burst_rate: t.req_f64("burst_rate", F::Pos)?,
+                on: t.req_dur("on", D::Pos)?,
+                off: t.req_dur("off", D::Pos)?,
+            }
+        }
+        _ => {
+            let t = open(&["kind", "from", "to"])?;
+            let from = t.req_f64("from", F::NonNeg)?;
+            let to = t.req_f64("to", F::NonNeg)?;
+            if from == 0.0 && to == 0.0 {
+                return Err(cx.invalid(key, "expected `from` or `to` above 0, got both 0"));
+            }
+            Arrival::Ramp { from, to }
+        }
+    })
+}
+
+fn pick(cx: &Cx, key: &str, v: &Value) -> R<Pick> {
+    let want = "expected \"uniform\", { zipf = { s = 1.1 } } or { kind = \"zipf\", s = 1.1 }";
+    match v {
+        Value::String(s) if s == "uniform" => Ok(Pick::Uniform),
+        Value::String(s) if s == "zipf" => {
+            Err(cx.invalid(key, "zipf needs its exponent: { zipf = { s = 1.1 } }"))
+        }
+        Value::Table(t) if t.contains_key("kind") => {
+            let kind_key = join(key, "kind");
+            let kind = one_of(cx, &kind_key, &t["kind"], "a pick", &["uniform", "zipf"])?;
+            if kind == "uniform" {
+                Tb::open(cx, key.to_string(), Some(t), &["kind"])?;
+                Ok(Pick::Uniform)
+            } else {
+                let t = Tb::open(cx, key.to_string(), Some(t), &["kind", "s"])?;
+                Ok(Pick::Zipf {
+                    s: t.req_f64("s", F::Pos)?,
+                })
+            }
+        }
+        Value::Table(t) => {
+            let tb = Tb::open(cx, key.to_string(), Some(t), &["zipf", "uniform", "kind"])?;
+            if t.len() != 1 {
+                return Err(cx.invalid(key, format!("{want}, got a table with {} keys", t.len())));
+            }
+            if tb.has("uniform") {
+                tb.sub("uniform", &[])?;
+                return Ok(Pick::Uniform);
+            }
+            let z = tb.sub("zipf", &["s"])?;
+            Ok(Pick::Zipf {
+                s: z.req_f64("s", F::Pos)?,
+            })
+        }
+        _ => Err(cx.invalid(key, format!("{want}, got {}", found(v)))),
+    }
+}
+
+/// Parses a distribution of durations at `key`.
+fn dist(cx: &Cx, key: &str, v: &Value) -> R<Dist> {
+    let t = table(cx, key, v, " like { dist = \"exp\", mean = \"1s\" }")?;
+    let tag_key = join(key, "dist");
+    let kinds = ["exp", "constant", "uniform", "lognormal", "empirical"];
+    let kind = match t.get("dist") {
+        None => return Err(cx.invalid(&tag_key, "required key is missing")),
+        Some(k) => one_of(cx, &tag_key, k, "a distribution", &kinds)?,
+    };
+    let open = |allowed: &[&str]| Tb::open(cx, key.to_string(), Some(t), allowed);
+    Ok(match kind {
+        "exp" => Dist::Exp {
+            mean: open(&["dist", "mean"])?.req_dur("mean", D::Pos)?,
+        },
+        "constant" => Dist::Constant {
+            value: open(&["dist", "value"])?.req_dur("value", D::Any)?,
+        },
+        "uniform" => {
+            let t = open(&["dist", "min", "max"])?;
+            let (min, max) = (t.req_dur("min", D::Any)?, t.req_dur("max", D::Any)?);
+            if min > max {
+                return Err(cx.invalid(
+                    &t.key("min"),
+                    format!(
+                        "expected min <= max, got min = {}, max = {}",
+                        fmt_dur(min),
+                        fmt_dur(max)
+                    ),
+                ));
+            }
+            Dist::Uniform { min, max }
+        }
+        "lognormal" => {
+            let t = open(&["dist", "median", "p99"])?;
+            let (median, p99) = (t.req_dur("median", D::Pos)?, t.req_dur("p99", D::Pos)?);
+            if p99 <= median {
+                return Err(cx.invalid(
+                    &t.key("p99"),
+                    format!(
+                        "expected p99 > median, got median = {}, p99 = {}",
+                        fmt_dur(median),
+                        fmt_dur(p99)
+                    ),
+                ));
+            }
+            let d = Dist::Lognormal { median, p99 };
+            let mean = d.mean();
+            if mean > MAX_DURATION {
+                return Err(cx.invalid(
+                    key,
+                    "this lognormal's mean is over the 30-day limit; bring p99 closer to the median",
+                ));
+            }
+            d
+        }
+        _ => {
+            let t = open(&["dist", "file", "samples"])?;
+            let samples =
+                match (t.get("file"), t.get("samples")) {
+                    (Some(f), None) => empirical_file(cx, &t.key("file"), f)?,
+                    (None, Some(s)) => empirical_inline(cx, &t.key("samples"), s)?,
+                    _ => return Err(cx.invalid(
+                        key,
+                        "an empirical distribution needs exactly one of `file` (one sample per \
+                         line) or `samples` (an array)",
+                    )),
+                };
+            Dist::Empirical { samples }
+        }
+    })
+}
+
+/// One empirical sample: a humantime duration, or a plain number of milliseconds.
+fn sample(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let numeric = s.starts_with(|c: char| c.is_ascii_digit() || ".-+".contains(c));
+    match s.parse::<f64>() {
+        Ok(ms) if numeric => ms_sample(ms),
+        _ => parse_dur(s),
+    }
+}
+
+fn ms_sample(ms: f64) -> Result<Duration, String> {
+    if !ms.is_finite() || ms < 0.0 {
+        return Err("expected a finite number of milliseconds >= 0".to_string());
+    }
+    match Duration::try_from_secs_f64(ms / 1000.0) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err("over the 30-day limit on any duration".to_string()),
+    }
+}
+
+const MAX_SAMPLES: usize = 10_000_000;
+
+fn empirical_file(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
+    let name = string(cx, key, v)?;
+    if name.is_empty() {
+        return Err(cx.invalid(key, "expected a file name, got an empty string"));
+    }
+    let p = Path::new(name);
+    let path = match cx.base_dir {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p.to_path_buf(),
+    };
+    let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
+        cx.invalid(
+            key,
+            format!("cannot read the samples file `{}`: {e}", path.display()),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let body = line.split('#').next().unwrap_or("").trim();
+        if body.is_empty() {
+            continue;
+        }
+        let d = sample(body).map_err(|e| {
+            cx.invalid(
+                key,
+                format!(
+                    "{name} line {}: expected {DUR_HINT} or a number of milliseconds, got `{}`: {e}",
+                    i + 1,
+                    body.chars().take(60).collect::<String>()
+                ),
+            )
+        })?;
+        out.push(d);
+        if out.len() > MAX_SAMPLES {
+            return Err(cx.invalid(key, format!("{name}: more than {MAX_SAMPLES} samples")));
+        }
+    }
+    if out.is_empty() {
+        return Err(cx.invalid(key, format!("{name}: no samples (expected at least one)")));
+    }
+    Ok(out)
+}
+
+fn empirical_inline(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
+    let a = array(cx, key, v, "durations or numbers of milliseconds")?;
+    let mut out = Vec::with_capacity(a.len());
+    for (i, e) in a.iter().enumerate() {
+        let k = format!("{key}[{i}]");
+        let d = match e {
+            Value::String(s) => parse_dur(s),
+            Value::Integer(n) => ms_sample(*n as f64),
+            Value::Float(f) => ms_sample(*f),
+            _ => Err(format!("got {}", found(e))),
+        }
+        .map_err(|m| {
+            cx.invalid(
+                &k,
+                format!("expected {DUR_HINT} or a number of milliseconds: {m}"),
+            )
+        })?;
+        out.push(d);
+    }
+    if out.is_empty() {
+        return Err(cx.invalid(key, "expected at least one sample"));
+    }
+    Ok(out)
+}
+
+fn client(t: &Tb) -> R<Client> {
+    let timeout = t.dur("timeout", Duration::ZERO, D::Any)?;
+    let mut retry_on: Vec<RetryOn> = Vec::new();
+    if let Some(v) = t.get("retry_on") {
+        let key = t.key("retry_on");
+        for (i, e) in array(t.cx, &key, v, "strings")?.iter().enumerate() {
+            let r: RetryOn = keyword(t.cx, &format!("{key}[{i}]"), e)?;
+            if !retry_on.contains(&r) {
+                retry_on.push(r);
+            }
+        }
+    }
+    Ok(Client { timeout, retry_on })
+}
+
+fn backend(top: &Tb) -> R<Backend> {
+    let mut allowed = vec!["default", "failure_rate"];
+    allowed.extend(OpKind::ALL.iter().map(|o| o.name()));
+    let t = top.sub("backend", &allowed)?;
+    let default = match t.get("default") {
+        None => Dist::Exp { mean: secs(1) },
+        Some(v) => dist(t.cx, &t.key("default"), v)?,
+    };
+    let mut per_op = Vec::new();
+    for o in OpKind::ALL {
+        if let Some(v) = t.get(o.name()) {
+            per_op.push((o, dist(t.cx, &t.key(o.name()), v)?));
+        }
+    }
+    Ok(Backend {
+        default,
+        per_op,
+        failure_rate: t.f64("failure_rate", 0.0, F::Unit)?,
+    })
+}
+
+fn retry(t: &Tb) -> R<Retry> {
+    let policy = t.kw("policy", Backoff::FullJitter)?;
+    let base = t.dur("base", ms(100), D::Any)?;
+    let cap = t.dur("cap", secs(10), D::Any)?;
+    if base > cap {
+        return Err(t.cx.invalid(
+            &t.key("base"),
+            format!(
+                "expected base <= cap, got base = {}, cap = {}",
+                fmt_dur(base),
+                fmt_dur(cap)
+            ),
+        ));
+    }
+    let max_attempts = t.u32("max_attempts", 5, 1, 100)?;
+    let b = t.sub("budget", &["ratio", "min_per_s"])?;
+    Ok(Retry {
+        policy,
+        base,
+        cap,
+        max_attempts,
+        budget_ratio: b.f64("ratio", 0.0, F::NonNeg)?,
+        budget_min_per_s: b.f64("min_per_s", 0.0, F::NonNeg)?,
+    })
+}
+
+fn fault(cx: &Cx, key: &str, v: &Value, nodes: &Nodes, run: Duration) -> R<Fault> {
+    let t = table(cx, key, v, " ([[faults]] entry)")?;
+    let kind_key = join(key, "kind");
+    let kind = match t.get("kind") {
+        None => return Err(cx.invalid(&kind_key, "required key is missing")),
+        Some(k) => keyword::<fault::Kind>(cx, &kind_key, k)?,
+    };
+    let mut allowed = vec!["kind", "at"];
+    allowed.extend_from_slice(kind.keys());
+    let t = Tb::open(cx, key.to_string(), Some(t), &allowed)?;
+    let at = t.req_dur("at", D::Any)?;
+    if at >= run {
+        return Err(cx.invalid(
+            &t.key("at"),
+            format!(
+                "expected a time before the end of the load phase (duration = {}), got {}",
+                fmt_dur(run),
+                fmt_dur(at)
+            ),
+        ));
+    }
+    Ok(Fault {
+        at,
+        kind: kind.parse(&t, nodes)?,
+    })
+}
+
+/// A `[[faults]]` entry of a recorded schedule (see [`Fault::from_recorded`]).
+pub(crate) fn recorded_fault(v: &Value) -> Option<Fault> {
+    let cx = Cx {
+        origin: "recorded schedule",
+        base_dir: None,
+    };
+    fault(&cx, "faults[0]", v, &Nodes(NodeSet::ANY), Duration::MAX).ok()
+}
+
+fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
+    let cx = t.cx;
+    let kinds = match t.get("kinds") {
+        None => vec![fault::Kind::Partition, fault::Kind::Kill],
+        Some(v) => {
+            let key = t.key("kinds");
+            let mut out: Vec<fault::Kind> = Vec::new();
+            for (i, e) in array(cx, &key, v, "strings")?.iter().enumerate() {
+                let k: fault::Kind = keyword(cx, &format!("{key}[{i}]"), e)?;
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+            out
+        }
+    };
+    if kinds.is_empty() {
+        return Err(cx.invalid(&t.key("kinds"), "expected at least one fault kind"));
+    }
+    let targets = match t.get("targets") {
+        None => Vec::new(),
+        Some(v) => nodes.list(cx, &t.key("targets"), v)?,
+    };
+    if let Some(k) = kinds.iter().find(|k| k.needs_host()) {
+        if !targets.iter().any(Node::is_host) {
+            return Err(cx.invalid(
+                &t.key("targets"),
+                format!("kind `{k}` needs a host among the targets (empty = the conductors)"),
+            ));
+        }
+    }
+    let mean_interval = t.dur("mean_interval", secs(300), D::Pos)?;
+    let mean_duration = t.dur("mean_duration", secs(20), D::Pos)?;
+    let expected = run.as_secs_f64() / mean_interval.as_secs_f64();
+    if expected > MAX_NEMESIS_FAULTS {
+        return Err(cx.invalid(
+            &t.key("mean_interval"),
+            format!(
+                "the nemesis would draw about {expected:.3e} faults over {}, over the limit of \
+                 1e6; raise mean_interval",
+                fmt_dur(run)
+            ),
+        ));
+    }
+    Ok(Nemesis {
+        kinds,
+        targets,
+        mean_interval,
+        mean_duration,
+    })
+}
+
+fn checks(t: &Tb) -> R<Checks> {
+    let invariants = invariant_list(t, "invariants", true)?.unwrap_or(Invariant::ALL.to_vec());
+    let expect = invariant_list(t, "expect", false)?.unwrap_or_default();
+    for e in &expect {
+        if !invariants.contains(e) {
+            return Err(t.cx.invalid(
+                &t.key("expect"),
+                format!("`{e}` is expected to break but is not in `checks.invariants`"),
+            ));
+        }
+    }
+    Ok(Checks { invariants, expect })
+}
+
+/// A `[checks]` list of invariants by name (duplicates dropped, first occurrence kept); with
+/// `all`, `"all"` may stand for every invariant, in the checker's table order. `None`: absent.
+fn invariant_list(t: &Tb, k: &str, all: bool) -> R<Option<Vec<Invariant>>> {
+    let Some(v) = t.get(k) else {
+        return Ok(None);
+    };
+    let key = t.key(k);
+    let a = array(t.cx, &key, v, "strings")?;
+    let mut names: Vec<&str> = Vec::new();
+    if all {
+        names.push("all");
+    }
+    names.extend(Invariant::ALL.iter().map(|i| i.name()));
+    let mut out: Vec<Invariant> = Vec::new();
+    let mut every = false;
+    for (i, e) in a.iter().enumerate() {
+        // Only `"all"` is among the names and no invariant's.
+        match Invariant::from_name(one_of(
+            t.cx,
+            &format!("{key}[{i}]"),
+            e,
+            "an invariant",
+            &names,
+        )?) {
+            Some(inv) if !out.contains(&inv) => out.push(inv),
+            Some(_) => {}
+            None => every = true,
+        }
+    }
+    Ok(Some(if every { Invariant::ALL.to_vec() } else { out }))
+}
+
+/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
+/// is documented in docs/scenario.md.
+#[cfg(test)]
+pub(crate) mod accepted {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
+    /// `faults`).
+    pub(crate) fn note(path: &str, allowed: &[&str]) {
+        let mut base = String::new();
+        let mut depth = 0;
+        for c in path.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ if depth == 0 => base.push(c),
+                _ => {}
+            }
+        }
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for k in allowed {
+                s.insert(super::join(&base, k));
+            }
+        });
+    }
+
+    /// Every key noted on this thread so far.
+    pub(crate) fn seen() -> BTreeSet<String> {
+        SEEN.with(|s| s.borrow().clone())
+    }
+}

@@ -1,0 +1,1171 @@
+use super::*;
+
+const F: &str = "scenarios/x.toml";
+
+fn parse(src: &str) -> Result<Scenario, ScenarioError> {
+    parse_str(src, F, &[], None)
+}
+
+fn parse_set(src: &str, sets: &[&str]) -> Result<Scenario, ScenarioError> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    parse_str(src, F, &sets, None)
+}
+
+/// The error's message, asserting it names the file and contains every fragment.
+fn err(r: Result<Scenario, ScenarioError>, fragments: &[&str]) -> String {
+    let e = match r {
+        Ok(s) => panic!("expected an error containing {fragments:?}, got Ok({s:?})"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.starts_with(F),
+        "message does not start with the file: {e}"
+    );
+    for f in fragments {
+        assert!(e.contains(f), "message lacks {f:?}: {e}");
+    }
+    e
+}
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn minimal_file_takes_every_default() {
+    let s = parse("name = \"x\"").unwrap();
+    assert_eq!(s.name, "x");
+    assert_eq!(s.description, "");
+    assert_eq!(s.seed, 1);
+    assert_eq!(
+        (s.duration, s.warmup, s.drain),
+        (secs(3600), secs(0), secs(600))
+    );
+    let c = &s.cluster;
+    assert_eq!(
+        (c.conductors, c.hosts, c.rpc_workers, c.pool_workers),
+        (1, 1, 64, 10)
+    );
+    assert_eq!(c.overflow, Overflow::CallerRuns);
+    assert_eq!(c.routing, Routing::RoundRobin);
+    assert_eq!(c.ordering, Ordering::None);
+    assert!(!c.fencing);
+    assert_eq!(c.lease_ttl, secs(10));
+    assert_eq!(c.recovery, RecoveryPolicy::Zun);
+    assert_eq!(
+        (c.reconcile_interval, c.orphan_after),
+        (secs(60), secs(120))
+    );
+    assert!(s.api.validate_state);
+    assert_eq!(s.api.async_rpc, RpcKind::Call);
+    assert_eq!(s.api.rpc_timeout, secs(60));
+    assert_eq!(s.bus.prefetch, 0);
+    assert_eq!(
+        (s.network.latency_min, s.network.latency_max, s.network.loss),
+        (ms(1), ms(10), 0.0)
+    );
+    let w = &s.workload;
+    assert_eq!(w.model, Model::Ops);
+    assert_eq!(w.arrival, Arrival::Poisson { rate: 1.0 });
+    assert_eq!(w.containers, 1000);
+    assert_eq!(w.pick, Pick::Uniform);
+    assert_eq!(w.mix, vec![(OpKind::Start, 1.0)]);
+    assert_eq!(
+        w.lifecycle,
+        vec![OpKind::Create, OpKind::Start, OpKind::Stop, OpKind::Delete]
+    );
+    assert_eq!(w.gap, Dist::Exp { mean: secs(1) });
+    assert_eq!(s.client.timeout, Duration::ZERO);
+    assert!(s.client.retry_on.is_empty());
+    assert_eq!(s.backend.default, Dist::Exp { mean: secs(1) });
+    assert!(s.backend.per_op.is_empty());
+    assert_eq!(s.backend.failure_rate, 0.0);
+    let r = &s.retry;
+    assert_eq!(r.policy, Backoff::FullJitter);
+    assert_eq!((r.base, r.cap, r.max_attempts), (ms(100), secs(10), 5));
+    assert_eq!((r.budget_ratio, r.budget_min_per_s), (0.0, 0.0));
+    assert!(s.faults.is_empty());
+    assert!(s.nemesis.is_none());
+    assert_eq!(s.checks.invariants, checker::Invariant::ALL.to_vec());
+    assert!(s.checks.expect.is_empty());
+    assert_eq!(
+        s.slo,
+        Slo {
+            exhaustion_ratio_max: None,
+            p99_max: None
+        }
+    );
+}
+
+#[test]
+fn defaults_toml_agrees_with_the_built_in_defaults() {
+    let a = parse(DEFAULTS_TOML).unwrap();
+    let b = parse("name = \"example\"").unwrap();
+    assert_eq!(a, b);
+}
+
+const FULL: &str = r#"
+name = "full.run-1"
+description = "every key"
+seed = 42
+duration = "2h"
+warmup = "5m"
+drain = "15m"
+
+[cluster]
+conductors = 3
+hosts = 2
+rpc_workers = 32
+pool_workers = 8
+overflow = "queue"
+routing = "affinity"
+ordering = "distributed-lock"
+fencing = true
+lease_ttl = "5s"
+recovery = "none"
+reconcile_interval = "0s"
+orphan_after = "30s"
+
+[api]
+validate_state = false
+async_rpc = "cast"
+rpc_timeout = "30s"
+
+[bus]
+prefetch = 16
+
+[network]
+latency = { min = "2ms", max = "20ms" }
+loss = 0.01
+
+[workload]
+model = "ops"
+arrival = { kind = "bursty", rate = 2.0, burst_rate = 20.0, on = "10s", off = "50s" }
+containers = 500
+pick = { zipf = { s = 1.1 } }
+mix = { start = 2.0, stop = 1, show = 0.5, kill = 0.0 }
+lifecycle = ["create", "start", "logs", "delete"]
+gap = { dist = "lognormal", median = "1s", p99 = "10s" }
+
+[client]
+timeout = "30s"
+retry_on = ["conflict", "timeout"]
+
+[backend]
+default = { dist = "uniform", min = "100ms", max = "300ms" }
+create = { dist = "constant", value = "2s" }
+logs = { dist = "empirical", samples = ["1ms", 2.5, 3] }
+failure_rate = 0.05
+
+[retry]
+policy = "decorrelated"
+base = "50ms"
+cap = "5s"
+max_attempts = 7
+budget = { ratio = 0.2, min_per_s = 10 }
+
+[[faults]]
+kind = "kill"
+at = "10m"
+node = "conductor-1"
+restart_after = "30s"
+
+[[faults]]
+kind = "partition"
+at = "20m"
+groups = [["conductor-1", "bus"], ["conductor-2", "store"]]
+oneway = true
+duration = "1m"
+
+[[faults]]
+kind = "isolate"
+at = "21m"
+node = "store"
+duration = "10s"
+
+[[faults]]
+kind = "pause"
+at = "22m"
+node = "api"
+duration = "10s"
+
+[[faults]]
+kind = "clog"
+at = "23m"
+nodes = ["conductor-2", "conductor-3"]
+duration = "10s"
+
+[[faults]]
+kind = "latency"
+at = "24m"
+min = "10ms"
+max = "1s"
+duration = "1m"
+
+[[faults]]
+kind = "slow-host"
+at = "25m"
+node = "host-2"
+factor = 3.5
+duration = "1m"
+
+[[faults]]
+kind = "host-errors"
+at = "26m"
+node = "host-1"
+rate = 0.5
+duration = "1m"
+
+[nemesis]
+kinds = ["partition", "kill", "slow-host"]
+targets = ["conductor-1", "host-1"]
+mean_interval = "2m"
+mean_duration = "15s"
+
+[checks]
+invariants = ["exclusive", "no-lost-ops", "exclusive"]
+expect = ["exclusive"]
+
+[slo]
+exhaustion_ratio_max = 0.01
+p99_max = "5s"
+"#;
+
+#[test]
+fn full_file_parses_every_key() {
+    let s = parse(FULL).unwrap();
+    assert_eq!(s.name, "full.run-1");
+    assert_eq!(s.seed, 42);
+    assert_eq!(s.cluster.conductors, 3);
+    assert_eq!(s.cluster.ordering, Ordering::DistributedLock);
+    assert_eq!(s.cluster.reconcile_interval, Duration::ZERO);
+    assert_eq!(s.api.async_rpc, RpcKind::Cast);
+    assert_eq!(s.bus.prefetch, 16);
+    assert_eq!(
+        (s.network.latency_min, s.network.latency_max),
+        (ms(2), ms(20))
+    );
+    assert_eq!(
+        s.workload.arrival,
+        Arrival::Bursty {
+            rate: 2.0,
+            burst_rate: 20.0,
+            on: secs(10),
+            off: secs(50)
+        }
+    );
+    // time-weighted: (20 × 10 + 2 × 50) / 60 = 5
+    assert!((s.workload.arrival.mean_rate() - 5.0).abs() < 1e-12);
+    assert_eq!(s.workload.pick, Pick::Zipf { s: 1.1 });
+    // ALL order, zero weights dropped
+    assert_eq!(
+        s.workload.mix,
+        vec![
+            (OpKind::Start, 2.0),
+            (OpKind::Stop, 1.0),
+            (OpKind::Show, 0.5)
+        ]
+    );
+    assert_eq!(s.workload.lifecycle[2], OpKind::Logs);
+    assert_eq!(s.client.retry_on, vec![RetryOn::Conflict, RetryOn::Timeout]);
+    assert_eq!(s.backend.per_op.len(), 2);
+    assert_eq!(
+        s.backend.dist(OpKind::Create),
+        &Dist::Constant { value: secs(2) }
+    );
+    assert_eq!(
+        s.backend.dist(OpKind::Logs),
+        &Dist::Empirical {
+            samples: vec![ms(1), Duration::from_micros(2500), ms(3)]
+        }
+    );
+    assert_eq!(s.backend.dist(OpKind::Stop).mean(), ms(200));
+    assert_eq!(s.retry.policy, Backoff::Decorrelated);
+    assert_eq!(
+        (s.retry.budget_ratio, s.retry.budget_min_per_s),
+        (0.2, 10.0)
+    );
+    assert_eq!(s.faults.len(), 8);
+    assert_eq!(
+        s.faults[0],
+        Fault {
+            at: secs(600),
+            kind: FaultKind::Kill(fault::Kill {
+                node: Node::Conductor(0),
+                restart_after: Some(secs(30))
+            })
+        }
+    );
+    match &s.faults[1].kind {
+        FaultKind::Partition(fault::Partition {
+            groups,
+            oneway,
+            duration,
+        }) => {
+            assert_eq!(groups.len(), 2);
+            assert!(*oneway);
+            assert_eq!(*duration, secs(60));
+        }
+        k => panic!("{k:?}"),
+    }
+    let mut names: Vec<&str> = s.faults.iter().map(|f| f.kind.name()).collect();
+    assert_eq!(names.remove(0), "kill");
+    names.insert(2, "kill");
+    let kinds: Vec<&str> = fault::Kind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, kinds);
+    let n = s.nemesis.as_ref().unwrap();
+    assert_eq!(
+        n.kinds,
+        vec![
+            fault::Kind::Partition,
+            fault::Kind::Kill,
+            fault::Kind::SlowHost
+        ]
+    );
+    assert_eq!(n.mean_interval, secs(120));
+    assert_eq!(
+        s.checks.invariants,
+        [checker::Invariant::Exclusive, checker::Invariant::NoLostOps]
+    );
+    assert_eq!(s.checks.expect, [checker::Invariant::Exclusive]);
+    assert_eq!(s.slo.exhaustion_ratio_max, Some(0.01));
+    assert_eq!(s.slo.p99_max, Some(secs(5)));
+}
+
+#[test]
+fn serialised_scenario_loads_again_identically() {
+    let s = parse(FULL).unwrap();
+    let text = toml::to_string(&s).unwrap();
+    let back = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(s, back, "{text}");
+    let d = parse("name = \"x\"").unwrap();
+    let text = toml::to_string(&d).unwrap();
+    assert_eq!(parse(&text).unwrap(), d, "{text}");
+    // and JSON for the reports
+    let j = serde_json::to_value(&s).unwrap();
+    assert_eq!(j["network"]["latency"]["min"], "2ms");
+    assert_eq!(j["faults"][0]["kind"], "kill");
+    assert_eq!(j["workload"]["mix"]["start"], 2.0);
+}
+
+#[test]
+fn unknown_keys_are_named_with_the_expected_ones() {
+    let e = err(
+        parse("name = \"x\"\n[cluster]\npool_wrokers = 3"),
+        &[
+            "unknown key `cluster.pool_wrokers`",
+            "expected one of: conductors, hosts",
+            "pool_workers",
+        ],
+    );
+    assert!(e.starts_with("scenarios/x.toml: unknown key"), "{e}");
+    err(
+        parse("name = \"x\"\ncolour = 1"),
+        &["unknown key `colour`", "name, description"],
+    );
+    err(
+        parse("name = \"x\"\n[network]\nlatency = { min = \"1ms\", maxx = \"2ms\" }"),
+        &["unknown key `network.latency.maxx`", "min, max"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"poisson\", rate = 1, on = \"1s\" }"),
+        &["unknown key `workload.arrival.on`", "kind, rate"],
+    );
+    err(
+        parse("name = \"x\"\n[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\nduration = \"1s\""),
+        &["unknown key `faults[0].duration`", "kind, at, node, restart_after"],
+    );
+    err(
+        parse("name = \"x\"\n[backend]\nstrat = { dist = \"exp\", mean = \"1s\" }"),
+        &[
+            "unknown key `backend.strat`",
+            "default, failure_rate, create, start",
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_say_what_was_expected_and_found() {
+    err(
+        parse("name = \"x\"\n[cluster]\npool_workers = \"ten\""),
+        &[
+            "key `cluster.pool_workers`",
+            "expected an integer in 1..=100000",
+            "the string \"ten\"",
+        ],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\npool_workers = -3"),
+        &["key `cluster.pool_workers`: expected an integer in 1..=100000, got -3"],
+    );
+    err(
+        parse("name = \"x\"\nduration = 60"),
+        &["key `duration`", "expected a duration", "the integer 60"],
+    );
+    err(
+        parse("name = \"x\"\nduration = \"soon\""),
+        &["key `duration`", "expected a duration", "\"soon\""],
+    );
+    err(
+        parse("name = \"x\"\n[api]\nvalidate_state = 1"),
+        &["key `api.validate_state`", "true or false"],
+    );
+    err(
+        parse("name = \"x\"\ncluster = 3"),
+        &["key `cluster`", "expected a table", "the integer 3"],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\noverflow = \"drop\""),
+        &[
+            "key `cluster.overflow`",
+            "\"caller-runs\" | \"reject\"",
+            "\"drop\"",
+        ],
+    );
+    err(parse("name = 5"), &["key `name`", "expected a string"]);
+    err(parse("description = \"d\""), &["key `name`", "required"]);
+    err(parse("name = \"a/b\""), &["key `name`", "[A-Za-z0-9._-]"]);
+    err(parse("name = \"..\""), &["key `name`"]);
+    err(parse("name = \"\""), &["key `name`"]);
+    err(parse("name = \"x\"\nseed = -1"), &["key `seed`", "0..="]);
+}
+
+#[test]
+fn bad_numbers_are_refused() {
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"poisson\", rate = -2.0 }"),
+        &[
+            "key `workload.arrival.rate`",
+            "expected a finite number > 0",
+            "-2",
+        ],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"constant\", rate = nan }"),
+        &["key `workload.arrival.rate`", "finite"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"poisson\", rate = inf }"),
+        &["key `workload.arrival.rate`", "finite"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"ramp\", from = 0, to = 0 }"),
+        &["key `workload.arrival`", "both 0"],
+    );
+    err(
+        parse("name = \"x\"\n[network]\nloss = 1.0"),
+        &["key `network.loss`", "[0, 1)"],
+    );
+    err(
+        parse("name = \"x\"\n[backend]\nfailure_rate = 1.5"),
+        &["key `backend.failure_rate`", "[0, 1]"],
+    );
+    err(
+        parse("name = \"x\"\n[retry]\nmax_attempts = 101"),
+        &["key `retry.max_attempts`", "1..=100"],
+    );
+    err(
+        parse("name = \"x\"\n[retry]\nbase = \"20s\""),
+        &["key `retry.base`", "base <= cap"],
+    );
+    err(
+        parse("name = \"x\"\n[slo]\nexhaustion_ratio_max = 2"),
+        &["key `slo.exhaustion_ratio_max`"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\npick = { zipf = { s = 0 } }"),
+        &["key `workload.pick.zipf.s`", "> 0"],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\nconductors = 1001"),
+        &["key `cluster.conductors`", "1..=1000"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\ncontainers = 0"),
+        &["key `workload.containers`"],
+    );
+}
+
+#[test]
+fn pick_accepts_both_forms() {
+    let a = parse("name = \"x\"\n[workload]\npick = { zipf = { s = 1.5 } }").unwrap();
+    let b = parse("name = \"x\"\n[workload]\npick = { kind = \"zipf\", s = 1.5 }").unwrap();
+    assert_eq!(a.workload.pick, Pick::Zipf { s: 1.5 });
+    assert_eq!(a.workload.pick, b.workload.pick);
+    let c = parse("name = \"x\"\n[workload]\npick = { kind = \"uniform\" }").unwrap();
+    assert_eq!(c.workload.pick, Pick::Uniform);
+    err(
+        parse("name = \"x\"\n[workload]\npick = \"zipf\""),
+        &["key `workload.pick`", "s = 1.1"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\npick = \"gauss\""),
+        &["key `workload.pick`", "\"uniform\""],
+    );
+}
+
+#[test]
+fn durations_are_bounded() {
+    err(
+        parse("name = \"x\"\nduration = \"31days\""),
+        &["key `duration`", "30-day"],
+    );
+    err(
+        parse("name = \"x\"\nduration = \"29days\"\ndrain = \"2days\""),
+        &["key `drain`", "30-day"],
+    );
+    err(
+        parse("name = \"x\"\nduration = \"99999999999999999999999s\""),
+        &["key `duration`", "expected a duration"],
+    );
+    err(
+        parse("name = \"x\"\nduration = \"0s\""),
+        &["key `duration`", "greater than 0s"],
+    );
+    err(
+        parse("name = \"x\"\nwarmup = \"1h\""),
+        &["key `warmup`", "less than `duration`"],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\nlease_ttl = \"0s\""),
+        &["key `cluster.lease_ttl`"],
+    );
+    let ok = parse("name = \"x\"\nduration = \"29days\"\ndrain = \"1day\"\n[workload]\narrival = { kind = \"poisson\", rate = 0.001 }");
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn latency_bounds_must_differ() {
+    err(
+        parse("name = \"x\"\n[network]\nlatency = { min = \"5ms\", max = \"5ms\" }"),
+        &["key `network.latency.min`", "min < max"],
+    );
+    err(
+        parse("name = \"x\"\n[network]\nlatency = { min = \"5ms\", max = \"61s\" }"),
+        &["key `network.latency.max`", "at most 60s"],
+    );
+    err(
+        parse("name = \"x\"\n[[faults]]\nkind = \"latency\"\nat = \"0s\"\nmin = \"1s\"\nmax = \"1s\"\nduration = \"1s\""),
+        &["key `faults[0].min`", "min < max"],
+    );
+    // only max given: min keeps its default
+    let s = parse("name = \"x\"\n[network]\nlatency = { max = \"5ms\" }").unwrap();
+    assert_eq!(
+        (s.network.latency_min, s.network.latency_max),
+        (ms(1), ms(5))
+    );
+}
+
+#[test]
+fn too_many_ops_is_refused() {
+    err(
+        parse("name = \"x\"\nduration = \"30days\"\ndrain = \"0s\"\n[workload]\narrival = { kind = \"poisson\", rate = 100.0 }"),
+        &["key `workload.arrival`", "over the limit of 1e8"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"constant\", rate = 1e300 }"),
+        &["1e8"],
+    );
+    // ramp: the midpoint rate; 3600 s × (0 + 60000)/2 = 1.08e8
+    err(
+        parse("name = \"x\"\n[workload]\narrival = { kind = \"ramp\", from = 0, to = 60000 }"),
+        &["1e8"],
+    );
+    let s = parse("name = \"x\"\n[workload]\narrival = { kind = \"ramp\", from = 0, to = 50000 }")
+        .unwrap();
+    assert!((s.expected_ops() - 9e7).abs() < 1.0);
+    // lifecycle: × the number of ops per container
+    err(
+        parse("name = \"x\"\n[workload]\nmodel = \"lifecycle\"\narrival = { kind = \"poisson\", rate = 10000 }"),
+        &["lifecycle ops", "1e8"],
+    );
+}
+
+#[test]
+fn unknown_nodes_are_refused() {
+    let base = "name = \"x\"\n[cluster]\nconductors = 2\n[[faults]]\nat = \"1m\"\n";
+    err(
+        parse(&format!("{base}kind = \"kill\"\nnode = \"conductor-9\"")),
+        &[
+            "scenarios/x.toml: key `faults[0].node`: unknown node `conductor-9` (this scenario has conductor-1..conductor-2, host-1..host-1, api, bus, store)",
+        ],
+    );
+    err(
+        parse(&format!("{base}kind = \"kill\"\nnode = \"client\"")),
+        &["unknown node `client`"],
+    );
+    err(
+        parse(&format!("{base}kind = \"kill\"\nnode = \"conductor-01\"")),
+        &["unknown node"],
+    );
+    err(
+        parse(&format!("{base}kind = \"kill\"\nnode = \"conductor-0\"")),
+        &["unknown node"],
+    );
+    err(
+        parse(&format!("{base}kind = \"kill\"")),
+        &["key `faults[0].node`", "required"],
+    );
+    err(
+        parse(&format!(
+            "{base}kind = \"slow-host\"\nnode = \"conductor-1\"\nfactor = 2\nduration = \"1s\""
+        )),
+        &["key `faults[0].node`", "expected a host node"],
+    );
+    err(
+        parse(&format!(
+            "{base}kind = \"partition\"\ngroups = [[\"api\"]]\nduration = \"1s\""
+        )),
+        &["key `faults[0].groups`", "at least 2 groups"],
+    );
+    err(
+        parse(&format!(
+            "{base}kind = \"partition\"\ngroups = [[\"api\"], []]\nduration = \"1s\""
+        )),
+        &["key `faults[0].groups[1]`", "non-empty"],
+    );
+    err(
+        parse(&format!("{base}kind = \"partition\"\ngroups = [[\"api\", \"bus\"], [\"bus\"]]\nduration = \"1s\"")),
+        &["key `faults[0].groups[1]`", "`bus` is in more than one group"],
+    );
+    err(
+        parse(&format!(
+            "{base}kind = \"partition\"\ngroups = [[\"api\"], [\"host-2\"]]\nduration = \"1s\""
+        )),
+        &["key `faults[0].groups[1][0]`", "unknown node `host-2`"],
+    );
+    err(
+        parse(&format!("{base}kind = \"quake\"")),
+        &["key `faults[0].kind`", "\"partition\""],
+    );
+    err(
+        parse("name = \"x\"\n[[faults]]\nkind = \"pause\"\nat = \"2h\"\nnode = \"api\"\nduration = \"1s\""),
+        &["key `faults[0].at`", "before the end of the load phase"],
+    );
+    err(
+        parse("name = \"x\"\n[nemesis]\ntargets = [\"conductor-3\"]"),
+        &["key `nemesis.targets[0]`", "unknown node"],
+    );
+    err(
+        parse("name = \"x\"\n[nemesis]\nkinds = [\"host-errors\"]"),
+        &["key `nemesis.targets`", "needs a host"],
+    );
+    err(
+        parse("name = \"x\"\n[nemesis]\nkinds = [\"boom\"]"),
+        &["key `nemesis.kinds[0]`"],
+    );
+    err(
+        parse("name = \"x\"\n[nemesis]\nmean_interval = \"1ms\""),
+        &["key `nemesis.mean_interval`", "1e6"],
+    );
+    let s = parse("name = \"x\"\n[nemesis]").unwrap();
+    let n = s.nemesis.unwrap();
+    assert_eq!(n.kinds, vec![fault::Kind::Partition, fault::Kind::Kill]);
+    assert!(n.targets.is_empty());
+    assert_eq!((n.mean_interval, n.mean_duration), (secs(300), secs(20)));
+}
+
+#[test]
+fn mix_and_ops_are_validated() {
+    err(
+        parse("name = \"x\"\n[workload]\nmix = { strat = 1.0 }"),
+        &[
+            "key `workload.mix.strat`",
+            "unknown op `strat`",
+            "expected one of: create, start",
+        ],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\nmix = { start = 0 }"),
+        &["key `workload.mix`", "positive weight"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\nmix = { start = -1 }"),
+        &["key `workload.mix.start`", ">= 0"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\nmix = {}"),
+        &["key `workload.mix`"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\nlifecycle = [\"create\", \"launch\"]"),
+        &["key `workload.lifecycle[1]`", "unknown op `launch`"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\nmodel = \"lifecycle\"\nlifecycle = []"),
+        &["key `workload.lifecycle`", "at least one op"],
+    );
+}
+
+#[test]
+fn distributions_are_validated() {
+    let d = |s: &str| parse(&format!("name = \"x\"\n[backend]\ndefault = {s}"));
+    err(
+        d("{ mean = \"1s\" }"),
+        &["key `backend.default.dist`", "required"],
+    );
+    err(
+        d("{ dist = \"normal\" }"),
+        &["key `backend.default.dist`", "\"exp\""],
+    );
+    err(
+        d("{ dist = \"exp\", mean = \"0s\" }"),
+        &["key `backend.default.mean`"],
+    );
+    err(
+        d("{ dist = \"exp\", value = \"1s\" }"),
+        &["unknown key `backend.default.value`", "dist, mean"],
+    );
+    err(
+        d("{ dist = \"uniform\", min = \"2s\", max = \"1s\" }"),
+        &["key `backend.default.min`", "min <= max"],
+    );
+    err(
+        d("{ dist = \"lognormal\", median = \"2s\", p99 = \"1s\" }"),
+        &["key `backend.default.p99`", "p99 > median"],
+    );
+    err(
+        d("{ dist = \"lognormal\", median = \"1ns\", p99 = \"29days\" }"),
+        &["key `backend.default`", "30-day"],
+    );
+    err(
+        d("{ dist = \"empirical\" }"),
+        &["key `backend.default`", "exactly one of `file`"],
+    );
+    err(
+        d("{ dist = \"empirical\", samples = [] }"),
+        &["key `backend.default.samples`", "at least one"],
+    );
+    err(
+        d("{ dist = \"empirical\", samples = [\"1s\", -1] }"),
+        &["key `backend.default.samples[1]`"],
+    );
+    err(d("\"exp\""), &["key `backend.default`", "expected a table"]);
+    // lognormal mean: median × exp(σ²/2), σ = ln(p99/median)/z99
+    let s = d("{ dist = \"lognormal\", median = \"1s\", p99 = \"10s\" }").unwrap();
+    let sigma = 10f64.ln() / Z99;
+    let want = (sigma * sigma / 2.0).exp();
+    assert!((s.backend.default.mean().as_secs_f64() - want).abs() < 1e-6);
+    assert_eq!(
+        Dist::Empirical {
+            samples: vec![ms(1), ms(4)]
+        }
+        .mean(),
+        Duration::from_micros(2500)
+    );
+}
+
+#[test]
+fn empirical_file_loads_relative_to_the_base_dir() {
+    let dir = std::env::temp_dir().join(format!("scenario-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("samples.txt"),
+        "# service times\n250ms\n\n1.5   # a plain number: milliseconds\n2s # trailing comment\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.txt"), "1ms\n2ms\nfast\n").unwrap();
+    std::fs::write(dir.join("empty.txt"), "# nothing\n\n").unwrap();
+    let toml_of = |file: &str| {
+        format!("name = \"x\"\n[backend]\nstart = {{ dist = \"empirical\", file = \"{file}\" }}")
+    };
+    let s = parse_str(&toml_of("samples.txt"), F, &[], Some(&dir)).unwrap();
+    assert_eq!(
+        s.backend.dist(OpKind::Start),
+        &Dist::Empirical {
+            samples: vec![ms(250), Duration::from_micros(1500), secs(2)]
+        }
+    );
+    let e = parse_str(&toml_of("bad.txt"), F, &[], Some(&dir))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `backend.start.file`")
+            && e.contains("bad.txt line 3")
+            && e.contains("`fast`"),
+        "{e}"
+    );
+    let e = parse_str(&toml_of("empty.txt"), F, &[], Some(&dir))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no samples"), "{e}");
+    let e = parse_str(&toml_of("missing.txt"), F, &[], Some(&dir))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `backend.start.file`") && e.contains("cannot read"),
+        "{e}"
+    );
+    // load(): relative to the scenario file's directory
+    let scn = dir.join("s.toml");
+    std::fs::write(&scn, toml_of("samples.txt")).unwrap();
+    let s2 = load(&scn, &[]).unwrap();
+    assert_eq!(s2.backend, s.backend);
+    let e = load(&dir.join("nope.toml"), &[]).unwrap_err().to_string();
+    assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn toml_syntax_errors_carry_file_and_line() {
+    let e = parse("name = \"x\"\n\n[cluster\nhosts = 2\n").unwrap_err();
+    match &e {
+        ScenarioError::Syntax { line, .. } => assert_eq!(*line, 3),
+        other => panic!("{other:?}"),
+    }
+    let m = e.to_string();
+    assert!(m.starts_with("scenarios/x.toml:3:"), "{m}");
+    assert!(m.contains("invalid TOML"), "{m}");
+    let m = parse("name = \"x\"\nseed = 1\nseed = 2\n")
+        .unwrap_err()
+        .to_string();
+    assert!(m.starts_with("scenarios/x.toml:3:"), "{m}");
+}
+
+#[test]
+fn set_overrides_apply_before_validation() {
+    let s = parse_set(
+        "name = \"x\"",
+        &[
+            "cluster.pool_workers=20",
+            "workload.arrival.rate=5",
+            "network.latency.max=50ms",
+            "description=hello world",
+            "workload.mix.stop=0.5",
+            "backend.create={dist=\"constant\", value=\"2s\"}",
+            "checks.invariants=[]",
+            "duration=2h",
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.cluster.pool_workers, 20);
+    assert_eq!(s.workload.arrival, Arrival::Poisson { rate: 5.0 });
+    assert_eq!(
+        (s.network.latency_min, s.network.latency_max),
+        (ms(1), ms(50))
+    );
+    assert_eq!(s.description, "hello world");
+    assert_eq!(
+        s.workload.mix,
+        vec![(OpKind::Start, 1.0), (OpKind::Stop, 0.5)]
+    );
+    assert_eq!(
+        s.backend.dist(OpKind::Create),
+        &Dist::Constant { value: secs(2) }
+    );
+    assert!(s.checks.invariants.is_empty());
+    assert_eq!(s.duration, secs(7200));
+
+    // file values are overridden; later sets win
+    let s = parse_set(
+        "name = \"x\"\n[cluster]\npool_workers = 3",
+        &["cluster.pool_workers=4", "cluster.pool_workers=5", "name=y"],
+    )
+    .unwrap();
+    assert_eq!((s.cluster.pool_workers, s.name.as_str()), (5, "y"));
+
+    // arrays: by index, and appending
+    let src = "name = \"x\"\n[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"";
+    let s = parse_set(src, &["faults[0].node=bus", "faults.0.at=2m"]).unwrap();
+    assert_eq!(
+        s.faults[0],
+        Fault {
+            at: secs(120),
+            kind: FaultKind::Kill(fault::Kill {
+                node: Node::Bus,
+                restart_after: None
+            })
+        }
+    );
+    let s = parse_set(
+        src,
+        &[
+            "faults[1].kind=isolate",
+            "faults[1].at=3m",
+            "faults[1].node=store",
+            "faults[1].duration=5s",
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.faults.len(), 2);
+    let s = parse_set(
+        "name = \"x\"",
+        &[
+            "faults[0].kind=kill",
+            "faults[0].at=1m",
+            "faults[0].node=api",
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.faults.len(), 1);
+    let s = parse_set("name = \"x\"", &["nemesis.kinds=[\"kill\"]"]).unwrap();
+    assert_eq!(s.nemesis.unwrap().kinds, vec![fault::Kind::Kill]);
+
+    // typos are caught by the normal validation
+    err(
+        parse_set("name = \"x\"", &["cluster.pool_wrokers=3"]),
+        &["unknown key `cluster.pool_wrokers`"],
+    );
+    err(
+        parse_set("name = \"x\"", &["cluster.pool_workers=many"]),
+        &["key `cluster.pool_workers`", "\"many\""],
+    );
+}
+
+#[test]
+fn bad_sets_are_refused() {
+    err(
+        parse_set("name = \"x\"", &["foo"]),
+        &["scenarios/x.toml: --set `foo`: expected KEY=VALUE"],
+    );
+    err(parse_set("name = \"x\"", &["=3"]), &["--set `=3`", "KEY"]);
+    err(
+        parse_set("name = \"x\"", &["cluster..hosts=3"]),
+        &["--set `cluster..hosts=3`"],
+    );
+    err(
+        parse_set("name = \"x\"", &["name.first=3"]),
+        &["--set `name.first=3`", "`name` is a string, not a table"],
+    );
+    err(
+        parse_set("name = \"x\"", &["faults[3].at=1m"]),
+        &["--set `faults[3].at=1m`", "out of range"],
+    );
+    err(
+        parse_set("name = \"x\"", &["faults[x].at=1m"]),
+        &["--set", "index"],
+    );
+    err(
+        parse_set("name = \"x\"\n[cluster]", &["cluster[0]=1"]),
+        &["--set", "not an array"],
+    );
+}
+
+#[test]
+fn check_supported_accepts_every_feature_and_refuses_fencing_without_tokens() {
+    let ok = "name = \"x\"\n[checks]\ninvariants = []\n";
+    let s = parse(ok).unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse(&format!("{ok}[cluster]\nfencing = true")).unwrap();
+    let e = check_supported(&s, F).unwrap_err();
+    assert!(matches!(e, ScenarioError::Invalid { .. }), "{e:?}");
+    let m = e.to_string();
+    assert!(
+        m.starts_with(F) && m.contains("key `cluster.fencing`") && m.contains("distributed-lock"),
+        "{m}"
+    );
+    for ordering in ["distributed-lock", "state-check"] {
+        let s = parse(&format!(
+            "{ok}[cluster]\nfencing = true\nordering = \"{ordering}\""
+        ))
+        .unwrap();
+        check_supported(&s, F).unwrap();
+    }
+    let s = parse("name = \"x\"").unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse("name = \"x\"\n[checks]\nexpect = [\"exclusive\"]").unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse(&format!("{ok}[cluster]\noverflow = \"queue\"\nrecovery = \"none\"\nrouting = \"affinity\"\nordering = \"local-lock-fair\"\n[api]\nasync_rpc = \"cast\"\n[workload]\npick = {{ zipf = {{ s = 1.2 }} }}\narrival = {{ kind = \"ramp\", from = 1, to = 3 }}\n[slo]\np99_max = \"5s\"")).unwrap();
+    check_supported(&s, F).unwrap();
+    let s = parse(&format!("{ok}[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"api\"\n[nemesis]\n[workload]\nmodel = \"lifecycle\"\n[client]\ntimeout = \"1s\"\nretry_on = [\"error\"]")).unwrap();
+    check_supported(&s, F).unwrap();
+}
+
+#[test]
+fn checks_expand_and_validate() {
+    let s = parse("name = \"x\"\n[checks]\ninvariants = [\"exclusive\", \"all\"]").unwrap();
+    assert_eq!(s.checks.invariants, checker::Invariant::ALL.to_vec());
+    err(
+        parse("name = \"x\"\n[checks]\ninvariants = [\"exclusiv\"]"),
+        &["key `checks.invariants[0]`", "\"create-before-use\""],
+    );
+    err(
+        parse("name = \"x\"\n[checks]\ninvariants = [\"exclusive\"]\nexpect = [\"converges\"]"),
+        &[
+            "key `checks.expect`",
+            "`converges`",
+            "not in `checks.invariants`",
+        ],
+    );
+    err(
+        parse("name = \"x\"\n[checks]\nexpect = [\"all\"]"),
+        &["key `checks.expect[0]`"],
+    );
+}
+
+/// A tiny deterministic LCG (no rand dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_scenarios_never_panic() {
+    let mut rng = Lcg(0x5eed);
+    let interesting: &[&[u8]] = &[
+        b"0",
+        b"-",
+        b"9",
+        b"\"",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b"=",
+        b".",
+        b"\n",
+        b"#",
+        b"e",
+        b"1e309",
+        b"nan",
+        b"inf",
+        b"0s",
+        b"99999999999999999999",
+        b"days",
+        b"host-0",
+        b"conductor-4",
+        b"-9223372036854775808",
+        b"[[faults]]\n",
+        b"\xff",
+        b"\xc3\xa9",
+    ];
+    let (mut ok, mut semantic) = (0, 0);
+    // SCENARIO_FUZZ_ITERS=200000 for a longer run
+    let iters: usize = std::env::var("SCENARIO_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    for i in 0..iters {
+        let mut bytes = FULL.as_bytes().to_vec();
+        let edits = 1 + rng.below(4);
+        for _ in 0..edits {
+            let at = rng.below(bytes.len() + 1);
+            match rng.below(4) {
+                0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+                1 if at < bytes.len() => {
+                    let n = 1 + rng.below(8);
+                    bytes.drain(at..(at + n).min(bytes.len()));
+                }
+                2 => {
+                    let ins = interesting[rng.below(interesting.len())];
+                    bytes.splice(at..at, ins.iter().copied());
+                }
+                _ if at < bytes.len() => {
+                    let n = 1 + rng.below(16);
+                    let end = (at + n).min(bytes.len());
+                    let dup: Vec<u8> = bytes[at..end].to_vec();
+                    bytes.splice(at..at, dup);
+                }
+                _ => {}
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let sets: Vec<String> = if i % 5 == 0 {
+            let k = [
+                "cluster.hosts",
+                "faults[0].at",
+                "workload.arrival",
+                "x",
+                "network.latency.min",
+            ];
+            let v = ["0", "\"1s\"", "{kind=\"ramp\"}", "[1,", "1e999"];
+            vec![format!(
+                "{}={}",
+                k[rng.below(k.len())],
+                v[rng.below(v.len())]
+            )]
+        } else {
+            Vec::new()
+        };
+        let r = std::panic::catch_unwind(|| {
+            let r = parse_str(&text, F, &sets, None);
+            if let Ok(s) = &r {
+                let _ = check_supported(s, F);
+                let _ = toml::to_string(s);
+                for d in std::iter::once(&s.backend.default)
+                    .chain(s.backend.per_op.iter().map(|(_, d)| d))
+                {
+                    let _ = d.mean();
+                }
+                let _ = s.expected_ops();
+            }
+            r.map(|_| ()).map_err(|e| e.to_string())
+        });
+        match r {
+            Err(_) => panic!("parse_str panicked on mutation {i}:\n{text}\nsets: {sets:?}"),
+            Ok(Ok(())) => ok += 1,
+            Ok(Err(m)) => {
+                assert!(m.starts_with(F), "{m}");
+                if !m.contains("invalid TOML") {
+                    semantic += 1;
+                }
+            }
+        }
+    }
+    // the mutations must reach the validation, not only the TOML parser
+    assert!(
+        ok > 0 && semantic > 200,
+        "{ok} parsed, {semantic} refused by validation"
+    );
+}
+
+#[test]
+fn checks_messages_name_the_registry_in_table_order() {
+    // The messages as they were when the names were a list of their own.
+    let e = err(
+        parse("name = \"x\"\n[checks]\ninvariants = [\"exclusiv\"]"),
+        &[],
+    );
+    assert!(
+        e.ends_with(
+            "key `checks.invariants[0]`: expected an invariant (\"all\" | \"create-before-use\" | \
+             \"no-use-after-delete\" | \"exclusive\" | \"per-container-order\" | \
+             \"at-most-once\" | \"no-lost-ops\" | \"no-stuck-state\" | \"converges\" | \
+             \"blocking-inline\"), got the string \"exclusiv\""
+        ),
+        "{e}"
+    );
+    let e = err(parse("name = \"x\"\n[checks]\nexpect = [\"all\"]"), &[]);
+    assert!(
+        e.ends_with(
+            "key `checks.expect[0]`: expected an invariant (\"create-before-use\" | \
+             \"no-use-after-delete\" | \"exclusive\" | \"per-container-order\" | \
+             \"at-most-once\" | \"no-lost-ops\" | \"no-stuck-state\" | \"converges\" | \
+             \"blocking-inline\"), got the string \"all\""
+        ),
+        "{e}"
+    );
+    err(
+        parse("name = \"x\"\n[checks]\ninvariants = \"all\""),
+        &["key `checks.invariants`: expected an array of strings, got the string \"all\""],
+    );
+    // Duplicates dropped, the order written kept; the effective scenario names them.
+    let s =
+        parse("name = \"x\"\n[checks]\ninvariants = [\"converges\", \"exclusive\", \"converges\"]")
+            .unwrap();
+    use checker::Invariant::{Converges, Exclusive};
+    assert_eq!(s.checks.invariants, [Converges, Exclusive]);
+    assert_eq!(
+        s.checks.judged().iter().collect::<Vec<_>>(),
+        [Exclusive, Converges]
+    );
+    let toml = toml::to_string(&s.checks).unwrap();
+    assert!(
+        toml.contains("invariants = [\"converges\", \"exclusive\"]"),
+        "{toml}"
+    );
+}

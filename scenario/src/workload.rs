@@ -1,0 +1,203 @@
+//! The open-loop workload: when each request is meant to be sent, which container it acts on and
+//! what it does. Each comes from its own keyed stream (common random numbers), generated ahead of
+//! and independent of what the system does with the requests.
+
+use crate::rng::{stream, Purpose};
+use crate::{Arrival, Pick, Workload};
+use conductor::op::OpKind;
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Exp1, Zipf};
+use std::time::Duration;
+
+/// The arrival process: intended send times in µs since the run's start.
+pub struct Arrivals {
+    kind: Arrival,
+    rng: ChaCha8Rng,
+    /// Current time in seconds (f64 keeps sub-µs gaps from accumulating rounding).
+    t: f64,
+    end: f64,
+    /// Arrivals produced so far.
+    count: u64,
+}
+
+impl Arrivals {
+    /// Arrivals of `kind` over `[0, duration)` for `seed`.
+    pub fn new(kind: &Arrival, seed: u64, duration: Duration) -> Self {
+        Arrivals {
+            kind: kind.clone(),
+            rng: stream(seed, Purpose::Arrivals, 0),
+            t: 0.0,
+            end: duration.as_secs_f64(),
+            count: 0,
+        }
+    }
+
+    fn exp1(&mut self) -> f64 {
+        self.rng.sample(Exp1)
+    }
+
+    fn advance(&mut self) -> f64 {
+        match self.kind {
+            Arrival::Poisson { rate } => self.t + self.exp1() / rate,
+            // The k-th arrival at k / rate: computed, not accumulated, so that rounding cannot
+            // add or drop an arrival at the end.
+            Arrival::Constant { rate } => self.count as f64 / rate,
+            Arrival::Bursty {
+                rate,
+                burst_rate,
+                on,
+                off,
+            } => {
+                // Exact inversion of the piecewise-constant integrated rate: off first, then on.
+                let (on, off) = (on.as_secs_f64(), off.as_secs_f64());
+                let period = on + off;
+                let mut need = self.exp1();
+                let mut t = self.t;
+                // Whole periods are skipped at once: with short periods and low rates a step per
+                // period would take longer than the run.
+                let per_period = rate * off + burst_rate * on;
+                if per_period <= 0.0 {
+                    return self.end;
+                }
+                if need > per_period {
+                    let whole = (need / per_period).floor();
+                    t += whole * period;
+                    need -= whole * per_period;
+                    if t >= self.end {
+                        return t;
+                    }
+                }
+                loop {
+                    let phase = t % period;
+                    let (r, left) = if phase < off {
+                        (rate, off - phase)
+                    } else {
+                        (burst_rate, period - phase)
+                    };
+                    if r > 0.0 && r * left >= need {
+                        break t + need / r;
+                    }
+                    need -= r * left;
+                    t += left;
+                    if t >= self.end {
+                        break t;
+                    }
+                }
+            }
+            Arrival::Ramp { from, to } => {
+                // Thinning (Lewis–Shedler) against the larger end rate.
+                let max = from.max(to);
+                let mut t = self.t;
+                loop {
+                    t += self.exp1() / max;
+                    if t >= self.end {
+                        break t;
+                    }
+                    let r = from + (to - from) * (t / self.end);
+                    if self.rng.gen::<f64>() * max < r {
+                        break t;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Arrivals {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        let t = self.advance();
+        if t >= self.end {
+            return None;
+        }
+        self.t = t;
+        self.count += 1;
+        Some((t * 1e6) as u64)
+    }
+}
+
+/// Which container and which op, per arrival.
+pub struct Requests {
+    picks: ChaCha8Rng,
+    mix_rng: ChaCha8Rng,
+    containers: u64,
+    zipf: Option<Zipf<f64>>,
+    kinds: Vec<OpKind>,
+    mix: WeightedIndex<f64>,
+}
+
+impl Requests {
+    /// The picks and mix of `w` for `seed`; `None` if the mix has no positive weight.
+    pub fn new(w: &Workload, seed: u64) -> Option<Self> {
+        let kinds: Vec<OpKind> = w.mix.iter().map(|(k, _)| *k).collect();
+        let mix = WeightedIndex::new(w.mix.iter().map(|(_, x)| *x)).ok()?;
+        let containers = u64::from(w.containers.max(1));
+        let zipf = match w.pick {
+            Pick::Uniform => None,
+            Pick::Zipf { s } => Some(Zipf::new(containers, s).ok()?),
+        };
+        Some(Requests {
+            picks: stream(seed, Purpose::Picks, 0),
+            mix_rng: stream(seed, Purpose::Mix, 0),
+            containers,
+            zipf,
+            kinds,
+            mix,
+        })
+    }
+
+    /// Draws the next request's container and op.
+    pub fn draw(&mut self) -> (u64, OpKind) {
+        let c = match &self.zipf {
+            None => self.picks.gen_range(0..self.containers),
+            Some(z) => (z.sample(&mut self.picks) as u64)
+                .saturating_sub(1)
+                .min(self.containers - 1),
+        };
+        (c, self.kinds[self.mix.sample(&mut self.mix_rng)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(a: Arrival, secs: u64) -> usize {
+        Arrivals::new(&a, 1, Duration::from_secs(secs)).count()
+    }
+
+    #[test]
+    fn rates_are_honoured() {
+        let n = count(Arrival::Poisson { rate: 100.0 }, 1000);
+        assert!((n as f64 - 100_000.0).abs() < 4.0 * 316.0, "{n}");
+        assert_eq!(count(Arrival::Constant { rate: 10.0 }, 100), 1000);
+        let b = count(
+            Arrival::Bursty {
+                rate: 10.0,
+                burst_rate: 100.0,
+                on: Duration::from_secs(1),
+                off: Duration::from_secs(9),
+            },
+            1000,
+        );
+        assert!((b as f64 - 19_000.0).abs() < 4.0 * 138.0, "{b}");
+        let r = count(
+            Arrival::Ramp {
+                from: 0.0,
+                to: 200.0,
+            },
+            1000,
+        );
+        assert!((r as f64 - 100_000.0).abs() < 4.0 * 316.0, "{r}");
+    }
+
+    #[test]
+    fn arrivals_are_ordered_and_bounded() {
+        let v: Vec<u64> =
+            Arrivals::new(&Arrival::Poisson { rate: 50.0 }, 3, Duration::from_secs(10)).collect();
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
+        assert!(v.iter().all(|&t| t < 10_000_000));
+    }
+}
