@@ -32,6 +32,36 @@ struct Consumer {
     link: Link,
     conn: u64,
     unacked: BTreeMap<u64, Queued>,
+    /// Deliveries on this connection so far.
+    delivered: u64,
+    /// Acknowledgements of them so far.
+    acked: u64,
+}
+
+impl Consumer {
+    fn new(link: Link, conn: u64) -> Self {
+        Consumer {
+            link,
+            conn,
+            unacked: BTreeMap::new(),
+            delivered: 0,
+            acked: 0,
+        }
+    }
+
+    /// Every delivery on this connection is acknowledged once or still unacknowledged: the
+    /// unacknowledged set holds only what was delivered here, and no tag is acknowledged twice.
+    fn check(&self) {
+        debug_assert_eq!(
+            self.acked + self.unacked.len() as u64,
+            self.delivered,
+            "consumer connection {}: {} delivered, {} acked, {} unacked",
+            self.conn,
+            self.delivered,
+            self.acked,
+            self.unacked.len()
+        );
+    }
 }
 
 #[derive(Default)]
@@ -64,6 +94,8 @@ impl State {
         // A tag names one publication: a consumer holds it at most once, and a message goes
         // back to a queue only when its consumer has gone.
         debug_assert!(fresh, "tag {} delivered twice to one consumer", q.tag);
+        c.delivered += 1;
+        c.check();
     }
 
     /// Moves whatever can move from the queues to consumers with room.
@@ -146,14 +178,9 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                     BusRole::Consumer { index } => {
                         // A reconnecting conductor replaces its old connection; what the old one
                         // held unacknowledged is redelivered.
-                        let old = st.consumers.insert(
-                            index,
-                            Consumer {
-                                link: link.clone(),
-                                conn,
-                                unacked: BTreeMap::new(),
-                            },
-                        );
+                        let old = st
+                            .consumers
+                            .insert(index, Consumer::new(link.clone(), conn));
                         if let Some(old) = old {
                             requeue(&mut st, old);
                         }
@@ -198,7 +225,13 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                             // put back when it went, whatever it acknowledged late.
                             if let Some(c) = st.consumers.get_mut(&index).filter(|c| c.conn == conn)
                             {
-                                if c.unacked.remove(&tag).is_some() {
+                                // The conductor acknowledges each delivery once, when an RPC
+                                // slot takes it, on the connection it came by.
+                                let acked = c.unacked.remove(&tag).is_some();
+                                debug_assert!(acked, "tag {tag} acknowledged twice or undelivered");
+                                c.acked += u64::from(acked);
+                                c.check();
+                                if acked {
                                     st.dispatch(cfg.prefetch);
                                 }
                             }

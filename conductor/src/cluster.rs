@@ -28,7 +28,7 @@ pub fn host_owner(host: u32, conductors: u32) -> u32 {
 const POINTS: u64 = 32;
 
 /// The member owning `container` on a consistent-hash ring over `members` (each with
-/// [`POINTS`] points): the first point clockwise of the container's hash. `None` without
+/// `POINTS` points): the first point clockwise of the container's hash. `None` without
 /// members. Removing a member moves only the containers it owned.
 pub fn ring_owner(members: &[u32], container: u64) -> Option<u32> {
     let h = splitmix64(container ^ 0x636F_6E74_6169_6E65);

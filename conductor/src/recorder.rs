@@ -4,6 +4,7 @@
 
 use crate::op::{HostError, Status, Truth};
 use crate::proto::OpSpec;
+use crate::rpc::lock;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -232,11 +233,10 @@ impl Recorder for JsonLines {
             node: &self.node,
             ev,
         };
-        if let Ok(mut out) = self.out.lock() {
-            if let Ok(s) = serde_json::to_string(&line) {
-                let _ = writeln!(out, "{s}");
-                let _ = out.flush();
-            }
+        if let Ok(s) = serde_json::to_string(&line) {
+            let mut out = lock(&self.out);
+            let _ = writeln!(out, "{s}");
+            let _ = out.flush();
         }
     }
 }

@@ -176,6 +176,7 @@ impl StoreState {
             was_open,
             "op {op} had a record but was not among the open ops"
         );
+        self.check_open();
         if rec.op.kind == OpKind::Create && rec.state == OpState::Accepted {
             if let Some(c) = self.containers.get_mut(&rec.op.container) {
                 if c.status == Status::Creating {
@@ -185,6 +186,18 @@ impl StoreState {
             }
         }
         Some(rec)
+    }
+
+    /// The open-op bookkeeping: `open` indexes exactly the records in `ops` (each change to
+    /// one is made to the other, so equal sizes and the per-change checks keep them equal).
+    fn check_open(&self) {
+        debug_assert_eq!(
+            self.open.len(),
+            self.ops.len(),
+            "{} ops open by container, {} op records",
+            self.open.len(),
+            self.ops.len()
+        );
     }
 
     /// An empty store placing containers round-robin over `hosts` hosts.
@@ -507,6 +520,8 @@ impl StoreState {
                     c.task_op = Some(op);
                     c.last_begun_seq = c.last_begun_seq.max(rec.seq);
                     c.version += 1;
+                    // Only an accepted op begins, and its sequence number was given out.
+                    debug_assert!(c.last_begun_seq <= c.last_seq, "container {container}");
                 }
                 self.last_token += 1;
                 StoreResp::Began {
@@ -602,7 +617,7 @@ impl StoreState {
         let seq = c.last_seq;
         let host = c.host;
         let since_us = self.now_us();
-        self.ops.insert(
+        let earlier = self.ops.insert(
             op.id,
             OpRecord {
                 op,
@@ -613,10 +628,12 @@ impl StoreState {
                 since_us,
             },
         );
+        debug_assert!(earlier.is_none(), "op {} accepted twice", op.id);
         let fresh = self.open.insert((op.container, seq, op.id));
         // Sequence numbers only grow per container (a re-created one continues its count), so
         // an accepted op is never already listed.
         debug_assert!(fresh, "op {} got sequence number {seq} twice", op.id);
+        self.check_open();
         StoreResp::Accepted { seq, host }
     }
 }

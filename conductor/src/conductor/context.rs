@@ -55,26 +55,22 @@ impl Conductor {
     /// `attempt` is [`Attempt::Reissue`] when restart recovery runs again an op this conductor
     /// had begun (the store allows that only then).
     pub async fn take(&self, task: &Task, how: Take, attempt: Attempt) -> Result<u64, Outcome> {
-        let begin = |check| StoreCmd::Begin {
+        let begin = StoreCmd::Begin {
             op: task.op.id,
             owner: self.cfg.index,
-            check,
+            check: how == Take::StateChecked,
             reissue: attempt == Attempt::Reissue,
         };
-        let check = match how {
-            Take::Unconfirmed => {
-                let Ok(store) = self.store.get().await else {
-                    return Err(Outcome::Done { ok: false });
-                };
-                if store.store_write(begin(false)).is_err() {
-                    return Err(Outcome::Done { ok: false });
-                }
-                return Ok(0);
+        if how == Take::Unconfirmed {
+            let Ok(store) = self.store.get().await else {
+                return Err(Outcome::Done { ok: false });
+            };
+            if store.store_write(begin).is_err() {
+                return Err(Outcome::Done { ok: false });
             }
-            Take::Granted => false,
-            Take::StateChecked => true,
-        };
-        match self.store.store_until_answered(begin(check)).await {
+            return Ok(0);
+        }
+        match self.store.store_until_answered(begin).await {
             StoreResp::Began { token } => Ok(token),
             StoreResp::NotReady => Err(Outcome::NotReady),
             StoreResp::ContainerError | StoreResp::Conflict(_) => {

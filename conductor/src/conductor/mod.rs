@@ -6,11 +6,11 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | [`config`](ConductorConfig) | the settings |
+//! | `config` | the settings, [`ConductorConfig`] |
 //! | `slots` | the RPC slots: bus deliveries, the backlog, acknowledgements, blocking ops |
 //! | `pool` | the executor pool and its [`Overflow`] policy |
 //! | `execute` | an async op's run under the strategy, and what its [`Outcome`] asks for |
-//! | [`context`] | what a strategy may call: [`Take`], the host call, the retry budget |
+//! | [`context`] | what a strategy may call on the [`Conductor`]: [`Take`], the host call, the retry budget, the recorder |
 //! | [`ordering`] | the [`Strategy`] trait and the registry of strategies, one file each |
 //! | [`lock`] | the locks a strategy may hold: in-process fair and unfair, the store's lease |
 //! | `recovery` | restart recovery ([`RecoveryPolicy`]) |

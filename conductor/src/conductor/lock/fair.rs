@@ -2,7 +2,7 @@
 //! container's lock in the order their deliveries were taken, whether or not their worker has
 //! come for it yet.
 
-use super::{acquired, LockGuard, Queue, Table};
+use super::{acquired, LockGuard, Queue, Table, Unlock};
 use crate::conductor::Conductor;
 use crate::proto::Task;
 use std::collections::{BTreeMap, VecDeque};
@@ -39,8 +39,14 @@ impl Line {
         }
     }
 
-    /// The line's rules: a free lock is not owed to the head of the line (it would have been
-    /// granted), and every worker waiting has its op in line (it joined before it waited).
+    /// The line's rule: a free lock is not owed to the head of the line (it would have been
+    /// granted at once).
+    ///
+    /// What does not hold, and is not asserted: that every waiting worker is in line, and that
+    /// a guard is always a holder's. An op delivered twice (the orphan sweeper dispatches it
+    /// again while its first delivery waits) is in line twice: its second worker's wait
+    /// replaces the first's, which wakes without the lock and, done, frees it from whoever
+    /// holds it; and if the pool rejects one copy, leaving the line takes both places.
     fn check(&self) {
         debug_assert!(
             self.held
@@ -50,27 +56,14 @@ impl Line {
                     .is_none_or(|h| !self.waiting.contains_key(h)),
             "the head of the line waits for a free lock"
         );
-        debug_assert!(
-            self.waiting.keys().all(|op| self.order.contains(op)),
-            "a worker waits for the lock out of line"
-        );
     }
 }
 
 impl Queue for Line {
-    /// No one holds the lock or is in line (a waiter is always in line too).
+    /// No one holds the lock or is in line (a worker waiting out of line, see [`Line::check`],
+    /// is forgotten with the entry and wakes without the lock).
     fn idle(&self) -> bool {
         !self.held && self.order.is_empty()
-    }
-
-    fn held(&self) -> bool {
-        self.held
-    }
-
-    fn release(&mut self, _key: u64) {
-        self.held = false;
-        self.grant_next();
-        self.check();
     }
 }
 
@@ -121,6 +114,17 @@ impl FairLocks {
             q.check();
             rx
         });
-        acquired(cx, task, &self.table, rx).await
+        acquired(cx, task, self, rx).await
+    }
+}
+
+impl Unlock for FairLocks {
+    /// Hands the lock to the next op in line, if its worker waits for it.
+    fn unlock(&self, key: u64) {
+        self.table.existing(key, |q| {
+            q.held = false;
+            q.grant_next();
+            q.check();
+        });
     }
 }

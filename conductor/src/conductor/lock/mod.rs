@@ -23,10 +23,6 @@ use tokio::sync::oneshot;
 trait Queue: Default + Send {
     /// Nobody holds it, waits for it or is in line for it: its entry can go.
     fn idle(&self) -> bool;
-    /// Whether an op holds it.
-    fn held(&self) -> bool;
-    /// The holder lets go of the lock on container `key`: it is handed on, or left free.
-    fn release(&mut self, key: u64);
 }
 
 /// The per-container lock table: an entry exists while its container's lock is not idle, so
@@ -69,29 +65,16 @@ impl<Q: Queue> Table<Q> {
     }
 }
 
-/// What a [`LockGuard`] releases through.
+/// What a [`LockGuard`] releases through: the lock hands container `key`'s lock on, or
+/// leaves it free.
 trait Unlock: Sync {
     fn unlock(&self, key: u64);
-}
-
-impl<Q: Queue> Unlock for Table<Q> {
-    fn unlock(&self, key: u64) {
-        let found = self.existing(key, |q| {
-            debug_assert!(q.held(), "container {key}: released a lock nobody held");
-            q.release(key);
-        });
-        // Held is not idle, so a held lock's entry is still there.
-        debug_assert!(
-            found.is_some(),
-            "container {key}: a held lock lost its entry"
-        );
-    }
 }
 
 /// Holds a container's in-process lock; dropping it hands the lock on.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard<'a> {
-    table: &'a dyn Unlock,
+    lock: &'a dyn Unlock,
     key: u64,
 }
 
@@ -103,15 +86,15 @@ impl fmt::Debug for LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        self.table.unlock(self.key);
+        self.lock.unlock(self.key);
     }
 }
 
-/// Waits for the lock if the table said to (`rx`), recording how long, and returns its guard.
+/// Waits for the lock if its table said to (`rx`), recording how long, and returns its guard.
 async fn acquired<'a>(
     cx: &Conductor,
     task: &Task,
-    table: &'a dyn Unlock,
+    lock: &'a dyn Unlock,
     rx: Option<oneshot::Receiver<()>>,
 ) -> LockGuard<'a> {
     if let Some(rx) = rx {
@@ -124,7 +107,7 @@ async fn acquired<'a>(
         });
     }
     LockGuard {
-        table,
+        lock,
         key: task.op.container,
     }
 }

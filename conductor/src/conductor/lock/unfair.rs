@@ -1,7 +1,7 @@
 //! The unfair in-process lock (Zun's `@synchronized(uuid)`): like a thread lock, the next
 //! holder is whoever the scheduler wakes first, so a later op can overtake an earlier one.
 
-use super::{acquired, LockGuard, Queue, Table};
+use super::{acquired, LockGuard, Queue, Table, Unlock};
 use crate::conductor::Conductor;
 use crate::proto::Task;
 use crate::retry::splitmix64;
@@ -19,6 +19,12 @@ struct Waiters {
     releases: u64,
 }
 
+impl Queue for Waiters {
+    fn idle(&self) -> bool {
+        !self.held && self.waiters.is_empty()
+    }
+}
+
 impl Waiters {
     /// Nobody waits for a free lock: a release hands it to a waiter if one is left.
     fn check(&self) {
@@ -28,20 +34,11 @@ impl Waiters {
             self.waiters.len()
         );
     }
-}
-
-impl Queue for Waiters {
-    fn idle(&self) -> bool {
-        !self.held && self.waiters.is_empty()
-    }
-
-    fn held(&self) -> bool {
-        self.held
-    }
 
     /// Hands the lock to any waiter: the pick is a hash of the container and the release
     /// count, standing for the scheduler's whim, and the same in every run.
     fn release(&mut self, key: u64) {
+        debug_assert!(self.held, "container {key}: released a lock nobody held");
         self.held = false;
         while !self.waiters.is_empty() {
             let n = self.waiters.len() as u64;
@@ -83,6 +80,18 @@ impl UnfairLocks {
             q.check();
             rx
         });
-        acquired(cx, task, &self.table, rx).await
+        acquired(cx, task, self, rx).await
+    }
+}
+
+impl Unlock for UnfairLocks {
+    fn unlock(&self, key: u64) {
+        let found = self.table.existing(key, |q| q.release(key));
+        // A waiter wakes only when it is handed the lock, so every guard is a holder's; and a
+        // held lock is not idle, so its entry is still there.
+        debug_assert!(
+            found.is_some(),
+            "container {key}: a held lock lost its entry"
+        );
     }
 }

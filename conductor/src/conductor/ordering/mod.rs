@@ -1,21 +1,12 @@
 //! Ordering strategies: how ops on one container are kept apart. Each is one file behind the
 //! [`Strategy`] trait, and one line of the registry below names it: adding a strategy is a new
-//! file here plus its line in `strategies!` (the `cluster.ordering` keyword, its doc, its type).
+//! file here (`my_strategy.rs`, defining `MyStrategy: Strategy + Default`) plus its line in
+//! `strategies!` — `MyStrategy = "my-strategy" => my_strategy::MyStrategy,` under its doc
+//! comment — which declares the module, re-exports the type and adds the `cluster.ordering`
+//! keyword (scenario files, the real binary's `--ordering`, reports).
 //!
 //! A strategy defined elsewhere (a test's) plugs in through
 //! [`ConductorConfig::strategy`](super::ConductorConfig::strategy) with a [`StrategyFactory`].
-
-mod distributed_lock;
-mod local_lock;
-mod local_lock_fair;
-mod none;
-mod state_check;
-
-pub use distributed_lock::DistributedLock;
-pub use local_lock::LocalLock;
-pub use local_lock_fair::LocalLockFair;
-pub use none::NoOrdering;
-pub use state_check::StateCheck;
 
 use super::Conductor;
 use crate::proto::Task;
@@ -24,11 +15,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The registry: each line is `Variant = "keyword" => Type` (with the variant's doc), and makes
-/// the [`Ordering`] keyword (scenario files, the real binary's flags, reports) and the strategy
-/// it runs, built with `Type::default()` for each conductor run.
+/// The registry: each line is `Variant = "keyword" => module::Type` under the variant's doc, and
+/// makes the module (`module.rs` in this folder), the re-export of its type, the [`Ordering`]
+/// keyword and the strategy it names, built with `Type::default()` for each conductor run.
 macro_rules! strategies {
-    ($($(#[$vm:meta])* $var:ident = $s:literal => $ty:ty),+ $(,)?) => {
+    ($($(#[$vm:meta])* $var:ident = $s:literal => $m:ident :: $ty:ident),+ $(,)?) => {
+        $(
+            mod $m;
+            pub use $m::$ty;
+        )+
+
         crate::keyword_enum! {
             /// `cluster.ordering`: how ops on one container are kept in order (the name of a
             /// registered [`Strategy`]).
@@ -41,7 +37,7 @@ macro_rules! strategies {
             /// A fresh instance of the strategy this keyword names.
             pub fn strategy(self) -> Box<dyn Strategy> {
                 match self {
-                    $(Ordering::$var => Box::new(<$ty>::default())),+
+                    $(Ordering::$var => Box::new($ty::default())),+
                 }
             }
         }
@@ -50,15 +46,15 @@ macro_rules! strategies {
 
 strategies! {
     /// Nothing: the baseline that shows the races.
-    None = "none" => NoOrdering,
+    None = "none" => none::NoOrdering,
     /// An in-process lock per container, unfair (Zun's `@synchronized(uuid)`).
-    LocalLock = "local-lock" => LocalLock,
+    LocalLock = "local-lock" => local_lock::LocalLock,
     /// An in-process lock per container, first come first served.
-    LocalLockFair = "local-lock-fair" => LocalLockFair,
+    LocalLockFair = "local-lock-fair" => local_lock_fair::LocalLockFair,
     /// A lease lock per container in the store, renewed while held.
-    DistributedLock = "distributed-lock" => DistributedLock,
+    DistributedLock = "distributed-lock" => distributed_lock::DistributedLock,
     /// No lock: an op runs only when every earlier op of its container is terminal.
-    StateCheck = "state-check" => StateCheck,
+    StateCheck = "state-check" => state_check::StateCheck,
 }
 
 /// How an op's run ended: what the conductor does next ([`Strategy::run`]'s answer).
