@@ -4,7 +4,9 @@
 
 use crate::command::{BadInput, Command};
 use crate::flags::{addr, duration, probability, Log};
-use crate::service::{self, listen, recorder};
+use crate::service::{self, json_lines, listen};
+use checker::final_state::FinalLine;
+use conductor::rpc::lock;
 use anyhow::bail;
 use clap::ValueEnum;
 use conductor::host::{self, HostState};
@@ -79,22 +81,36 @@ impl Command for Args {
     }
 
     async fn run(self) -> anyhow::Result<ExitCode> {
-        service::run(serve(self)).await
+        let log = json_lines(&format!("host-{}", u64::from(self.index) + 1), &self.log)?;
+        let mut st = HostState::with_fencing(self.fencing);
+        // The store places pre-created container c on host c % hosts (round-robin from 0).
+        for id in (u64::from(self.index)..self.containers).step_by(self.hosts as usize) {
+            st.set(id, Truth::Running);
+        }
+        let state = Arc::new(Mutex::new(st));
+        let at_stop = {
+            let (state, log, index) = (state.clone(), log.clone(), self.index);
+            // What the host holds when it is told to stop: `check-history`'s liveness.
+            move || {
+                for line in FinalLine::of_host(index, &lock(&state)) {
+                    log.write(&line);
+                }
+            }
+        };
+        service::run_then(serve(self, state, log), at_stop).await
     }
 }
 
-async fn serve(a: Args) -> anyhow::Result<()> {
+async fn serve(
+    a: Args,
+    state: Arc<Mutex<HostState>>,
+    rec: Arc<conductor::recorder::JsonLines>,
+) -> anyhow::Result<()> {
     let (backend, seed) = a.backend()?;
-    let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
-    let mut st = HostState::with_fencing(a.fencing);
-    // The store places pre-created container c on host c % hosts (round-robin from 0).
-    for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
-        st.set(id, Truth::Running);
-    }
     let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
     let model = Arc::new(Backends::new(seed, &backend, sleep));
     let listener = listen(a.listen).await?;
-    host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec).await;
+    host::serve(listener, a.index, state, model, rec).await;
     bail!("the host stopped accepting connections")
 }
 

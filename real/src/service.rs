@@ -16,9 +16,22 @@ use tokio::time::Instant;
 
 /// Runs a service until it fails or a shutdown signal arrives.
 pub async fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    run_then(fut, || {}).await
+}
+
+/// Runs a service until it fails or a shutdown signal arrives; on the signal, does `at_stop`
+/// (the store and the hosts write their final state) before exiting 0.
+pub async fn run_then(
+    fut: impl Future<Output = anyhow::Result<()>>,
+    at_stop: impl FnOnce(),
+) -> anyhow::Result<ExitCode> {
     tokio::select! {
         r = fut => r.map(|()| ExitCode::SUCCESS),
-        r = shutdown() => r.map(|()| ExitCode::SUCCESS),
+        r = shutdown() => {
+            r?;
+            at_stop();
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -42,6 +55,11 @@ async fn shutdown() -> anyhow::Result<()> {
 
 /// The JSON-lines recorder of node `node`, writing to `--log FILE` or stderr.
 pub fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
+    Ok(json_lines(node, log)?)
+}
+
+/// The JSON-lines log of node `node` (`--log FILE` or stderr), for events and final states.
+pub fn json_lines(node: &str, log: &Log) -> anyhow::Result<Arc<JsonLines>> {
     let out: Box<dyn Write + Send> = match &log.log {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
