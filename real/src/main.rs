@@ -14,6 +14,7 @@
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
 //! conductor check     SCENARIO [--set KEY=VALUE]...
 //! conductor check-history FILE... [--invariants a,b|all] [--json]
+//! conductor cluster   SCENARIO --out DIR [--set KEY=VALUE]... [--for D] [--drain D] [--seed S]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -85,12 +86,17 @@ commands! {
     Client => client,
     Check => check,
     CheckHistory => check_history,
+    Cluster => cluster,
 }
 
 #[cfg(not(madsim))]
 mod command;
 #[cfg(not(madsim))]
+mod drive;
+#[cfg(not(madsim))]
 mod flags;
+#[cfg(not(madsim))]
+mod procs;
 #[cfg(not(madsim))]
 mod service;
 

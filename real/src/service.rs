@@ -36,7 +36,7 @@ pub async fn run_then(
 }
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C off Unix).
-async fn shutdown() -> anyhow::Result<()> {
+pub async fn shutdown() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
