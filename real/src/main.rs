@@ -2,7 +2,7 @@
 //! time, or drives a deployment as an open-loop client.
 //!
 //! ```text
-//! conductor store     --listen ADDR --hosts N [--containers N]
+//! conductor store     --listen ADDR --hosts N [--containers N] [--journal FILE [--sync]] [--log FILE]
 //! conductor bus       --listen ADDR [--prefetch N]
 //! conductor host      --listen ADDR --index I [--hosts N] [--containers N] [--service 1s]
 //!                     [--service-dist const|exp] [--failure-rate 0.0] [--seed S]
