@@ -1,7 +1,7 @@
 //! `conductor store`: the store (the database), optionally durable through a journal.
 
 use crate::command::Command;
-use crate::flags::addr;
+use crate::flags::{addr, containers, within, Limits};
 use crate::service::{self, listen};
 use anyhow::{bail, Context};
 use conductor::op::Status;
@@ -17,12 +17,14 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// Number of hosts containers are placed on (round-robin).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = within(scenario::bounds::HOSTS))]
     hosts: u32,
     /// Containers 0..N to pre-create, running; container c is placed on host c % hosts.
     /// Ignored when the journal already holds a store.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = containers())]
     containers: u64,
     /// Keep the store durable across its restarts: a write-ahead journal of JSON lines,
     /// replayed at start.
@@ -51,7 +53,7 @@ async fn serve(a: Args) -> anyhow::Result<()> {
                 .context("cannot write the journal")?;
         }
     }
-    let listener = listen(a.listen).await?;
+    let listener = listen(a.listen, &a.limits).await?;
     store::serve(listener, Arc::new(Mutex::new(st)))
         .await
         .context("the store stopped")?;
