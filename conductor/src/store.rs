@@ -1,6 +1,7 @@
 //! The store: container and op records (the database of Magnum/Zun). Its state outlives the
 //! service's process (it is durable across the store's own restarts): the caller owns it.
 
+use crate::idempotency::KeyReuse;
 use crate::net::Listener;
 use crate::op::{OpKind, Status};
 use crate::proto::{CoordCmd, Msg, OpSpec, OpView, RecordView, StoreCmd, StoreResp};
@@ -573,6 +574,12 @@ impl StoreState {
     }
 
     fn accept(&mut self, op: OpSpec, validate: bool) -> StoreResp {
+        // An op id is its request's idempotency key: an open op keeps its record (replacing
+        // it would strand its entry among the open ops, and `state-check` would wait on it
+        // for ever).
+        if let Some(rec) = self.ops.get(&op.id) {
+            return StoreResp::KeyReused(KeyReuse::of_in_flight(&rec.op, &op));
+        }
         let status = self
             .containers
             .get(&op.container)

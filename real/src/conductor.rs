@@ -1,8 +1,10 @@
 //! `conductor conductor`: one conductor, with its RPC slots, executor pool and overflow policy.
 
 use crate::command::Command;
-use crate::flags::{addr, duration, Cluster, Log, Wait};
+use crate::flags::{addr, duration, within, Cluster, Log, Wait};
+use scenario::bounds;
 use crate::service::{self, reach, recorder};
+use anyhow::bail;
 use conductor::cluster::{Ordering, Routing};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow, RecoveryPolicy};
 use conductor::net::Net;
@@ -27,10 +29,10 @@ pub struct Args {
     #[arg(long = "host", value_name = "ADDR", required = true, num_args = 1.., value_parser = addr)]
     hosts: Vec<SocketAddr>,
     /// RPC slots taking deliveries from the bus.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 64, value_parser = within(bounds::RPC_WORKERS))]
     rpc_workers: u32,
     /// Executor pool workers.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = within(bounds::POOL_WORKERS))]
     pool_workers: u32,
     /// What an async op does when every pool worker is busy.
     #[arg(long, value_enum, default_value_t = Overflow::CallerRuns)]
@@ -120,6 +122,6 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         net: Net::Tcp,
         ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
-    cond::run(cfg, rec).await;
-    Ok(())
+    let refused = cond::run(cfg, rec).await;
+    bail!("the bus refused conductor --index {}: {refused}", a.index)
 }

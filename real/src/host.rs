@@ -3,7 +3,7 @@
 //! from a scenario's `[backend]` or from the `--service*` flags.
 
 use crate::command::{BadInput, Command};
-use crate::flags::{addr, duration, probability, Log};
+use crate::flags::{addr, containers, duration, probability, within, Limits, Log};
 use crate::service::{self, json_lines, listen};
 use checker::final_state::FinalLine;
 use conductor::rpc::lock;
@@ -25,15 +25,17 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// This host's index (host-N has index N-1).
     #[arg(long)]
     index: u32,
     /// Number of hosts in the deployment (to know which pre-created containers are here).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = within(scenario::bounds::HOSTS))]
     hosts: u32,
     /// Containers 0..N pre-created (running) in the store: this host holds those with
     /// c % hosts == index, as the store places them.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = containers())]
     containers: u64,
     /// Mean service time of an op (its value with `--service-dist const`).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration,
@@ -109,7 +111,7 @@ async fn serve(
     let (backend, seed) = a.backend()?;
     let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
     let model = Arc::new(Backends::new(seed, &backend, sleep));
-    let listener = listen(a.listen).await?;
+    let listener = listen(a.listen, &a.limits).await?;
     host::serve(listener, a.index, state, model, rec).await;
     bail!("the host stopped accepting connections")
 }

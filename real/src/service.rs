@@ -1,7 +1,7 @@
 //! What every service process does around its service: record events, listen and announce the
 //! bound address, reach the services it depends on, and run until it fails or is told to stop.
 
-use crate::flags::Log;
+use crate::flags::{Limits, Log};
 use anyhow::{bail, Context};
 use conductor::net::{Listener, Net};
 use conductor::recorder::{JsonLines, SharedRecorder};
@@ -70,10 +70,11 @@ pub fn json_lines(node: &str, log: &Log) -> anyhow::Result<Arc<JsonLines>> {
     Ok(Arc::new(JsonLines::new(node, out)))
 }
 
-/// Binds `addr` and announces the bound address on stdout (`listening ADDR`).
-pub async fn listen(addr: SocketAddr) -> anyhow::Result<Listener> {
+/// Binds `addr` and announces the bound address on stdout (`listening ADDR`); peers are held
+/// to `limits`.
+pub async fn listen(addr: SocketAddr, limits: &Limits) -> anyhow::Result<Listener> {
     let l = Net::Tcp
-        .bind(addr)
+        .bind_with(addr, limits.get())
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = l.local_addr().context("cannot read the bound address")?;

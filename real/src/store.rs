@@ -1,7 +1,7 @@
 //! `conductor store`: the store (the database), optionally durable through a journal.
 
 use crate::command::Command;
-use crate::flags::{addr, Log};
+use crate::flags::{addr, containers, within, Limits, Log};
 use crate::service::{self, json_lines, listen};
 use anyhow::{bail, Context};
 use checker::final_state::FinalLine;
@@ -19,12 +19,14 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// Number of hosts containers are placed on (round-robin).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = within(scenario::bounds::HOSTS))]
     hosts: u32,
     /// Containers 0..N to pre-create, running; container c is placed on host c % hosts.
     /// Ignored when the journal already holds a store.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = containers())]
     containers: u64,
     /// Keep the store durable across its restarts: a write-ahead journal of JSON lines,
     /// replayed at start.
@@ -74,7 +76,7 @@ impl Args {
 }
 
 async fn serve(a: Args, st: Arc<Mutex<StoreState>>) -> anyhow::Result<()> {
-    let listener = listen(a.listen).await?;
+    let listener = listen(a.listen, &a.limits).await?;
     store::serve(listener, st)
         .await
         .context("the store stopped")?;

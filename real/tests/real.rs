@@ -187,7 +187,8 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
     );
     let r = rec.clone();
     tasks.push(tokio::spawn(async move {
-        cond::run(cfg, r).await;
+        let refused = cond::run(cfg, r).await;
+        panic!("the bus refused the conductor: {refused}");
     }));
     let cfg = ApiConfig {
         validate_state: false,

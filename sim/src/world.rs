@@ -293,7 +293,11 @@ async fn world(
         let r = shared.clone();
         let id = place(&handle, names[i].clone(), addr.ip(), move || {
             let (cfg, r) = (cfg.clone(), r.clone());
-            async move { cond::run(cfg.clone(), r.clone()).await }
+            // A refused conductor (a second live one with its index) stops, as the real one
+            // exits: the world gives each conductor its own index, so it does not happen.
+            async move {
+                cond::run(cfg.clone(), r.clone()).await;
+            }
         });
         node(Node::Conductor(i as u32), id, addr.ip());
     }
