@@ -4,8 +4,9 @@
 
 use crate::command::{BadInput, Command};
 use crate::flags::{addr, duration, probability, Log};
+use crate::journal;
 use crate::service::{self, listen, recorder};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::ValueEnum;
 use conductor::host::{self, HostState};
 use conductor::op::Truth;
@@ -58,6 +59,14 @@ pub struct Args {
     /// Refuse an op whose fencing token is older than one seen for its container.
     #[arg(long)]
     fencing: bool,
+    /// Keep the containers' truths and the newest fencing token seen per container across
+    /// the host's restarts: a write-ahead journal of checksummed JSON lines (the store's
+    /// format), replayed at start. `--containers` is ignored when it already holds a host.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// With --journal, force each write to disk before acting on it (survives a machine crash).
+    #[arg(long, requires = "journal")]
+    sync: bool,
     #[command(flatten)]
     log: Log,
 }
@@ -86,15 +95,23 @@ impl Command for Args {
 async fn serve(a: Args) -> anyhow::Result<()> {
     let (backend, seed) = a.backend()?;
     let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
-    let mut st = HostState::with_fencing(a.fencing);
-    // The store places pre-created container c on host c % hosts (round-robin from 0).
-    for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
-        st.set(id, Truth::Running);
+    let mut st = match &a.journal {
+        Some(path) => journal::open(path, |p| HostState::open(p, a.fencing, a.sync))?,
+        None => HostState::with_fencing(a.fencing),
+    };
+    if st.is_empty() {
+        // The store places pre-created container c on host c % hosts (round-robin from 0).
+        for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
+            st.set_durably(id, Truth::Running)
+                .context("cannot write the journal")?;
+        }
     }
     let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
     let model = Arc::new(Backends::new(seed, &backend, sleep));
     let listener = listen(a.listen).await?;
-    host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec).await;
+    host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec)
+        .await
+        .context("the host stopped")?;
     bail!("the host stopped accepting connections")
 }
 

@@ -92,6 +92,8 @@ mod command;
 #[cfg(not(madsim))]
 mod flags;
 #[cfg(not(madsim))]
+mod journal;
+#[cfg(not(madsim))]
 mod service;
 
 /// The command line.

@@ -2,6 +2,7 @@
 
 use crate::command::Command;
 use crate::flags::addr;
+use crate::journal;
 use crate::service::{self, listen};
 use anyhow::{bail, Context};
 use conductor::op::Status;
@@ -24,8 +25,9 @@ pub struct Args {
     /// Ignored when the journal already holds a store.
     #[arg(long, default_value_t = 0)]
     containers: u64,
-    /// Keep the store durable across its restarts: a write-ahead journal of JSON lines,
-    /// replayed at start.
+    /// Keep the store durable across its restarts: a write-ahead journal of checksummed JSON
+    /// lines, replayed at start (a torn last line is cut off with a warning; a corrupt one
+    /// stops the store, exit 2).
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// With --journal, force each write to disk before answering (survives a machine crash).
@@ -42,7 +44,7 @@ impl Command for Args {
 
 async fn serve(a: Args) -> anyhow::Result<()> {
     let mut st = match &a.journal {
-        Some(path) => StoreState::open(path, a.hosts, a.sync)?,
+        Some(path) => journal::open(path, |path| StoreState::open(path, a.hosts, a.sync))?,
         None => StoreState::new(a.hosts),
     };
     if st.is_empty() {
