@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod conductor;
 pub mod host;
 pub mod idempotency;
+pub mod journal;
 pub mod keyword;
 pub mod mem;
 pub mod net;

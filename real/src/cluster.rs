@@ -223,12 +223,13 @@ impl Plan {
     }
 }
 
-/// Removes the logs of an earlier run from `dir`, so that the history judged is this run's.
+/// Removes the logs and journals of an earlier run from `dir`, so that the history judged is
+/// this run's and every service starts empty.
 fn clear_logs(dir: &Path) -> anyhow::Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let p = e?.path();
         let ext = p.extension().and_then(|e| e.to_str());
-        if matches!(ext, Some("jsonl" | "stderr")) {
+        if matches!(ext, Some("jsonl" | "stderr" | "journal")) {
             std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
         }
     }
@@ -268,8 +269,7 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
     let s = |v: &str| v.to_string();
     let hosts = c.hosts.to_string();
     let containers = precreated(scn).to_string();
-    let journal = a.out.join("store.journal");
-    let _ = std::fs::remove_file(&journal);
+    let journal = |n: Node| a.out.join(format!("{n}.journal")).display().to_string();
     procs.start(
         Node::Store,
         vec![
@@ -279,7 +279,7 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             s("--containers"),
             containers.clone(),
             s("--journal"),
-            journal.display().to_string(),
+            journal(Node::Store),
             s("--sync"),
         ],
         true,
@@ -306,6 +306,11 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             scenario_file.display().to_string(),
             s("--seed"),
             plan.seed.to_string(),
+            // A host keeps its containers' truth and the highest token it has seen across its
+            // restarts, as a Docker daemon does.
+            s("--journal"),
+            journal(Node::Host(h)),
+            s("--sync"),
         ];
         for set in &a.sets {
             args.extend([s("--set"), set.clone()]);

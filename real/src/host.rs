@@ -4,10 +4,11 @@
 
 use crate::command::{BadInput, Command};
 use crate::flags::{addr, containers, duration, probability, within, Limits, Log};
+use crate::journal;
 use crate::service::{self, json_lines, listen};
+use anyhow::{bail, Context};
 use checker::final_state::FinalLine;
 use conductor::rpc::lock;
-use anyhow::bail;
 use clap::ValueEnum;
 use conductor::host::{self, HostState};
 use conductor::op::Truth;
@@ -62,6 +63,14 @@ pub struct Args {
     /// Refuse an op whose fencing token is older than one seen for its container.
     #[arg(long)]
     fencing: bool,
+    /// Keep the containers' truths and the newest fencing token seen per container across
+    /// the host's restarts: a write-ahead journal of checksummed JSON lines (the store's
+    /// format), replayed at start. `--containers` is ignored when it already holds a host.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// With --journal, force each write to disk before acting on it (survives a machine crash).
+    #[arg(long, requires = "journal")]
+    sync: bool,
     #[command(flatten)]
     log: Log,
 }
@@ -84,10 +93,16 @@ impl Command for Args {
 
     async fn run(self) -> anyhow::Result<ExitCode> {
         let log = json_lines(&format!("host-{}", u64::from(self.index) + 1), &self.log)?;
-        let mut st = HostState::with_fencing(self.fencing);
-        // The store places pre-created container c on host c % hosts (round-robin from 0).
-        for id in (u64::from(self.index)..self.containers).step_by(self.hosts as usize) {
-            st.set(id, Truth::Running);
+        let mut st = match &self.journal {
+            Some(path) => journal::open(path, |p| HostState::open(p, self.fencing, self.sync))?,
+            None => HostState::with_fencing(self.fencing),
+        };
+        if st.is_empty() {
+            // The store places pre-created container c on host c % hosts (round-robin from 0).
+            for id in (u64::from(self.index)..self.containers).step_by(self.hosts as usize) {
+                st.set_durably(id, Truth::Running)
+                    .context("cannot write the journal")?;
+            }
         }
         let state = Arc::new(Mutex::new(st));
         let at_stop = {
@@ -112,7 +127,9 @@ async fn serve(
     let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
     let model = Arc::new(Backends::new(seed, &backend, sleep));
     let listener = listen(a.listen, &a.limits).await?;
-    host::serve(listener, a.index, state, model, rec).await;
+    host::serve(listener, a.index, state, model, rec)
+        .await
+        .context("the host stopped")?;
     bail!("the host stopped accepting connections")
 }
 

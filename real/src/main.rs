@@ -96,6 +96,8 @@ mod drive;
 #[cfg(not(madsim))]
 mod flags;
 #[cfg(not(madsim))]
+mod journal;
+#[cfg(not(madsim))]
 mod procs;
 #[cfg(not(madsim))]
 mod service;

@@ -2,6 +2,7 @@
 
 use crate::command::Command;
 use crate::flags::{addr, containers, within, Limits, Log};
+use crate::journal;
 use crate::service::{self, json_lines, listen};
 use anyhow::{bail, Context};
 use checker::final_state::FinalLine;
@@ -28,8 +29,9 @@ pub struct Args {
     /// Ignored when the journal already holds a store.
     #[arg(long, default_value_t = 0, value_parser = containers())]
     containers: u64,
-    /// Keep the store durable across its restarts: a write-ahead journal of JSON lines,
-    /// replayed at start.
+    /// Keep the store durable across its restarts: a write-ahead journal of checksummed JSON
+    /// lines, replayed at start (a torn last line is cut off with a warning; a corrupt one
+    /// stops the store, exit 2).
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// With --journal, force each write to disk before answering (survives a machine crash).
@@ -62,7 +64,9 @@ impl Args {
     /// The store's state: replayed from the journal, or fresh with the pre-created containers.
     fn open(&self) -> anyhow::Result<StoreState> {
         let mut st = match &self.journal {
-            Some(path) => StoreState::open(path, self.hosts, self.sync)?,
+            Some(path) => {
+                journal::open(path, |path| StoreState::open(path, self.hosts, self.sync))?
+            }
             None => StoreState::new(self.hosts),
         };
         if st.is_empty() {
