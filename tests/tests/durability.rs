@@ -56,10 +56,18 @@ fn fencing_tokens_stay_monotone_across_a_store_restart() {
         &scn("[[faults]]\nkind = \"kill\"\nat = \"1m\"\nnode = \"store\"\nrestart_after = \"5s\""),
         1,
     );
-    eprintln!("{}\n{}", report("calm", &calm), report("store killed", &killed));
+    eprintln!(
+        "{}\n{}",
+        report("calm", &calm),
+        report("store killed", &killed)
+    );
     assert!(calm.violations.is_empty(), "{}", report("calm", &calm));
     assert!(calm.submitted > 1000, "{}", report("calm", &calm));
-    assert!(killed.violations.is_empty(), "{}", report("store killed", &killed));
+    assert!(
+        killed.violations.is_empty(),
+        "{}",
+        report("store killed", &killed)
+    );
     // The ops caught by the kill are delayed (their writes wait for the store), never fenced:
     // none fails, as none fails without the kill.
     assert_eq!(calm.failed, 0, "{}", report("calm", &calm));
