@@ -6,7 +6,7 @@
 //! conductor bus       --listen ADDR [--prefetch N]
 //! conductor host      --listen ADDR --index I [--hosts N] [--containers N] [--service 1s]
 //!                     [--service-dist const|exp] [--failure-rate 0.0] [--seed S]
-//!                     [--scenario FILE [--set KEY=VALUE]...]
+//!                     [--scenario FILE [--set KEY=VALUE]...] [--fencing] [--journal FILE [--sync]]
 //! conductor conductor --index I --bus ADDR --store ADDR --host ADDR... [--rpc-workers 64]
 //!                     [--pool-workers 10] [--overflow caller-runs|reject|queue|unbounded]
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
