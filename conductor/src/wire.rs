@@ -39,6 +39,11 @@ pub fn encode(msg: &Msg, buf: &mut Vec<u8>) {
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// Decodes one frame's body (what follows its length prefix).
+pub fn decode(body: &[u8]) -> Result<Msg, WireError> {
+    Ok(codec().deserialize(body)?)
+}
+
 /// A wire-level error: the peer went away or sent something that is not a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -214,7 +219,7 @@ impl<R: AsyncRead + Unpin> TcpReader<R> {
                     return Err(WireError::TooLarge(len));
                 }
                 if self.buf.len() >= 4 + len {
-                    let msg = codec().deserialize(&self.buf[4..4 + len])?;
+                    let msg = decode(&self.buf[4..4 + len])?;
                     self.buf.advance(4 + len);
                     return Ok(Some(msg));
                 }
