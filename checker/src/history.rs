@@ -9,8 +9,13 @@
 //! writing it) is dropped, with a warning.
 //!
 //! **What a history can judge.** The safety invariants are judged on the events. The liveness
-//! invariants are judged on the final state of the store and the hosts, which the real services
-//! do not record yet: they are reported as *not judged*, never as holding.
+//! invariants are judged on the final state of the store and the hosts, which the real store
+//! and hosts write into their logs when they are told to stop (SIGTERM; see [`final_state`]):
+//! when the history holds the store's and every one of its hosts' final states, they are
+//! judged as the simulator judges them at the end of the drain (at the time of the last final
+//! state); otherwise they are reported as *not judged*, with the reason, never as holding.
+//!
+//! [`final_state`]: crate::final_state
 //!
 //! **Containers older than the history.** A log does not say which containers existed before
 //! it began (the real store and hosts pre-create theirs). A container whose first op at a host
@@ -18,6 +23,7 @@
 //! history began, as the simulator's pre-created containers do; one whose first op found
 //! nothing was never created there, and an op on it breaks `create-before-use`.
 
+use crate::final_state::{FinalLine, FinalStates};
 use crate::{Checker, Findings, Invariant, InvariantSet, Kind};
 use conductor::op::Truth;
 use conductor::recorder::Event;
@@ -39,9 +45,14 @@ pub struct HistoryFindings {
     pub findings: Findings,
     /// The invariants judged.
     pub judged: InvariantSet,
-    /// The invariants asked for and not judged: the liveness ones, since the history holds
-    /// no final state of the store and the hosts.
+    /// The invariants asked for and not judged: the liveness ones when the history holds no
+    /// final state of the store or of one of its hosts.
     pub not_judged: InvariantSet,
+    /// Why the liveness invariants asked for were not judged (`None` when they were, or none
+    /// was asked for).
+    pub not_judged_why: Option<String>,
+    /// Whether the history holds the final state of the store and of every host.
+    pub final_state: bool,
     /// What was read but dropped (a torn last line), one message each naming file and line.
     pub warnings: Vec<String>,
 }
@@ -62,6 +73,8 @@ impl HistoryFindings {
             "pre_existing": self.pre_existing,
             "judged": names(self.judged),
             "not_judged": names(self.not_judged),
+            "not_judged_why": self.not_judged_why,
+            "final_state": self.final_state,
             "warnings": self.warnings,
             "counts": self.findings.counts,
             "violations": self.findings.violations.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
@@ -93,9 +106,9 @@ impl fmt::Display for HistoryFindings {
         if !self.not_judged.is_empty() {
             writeln!(
                 f,
-                "not judged {} (liveness: the history holds no final state of the store and \
-                 the hosts)",
-                list(self.not_judged)
+                "not judged {} (liveness: {})",
+                list(self.not_judged),
+                self.not_judged_why.as_deref().unwrap_or("not asked for")
             )?;
         }
         for w in &self.warnings {
@@ -149,9 +162,30 @@ struct Line {
     ev: Event,
 }
 
+/// One final-state line of the JSON-lines recorder.
+#[derive(serde::Deserialize)]
+struct FinalEntry {
+    t_us: u64,
+    #[allow(dead_code)]
+    node: String,
+    #[serde(flatten)]
+    line: FinalLine,
+}
+
+/// Whether a line is a final-state line (its `event` tag starts with `final_`), by its text:
+/// the recorder writes `"event":"final_…"` without spaces.
+fn is_final(l: &[u8]) -> bool {
+    const TAG: &[u8] = br#""event":"final_"#;
+    l.windows(TAG.len()).any(|w| w == TAG)
+}
+
 /// Reads one file's events in line order, with their times; a torn last line goes to
 /// `warnings`.
-fn read(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<(u64, Event)>, HistoryError> {
+fn read(
+    path: &Path,
+    warnings: &mut Vec<String>,
+    finals: &mut FinalStates,
+) -> Result<Vec<(u64, Event)>, HistoryError> {
     let bytes = std::fs::read(path).map_err(|source| HistoryError::Read {
         path: path.to_path_buf(),
         source,
@@ -173,27 +207,44 @@ fn read(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<(u64, Event)>, Hi
             message: format!("{msg} (column {})", e.column()),
         }
     };
+    // A final-state line, or an event.
+    let mut take = |n: usize, l: &[u8]| -> Result<(), HistoryError> {
+        if is_final(l) {
+            let line: FinalEntry = serde_json::from_slice(l).map_err(|e| malformed(n, e))?;
+            finals
+                .line(line.t_us, line.line)
+                .map_err(|u| HistoryError::Malformed {
+                    path: path.to_path_buf(),
+                    line: n,
+                    message: format!("`{}` is not the task_state of any op", u.0),
+                })
+        } else {
+            let line: Line = serde_json::from_slice(l).map_err(|e| malformed(n, e))?;
+            out.push((line.t_us, line.ev));
+            Ok(())
+        }
+    };
     for (i, l) in lines.iter().enumerate() {
-        let line: Line = serde_json::from_slice(l).map_err(|e| malformed(i + 1, e))?;
-        out.push((line.t_us, line.ev));
+        take(i + 1, l)?;
     }
     if let Some(l) = unterminated {
         let n = lines.len() + 1;
-        match serde_json::from_slice::<Line>(l) {
-            Ok(line) => out.push((line.t_us, line.ev)),
-            Err(_) => warnings.push(format!(
+        if take(n, l).is_err() {
+            warnings.push(format!(
                 "{}:{n}: a torn last line (no newline at the end, not a whole event), dropped",
                 path.display()
-            )),
+            ));
         }
     }
+    finals.end_file(&path.display().to_string());
     Ok(out)
 }
 
 /// Judges the history in the JSON-lines files `paths` (the logs of one deployment's services,
 /// in any order) against the invariants `invariants`: the events of every file merged by
 /// `(t_us, file order, line order)` and fed to one [`Checker`]. The liveness invariants among
-/// `invariants` are not judged (see the [module](self)).
+/// `invariants` are judged on the final states the files hold, if the store's and every
+/// host's are there (see the [module](self)).
 ///
 /// # Errors
 /// [`HistoryError`] naming the file that cannot be read, or the file and line that is not an
@@ -203,20 +254,29 @@ pub fn check_files(
     invariants: InvariantSet,
 ) -> Result<HistoryFindings, HistoryError> {
     let mut warnings = Vec::new();
+    let mut finals = FinalStates::default();
     let mut events: Vec<(u64, Event)> = Vec::new();
     for p in paths {
-        events.extend(read(p, &mut warnings)?);
+        events.extend(read(p, &mut warnings, &mut finals)?);
     }
+    warnings.extend(finals.dropped().iter().cloned());
     // Stable: equal times keep file order, then line order.
     events.sort_by_key(|(t, _)| *t);
 
-    // The real services record no final state of the store and the hosts: the liveness
-    // invariants cannot be judged on what they write.
+    // The liveness invariants are judged on the final state, when the history holds it whole.
     let liveness: InvariantSet = Invariant::ALL
         .into_iter()
         .filter(|i| i.kind() == Kind::Liveness)
         .collect();
-    let judged = invariants.without(liveness);
+    let snapshot = finals.snapshot();
+    let (judged, not_judged, not_judged_why) = match &snapshot {
+        Ok(_) => (invariants, InvariantSet::default(), None),
+        Err(why) => {
+            let not = invariants.and(liveness);
+            let why = (!not.is_empty()).then(|| why.clone());
+            (invariants.without(liveness), not, why)
+        }
+    };
     let mut checker = Checker::new(0, judged);
 
     let mut seen: BTreeSet<(u64, u32)> = BTreeSet::new();
@@ -235,13 +295,19 @@ pub fn check_files(
     for (t, ev) in &events {
         checker.observe(*t, ev);
     }
+    if let Ok((end_us, snap)) = &snapshot {
+        let last = events.last().map_or(0, |(t, _)| *t);
+        checker.finish((*end_us).max(last), snap);
+    }
     Ok(HistoryFindings {
         files: paths.to_vec(),
         events: events.len() as u64,
         pre_existing,
         findings: checker.findings(),
         judged,
-        not_judged: invariants.and(liveness),
+        not_judged,
+        not_judged_why,
+        final_state: snapshot.is_ok(),
         warnings,
     })
 }

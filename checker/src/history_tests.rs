@@ -388,11 +388,235 @@ fn every_event_the_recorder_writes_reads_back() {
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     let p = file("every-event.jsonl", &text);
     let mut warnings = Vec::new();
-    let back = read(&p, &mut warnings).unwrap();
+    let back = read(&p, &mut warnings, &mut FinalStates::default()).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(back.iter().map(|(_, e)| *e).collect::<Vec<_>>(), all);
     // Wall-clock time since the UNIX epoch: after 2020, and never going back within one file.
     assert!(back
         .iter()
         .all(|(t, _)| *t >= before && *t > 1_577_836_800_000_000));
+}
+
+/// The final state lines the real store and host write when stopped, as the recorder writes
+/// them (`FinalLine::of_store`, `of_host`), at `t`.
+fn final_lines(t: u64, node: &str, ls: &[crate::final_state::FinalLine]) -> Vec<String> {
+    ls.iter()
+        .map(|l| {
+            let mut v = serde_json::to_value(l).unwrap();
+            let m = v.as_object_mut().unwrap();
+            m.insert("t_us".into(), t.into());
+            m.insert("node".into(), node.into());
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect()
+}
+
+/// A create then a start of container 7 on host 0, applied and terminal: the events of a
+/// clean history, in three files.
+fn clean_events(tag: &str) -> Vec<PathBuf> {
+    vec![
+        file(
+            &format!("{tag}-api.jsonl"),
+            &lines(&[
+                accepted(1_000, 1, 7, "Create", 1),
+                accepted(1_001, 2, 7, "Start", 2),
+            ]),
+        ),
+        file(
+            &format!("{tag}-host.jsonl"),
+            &lines(&[
+                applied(
+                    1,
+                    7,
+                    "Create",
+                    1,
+                    (1_010, 1_050),
+                    "Absent",
+                    r#"{"Ok":"Created"}"#,
+                ),
+                applied(
+                    2,
+                    7,
+                    "Start",
+                    2,
+                    (1_060, 1_090),
+                    "Created",
+                    r#"{"Ok":"Running"}"#,
+                ),
+            ]),
+        ),
+        file(
+            &format!("{tag}-conductor.jsonl"),
+            &lines(&[
+                terminal(1_055, 1, 7, "Create"),
+                terminal(1_095, 2, 7, "Start"),
+            ]),
+        ),
+    ]
+}
+
+#[test]
+fn final_states_let_the_liveness_invariants_be_judged() {
+    use crate::final_state::FinalLine;
+    use conductor::op::{Status, Truth};
+    let record = |status| FinalLine::FinalRecord {
+        container: 7,
+        status,
+        task_state: None,
+        host: 0,
+    };
+    let store = |status| {
+        vec![
+            record(status),
+            FinalLine::FinalStore {
+                hosts: 1,
+                records: 1,
+                ops: 0,
+            },
+        ]
+    };
+    let host = vec![
+        FinalLine::FinalTruth {
+            host: 0,
+            container: 7,
+            truth: Truth::Running,
+        },
+        FinalLine::FinalHost {
+            host: 0,
+            containers: 1,
+        },
+    ];
+    // The store and the host agree: every invariant judged, none broken.
+    let mut files = clean_events("final-ok");
+    files.push(file(
+        "final-ok-store-final.jsonl",
+        &lines(&final_lines(2_000, "store", &store(Status::Running))),
+    ));
+    files.push(file(
+        "final-ok-host-final.jsonl",
+        &lines(&final_lines(2_001, "host-1", &host)),
+    ));
+    let h = check_files(&files, InvariantSet::all()).unwrap();
+    assert!(h.final_state, "{h}");
+    assert_eq!(h.judged, InvariantSet::all());
+    assert!(h.not_judged.is_empty() && h.not_judged_why.is_none(), "{h}");
+    assert_eq!(h.violations(), 0, "{h}");
+    // Final lines are not events.
+    assert_eq!(h.events, 6, "{h}");
+
+    // The record says Stopped while the host runs it: `converges` breaks, at the last final
+    // state's time.
+    let mut files = clean_events("final-diverged");
+    files.push(file(
+        "final-diverged-store-final.jsonl",
+        &lines(&final_lines(2_000, "store", &store(Status::Stopped))),
+    ));
+    files.push(file(
+        "final-diverged-host-final.jsonl",
+        &lines(&final_lines(2_001, "host-1", &host)),
+    ));
+    let h = check_files(&files, InvariantSet::all()).unwrap();
+    assert_eq!(h.findings.counts.get("converges"), Some(&1), "{h}");
+    assert!(
+        h.to_string()
+            .contains("converges container 7: the record says Stopped but host-1 holds Running"),
+        "{h}"
+    );
+
+    // An op left executing in the store: `no-lost-ops`.
+    let mut lost = store(Status::Running);
+    lost.insert(
+        1,
+        FinalLine::FinalOp {
+            op: conductor::proto::OpSpec {
+                id: 3,
+                container: 7,
+                kind: conductor::op::OpKind::Stop,
+                intended_us: 0,
+            },
+            seq: 3,
+            state: "Executing".into(),
+            owner: Some(1),
+        },
+    );
+    lost[2] = FinalLine::FinalStore {
+        hosts: 1,
+        records: 1,
+        ops: 1,
+    };
+    let mut files = clean_events("final-lost");
+    files.push(file(
+        "final-lost-store-final.jsonl",
+        &lines(&final_lines(2_000, "store", &lost)),
+    ));
+    files.push(file(
+        "final-lost-host-final.jsonl",
+        &lines(&final_lines(2_001, "host-1", &host)),
+    ));
+    let h = check_files(&files, InvariantSet::all()).unwrap();
+    assert_eq!(h.findings.counts.get("no-lost-ops"), Some(&1), "{h}");
+    assert!(
+        h.to_string()
+            .contains("is still Executing (owner conductor-2) in the store"),
+        "{h}"
+    );
+}
+
+#[test]
+fn an_incomplete_final_state_is_not_judged_and_says_why() {
+    use crate::final_state::FinalLine;
+    use conductor::op::Status;
+    let store = final_lines(
+        2_000,
+        "store",
+        &[
+            FinalLine::FinalRecord {
+                container: 7,
+                status: Status::Running,
+                task_state: None,
+                host: 0,
+            },
+            FinalLine::FinalStore {
+                hosts: 2,
+                records: 1,
+                ops: 0,
+            },
+        ],
+    );
+    // The host's state never came: liveness is not judged, naming what is missing.
+    let mut files = clean_events("final-missing");
+    files.push(file("final-missing-store.jsonl", &lines(&store)));
+    let h = check_files(&files, InvariantSet::all()).unwrap();
+    assert!(!h.final_state);
+    assert_eq!(
+        h.not_judged_why.as_deref(),
+        Some("the history holds no final state of host-1, host-2")
+    );
+    assert!(h.judged.contains(Invariant::Exclusive));
+    assert!(!h.judged.contains(Invariant::Converges));
+
+    // A store's state cut off before its trailer is dropped with a warning.
+    let mut files = clean_events("final-torn");
+    files.push(file("final-torn-store.jsonl", &lines(&store[..1])));
+    let h = check_files(&files, InvariantSet::all()).unwrap();
+    assert_eq!(
+        h.not_judged_why.as_deref(),
+        Some("the history holds no final state of the store")
+    );
+    assert!(
+        h.warnings.iter().any(|w| w.contains("has no trailer")),
+        "{:?}",
+        h.warnings
+    );
+
+    // A task_state no op has is bad input naming the line.
+    let bad = store[0].replace(r#""task_state":null"#, r#""task_state":"container_flying""#);
+    let p = file("final-bad-store.jsonl", &lines(&[bad]));
+    let e = check_files(&[p], InvariantSet::all())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("final-bad-store.jsonl:1:") && e.contains("container_flying"),
+        "{e}"
+    );
 }

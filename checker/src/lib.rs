@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod checker;
+pub mod final_state;
 pub mod history;
 pub mod invariants;
 mod set;

@@ -4,6 +4,7 @@
 //! are always calls with `rpc_timeout`.
 
 use crate::cluster::{self, Routing};
+use crate::idempotency::{Claim, Keys};
 use crate::net::{Link, Listener, Net};
 use crate::proto::{Answer, BusRole, Failure, Msg, OpSpec, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::{Event, SharedRecorder};
@@ -63,6 +64,15 @@ struct Call {
 /// and every call has the same timeout, so the first entry is always the next to time out.
 type Waiting = Arc<Mutex<BTreeMap<u64, Call>>>;
 
+/// The requests' idempotency keys (their op ids), with the answers given under them.
+type Keyring = Arc<Mutex<Keys>>;
+
+/// Answers the request `id` on `client` after its op was persisted: the key keeps the answer.
+fn give(keys: &Keyring, client: &Link, id: u64, answer: Answer) {
+    lock(keys).answered(id, answer);
+    client.send(Msg::Answer { id, answer });
+}
+
 struct Shared {
     cfg: ApiConfig,
     rec: SharedRecorder,
@@ -72,18 +82,16 @@ struct Shared {
     members: Mutex<Vec<u32>>,
     next_corr: Mutex<u64>,
     waiting: Waiting,
+    keys: Keyring,
     /// Wakes the timeout sweeper when the first call starts waiting.
     first_call: Arc<Notify>,
 }
 
 /// Answers a waiting call, if it still waits.
-fn answer(waiting: &Waiting, corr: u64, answer: Answer) {
+fn answer(waiting: &Waiting, keys: &Keyring, corr: u64, answer: Answer) {
     let w = lock(waiting).remove(&corr);
     if let Some(call) = w {
-        call.client.send(Msg::Answer {
-            id: call.id,
-            answer,
-        });
+        give(keys, &call.client, call.id, answer);
     }
 }
 
@@ -94,9 +102,11 @@ fn answer(waiting: &Waiting, corr: u64, answer: Answer) {
 /// without a task of its own, so an op costs the API no task wake-ups beyond its messages.
 pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) {
     let waiting: Waiting = Arc::default();
+    let keys: Keyring = Arc::default();
     let first_call = Arc::new(Notify::new());
     tokio::spawn(time_out(
         waiting.clone(),
+        keys.clone(),
         first_call.clone(),
         rec.clone(),
         cfg.rpc_timeout,
@@ -109,6 +119,7 @@ pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) 
         members: Mutex::default(),
         next_corr: Mutex::new(0),
         waiting,
+        keys,
         first_call,
     });
     // The store first, however long it takes to come up: the first requests find it dialled.
@@ -138,6 +149,7 @@ pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) 
 /// and keeps nothing but the calls still waiting.
 async fn time_out(
     waiting: Waiting,
+    keys: Keyring,
     first_call: Arc<Notify>,
     rec: SharedRecorder,
     timeout: Duration,
@@ -165,12 +177,9 @@ async fn time_out(
                 }
             };
             match expired {
-                Some((_, call)) => {
-                    call.client.send(Msg::Answer {
-                        id: call.id,
-                        answer: Answer::Timeout,
-                    });
-                }
+                // The op was persisted and may still run: a retry under its key is told it
+                // timed out, and nothing runs twice.
+                Some((_, call)) => give(&keys, &call.client, call.id, Answer::Timeout),
                 None => break,
             }
         }
@@ -197,16 +206,18 @@ impl Shared {
                     corr, answer: a, ..
                 }) = msg
                 {
-                    answer(&self.waiting, corr, a);
+                    answer(&self.waiting, &self.keys, corr, a);
                 }
             }
             *lock(&self.bus) = None;
             let lost = std::mem::take(&mut *lock(&self.waiting));
             for (_, call) in lost {
-                call.client.send(Msg::Answer {
-                    id: call.id,
-                    answer: Answer::Error(Failure::Unavailable),
-                });
+                give(
+                    &self.keys,
+                    &call.client,
+                    call.id,
+                    Answer::Error(Failure::Unavailable),
+                );
             }
             tokio::time::sleep(backoff).await;
         }
@@ -229,21 +240,42 @@ impl Shared {
         lock(&self.bus).as_ref().is_some_and(|l| l.send(msg))
     }
 
-    /// A client's request: persist it, then go on in [`Shared::persisted`].
+    /// A client's request: by its key, answer it again or refuse it, or persist it and go on
+    /// in [`Shared::persisted`].
     fn request(self: &Arc<Self>, op: OpSpec, client: &Link) {
+        let claim = lock(&self.keys).claim(&op);
+        match claim {
+            Claim::Fresh => self.fresh(op, client),
+            Claim::Replay(answer) => {
+                client.send(Msg::Answer { id: op.id, answer });
+            }
+            Claim::Refused(why) => {
+                client.send(Msg::Answer {
+                    id: op.id,
+                    answer: Answer::Refused(why),
+                });
+            }
+        }
+    }
+
+    /// Refuses a request whose op was not persisted: its key is free again.
+    fn refuse(&self, op: OpSpec, client: &Link, answer: Answer) {
+        lock(&self.keys).release(op.id);
+        client.send(Msg::Answer { id: op.id, answer });
+    }
+
+    /// A request under a new key: persist it, then go on in [`Shared::persisted`].
+    fn fresh(self: &Arc<Self>, op: OpSpec, client: &Link) {
         let Some(store) = self.store.current() else {
             // The store connection is gone: dial it again for this request (a refused dial
             // fails at once), and refuse (503) if it cannot be reached.
             let (me, client) = (self.clone(), client.clone());
             tokio::spawn(async move {
                 match me.store.get().await {
-                    Ok(_) if me.store.current().is_some() => me.request(op, &client),
+                    Ok(_) if me.store.current().is_some() => me.fresh(op, &client),
                     _ => {
                         me.rec.record(Event::Rejected { op });
-                        client.send(Msg::Answer {
-                            id: op.id,
-                            answer: Answer::Unavailable,
-                        });
+                        me.refuse(op, &client, Answer::Unavailable);
                     }
                 }
             });
@@ -255,17 +287,21 @@ impl Shared {
                 op,
                 validate: self.cfg.validate_state,
             },
-            move |resp| {
-                if let Some(answer) = me.persisted(op, &client, resp) {
-                    client.send(Msg::Answer { id: op.id, answer });
-                }
-            },
+            move |resp| me.persisted(op, &client, resp),
         );
     }
 
-    /// The store's answer to persisting `op`: refuse it, or publish it. Returns the answer to
-    /// give the client now, or `None` when it comes with the conductor's reply.
-    fn persisted(
+    /// The store's answer to persisting `op`: refuse it, or publish it and answer it now (a
+    /// cast) or with the conductor's reply (a call).
+    fn persisted(&self, op: OpSpec, client: &Link, resp: Result<StoreResp, Unavailable>) {
+        if let Some(answer) = self.publish(op, client, resp) {
+            give(&self.keys, client, op.id, answer);
+        }
+    }
+
+    /// [`Shared::persisted`] once the op is known persisted: publishes it; the answer to give
+    /// now, or `None` when it comes with the conductor's reply.
+    fn publish(
         &self,
         op: OpSpec,
         client: &Link,
@@ -275,11 +311,19 @@ impl Shared {
             Ok(StoreResp::Accepted { seq, host }) => (seq, host),
             Ok(StoreResp::Conflict(status)) => {
                 self.rec.record(Event::Rejected { op });
-                return Some(Answer::Conflict(status));
+                self.refuse(op, client, Answer::Conflict(status));
+                return None;
+            }
+            // The store holds an open op under this id (another API took the key, or this one
+            // before its restart): refused as this API would, without a trace in the history.
+            Ok(StoreResp::KeyReused(why)) => {
+                self.refuse(op, client, Answer::Refused(why));
+                return None;
             }
             _ => {
                 self.rec.record(Event::Rejected { op });
-                return Some(Answer::Unavailable);
+                self.refuse(op, client, Answer::Unavailable);
+                return None;
             }
         };
         self.rec.record(Event::Accepted { op, seq });

@@ -7,7 +7,7 @@
 
 use crate::net::Link;
 use crate::net::Listener;
-use crate::proto::{BusRole, Msg, Reply, Route, Task};
+use crate::proto::{BusRole, Msg, Refusal, Reply, Route, Task};
 use crate::rpc::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -176,8 +176,23 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                         st.publishers.insert(conn, link.clone());
                     }
                     BusRole::Consumer { index } => {
-                        // A reconnecting conductor replaces its old connection; what the old one
-                        // held unacknowledged is redelivered.
+                        // Like RabbitMQ's exclusive consumer, a second consumer of a live
+                        // conductor's index is refused: the first keeps its deliveries (a
+                        // silent takeover would strand what the first holds, and two live
+                        // owners of one index break restart recovery, which claims ops by it).
+                        if let Some(live) = st.consumers.get(&index).filter(|c| !c.link.is_closed())
+                        {
+                            let live = live.conn;
+                            drop(st);
+                            crate::net::warn(format_args!(
+                                "bus: refused a second consumer with index {index} (connection \
+                                 {conn}): connection {live} holds it"
+                            ));
+                            link.send(Msg::Refused(Refusal::ConsumerIndexTaken { index }));
+                            return;
+                        }
+                        // A reconnecting conductor whose old connection failed replaces it;
+                        // what the old one held unacknowledged is redelivered.
                         let old = st
                             .consumers
                             .insert(index, Consumer::new(link.clone(), conn));

@@ -1,11 +1,13 @@
 //! A container host (Docker on a bay node): applies ops after their service time, keeps each
 //! container's ground truth, answers 304-style no-ops, and does not serialise ops on one container.
 
+use crate::journal::{Journal, JournalError, MemFile, Recovered};
 use crate::net::Listener;
 use crate::op::{HostError, Truth};
 use crate::proto::{HostCmd, Msg};
 use crate::recorder::{Event, SharedRecorder};
 use crate::rpc::lock;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +28,9 @@ pub trait HostModel: Send + Sync + 'static {
     }
 }
 
-/// A host's ground truth, durable across the host's restarts: the caller owns it.
+/// A host's ground truth, durable across the host's restarts: the caller owns it, and with a
+/// journal it is rebuilt from what was journalled (as Docker keeps its containers' state on
+/// disk across a daemon restart).
 #[derive(Debug, Default)]
 pub struct HostState {
     containers: BTreeMap<u64, Truth>,
@@ -34,6 +38,18 @@ pub struct HostState {
     tokens: BTreeMap<u64, u64>,
     /// Refuse stale tokens (`fencing = true`).
     fencing: bool,
+    /// Where every change goes before it is acted on: a file in real mode, an in-memory file
+    /// under the simulator.
+    journal: Option<Journal>,
+}
+
+/// One record of a host's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Entry {
+    /// A container's truth changed.
+    Truth { container: u64, truth: Truth },
+    /// A newer fencing token was seen for a container.
+    Token { container: u64, token: u64 },
 }
 
 impl HostState {
@@ -46,18 +62,69 @@ impl HostState {
         }
     }
 
+    /// Opens (or creates) the host's journal at `path` and rebuilds the truths and the tokens
+    /// seen from it; every change is journalled from then on (`sync`: forced to disk).
+    pub fn open(
+        path: &std::path::Path,
+        fencing: bool,
+        sync: bool,
+    ) -> Result<(Self, Recovered), JournalError> {
+        let mut st = HostState::with_fencing(fencing);
+        let (journal, recovered) = Journal::open(path, sync, |e| st.replay(e))?;
+        st.journal = Some(journal);
+        Ok((st, recovered))
+    }
+
+    /// Opens the in-memory journal `file` as [`HostState::open`] opens a file: the simulated
+    /// host's restart (`name` names it in messages).
+    pub fn open_memory(
+        file: &MemFile,
+        name: &str,
+        fencing: bool,
+    ) -> Result<(Self, Recovered), JournalError> {
+        let mut st = HostState::with_fencing(fencing);
+        let (journal, recovered) = Journal::open_memory(file, name, |e| st.replay(e))?;
+        st.journal = Some(journal);
+        Ok((st, recovered))
+    }
+
+    fn replay(&mut self, entry: Entry) {
+        match entry {
+            Entry::Truth { container, truth } => self.put(container, truth),
+            Entry::Token { container, token } => {
+                self.tokens.insert(container, token);
+            }
+        }
+    }
+
+    /// Whether the host holds nothing (a fresh journal, before any pre-creation).
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.tokens.is_empty()
+    }
+
+    fn log(&mut self, entry: Entry) -> std::io::Result<()> {
+        match self.journal.as_mut() {
+            Some(j) => j.append(&entry),
+            None => Ok(()),
+        }
+    }
+
     /// Admits a token: false if fencing is on and a newer one was seen (token 0: an op not
-    /// under a lock, never refused).
-    fn admit(&mut self, container: u64, token: u64) -> bool {
+    /// under a lock, never refused). A newer token is journalled before it is admitted: a
+    /// restarted host still refuses what it refused before.
+    fn admit(&mut self, container: u64, token: u64) -> std::io::Result<bool> {
         if !self.fencing || token == 0 {
-            return true;
+            return Ok(true);
         }
-        let seen = self.tokens.entry(container).or_insert(0);
-        if token < *seen {
-            return false;
+        let seen = self.tokens.get(&container).copied().unwrap_or(0);
+        if token < seen {
+            return Ok(false);
         }
-        *seen = token;
-        true
+        if token > seen {
+            self.log(Entry::Token { container, token })?;
+            self.tokens.insert(container, token);
+        }
+        Ok(true)
     }
 
     /// The truth about one container.
@@ -68,8 +135,21 @@ impl HostState {
             .unwrap_or(Truth::Absent)
     }
 
-    /// Sets a container's truth (pre-created workloads).
+    /// Sets a container's truth (pre-created workloads), journalled.
+    pub fn set_durably(&mut self, container: u64, truth: Truth) -> std::io::Result<()> {
+        if self.truth(container) != truth {
+            self.log(Entry::Truth { container, truth })?;
+        }
+        self.put(container, truth);
+        Ok(())
+    }
+
+    /// Sets a container's truth (pre-created workloads), without journalling it.
     pub fn set(&mut self, container: u64, truth: Truth) {
+        self.put(container, truth);
+    }
+
+    fn put(&mut self, container: u64, truth: Truth) {
         if truth == Truth::Absent {
             self.containers.remove(&container);
         } else {
@@ -83,16 +163,28 @@ impl HostState {
     }
 }
 
-/// Serves host `index` on `listener` until the task is dropped.
+/// Serves host `index` on `listener` until the task is dropped, or until its journal cannot
+/// be written (then it stops answering, and the error is returned: a host must not report what
+/// it could forget).
 pub async fn serve(
     mut listener: Listener,
     index: u32,
     state: Arc<Mutex<HostState>>,
     model: Arc<dyn HostModel>,
     rec: SharedRecorder,
-) {
-    while let Ok((link, mut reader)) = listener.accept().await {
+) -> std::io::Result<()> {
+    let failed: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    loop {
+        let (link, mut reader) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = stop.notified() => {
+                let e = lock(&failed).take();
+                return Err(e.unwrap_or_else(|| std::io::Error::other("journal failed")));
+            }
+        };
         let (state, model, rec) = (state.clone(), model.clone(), rec.clone());
+        let (failed, stop) = (failed.clone(), stop.clone());
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
                 let (req, cmd) = match msg {
@@ -115,12 +207,20 @@ pub async fn serve(
                 };
                 let (state, model, rec, link) =
                     (state.clone(), model.clone(), rec.clone(), link.clone());
+                let (failed, stop) = (failed.clone(), stop.clone());
                 tokio::spawn(async move {
                     let start_us = rec.now_us();
                     let c = cmd.op.container;
+                    let fail = |e| {
+                        *lock(&failed) = Some(e);
+                        stop.notify_one();
+                    };
                     // A stale token is refused on arrival, before the op touches anything, and
                     // again when it would apply: a newer holder may have come meanwhile.
-                    let admitted = lock(&state).admit(c, cmd.token);
+                    let admitted = match lock(&state).admit(c, cmd.token) {
+                        Ok(a) => a,
+                        Err(e) => return fail(e),
+                    };
                     if admitted {
                         model.sleep(model.service_time(index, &cmd)).await;
                     }
@@ -128,16 +228,26 @@ pub async fn serve(
                     let (before, result) = {
                         let mut st = lock(&state);
                         let before = st.truth(c);
-                        let result = if !admitted || !st.admit(c, cmd.token) {
+                        let admitted = match admitted.then(|| st.admit(c, cmd.token)) {
+                            None => false,
+                            Some(Ok(a)) => a,
+                            Some(Err(e)) => return fail(e),
+                        };
+                        let result = if !admitted {
                             Err(HostError::Fenced)
                         } else if fails {
                             Err(HostError::Backend)
                         } else {
-                            before.apply(cmd.op.kind).map(|next| {
-                                let now = next.unwrap_or(before);
-                                st.set(cmd.op.container, now);
-                                now
-                            })
+                            match before.apply(cmd.op.kind) {
+                                Ok(next) => {
+                                    let now = next.unwrap_or(before);
+                                    if let Err(e) = st.set_durably(c, now) {
+                                        return fail(e);
+                                    }
+                                    Ok(now)
+                                }
+                                Err(e) => Err(e),
+                            }
                         };
                         (before, result)
                     };
@@ -157,5 +267,34 @@ pub async fn serve(
                 });
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deliverable 4 of issue 11: a host keeps its truths and the newest token it has seen
+    /// across its own restarts.
+    #[test]
+    fn truths_and_tokens_survive_a_restart() {
+        let file = MemFile::new();
+        {
+            let (mut h, _) = HostState::open_memory(&file, "host-1", true).unwrap();
+            assert!(h.is_empty());
+            h.set_durably(1, Truth::Running).unwrap();
+            h.set_durably(2, Truth::Running).unwrap();
+            h.set_durably(2, Truth::Absent).unwrap();
+            assert!(h.admit(1, 40).unwrap());
+            assert!(h.admit(1, 41).unwrap());
+            assert!(!h.admit(1, 39).unwrap());
+        }
+        let (mut h, r) = HostState::open_memory(&file, "host-1", true).unwrap();
+        // Three truths and two tokens (an equal or refused token writes nothing).
+        assert_eq!(r.records, 5);
+        assert_eq!(h.containers().collect::<Vec<_>>(), [(1, Truth::Running)]);
+        // A restarted host still refuses a token older than one it saw.
+        assert!(!h.admit(1, 40).unwrap());
+        assert!(h.admit(1, 41).unwrap());
     }
 }

@@ -12,6 +12,8 @@ pub mod bus;
 pub mod cluster;
 pub mod conductor;
 pub mod host;
+pub mod idempotency;
+pub mod journal;
 pub mod keyword;
 pub mod mem;
 pub mod net;

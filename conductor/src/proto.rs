@@ -1,6 +1,7 @@
 //! The messages the services exchange. One enum for every link keeps the codec single and lets a
 //! message be forwarded (bus) without re-encoding its meaning.
 
+use crate::idempotency::KeyReuse;
 use crate::op::{HostError, OpKind, Status, Truth};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,9 @@ pub enum Answer {
     Error(Failure),
     /// The API's RPC to the conductor timed out (`rpc_timeout`).
     Timeout,
+    /// Refused by its idempotency key, the op id (409 while the first request with it is in
+    /// flight, 422 when it named a different op): nothing ran.
+    Refused(KeyReuse),
 }
 
 /// Why an op failed.
@@ -266,6 +270,9 @@ pub enum StoreResp {
     },
     /// An op record (answer to a scan).
     Op(OpView),
+    /// `Accept`: an op with this id is open already (the same op: in flight; another:
+    /// mismatch); nothing was persisted.
+    KeyReused(KeyReuse),
 }
 
 /// A container record as the reconciler's scan returns it.
@@ -442,6 +449,40 @@ pub enum Msg {
         /// (container, truth), in id order.
         truths: Vec<(u64, Truth)>,
     },
+    /// A service's last frame on a connection it turns away, saying why.
+    Refused(Refusal),
+}
+
+/// Why a service turned a connection away, sent as the connection's last frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The service already holds its limit of open connections.
+    TooManyConnections {
+        /// The limit (`--max-connections`).
+        limit: u32,
+    },
+    /// The bus: a live conductor already consumes with this index (RabbitMQ's exclusive
+    /// consumer: a second one is refused, the first keeps its deliveries).
+    ConsumerIndexTaken {
+        /// The index.
+        index: u32,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::TooManyConnections { limit } => write!(
+                f,
+                "too many connections: the service holds its limit of {limit} open connections"
+            ),
+            Refusal::ConsumerIndexTaken { index } => write!(
+                f,
+                "a live conductor with index {index} already consumes from the bus \
+                 (two conductors were given --index {index})"
+            ),
+        }
+    }
 }
 
 /// The answer to a call, on its way back to the publisher.

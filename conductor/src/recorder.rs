@@ -221,17 +221,26 @@ impl Recorder for JsonLines {
     }
 
     fn record(&self, ev: Event) {
+        self.write(&ev);
+    }
+}
+
+impl JsonLines {
+    /// Writes one line `{"t_us":…,"node":…, …body}` stamped now: an event, or another record
+    /// of the same log (the final state a real store or host writes when it stops). `body`
+    /// must serialise as a map.
+    pub fn write<T: Serialize>(&self, body: &T) {
         #[derive(Serialize)]
-        struct Line<'a> {
+        struct Line<'a, T> {
             t_us: u64,
             node: &'a str,
             #[serde(flatten)]
-            ev: Event,
+            body: &'a T,
         }
         let line = Line {
             t_us: self.now_us(),
             node: &self.node,
-            ev,
+            body,
         };
         if let Ok(s) = serde_json::to_string(&line) {
             let mut out = lock(&self.out);

@@ -1,6 +1,8 @@
 //! The store: container and op records (the database of Magnum/Zun). Its state outlives the
 //! service's process (it is durable across the store's own restarts): the caller owns it.
 
+use crate::idempotency::KeyReuse;
+use crate::journal::{Journal, JournalError, MemFile, Recovered};
 use crate::net::Listener;
 use crate::op::{OpKind, Status};
 use crate::proto::{CoordCmd, Msg, OpSpec, OpView, RecordView, StoreCmd, StoreResp};
@@ -82,47 +84,41 @@ pub struct StoreState {
     /// Conductors' membership leases (expiry, µs).
     members: BTreeMap<u32, u64>,
     clock: Option<StoreClock>,
-    /// Where writes go before they are applied (real mode); under simulation durability comes
-    /// from the state outliving the store's node.
+    /// Where writes go before they are applied: a file in real mode, an in-memory file under
+    /// the simulator; none, and nothing survives the store's process.
     journal: Option<Journal>,
 }
 
-/// One line of the journal: what changes the store's state, in order.
+/// One record of the store's journal: what changes the store's durable state, in order.
+/// Commands are replayed as they were applied; a lock grant and a member's joining are kept as
+/// facts (their replay must not depend on when it happens).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Entry {
-    Precreate { container: u64, status: Status },
+    Precreate {
+        container: u64,
+        status: Status,
+    },
     Cmd(StoreCmd),
     Coord(CoordCmd),
-}
-
-/// A write-ahead journal of JSON lines: every change is appended (and flushed to the operating
-/// system) before it is applied and answered, and replayed when the store starts again.
-#[derive(Debug)]
-pub struct Journal {
-    out: std::io::BufWriter<std::fs::File>,
-    sync: bool,
-}
-
-/// The journal could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    /// Reading or writing the file failed.
-    #[error("journal {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
+    /// A container lock granted with its fencing token: the token is durable (a restarted
+    /// store never grants a lower one) and so is the lock (its holder keeps it across the
+    /// restart, as an etcd lease does: replayed with a full `ttl_us` from the restart).
+    Locked {
+        container: u64,
+        owner: u32,
+        token: u64,
+        ttl_us: u64,
     },
-    /// A line is not a journal entry.
-    #[error("journal {path}, line {line}: not a journal entry: {message}")]
-    Corrupt {
-        /// The file.
-        path: String,
-        /// The 1-based line.
-        line: usize,
-        /// The parser's complaint.
-        message: String,
+    /// A lock released by its holder.
+    Unlocked {
+        container: u64,
+        token: u64,
+    },
+    /// A conductor joined (or joined again after its lease lapsed): a restarted store still
+    /// knows it, and sees it lapse `ttl_us` after the restart if it stays silent.
+    Joined {
+        member: u32,
+        ttl_us: u64,
     },
 }
 
@@ -210,47 +206,35 @@ impl StoreState {
 
     /// Opens (or creates) the journal at `path`: replays what it holds into a store placing
     /// containers over `hosts` hosts, and journals every change from then on. With `sync`, each
-    /// change is also forced to disk (survives a machine crash, not only a process crash).
-    pub fn open(path: &std::path::Path, hosts: u32, sync: bool) -> Result<Self, JournalError> {
-        use std::io::BufRead;
-        let name = path.display().to_string();
-        let io = |source| JournalError::Io {
-            path: name.clone(),
-            source,
-        };
+    /// change is also forced to disk (survives a machine crash, not only a process crash). The
+    /// [`Recovered`] says what was replayed and whether a torn tail was cut off.
+    pub fn open(
+        path: &std::path::Path,
+        hosts: u32,
+        sync: bool,
+    ) -> Result<(Self, Recovered), JournalError> {
         let mut st = StoreState::new(hosts);
-        match std::fs::File::open(path) {
-            Ok(f) => {
-                for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-                    let line = line.map_err(io)?;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    let entry: Entry =
-                        serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
-                            path: name.clone(),
-                            line: i + 1,
-                            message: e.to_string(),
-                        })?;
-                    st.replay(entry);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        st.journal = Some(Journal {
-            out: std::io::BufWriter::new(file),
-            sync,
-        });
-        Ok(st)
+        let (journal, recovered) = Journal::open(path, sync, |e| st.replay(e))?;
+        st.journal = Some(journal);
+        Ok((st, recovered))
+    }
+
+    /// Opens the in-memory journal `file` as [`StoreState::open`] opens a file: the simulated
+    /// store's restart, reading time from `clock`.
+    pub fn open_memory(
+        file: &MemFile,
+        hosts: u32,
+        clock: StoreClock,
+    ) -> Result<(Self, Recovered), JournalError> {
+        let mut st = StoreState::new(hosts);
+        st.set_clock(clock);
+        let (journal, recovered) = Journal::open_memory(file, "store", |e| st.replay(e))?;
+        st.journal = Some(journal);
+        Ok((st, recovered))
     }
 
     fn replay(&mut self, entry: Entry) {
+        let now = self.now_us();
         match entry {
             Entry::Precreate { container, status } => {
                 self.insert_precreated(container, status);
@@ -261,21 +245,38 @@ impl StoreState {
             Entry::Coord(cmd) => {
                 self.coordinate(cmd);
             }
+            Entry::Locked {
+                container,
+                owner,
+                token,
+                ttl_us,
+            } => {
+                self.last_token = self.last_token.max(token);
+                self.locks.insert(
+                    container,
+                    Lease {
+                        owner,
+                        token,
+                        expires_us: now.saturating_add(ttl_us),
+                    },
+                );
+            }
+            Entry::Unlocked { container, token } => {
+                if self.locks.get(&container).is_some_and(|l| l.token == token) {
+                    self.locks.remove(&container);
+                }
+            }
+            Entry::Joined { member, ttl_us } => {
+                self.members.insert(member, now.saturating_add(ttl_us));
+            }
         }
     }
 
     fn log(&mut self, entry: Entry) -> std::io::Result<()> {
-        use std::io::Write;
-        let Some(j) = self.journal.as_mut() else {
-            return Ok(());
-        };
-        serde_json::to_writer(&mut j.out, &entry)?;
-        j.out.write_all(b"\n")?;
-        j.out.flush()?;
-        if j.sync {
-            j.out.get_ref().sync_data()?;
+        match self.journal.as_mut() {
+            Some(j) => j.append(&entry),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether nothing was ever recorded (a fresh store, before any pre-creation).
@@ -292,13 +293,48 @@ impl StoreState {
         Ok(self.apply(cmd))
     }
 
-    /// Applies a coordination command, journalling those that change records (leases and
-    /// membership are not durable: they lapse with time anyway).
+    /// Applies a coordination command, journalling what must survive a restart: failed ops,
+    /// lock grants (with their fencing tokens) and releases, members joining. Renewals and
+    /// heartbeats of a known member are not journalled: a restart gives every lease a full
+    /// term anyway. An orphan's new dispatch time is not either: every op's age starts over
+    /// with a restart.
     pub fn coordinate_durably(&mut self, cmd: CoordCmd) -> std::io::Result<StoreResp> {
-        if matches!(cmd, CoordCmd::Fail { .. } | CoordCmd::Orphan { .. }) {
-            self.log(Entry::Coord(cmd))?;
+        let entry = match cmd {
+            CoordCmd::Fail { .. } => Some(Entry::Coord(cmd)),
+            CoordCmd::Heartbeat { member, ttl_us } => {
+                let now = self.now_us();
+                let known = self.members.get(&member).is_some_and(|&e| e > now);
+                (!known).then_some(Entry::Joined { member, ttl_us })
+            }
+            _ => None,
+        };
+        if let Some(e) = entry {
+            self.log(e)?;
         }
-        Ok(self.coordinate(cmd))
+        let releases = matches!(cmd, CoordCmd::Unlock { container, token }
+            if self.locks.get(&container).is_some_and(|l| l.token == token));
+        let resp = self.coordinate(cmd);
+        // A grant's token is known once granted; it is journalled before it is answered.
+        match (cmd, resp) {
+            (
+                CoordCmd::Lock {
+                    container,
+                    owner,
+                    ttl_us,
+                },
+                StoreResp::Locked { token },
+            ) => self.log(Entry::Locked {
+                container,
+                owner,
+                token,
+                ttl_us,
+            })?,
+            (CoordCmd::Unlock { container, token }, _) if releases => {
+                self.log(Entry::Unlocked { container, token })?
+            }
+            _ => {}
+        }
+        Ok(resp)
     }
 
     /// Up to `max` records of containers on `host` after `after`, in id order.
@@ -573,6 +609,12 @@ impl StoreState {
     }
 
     fn accept(&mut self, op: OpSpec, validate: bool) -> StoreResp {
+        // An op id is its request's idempotency key: an open op keeps its record (replacing
+        // it would strand its entry among the open ops, and `state-check` would wait on it
+        // for ever).
+        if let Some(rec) = self.ops.get(&op.id) {
+            return StoreResp::KeyReused(KeyReuse::of_in_flight(&rec.op, &op));
+        }
         let status = self
             .containers
             .get(&op.container)
@@ -766,7 +808,7 @@ mod tests {
             )
         };
         let before = {
-            let mut s = StoreState::open(&path, 2, false).unwrap();
+            let (mut s, _) = StoreState::open(&path, 2, false).unwrap();
             assert!(s.is_empty());
             s.precreate_durably(1, Status::Running).unwrap();
             let cmds = [
@@ -793,7 +835,8 @@ mod tests {
             snapshot(&s)
         };
         // A new process: the journal brings back containers, versions, sequences and open ops.
-        let mut again = StoreState::open(&path, 2, true).unwrap();
+        let (mut again, recovered) = StoreState::open(&path, 2, true).unwrap();
+        assert_eq!((recovered.records, recovered.torn), (5, None));
         assert_eq!(snapshot(&again), before);
         assert!(!again.is_empty());
         // And it keeps journalling: the next sequence number follows on.
@@ -808,6 +851,109 @@ mod tests {
         let err = StoreState::open(&path, 2, false).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Defect 1 of issue 11: lock grants were not journalled, so a restarted store granted
+    /// tokens lower than ones the hosts had seen (and forgot who held which lock).
+    #[test]
+    fn fencing_tokens_and_locks_survive_a_restart() {
+        let file = MemFile::new();
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let clock: StoreClock = {
+            let n = now.clone();
+            Arc::new(move || n.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        let lock = |s: &mut StoreState, container, owner| {
+            s.coordinate_durably(CoordCmd::Lock {
+                container,
+                owner,
+                ttl_us: 1_000,
+            })
+            .unwrap()
+        };
+        let mut highest = 0;
+        {
+            let (mut s, _) = StoreState::open_memory(&file, 1, clock.clone()).unwrap();
+            s.precreate_durably(1, Status::Running).unwrap();
+            s.apply_durably(StoreCmd::Accept {
+                op: op(1, 1, OpKind::Stop),
+                validate: false,
+            })
+            .unwrap();
+            // Lock grants and hand-offs draw from one counter; only the hand-offs were
+            // journalled before.
+            for c in 10..20 {
+                let StoreResp::Locked { token } = lock(&mut s, c, 0) else {
+                    panic!("free lock refused");
+                };
+                highest = highest.max(token);
+                s.coordinate_durably(CoordCmd::Unlock {
+                    container: c,
+                    token,
+                })
+                .unwrap();
+            }
+            let StoreResp::Began { token } = s
+                .apply_durably(StoreCmd::Begin {
+                    op: 1,
+                    owner: 0,
+                    check: false,
+                    reissue: false,
+                })
+                .unwrap()
+            else {
+                panic!("begin refused");
+            };
+            highest = highest.max(token);
+            let StoreResp::Locked { token } = lock(&mut s, 7, 2) else {
+                panic!("free lock refused");
+            };
+            highest = highest.max(token);
+            s.coordinate_durably(CoordCmd::Heartbeat {
+                member: 4,
+                ttl_us: 500,
+            })
+            .unwrap();
+        }
+        now.store(10_000, std::sync::atomic::Ordering::Relaxed);
+        let (mut s, _) = StoreState::open_memory(&file, 1, clock).unwrap();
+        // The held lock survived with a fresh term; the released ones did not.
+        assert_eq!(lock(&mut s, 7, 0), StoreResp::Held { owner: 2 });
+        let StoreResp::Locked { token } = lock(&mut s, 10, 0) else {
+            panic!("a released lock came back");
+        };
+        assert!(
+            token > highest,
+            "token {token} after a restart, {highest} before"
+        );
+        let StoreResp::Began { token: began } = s
+            .apply_durably(StoreCmd::Accept {
+                op: op(2, 1, OpKind::Start),
+                validate: false,
+            })
+            .and_then(|_| {
+                s.apply_durably(StoreCmd::Begin {
+                    op: 2,
+                    owner: 0,
+                    check: false,
+                    reissue: false,
+                })
+            })
+            .unwrap()
+        else {
+            panic!("begin refused");
+        };
+        assert!(began > token);
+        // The member is known and lapses a full term after the restart.
+        assert_eq!(
+            s.coordinate(CoordCmd::Lapsed { from: 0 }),
+            StoreResp::NotFound
+        );
+        now.store(10_600, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            s.coordinate(CoordCmd::Lapsed { from: 0 }),
+            StoreResp::Member { index: 4 }
+        );
     }
 
     #[test]

@@ -15,11 +15,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// Frames larger than this are a protocol error (no message of ours comes close).
-const MAX_FRAME: usize = 1 << 20;
+/// Frames larger than this are a protocol error, refused from their length prefix before
+/// anything is allocated for them. The largest message of ours is a page of the reconciler's
+/// scan (512 records of at most 20 bytes, about 10 KiB), so 64 KiB leaves room and bounds what a
+/// half-sent frame can make a service hold: at most twice this per connection (the read
+/// buffer grows by doubling), so `2 × MAX_FRAME × max_connections` in all.
+pub const MAX_FRAME: usize = 64 << 10;
 
 fn codec() -> impl Options {
-    bincode::DefaultOptions::new()
+    // The limit also bounds what a length inside a frame (a list's) may make the decoder take.
+    bincode::DefaultOptions::new().with_limit(MAX_FRAME as u64)
 }
 
 /// Appends one length-prefixed frame holding `msg` to `buf`.
@@ -34,6 +39,11 @@ pub fn encode(msg: &Msg, buf: &mut Vec<u8>) {
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// Decodes one frame's body (what follows its length prefix).
+pub fn decode(body: &[u8]) -> Result<Msg, WireError> {
+    Ok(codec().deserialize(body)?)
+}
+
 /// A wire-level error: the peer went away or sent something that is not a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -44,8 +54,11 @@ pub enum WireError {
     #[error("bad frame: {0}")]
     Decode(#[from] bincode::Error),
     /// A frame announced an absurd length.
-    #[error("frame of {0} bytes exceeds the limit")]
+    #[error("a frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
     TooLarge(usize),
+    /// A frame began but did not end within the frame deadline (a slow or stuck sender).
+    #[error("a frame begun was not finished within {}", humantime::format_duration(*.0))]
+    Stalled(std::time::Duration),
 }
 
 /// The sending side of a connection; cheap to clone. Sending never waits: a frame is written
@@ -176,6 +189,10 @@ async fn writer(inner: Weak<LinkInner>, wake: Arc<Notify>) {
 pub struct TcpReader<R> {
     rd: R,
     buf: BytesMut,
+    /// How long a frame may take to arrive once its first byte has (`None`: no deadline).
+    frame_deadline: Option<std::time::Duration>,
+    /// Holds a place in the listener's connection count while the connection lives.
+    _slot: Option<Arc<dyn Send + Sync>>,
 }
 
 impl<R: AsyncRead + Unpin> TcpReader<R> {
@@ -184,11 +201,16 @@ impl<R: AsyncRead + Unpin> TcpReader<R> {
         TcpReader {
             rd,
             buf: BytesMut::with_capacity(4096),
+            frame_deadline: None,
+            _slot: None,
         }
     }
 
-    /// The next frame; `Ok(None)` when the peer closed the connection.
+    /// The next frame; `Ok(None)` when the peer closed the connection. With a frame deadline,
+    /// a frame whose first byte arrived must be complete within it (`Stalled`): an idle
+    /// connection may stay as long as it likes, a slow sender may not hold a buffer.
     pub async fn next(&mut self) -> Result<Option<Msg>, WireError> {
+        let mut begun: Option<tokio::time::Instant> = None;
         loop {
             if self.buf.len() >= 4 {
                 let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
@@ -197,12 +219,22 @@ impl<R: AsyncRead + Unpin> TcpReader<R> {
                     return Err(WireError::TooLarge(len));
                 }
                 if self.buf.len() >= 4 + len {
-                    let msg = codec().deserialize(&self.buf[4..4 + len])?;
+                    let msg = decode(&self.buf[4..4 + len])?;
                     self.buf.advance(4 + len);
                     return Ok(Some(msg));
                 }
             }
-            if self.rd.read_buf(&mut self.buf).await? == 0 {
+            let read = match (self.frame_deadline, self.buf.is_empty()) {
+                (Some(limit), false) => {
+                    let since = *begun.get_or_insert_with(tokio::time::Instant::now);
+                    let left = limit.saturating_sub(since.elapsed());
+                    tokio::time::timeout(left, self.rd.read_buf(&mut self.buf))
+                        .await
+                        .map_err(|_| WireError::Stalled(limit))??
+                }
+                _ => self.rd.read_buf(&mut self.buf).await?,
+            };
+            if read == 0 {
                 return Ok(None);
             }
         }
@@ -211,6 +243,16 @@ impl<R: AsyncRead + Unpin> TcpReader<R> {
 
 /// Splits a connected stream into a [`TcpLink`] and a [`TcpReader`].
 pub fn attach(stream: TcpStream) -> (TcpLink, TcpReader<ReadHalf<TcpStream>>) {
+    attach_accepted(stream, None, None)
+}
+
+/// [`attach`] for a connection a listener accepted: its reader enforces `frame_deadline`, and
+/// holds `slot` (the listener's count of open connections) until it is dropped.
+pub fn attach_accepted(
+    stream: TcpStream,
+    frame_deadline: Option<std::time::Duration>,
+    slot: Option<Arc<dyn Send + Sync>>,
+) -> (TcpLink, TcpReader<ReadHalf<TcpStream>>) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = tokio::io::split(stream);
     let wake = Arc::new(Notify::new());
@@ -223,7 +265,10 @@ pub fn attach(stream: TcpStream) -> (TcpLink, TcpReader<ReadHalf<TcpStream>>) {
         wake: wake.clone(),
     });
     tokio::spawn(writer(Arc::downgrade(&inner), wake));
-    (TcpLink { inner }, TcpReader::new(rd))
+    let mut reader = TcpReader::new(rd);
+    reader.frame_deadline = frame_deadline;
+    reader._slot = slot;
+    (TcpLink { inner }, reader)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! through the bus.
 
 use crate::command::Command;
-use crate::flags::{addr, positive_duration, Cluster, Log, Wait};
+use crate::flags::{addr, positive_duration, Cluster, Limits, Log, Wait};
 use crate::service::{self, listen, reach, recorder};
 use anyhow::bail;
 use conductor::api::{self, ApiConfig, RpcKind};
@@ -17,6 +17,8 @@ pub struct Args {
     /// Address to listen on for clients.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// The store's address.
     #[arg(long, value_parser = addr)]
     store: SocketAddr,
@@ -48,7 +50,7 @@ impl Command for Args {
 
 async fn serve(a: Args) -> anyhow::Result<()> {
     let rec = recorder("api", &a.log)?;
-    let listener = listen(a.listen).await?;
+    let listener = listen(a.listen, &a.limits).await?;
     reach("the store", a.store, a.wait.wait).await?;
     reach("the bus", a.bus, a.wait.wait).await?;
     let cfg = ApiConfig {

@@ -1,7 +1,7 @@
 //! `conductor bus`: the message bus, a shared topic and one queue per conductor.
 
 use crate::command::Command;
-use crate::flags::addr;
+use crate::flags::{addr, Limits};
 use crate::service::{self, listen};
 use anyhow::bail;
 use conductor::bus::{self, BusConfig};
@@ -14,6 +14,8 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// Unacknowledged deliveries a conductor may hold (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     prefetch: u32,
@@ -27,7 +29,7 @@ impl Command for Args {
 }
 
 async fn serve(a: Args) -> anyhow::Result<()> {
-    let listener = listen(a.listen).await?;
+    let listener = listen(a.listen, &a.limits).await?;
     bus::serve(
         listener,
         BusConfig {

@@ -16,9 +16,9 @@ pub struct Args {
     /// The logs, one per service, in any order: their events are merged by time.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// The invariants to judge: names separated by commas, or `all`. The liveness ones need
-    /// the final state of the store and the hosts, which the logs do not hold: they are
-    /// reported as not judged.
+    /// The invariants to judge: names separated by commas, or `all`. The liveness ones are
+    /// judged on the final state the store and the hosts write into their logs when told to
+    /// stop; without it they are reported as not judged, with the reason.
     #[arg(long, value_name = "NAMES", default_value = "all", value_parser = invariants)]
     invariants: InvariantSet,
     /// Print what was found as one JSON object.

@@ -7,6 +7,7 @@ use crate::flags::{addr, duration, op_kind, positive_duration, positive_rate};
 use crate::service::reach;
 use anyhow::bail;
 use clap::ValueEnum;
+use conductor::idempotency::KeyReuse;
 use conductor::op::OpKind;
 use conductor::proto::{Answer, Msg, OpSpec};
 use conductor::wire;
@@ -101,6 +102,10 @@ struct Answers {
     conflict: u64,
     error: u64,
     timeout: u64,
+    /// Refused by the op id's idempotency key: still in flight (409).
+    key_in_flight: u64,
+    /// Refused by the op id's idempotency key: it named another op (422).
+    key_mismatch: u64,
 }
 
 #[derive(Default)]
@@ -183,8 +188,10 @@ async fn client(a: Args) -> anyhow::Result<ExitCode> {
                 Ok(None) => return Err(anyhow::anyhow!("the API closed the connection")),
                 Err(e) => return Err(anyhow::Error::new(e).context("reading from the API")),
             };
-            let Msg::Answer { id, answer } = msg else {
-                continue;
+            let (id, answer) = match msg {
+                Msg::Answer { id, answer } => (id, answer),
+                Msg::Refused(why) => return Err(anyhow::anyhow!("the API refused us: {why}")),
+                _ => continue,
             };
             let now = start.elapsed().as_micros() as u64;
             let mut t = lock(&t);
@@ -211,6 +218,8 @@ async fn client(a: Args) -> anyhow::Result<ExitCode> {
                 }
                 Answer::Conflict(_) => t.answers.conflict += 1,
                 Answer::Timeout => t.answers.timeout += 1,
+                Answer::Refused(KeyReuse::InFlight) => t.answers.key_in_flight += 1,
+                Answer::Refused(KeyReuse::Mismatch) => t.answers.key_mismatch += 1,
                 // Failed, or refused because a service was unavailable.
                 _ => t.answers.error += 1,
             }
@@ -304,8 +313,17 @@ fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         )?;
         writeln!(
             out,
-            "answered {} (accepted {}, done {}, conflict {}, error {}, timeout {}), unanswered {}",
-            s.answered, a.accepted, a.done, a.conflict, a.error, a.timeout, s.unanswered
+            "answered {} (accepted {}, done {}, conflict {}, error {}, timeout {}, op id in \
+             flight {}, op id of another op {}), unanswered {}",
+            s.answered,
+            a.accepted,
+            a.done,
+            a.conflict,
+            a.error,
+            a.timeout,
+            a.key_in_flight,
+            a.key_mismatch,
+            s.unanswered
         )?;
         writeln!(
             out,

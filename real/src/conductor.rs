@@ -1,8 +1,10 @@
 //! `conductor conductor`: one conductor, with its RPC slots, executor pool and overflow policy.
 
 use crate::command::Command;
-use crate::flags::{addr, Cluster, Log, Wait};
+use crate::flags::{addr, duration, within, Cluster, Log, Wait};
+use scenario::bounds;
 use crate::service::{self, reach, recorder};
+use anyhow::bail;
 use conductor::cluster::{Ordering, Routing};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow, RecoveryPolicy};
 use conductor::net::Net;
@@ -27,10 +29,10 @@ pub struct Args {
     #[arg(long = "host", value_name = "ADDR", required = true, num_args = 1.., value_parser = addr)]
     hosts: Vec<SocketAddr>,
     /// RPC slots taking deliveries from the bus.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 64, value_parser = within(bounds::RPC_WORKERS))]
     rpc_workers: u32,
     /// Executor pool workers.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = within(bounds::POOL_WORKERS))]
     pool_workers: u32,
     /// What an async op does when every pool worker is busy.
     #[arg(long, value_enum, default_value_t = Overflow::CallerRuns)]
@@ -50,6 +52,19 @@ pub struct Args {
     /// Age after which an op nobody live owns is dispatched again (0s: off).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     orphan_after: Duration,
+    /// Backoff of `state-check`'s re-queued ops (a scenario's `retry.policy`).
+    #[arg(long, value_enum, default_value_t = Backoff::FullJitter)]
+    retry_policy: Backoff,
+    /// The first re-queue delay (`retry.base`).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = duration)]
+    retry_base: Duration,
+    /// The largest re-queue delay (`retry.cap`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    retry_cap: Duration,
+    /// Attempts in all, first included, before `state-check` gives an op up
+    /// (`retry.max_attempts`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    retry_max_attempts: u32,
     #[command(flatten)]
     log: Log,
     #[command(flatten)]
@@ -57,6 +72,16 @@ pub struct Args {
 }
 
 impl Command for Args {
+    fn flag_problem(&self) -> Option<String> {
+        (self.retry_base > self.retry_cap).then(|| {
+            format!(
+                "--retry-base {} is above --retry-cap {}",
+                humantime::format_duration(self.retry_base),
+                humantime::format_duration(self.retry_cap)
+            )
+        })
+    }
+
     async fn run(self) -> anyhow::Result<ExitCode> {
         service::run(serve(self)).await
     }
@@ -84,10 +109,10 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         orphan_after: a.orphan_after,
         membership: a.cluster.routing == Routing::Affinity,
         retry: RetryPolicy {
-            backoff: Backoff::FullJitter,
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(10),
-            max_attempts: 5,
+            backoff: a.retry_policy,
+            base: a.retry_base,
+            cap: a.retry_cap,
+            max_attempts: a.retry_max_attempts,
         },
         budget_ratio: 0.0,
         budget_min_per_s: 0.0,
@@ -97,6 +122,6 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         net: Net::Tcp,
         ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
-    cond::run(cfg, rec).await;
-    Ok(())
+    let refused = cond::run(cfg, rec).await;
+    bail!("the bus refused conductor --index {}: {refused}", a.index)
 }

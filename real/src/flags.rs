@@ -23,11 +23,36 @@ pub struct Wait {
     pub wait: Duration,
 }
 
+/// What a listening service puts up with from its peers.
+#[derive(clap::Args, Debug)]
+pub struct Limits {
+    /// Connections open at once; one more is told why and closed (keep it below the
+    /// open-file limit, `ulimit -n`, less the service's own connections).
+    #[arg(long, value_name = "N",
+          default_value_t = conductor::net::Limits::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// How long a frame may take to arrive once its first byte has; a slower sender is
+    /// disconnected (idle connections may stay).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub frame_deadline: Duration,
+}
+
+impl Limits {
+    /// The limits as the services take them.
+    pub fn get(&self) -> conductor::net::Limits {
+        conductor::net::Limits {
+            max_connections: self.max_connections,
+            frame_deadline: self.frame_deadline,
+        }
+    }
+}
+
 /// What the API and every conductor must agree on.
 #[derive(clap::Args, Debug)]
 pub struct Cluster {
     /// How many conductors there are.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = within(scenario::bounds::CONDUCTORS))]
     pub conductors: u32,
     /// Which conductor's queue an op goes to.
     #[arg(long, value_enum, default_value_t = Routing::RoundRobin)]
@@ -35,6 +60,16 @@ pub struct Cluster {
     /// Lease of locks and membership.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub lease_ttl: Duration,
+}
+
+/// A `u32` flag within one of the scenario's bounds (the same values as its key).
+pub fn within(b: scenario::bounds::Bound) -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(b.range())
+}
+
+/// A `--containers` flag: 0 (none pre-created) or a count the scenario accepts.
+pub fn containers() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=u64::from(scenario::bounds::CONTAINERS.hi))
 }
 
 /// `HOST:PORT`, an IP address or a name that resolves.

@@ -3,9 +3,12 @@
 //! from a scenario's `[backend]` or from the `--service*` flags.
 
 use crate::command::{BadInput, Command};
-use crate::flags::{addr, duration, probability, Log};
-use crate::service::{self, listen, recorder};
-use anyhow::bail;
+use crate::flags::{addr, containers, duration, probability, within, Limits, Log};
+use crate::journal;
+use crate::service::{self, json_lines, listen};
+use anyhow::{bail, Context};
+use checker::final_state::FinalLine;
+use conductor::rpc::lock;
 use clap::ValueEnum;
 use conductor::host::{self, HostState};
 use conductor::op::Truth;
@@ -23,15 +26,17 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    #[command(flatten)]
+    limits: Limits,
     /// This host's index (host-N has index N-1).
     #[arg(long)]
     index: u32,
     /// Number of hosts in the deployment (to know which pre-created containers are here).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = within(scenario::bounds::HOSTS))]
     hosts: u32,
     /// Containers 0..N pre-created (running) in the store: this host holds those with
     /// c % hosts == index, as the store places them.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = containers())]
     containers: u64,
     /// Mean service time of an op (its value with `--service-dist const`).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration,
@@ -58,6 +63,14 @@ pub struct Args {
     /// Refuse an op whose fencing token is older than one seen for its container.
     #[arg(long)]
     fencing: bool,
+    /// Keep the containers' truths and the newest fencing token seen per container across
+    /// the host's restarts: a write-ahead journal of checksummed JSON lines (the store's
+    /// format), replayed at start. `--containers` is ignored when it already holds a host.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// With --journal, force each write to disk before acting on it (survives a machine crash).
+    #[arg(long, requires = "journal")]
+    sync: bool,
     #[command(flatten)]
     log: Log,
 }
@@ -79,22 +92,44 @@ impl Command for Args {
     }
 
     async fn run(self) -> anyhow::Result<ExitCode> {
-        service::run(serve(self)).await
+        let log = json_lines(&format!("host-{}", u64::from(self.index) + 1), &self.log)?;
+        let mut st = match &self.journal {
+            Some(path) => journal::open(path, |p| HostState::open(p, self.fencing, self.sync))?,
+            None => HostState::with_fencing(self.fencing),
+        };
+        if st.is_empty() {
+            // The store places pre-created container c on host c % hosts (round-robin from 0).
+            for id in (u64::from(self.index)..self.containers).step_by(self.hosts as usize) {
+                st.set_durably(id, Truth::Running)
+                    .context("cannot write the journal")?;
+            }
+        }
+        let state = Arc::new(Mutex::new(st));
+        let at_stop = {
+            let (state, log, index) = (state.clone(), log.clone(), self.index);
+            // What the host holds when it is told to stop: `check-history`'s liveness.
+            move || {
+                for line in FinalLine::of_host(index, &lock(&state)) {
+                    log.write(&line);
+                }
+            }
+        };
+        service::run_then(serve(self, state, log), at_stop).await
     }
 }
 
-async fn serve(a: Args) -> anyhow::Result<()> {
+async fn serve(
+    a: Args,
+    state: Arc<Mutex<HostState>>,
+    rec: Arc<conductor::recorder::JsonLines>,
+) -> anyhow::Result<()> {
     let (backend, seed) = a.backend()?;
-    let rec = recorder(&format!("host-{}", u64::from(a.index) + 1), &a.log)?;
-    let mut st = HostState::with_fencing(a.fencing);
-    // The store places pre-created container c on host c % hosts (round-robin from 0).
-    for id in (u64::from(a.index)..a.containers).step_by(a.hosts as usize) {
-        st.set(id, Truth::Running);
-    }
     let sleep: Sleep = Arc::new(|d| Box::pin(tokio::time::sleep(d)));
     let model = Arc::new(Backends::new(seed, &backend, sleep));
-    let listener = listen(a.listen).await?;
-    host::serve(listener, a.index, Arc::new(Mutex::new(st)), model, rec).await;
+    let listener = listen(a.listen, &a.limits).await?;
+    host::serve(listener, a.index, state, model, rec)
+        .await
+        .context("the host stopped")?;
     bail!("the host stopped accepting connections")
 }
 

@@ -2,11 +2,11 @@
 //! time, or drives a deployment as an open-loop client.
 //!
 //! ```text
-//! conductor store     --listen ADDR --hosts N [--containers N]
+//! conductor store     --listen ADDR --hosts N [--containers N] [--journal FILE [--sync]] [--log FILE]
 //! conductor bus       --listen ADDR [--prefetch N]
 //! conductor host      --listen ADDR --index I [--hosts N] [--containers N] [--service 1s]
 //!                     [--service-dist const|exp] [--failure-rate 0.0] [--seed S]
-//!                     [--scenario FILE [--set KEY=VALUE]...]
+//!                     [--scenario FILE [--set KEY=VALUE]...] [--fencing] [--journal FILE [--sync]]
 //! conductor conductor --index I --bus ADDR --store ADDR --host ADDR... [--rpc-workers 64]
 //!                     [--pool-workers 10] [--overflow caller-runs|reject|queue|unbounded]
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
@@ -14,6 +14,7 @@
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
 //! conductor check     SCENARIO [--set KEY=VALUE]...
 //! conductor check-history FILE... [--invariants a,b|all] [--json]
+//! conductor cluster   SCENARIO --out DIR [--set KEY=VALUE]... [--for D] [--drain D] [--seed S]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -85,12 +86,19 @@ commands! {
     Client => client,
     Check => check,
     CheckHistory => check_history,
+    Cluster => cluster,
 }
 
 #[cfg(not(madsim))]
 mod command;
 #[cfg(not(madsim))]
+mod drive;
+#[cfg(not(madsim))]
 mod flags;
+#[cfg(not(madsim))]
+mod journal;
+#[cfg(not(madsim))]
+mod procs;
 #[cfg(not(madsim))]
 mod service;
 

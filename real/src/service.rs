@@ -1,7 +1,7 @@
 //! What every service process does around its service: record events, listen and announce the
 //! bound address, reach the services it depends on, and run until it fails or is told to stop.
 
-use crate::flags::Log;
+use crate::flags::{Limits, Log};
 use anyhow::{bail, Context};
 use conductor::net::{Listener, Net};
 use conductor::recorder::{JsonLines, SharedRecorder};
@@ -16,14 +16,27 @@ use tokio::time::Instant;
 
 /// Runs a service until it fails or a shutdown signal arrives.
 pub async fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    run_then(fut, || {}).await
+}
+
+/// Runs a service until it fails or a shutdown signal arrives; on the signal, does `at_stop`
+/// (the store and the hosts write their final state) before exiting 0.
+pub async fn run_then(
+    fut: impl Future<Output = anyhow::Result<()>>,
+    at_stop: impl FnOnce(),
+) -> anyhow::Result<ExitCode> {
     tokio::select! {
         r = fut => r.map(|()| ExitCode::SUCCESS),
-        r = shutdown() => r.map(|()| ExitCode::SUCCESS),
+        r = shutdown() => {
+            r?;
+            at_stop();
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C off Unix).
-async fn shutdown() -> anyhow::Result<()> {
+pub async fn shutdown() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -42,6 +55,11 @@ async fn shutdown() -> anyhow::Result<()> {
 
 /// The JSON-lines recorder of node `node`, writing to `--log FILE` or stderr.
 pub fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
+    Ok(json_lines(node, log)?)
+}
+
+/// The JSON-lines log of node `node` (`--log FILE` or stderr), for events and final states.
+pub fn json_lines(node: &str, log: &Log) -> anyhow::Result<Arc<JsonLines>> {
     let out: Box<dyn Write + Send> = match &log.log {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -52,10 +70,11 @@ pub fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
     Ok(Arc::new(JsonLines::new(node, out)))
 }
 
-/// Binds `addr` and announces the bound address on stdout (`listening ADDR`).
-pub async fn listen(addr: SocketAddr) -> anyhow::Result<Listener> {
+/// Binds `addr` and announces the bound address on stdout (`listening ADDR`); peers are held
+/// to `limits`.
+pub async fn listen(addr: SocketAddr, limits: &Limits) -> anyhow::Result<Listener> {
     let l = Net::Tcp
-        .bind(addr)
+        .bind_with(addr, limits.get())
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = l.local_addr().context("cannot read the bound address")?;

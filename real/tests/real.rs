@@ -167,13 +167,11 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
     let mut host_addrs = Vec::new();
     for (i, ((l, a), state)) in hosts.into_iter().zip(host_states).enumerate() {
         host_addrs.push(a);
-        tasks.push(tokio::spawn(host::serve(
-            l,
-            i as u32,
-            Arc::new(Mutex::new(state)),
-            model.clone(),
-            rec.clone(),
-        )));
+        let (model, rec) = (model.clone(), rec.clone());
+        tasks.push(tokio::spawn(async move {
+            // Without a journal the host cannot fail: it serves until the test ends.
+            let _ = host::serve(l, i as u32, Arc::new(Mutex::new(state)), model, rec).await;
+        }));
     }
     let cfg = ConductorConfig::single(
         64,
@@ -187,7 +185,8 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
     );
     let r = rec.clone();
     tasks.push(tokio::spawn(async move {
-        cond::run(cfg, r).await;
+        let refused = cond::run(cfg, r).await;
+        panic!("the bus refused the conductor: {refused}");
     }));
     let cfg = ApiConfig {
         validate_state: false,

@@ -18,6 +18,7 @@ use checker::{Invariant, InvariantSet};
 use std::path::Path;
 use std::time::Duration;
 
+pub mod bounds;
 pub mod client;
 #[cfg(test)]
 mod documented;

@@ -310,6 +310,11 @@ impl<'a> Tb<'a> {
             .map_or(Ok(default), |v| int_u32(self.cx, &self.key(k), v, lo, hi))
     }
 
+    /// [`Tb::u32`] within a bound the real services' flags share.
+    fn bounded(&self, k: &str, default: u32, b: bounds::Bound) -> R<u32> {
+        self.u32(k, default, b.lo, b.hi)
+    }
+
     fn f64(&self, k: &str, default: f64, check: F) -> R<f64> {
         self.get(k)
             .map_or(Ok(default), |v| float(self.cx, &self.key(k), v, check))
@@ -613,8 +618,8 @@ const CLUSTER_KEYS: &[&str] = &[
 pub const MAX_CONDUCTOR_HOST_LINKS: u64 = 100_000;
 
 fn cluster(t: &Tb) -> R<Cluster> {
-    let conductors = t.u32("conductors", 1, 1, 1000)?;
-    let hosts = t.u32("hosts", 1, 1, 1000)?;
+    let conductors = t.bounded("conductors", 1, bounds::CONDUCTORS)?;
+    let hosts = t.bounded("hosts", 1, bounds::HOSTS)?;
     if u64::from(conductors) * u64::from(hosts) > MAX_CONDUCTOR_HOST_LINKS {
         return Err(t.cx.invalid(
             &t.key("hosts"),
@@ -627,8 +632,8 @@ fn cluster(t: &Tb) -> R<Cluster> {
     Ok(Cluster {
         conductors,
         hosts,
-        rpc_workers: t.u32("rpc_workers", 64, 1, 100_000)?,
-        pool_workers: t.u32("pool_workers", 10, 1, 100_000)?,
+        rpc_workers: t.bounded("rpc_workers", 64, bounds::RPC_WORKERS)?,
+        pool_workers: t.bounded("pool_workers", 10, bounds::POOL_WORKERS)?,
         overflow: t.kw("overflow", Overflow::CallerRuns)?,
         routing: t.kw("routing", Routing::RoundRobin)?,
         ordering: t.kw("ordering", Ordering::None)?,
@@ -698,7 +703,7 @@ fn workload(t: &Tb) -> R<Workload> {
         None => Arrival::Poisson { rate: 1.0 },
         Some(v) => arrival(cx, &t.key("arrival"), v)?,
     };
-    let containers = t.u32("containers", 1000, 1, 10_000_000)?;
+    let containers = t.bounded("containers", 1000, bounds::CONTAINERS)?;
     let pick = match t.get("pick") {
         None => Pick::Uniform,
         Some(v) => pick(cx, &t.key("pick"), v)?,

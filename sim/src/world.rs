@@ -11,14 +11,16 @@ use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
 use conductor::conductor::{self as cond, ConductorConfig, StrategyFactory};
 use conductor::host::{self, HostModel, HostState};
+use conductor::journal::MemFile;
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
 use conductor::op::{Status, Truth};
 use conductor::recorder::{Recorder, SharedRecorder};
-use conductor::store::{self, StoreState};
+use conductor::store::{self, StoreClock, StoreState};
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use reports::SeedMetrics;
+use scenario::fault::FaultKind;
 use scenario::host_model::{Backends, HostFaults, Sleep};
 use scenario::{Model, Node, Scenario};
 use std::future::Future;
@@ -195,28 +197,75 @@ async fn world(
     );
     let net = Net::Mem(mem.clone());
 
-    // Durable state: it outlives the nodes that serve it.
-    let store_state = Arc::new(Mutex::new(StoreState::new(c.hosts)));
-    {
+    // The fault schedule is drawn before the run (scheduled faults and the nemesis's draws),
+    // from streams of its own, over every node the injector may act on.
+    let fault_nodes: Vec<Node> = [Node::Api, Node::Bus, Node::Store]
+        .into_iter()
+        .chain((0..c.conductors).map(Node::Conductor))
+        .chain((0..c.hosts).map(Node::Host))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let schedule = faults::schedule(&scn, seed, &fault_nodes);
+    // Durable state is what the real services journal, and only that: a service the schedule
+    // kills writes the real journal code to an in-memory file that outlives its node, and its
+    // restart is rebuilt from that file alone. (A service never killed keeps its state in
+    // memory: the same answers, without the journal's cost per write.)
+    let killed: std::collections::BTreeSet<Node> = schedule
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FaultKind::Kill(k) => Some(k.node),
+            _ => None,
+        })
+        .collect();
+    let store_clock: StoreClock = {
         let r = rec.clone();
-        store_state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .set_clock(Arc::new(move || r.now_us()));
-    }
-    let host_states: Vec<Arc<Mutex<HostState>>> = (0..c.hosts)
-        .map(|_| Arc::new(Mutex::new(HostState::with_fencing(c.fencing))))
+        Arc::new(move || r.now_us())
+    };
+    let store_file = killed.contains(&Node::Store).then(MemFile::new);
+    let store_state = Arc::new(Mutex::new(match &store_file {
+        Some(f) => {
+            StoreState::open_memory(f, c.hosts, store_clock.clone())
+                .expect("an empty in-memory journal opens")
+                .0
+        }
+        None => {
+            let mut s = StoreState::new(c.hosts);
+            s.set_clock(store_clock.clone());
+            s
+        }
+    }));
+    let host_files: Vec<Option<MemFile>> = (0..c.hosts)
+        .map(|i| killed.contains(&Node::Host(i)).then(MemFile::new))
+        .collect();
+    let host_states: Vec<Arc<Mutex<HostState>>> = host_files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let st = match f {
+                Some(f) => {
+                    HostState::open_memory(f, &Node::Host(i as u32).to_string(), c.fencing)
+                        .expect("an empty in-memory journal opens")
+                        .0
+                }
+                None => HostState::with_fencing(c.fencing),
+            };
+            Arc::new(Mutex::new(st))
+        })
         .collect();
     // The `ops` model acts on pre-created containers; the `lifecycle` model creates its own
     // (`containers` is a key of the `ops` model).
     if scn.workload.model == Model::Ops {
         let mut st = store_state.lock().unwrap_or_else(|e| e.into_inner());
         for id in 0..u64::from(scn.workload.containers) {
-            let h = st.precreate(id, Status::Running);
+            let h = st
+                .precreate_durably(id, Status::Running)
+                .expect("an in-memory journal takes every write");
             host_states[h as usize]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .set(id, Truth::Running);
+                .set_durably(id, Truth::Running)
+                .expect("an in-memory journal takes every write");
             rec.precreated(id, h, Truth::Running);
         }
     }
@@ -238,12 +287,25 @@ async fn world(
         nodes.insert(node, NodeRef { id, ip });
     };
 
-    let (s, n) = (store_state.clone(), net.clone());
+    let (s, n, hosts) = (store_state.clone(), net.clone(), c.hosts);
     let addr = addrs.store;
     let id = place(&handle, "store", addr.ip(), move || {
-        let (s, n) = (s.clone(), n.clone());
-        // Without a journal serving cannot fail; durability is the state outliving the node.
+        let (s, n, file, clock) = (
+            s.clone(),
+            n.clone(),
+            store_file.clone(),
+            store_clock.clone(),
+        );
         async move {
+            // Every start, the first included, is a replay of the journal: the store is what
+            // it made durable, nothing more.
+            if let Some(f) = &file {
+                match StoreState::open_memory(f, hosts, clock) {
+                    Ok((st, _)) => *s.lock().unwrap_or_else(|e| e.into_inner()) = st,
+                    Err(e) => panic!("the simulated store cannot restart: {e}"),
+                }
+            }
+            // An in-memory journal takes every write: serving cannot fail.
             let _ = store::serve(listen(&n, addr).await, s).await;
         }
     });
@@ -256,12 +318,29 @@ async fn world(
     });
     node(Node::Bus, id, addr.ip());
 
-    for (i, (&addr, state)) in addrs.hosts.iter().zip(&host_states).enumerate() {
+    for (i, ((&addr, state), file)) in addrs
+        .hosts
+        .iter()
+        .zip(&host_states)
+        .zip(host_files)
+        .enumerate()
+    {
         let (state, model, r, n) = (state.clone(), model.clone(), shared.clone(), net.clone());
-        let host_node = Node::Host(i as u32);
+        let (host_node, fencing) = (Node::Host(i as u32), c.fencing);
         let id = place(&handle, host_node.to_string(), addr.ip(), move || {
             let (state, model, r, n) = (state.clone(), model.clone(), r.clone(), n.clone());
-            async move { host::serve(listen(&n, addr).await, i as u32, state, model, r).await }
+            let file = file.clone();
+            async move {
+                // As the store: every start is a replay of the host's journal.
+                if let Some(f) = &file {
+                    match HostState::open_memory(f, &host_node.to_string(), fencing) {
+                        Ok((st, _)) => *state.lock().unwrap_or_else(|e| e.into_inner()) = st,
+                        Err(e) => panic!("the simulated {host_node} cannot restart: {e}"),
+                    }
+                }
+                // An in-memory journal takes every write: serving cannot fail.
+                let _ = host::serve(listen(&n, addr).await, i as u32, state, model, r).await;
+            }
         });
         node(host_node, id, addr.ip());
     }
@@ -293,7 +372,11 @@ async fn world(
         let r = shared.clone();
         let id = place(&handle, names[i].clone(), addr.ip(), move || {
             let (cfg, r) = (cfg.clone(), r.clone());
-            async move { cond::run(cfg.clone(), r.clone()).await }
+            // A refused conductor (a second live one with its index) stops, as the real one
+            // exits: the world gives each conductor its own index, so it does not happen.
+            async move {
+                cond::run(cfg.clone(), r.clone()).await;
+            }
         });
         node(Node::Conductor(i as u32), id, addr.ip());
     }
@@ -319,10 +402,10 @@ async fn world(
 
     let start = Instant::now();
     let load_end_us = scn.duration.as_micros() as u64;
-    // The fault schedule is drawn before the run (scheduled faults and the nemesis's draws),
-    // from streams of its own.
-    let names: Vec<Node> = nodes.keys().copied().collect();
-    let schedule = faults::schedule(&scn, seed, &names);
+    debug_assert!(
+        nodes.keys().eq(fault_nodes.iter()),
+        "the schedule was drawn over the nodes placed"
+    );
     let injector = Arc::new(Injector::new(
         handle.clone(),
         mem.clone(),

@@ -113,3 +113,28 @@ fn the_reference_holds_every_invariant_under_faults() {
     // The faults did happen: about 20 per seed.
     assert!(faults > 200 * 10, "only {faults} faults over 200 seeds");
 }
+
+/// The fair lock with an op delivered twice (the orphan sweeper dispatches an op again while
+/// its first delivery waits in its container's line, and the pool rejects some copies): each
+/// delivery keeps its own place and its own wake-up, so no worker runs without the lock. The
+/// old line let the second wait replace the first's wake-up (that worker ran unlocked:
+/// `exclusive` broke on each of these seeds, `no-use-after-delete` on two) and dropped both
+/// places when one copy was rejected. `create-before-use` is what `reject` itself breaks (a
+/// rejected create, then the user's next op), whatever the lock.
+#[test]
+fn the_fair_lock_keeps_each_delivery_of_an_op_apart() {
+    let scn = load(
+        "matrix/calm.toml",
+        &[
+            "cluster.ordering=\"local-lock-fair\"",
+            "cluster.routing=\"by-host\"",
+            "cluster.orphan_after=\"5s\"",
+            "cluster.pool_workers=3",
+            "cluster.overflow=\"reject\"",
+        ],
+    );
+    for (i, got) in broken(&scn, 1, 3).into_iter().enumerate() {
+        let unexpected: Vec<&String> = got.iter().filter(|k| *k != "create-before-use").collect();
+        assert!(unexpected.is_empty(), "seed {}: {unexpected:?}", i + 1);
+    }
+}

@@ -38,6 +38,7 @@ pub use pool::Overflow;
 pub use recovery::RecoveryPolicy;
 
 use crate::net::Link;
+use crate::proto::Refusal;
 use crate::recorder::SharedRecorder;
 use crate::retry::RetryBudget;
 use crate::rpc::Redial;
@@ -68,8 +69,9 @@ pub struct Conductor {
 
 /// Runs a conductor: restart recovery first (Zun's `init_containers`), then it consumes the bus
 /// for ever, dialling it again whenever it is lost; membership, the reconciler and the orphan
-/// sweeper run beside it.
-pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) {
+/// sweeper run beside it. Returns only when the bus refuses it (another live conductor has
+/// its index): a misconfiguration, never silently shadowed.
+pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
     let dial = |addr| Redial::new(&cfg.net, cfg.ip, addr);
     let strategy = match &cfg.strategy {
         Some(factory) => factory.build(),
@@ -107,7 +109,7 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) {
     if !me.cfg.orphan_after.is_zero() {
         tokio::spawn(me.clone().sweeper());
     }
-    me.consume().await;
+    me.consume().await
 }
 
 /// A duration in whole µs, saturating (the wire's unit for leases and delays).

@@ -5,7 +5,7 @@
 use super::pool::Admission;
 use super::Conductor;
 use crate::op::OpKind;
-use crate::proto::{Answer, BusRole, Failure, Msg, Reply, StoreCmd, StoreResp, Task};
+use crate::proto::{Answer, BusRole, Failure, Msg, Refusal, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::Event;
 use crate::rpc::{lock, Unavailable};
 use std::collections::VecDeque;
@@ -66,8 +66,9 @@ impl Conductor {
     }
 
     /// Consumes the bus for ever. Whatever waited in the backlog when the bus was lost was
-    /// never acknowledged, so the bus delivers it again: the backlog is dropped.
-    pub(super) async fn consume(self: &Arc<Self>) {
+    /// never acknowledged, so the bus delivers it again: the backlog is dropped. Returns only
+    /// when the bus refuses this conductor (another live one has its index).
+    pub(super) async fn consume(self: &Arc<Self>) -> Refusal {
         let mut backoff = Duration::from_millis(10);
         loop {
             let (link, mut reader) = match self.cfg.net.connect(self.cfg.ip, self.cfg.bus).await {
@@ -84,20 +85,24 @@ impl Conductor {
             }));
             *lock(&self.bus) = Some(link);
             while let Ok(Some(msg)) = reader.next().await {
-                if let Msg::Deliver {
-                    tag,
-                    task,
-                    corr,
-                    reply_to,
-                } = msg
-                {
-                    self.on_deliver(Delivery {
+                match msg {
+                    Msg::Deliver {
+                        tag,
+                        task,
+                        corr,
+                        reply_to,
+                    } => self.on_deliver(Delivery {
                         tag,
                         task,
                         corr,
                         reply_to,
                         received_us: self.rec.now_us(),
-                    });
+                    }),
+                    Msg::Refused(why) => {
+                        *lock(&self.bus) = None;
+                        return why;
+                    }
+                    _ => {}
                 }
             }
             *lock(&self.bus) = None;

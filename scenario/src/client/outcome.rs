@@ -1,6 +1,7 @@
 //! How an attempt ended, as the client sees it, and which `retry_on` entry covers it.
 
 use crate::RetryOn;
+use conductor::idempotency::KeyReuse;
 use conductor::proto::Answer;
 use std::fmt;
 
@@ -34,7 +35,12 @@ impl AttemptFailure {
     pub fn of(outcome: &Outcome) -> Option<Self> {
         match outcome {
             Outcome::Answer(Answer::Accepted | Answer::Done) => None,
-            Outcome::Answer(Answer::Conflict(_)) => Some(AttemptFailure::Conflict),
+            // A 409 either way: the container's state, or the op's id still in flight (ask
+            // again later); a 422 (the id named another op) is an error.
+            Outcome::Answer(Answer::Conflict(_) | Answer::Refused(KeyReuse::InFlight)) => {
+                Some(AttemptFailure::Conflict)
+            }
+            Outcome::Answer(Answer::Refused(KeyReuse::Mismatch)) => Some(AttemptFailure::Error),
             Outcome::Answer(Answer::Unavailable | Answer::Error(_)) => Some(AttemptFailure::Error),
             Outcome::Answer(Answer::Timeout) | Outcome::TimedOut => Some(AttemptFailure::Timeout),
             Outcome::Undelivered => Some(AttemptFailure::Unreachable),

@@ -13,10 +13,13 @@ use tokio::sync::oneshot;
 struct Line {
     /// Whether a worker holds the lock.
     held: bool,
-    /// The ops in the order their deliveries were taken.
+    /// The ops in the order their deliveries were taken: an op delivered twice (the orphan
+    /// sweeper dispatched it again while its first delivery waited) is in line twice, once per
+    /// delivery.
     order: VecDeque<u64>,
-    /// The workers waiting, by op.
-    waiting: BTreeMap<u64, oneshot::Sender<()>>,
+    /// The workers waiting, by op: one per delivery of it that came for the lock, in the
+    /// order they came (two deliveries of one op are two workers, each owed its own grant).
+    waiting: BTreeMap<u64, VecDeque<oneshot::Sender<()>>>,
 }
 
 impl Line {
@@ -26,7 +29,7 @@ impl Line {
             return;
         }
         if let Some(head) = self.order.front().copied() {
-            if let Some(tx) = self.waiting.remove(&head) {
+            if let Some(tx) = self.take_waiter(head) {
                 self.order.pop_front();
                 self.held = true;
                 // A worker gone meanwhile (its conductor is going down) passes its turn on.
@@ -39,14 +42,19 @@ impl Line {
         }
     }
 
-    /// The line's rule: a free lock is not owed to the head of the line (it would have been
-    /// granted at once).
-    ///
-    /// What does not hold, and is not asserted: that every waiting worker is in line, and that
-    /// a guard is always a holder's. An op delivered twice (the orphan sweeper dispatches it
-    /// again while its first delivery waits) is in line twice: its second worker's wait
-    /// replaces the first's, which wakes without the lock and, done, frees it from whoever
-    /// holds it; and if the pool rejects one copy, leaving the line takes both places.
+    /// The first worker waiting for `op`'s turn, if any.
+    fn take_waiter(&mut self, op: u64) -> Option<oneshot::Sender<()>> {
+        let ws = self.waiting.get_mut(&op)?;
+        let tx = ws.pop_front();
+        if ws.is_empty() {
+            self.waiting.remove(&op);
+        }
+        tx
+    }
+
+    /// The line's rules: a free lock is not owed to the head of the line (it would have been
+    /// granted at once), and every waiting worker has its place in line (an op delivered
+    /// twice has two places and may have two workers waiting; neither replaces the other).
     fn check(&self) {
         debug_assert!(
             self.held
@@ -56,12 +64,17 @@ impl Line {
                     .is_none_or(|h| !self.waiting.contains_key(h)),
             "the head of the line waits for a free lock"
         );
+        debug_assert!(
+            self.waiting.iter().all(|(op, ws)| {
+                !ws.is_empty() && ws.len() <= self.order.iter().filter(|&o| o == op).count()
+            }),
+            "a worker waits without a place in line"
+        );
     }
 }
 
 impl Queue for Line {
-    /// No one holds the lock or is in line (a worker waiting out of line, see [`Line::check`],
-    /// is forgotten with the entry and wakes without the lock).
+    /// No one holds the lock or is in line (so no one waits: see [`Line::check`]).
     fn idle(&self) -> bool {
         !self.held && self.order.is_empty()
     }
@@ -83,24 +96,30 @@ impl FairLocks {
         });
     }
 
-    /// An op that will not run after all leaves its container's line.
+    /// A delivery of an op that will not run after all leaves its container's line: one
+    /// place, the last it holds (another delivery of the op keeps its own).
     pub fn leave(&self, task: &Task) {
         self.table.existing(task.op.container, |q| {
-            q.order.retain(|&o| o != task.op.id);
+            if let Some(at) = q.order.iter().rposition(|&o| o == task.op.id) {
+                q.order.remove(at);
+            }
             q.grant_next();
             q.check();
         });
     }
 
     /// Waits for the op's turn at its container's lock; a wait is recorded as [`LockWait`].
-    /// An op that is not in line (restart recovery runs it) joins at its end. The lock is held
-    /// until the guard is dropped.
+    /// An op with fewer places in line than workers coming for it (restart recovery runs it
+    /// without a delivery) joins at its end. The lock is held until the guard is dropped.
     ///
     /// [`LockWait`]: crate::recorder::Event::LockWait
     pub async fn lock<'a>(&'a self, cx: &Conductor, task: &Task) -> LockGuard<'a> {
         let rx = self.table.entry(task.op.container, |q| {
-            if !q.order.contains(&task.op.id) {
-                q.order.push_back(task.op.id);
+            let id = task.op.id;
+            let places = q.order.iter().filter(|&&o| o == id).count();
+            let waiting = q.waiting.get(&id).map_or(0, VecDeque::len);
+            if places <= waiting {
+                q.order.push_back(id);
             }
             let rx = if !q.held && q.order.front() == Some(&task.op.id) {
                 q.order.pop_front();
@@ -108,7 +127,7 @@ impl FairLocks {
                 None
             } else {
                 let (tx, rx) = oneshot::channel();
-                q.waiting.insert(task.op.id, tx);
+                q.waiting.entry(task.op.id).or_default().push_back(tx);
                 Some(rx)
             };
             q.check();
