@@ -20,6 +20,7 @@ mod histo;
 pub mod html;
 pub mod human;
 mod level;
+pub mod recovery;
 mod report;
 pub mod round;
 mod seed;
