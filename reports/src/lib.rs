@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod compare;
 mod erlang;
 mod histo;
 pub mod html;
@@ -34,5 +35,5 @@ pub use histo::{Histo, Percentiles};
 pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
-pub use stats::mean_ci95;
+pub use stats::{mean_ci95, wilson_ci95};
 pub use timeline::{Sample, Timeline};
