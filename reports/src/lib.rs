@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod compare;
+pub mod compare_page;
 mod erlang;
 mod histo;
 pub mod html;
