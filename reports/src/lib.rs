@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod bins;
 pub mod compare;
 pub mod compare_page;
 mod erlang;
@@ -31,10 +32,11 @@ mod summary;
 pub mod sweep;
 mod timeline;
 
+pub use bins::LatencyBins;
 pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
 pub use histo::{Histo, Percentiles};
 pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
 pub use stats::{mean_ci95, wilson_ci95};
-pub use timeline::{Sample, Timeline};
+pub use timeline::{Bucket, Sample, Timeline};

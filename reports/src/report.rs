@@ -169,6 +169,11 @@ pub struct Latency {
     pub accept: ShortPercentiles,
     /// Completion latency per op name, in name order.
     pub by_op: BTreeMap<String, ShortPercentiles>,
+    /// Added: each client attempt, from its send to its end (answer, timeout, refusal).
+    pub attempt: ShortPercentiles,
+    /// Added: end-to-end latency of the goodput, from the request's intended time to its
+    /// success (by whichever attempt).
+    pub end_to_end: ShortPercentiles,
 }
 
 /// `retries`.
@@ -180,6 +185,15 @@ pub struct Retries {
     pub amplification: f64,
     /// Ops that ran out of attempts, summed.
     pub gave_up: u64,
+    /// Added: the client's retries alone, summed (`attempts` counts re-queues too).
+    pub client_retries: u64,
+    /// Added: requests the client gave up on, summed (`gave_up` counts the conductors' too).
+    pub client_gave_up: u64,
+    /// Added: goodput, requests answered successfully before the client gave up on them,
+    /// summed.
+    pub goodput: u64,
+    /// Added: `goodput / ops.submitted` (0 without submissions).
+    pub goodput_ratio: f64,
 }
 
 /// `invariants`.
@@ -316,6 +330,8 @@ pub fn build_report(
     let mut accept = Histo::new();
     let mut backlog_wait = Histo::new();
     let mut by_op: BTreeMap<String, Histo> = BTreeMap::new();
+    let mut attempt = Histo::new();
+    let mut end_to_end = Histo::new();
     let mut per_conductor: Vec<ConductorRow> = Vec::new();
     let mut violations = Vec::new();
     let mut violation_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -324,6 +340,8 @@ pub fn build_report(
         complete.merge(&s.complete);
         accept.merge(&s.accept);
         backlog_wait.merge(&s.backlog_wait);
+        attempt.merge(&s.attempt);
+        end_to_end.merge(&s.end_to_end);
         for (op, h) in &s.by_op {
             by_op.entry(op.clone()).or_default().merge(h);
         }
@@ -422,6 +440,8 @@ pub fn build_report(
             .iter()
             .map(|(op, h)| (op.clone(), ShortPercentiles::of(h)))
             .collect(),
+        attempt: ShortPercentiles::of(&attempt),
+        end_to_end: ShortPercentiles::of(&end_to_end),
     };
 
     let attempts = sum(|s| s.retry_attempts);
@@ -433,6 +453,10 @@ pub fn build_report(
             round::ratio((ops.submitted + attempts) as f64 / ops.submitted as f64)
         },
         gave_up: sum(|s| s.gave_up),
+        client_retries: sum(|s| s.client_retries),
+        client_gave_up: sum(|s| s.client_gave_up),
+        goodput: sum(|s| s.goodput),
+        goodput_ratio: round::ratio(ratio(sum(|s| s.goodput), ops.submitted)),
     };
 
     let mut checks = Vec::new();

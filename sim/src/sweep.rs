@@ -622,7 +622,8 @@ pub fn timeseries_csv(
         }
         out.push_str(
             "start_s,end_s,pool_busy_mean,pool_busy_max,rpc_busy_mean,rpc_busy_max,\
-             backlog_mean,retries_per_s\n",
+             backlog_mean,retries_per_s,offered_per_s,goodput_per_s,attempts_per_s,\
+             gave_up_per_s,inflight_mean,inflight_max,attempt_ms_mean,e2e_ms_mean,e2e_p99_ms\n",
         );
     }
     let r = |x: f64| reports::round::significant(x, 6);
@@ -632,7 +633,7 @@ pub fn timeseries_csv(
         }
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             reports::round::decimals(s.start_s, 6),
             reports::round::decimals(s.end_s, 6),
             r(s.pool_mean),
@@ -640,7 +641,16 @@ pub fn timeseries_csv(
             r(s.rpc_mean),
             s.rpc_max,
             r(s.backlog_mean),
-            r(s.retries_per_s)
+            r(s.retries_per_s),
+            r(s.offered_per_s),
+            r(s.goodput_per_s),
+            r(s.attempts_per_s),
+            r(s.gave_up_per_s),
+            r(s.inflight_mean),
+            s.inflight_max,
+            r(s.attempt_ms_mean),
+            r(s.e2e_ms_mean),
+            r(s.e2e_p99_ms)
         );
     }
     out
@@ -675,20 +685,30 @@ fn row_of(
 }
 
 /// The arrival keys a load factor scales, with their values at factor 1.
-fn rate_keys(scn: &Scenario) -> Vec<(&'static str, f64)> {
-    match scn.workload.arrival {
+fn rate_keys(scn: &Scenario) -> Vec<(String, f64)> {
+    let k = |s: &str, v: f64| (s.to_string(), v);
+    match &scn.workload.arrival {
         Arrival::Poisson { rate } | Arrival::Constant { rate } => {
-            vec![("workload.arrival.rate", rate)]
+            vec![k("workload.arrival.rate", *rate)]
         }
         Arrival::Bursty {
             rate, burst_rate, ..
         } => vec![
-            ("workload.arrival.rate", rate),
-            ("workload.arrival.burst_rate", burst_rate),
+            k("workload.arrival.rate", *rate),
+            k("workload.arrival.burst_rate", *burst_rate),
         ],
         Arrival::Ramp { from, to } => {
-            vec![("workload.arrival.from", from), ("workload.arrival.to", to)]
+            vec![
+                k("workload.arrival.from", *from),
+                k("workload.arrival.to", *to),
+            ]
         }
+        Arrival::Schedule { phases, .. } => phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("workload.arrival.phases[{i}].rate"), p.rate))
+            .collect(),
+        Arrival::Trace(t) => vec![k("workload.arrival.scale", t.scale)],
     }
 }
 
