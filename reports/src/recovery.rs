@@ -206,6 +206,40 @@ pub fn judge(series: &Series<'_>, trigger: &[Window], warmup_s: f64, load_end_s:
     }
 }
 
+/// A finished timeline's end-to-end latency bins, read as windows of buckets.
+struct Buckets<'a>(&'a [crate::timeline::Bucket]);
+
+impl WindowP99 for Buckets<'_> {
+    fn p99_ms(&self, from: usize, to: usize) -> Option<f64> {
+        let mut bins = crate::bins::LatencyBins::new();
+        for b in self.0.get(from..to.min(self.0.len()))? {
+            bins.merge(&b.e2e);
+        }
+        bins.quantile_us(0.99).map(|us| us as f64 / 1000.0)
+    }
+}
+
+/// [`judge`] on a finished [`Timeline`](crate::Timeline) (one seed's, or several seeds' merged:
+/// their counts add up): requests offered, goodput and the end-to-end latency of the goodput
+/// per bucket.
+pub fn judge_timeline(
+    t: &crate::Timeline,
+    trigger: &[Window],
+    warmup_s: f64,
+    load_end_s: f64,
+) -> Judgement {
+    let buckets = t.buckets();
+    let offered: Vec<u64> = buckets.iter().map(|b| b.offered).collect();
+    let good: Vec<u64> = buckets.iter().map(|b| b.goodput).collect();
+    let series = Series {
+        width_s: t.width_us() as f64 / 1e6,
+        offered: &offered,
+        good: &good,
+        latency: &Buckets(buckets),
+    };
+    judge(&series, trigger, warmup_s, load_end_s)
+}
+
 /// `attempts / requests` (1 without requests).
 pub fn amplification(attempts: u64, requests: u64) -> f64 {
     if requests == 0 {

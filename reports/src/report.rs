@@ -49,6 +49,15 @@ pub struct Report {
     pub per_seed: Vec<PerSeed>,
     /// Host (wall-clock) statistics: the only part that differs between identical runs.
     pub host: Host,
+    /// Added: the trigger windows `[[start_s, end_s], …]` (fault windows and load phases above
+    /// the pre-trigger rate; docs/retry-research.md), empty for a calm run.
+    pub trigger: Vec<[f64; 2]>,
+    /// Added: seconds from the trigger's end until the run recovered (`null`: no trigger, or no
+    /// recovery within the load phase).
+    pub recovery_s: Option<f64>,
+    /// Added: stuck after the trigger although the load went back (`null`: not judged, the load
+    /// phase after the trigger was under 10 × its length).
+    pub metastable: Option<bool>,
 }
 
 /// `ops`: op counters summed over seeds.
@@ -296,6 +305,9 @@ struct Reproducible<'a> {
     invariants: &'a Invariants,
     slo: &'a Slo,
     per_seed: &'a [PerSeed],
+    trigger: &'a [[f64; 2]],
+    recovery_s: Option<f64>,
+    metastable: Option<bool>,
 }
 
 /// Pools the metrics of `seeds` (in seed order, the first being `base_seed`) into a report.
@@ -553,6 +565,9 @@ pub fn build_report(
         },
         per_seed,
         host,
+        trigger: Vec::new(),
+        recovery_s: None,
+        metastable: Some(false),
     }
 }
 
@@ -631,7 +646,21 @@ impl Report {
             invariants: &self.invariants,
             slo: &self.slo,
             per_seed: &self.per_seed,
+            trigger: &self.trigger,
+            recovery_s: self.recovery_s,
+            metastable: self.metastable,
         }
+    }
+
+    /// Records what the recovery definitions said about the run (a calm run until told).
+    pub fn judged(&mut self, j: &crate::recovery::Judgement) {
+        self.trigger = j
+            .trigger
+            .iter()
+            .map(|&(a, b)| [round::decimals(a, 6), round::decimals(b, 6)])
+            .collect();
+        self.recovery_s = j.recovery_s.map(|r| round::decimals(r, 3));
+        self.metastable = j.metastable;
     }
 }
 
@@ -825,6 +854,9 @@ pub(crate) mod tests {
             "slo",
             "per_seed",
             "host",
+            "trigger",
+            "recovery_s",
+            "metastable",
         ];
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v.as_object().unwrap().len(), top.len());

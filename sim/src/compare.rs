@@ -13,6 +13,7 @@ use crate::run::{report, run_many};
 use crate::sweep::{merged_timeline, Source};
 use crate::world::RunError;
 use reports::compare::{Compare, RowInput, SeedOutcome};
+use reports::compare_page::VariantSeries;
 use reports::recovery::{self, Judgement, Phase, Window};
 use reports::{Histo, SeedMetrics, Timeline};
 use scenario::{Scenario, ScenarioError};
@@ -94,7 +95,12 @@ impl Plan {
     /// [`CompareError::Vary`] for a spec without key or values, or one whose key or value the
     /// scenario refuses (named by its flag); the scenario's error for a row that is invalid
     /// only in combination.
-    pub fn new(source: &Source, vary: &[String], first: u64, seeds: u64) -> Result<Plan, CompareError> {
+    pub fn new(
+        source: &Source,
+        vary: &[String],
+        first: u64,
+        seeds: u64,
+    ) -> Result<Plan, CompareError> {
         if vary.is_empty() {
             return Err(CompareError::Vary {
                 spec: String::new(),
@@ -127,10 +133,12 @@ impl Plan {
         // Each value alone first, so that an unknown key or a refused value is named by its flag.
         for (a, spec) in axes.iter().zip(vary) {
             for v in &a.values {
-                source.scenario(&a.sets(v)).map_err(|e| CompareError::Vary {
-                    spec: spec.clone(),
-                    message: e.to_string(),
-                })?;
+                source
+                    .scenario(&a.sets(v))
+                    .map_err(|e| CompareError::Vary {
+                        spec: spec.clone(),
+                        message: e.to_string(),
+                    })?;
             }
         }
         let mut rows = Vec::with_capacity(n);
@@ -157,11 +165,17 @@ impl Plan {
     }
 }
 
-/// The phases of `scn`'s arrival schedule as `(start_s, end_s, rate)` over the load phase: one
-/// phase at the mean rate for arrivals without a schedule.
+/// The phases of `scn`'s arrivals as `(start_s, end_s, rate)` over the load phase
+/// ([`Arrival::phases`](scenario::Arrival::phases)); none for a ramp (no constant phases: no
+/// load trigger).
 pub fn phases(scn: &Scenario) -> Vec<Phase> {
-    let end = scn.duration.as_secs_f64();
-    vec![(0.0, end, scn.workload.arrival.mean_rate())]
+    scn.workload
+        .arrival
+        .phases(scn.duration)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(a, b, r)| (a.as_secs_f64(), b.as_secs_f64(), r))
+        .collect()
 }
 
 /// The trigger of one seed: its fault windows and the schedule's phases above the pre-trigger
@@ -246,7 +260,11 @@ pub fn run(plan: &Plan, jobs: usize, done: &(dyn Fn() + Sync)) -> Result<Outcome
             seeds: seeds.iter().map(|m| outcome(&row.scn, m)).collect(),
             latency: e2e.clone(),
             exhaustion_ratio: rep.pool.exhaustion_ratio,
-            load_s: row.scn.duration.saturating_sub(row.scn.warmup).as_secs_f64(),
+            load_s: row
+                .scn
+                .duration
+                .saturating_sub(row.scn.warmup)
+                .as_secs_f64(),
             slo_failed: rep.slo.failed.clone(),
         });
         timelines.push(merged_timeline(&seeds));
@@ -260,6 +278,37 @@ pub fn run(plan: &Plan, jobs: usize, done: &(dyn Fn() + Sync)) -> Result<Outcome
         latency,
         trigger: first_trigger,
     })
+}
+
+/// compare's `report.html`: the first row's time marks and trigger, every row's curves.
+///
+/// # Errors
+/// A plot that could not be drawn.
+pub fn page(
+    plan: &Plan,
+    outcome: &Outcome,
+    table: &str,
+) -> Result<String, reports::html::HtmlError> {
+    let series: Vec<VariantSeries> = outcome
+        .timelines
+        .iter()
+        .zip(&outcome.latency)
+        .map(|(t, h)| {
+            let samples = t.samples();
+            let mid = |s: &reports::Sample| (s.start_s + s.end_s) / 2.0;
+            VariantSeries {
+                goodput: samples.iter().map(|s| (mid(s), s.goodput_per_s)).collect(),
+                retries: samples.iter().map(|s| (mid(s), s.retries_per_s)).collect(),
+                spectrum: h.spectrum(),
+            }
+        })
+        .collect();
+    let phases = plan
+        .rows
+        .first()
+        .map(|r| crate::sweep::phases(&r.scn))
+        .unwrap_or_default();
+    reports::compare_page::compare_page(&outcome.compare, table, &series, &outcome.trigger, phases)
 }
 
 #[cfg(test)]

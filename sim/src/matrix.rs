@@ -28,8 +28,8 @@ impl Axis {
             .split_once('=')
             .ok_or_else(|| format!("--vary `{spec}`: expected KEY=V1,V2,…"))?;
         let key = key.trim();
-        let values: Vec<String> = vals
-            .split(',')
+        let values: Vec<String> = split_values(vals)
+            .into_iter()
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .collect();
@@ -53,6 +53,29 @@ impl Axis {
         out.extend(parts.map(str::to_string));
         out
     }
+}
+
+/// Splits `V1,V2,…` at the commas outside brackets, braces and quotes, so that a value may be
+/// a TOML array or inline table (`client.retry.budget={ ttl = "10s", percent = 0.1 }`).
+fn split_values(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth -= 1,
+            (None, ',') if depth <= 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 /// Every combination of the axes' values, as `(axis index, value)` picks: the cartesian
@@ -220,6 +243,17 @@ mod tests {
         assert!(Axis::parse("cluster.ordering").is_err());
         assert!(Axis::parse("=a").is_err());
         assert!(Axis::parse("k=").is_err());
+        // Commas inside a TOML array, inline table or string do not split.
+        let a = Axis::parse(r#"k=a,b+x.y={ t = "1s", p = 0.1 },[1, 2],"c,d""#).unwrap();
+        assert_eq!(
+            a.values,
+            [
+                r#"a"#,
+                r#"b+x.y={ t = "1s", p = 0.1 }"#,
+                "[1, 2]",
+                r#""c,d""#
+            ]
+        );
     }
 
     #[test]
