@@ -69,8 +69,9 @@ mod tests {
         assert_eq!(w.sum(9_999_999), 8);
         // The first slice [0, 1 s) leaves the window at 10 s.
         assert_eq!(w.sum(10_000_000), 3);
-        assert_eq!(w.sum(14_999_999), 3);
-        assert_eq!(w.sum(15_000_000), 0);
+        // The slice of 4.5 s, [4 s, 5 s), leaves at 14 s.
+        assert_eq!(w.sum(13_999_999), 3);
+        assert_eq!(w.sum(14_000_000), 0);
         w.add(100_000_000, -2);
         assert_eq!(w.sum(100_000_000), -2);
     }

@@ -17,8 +17,10 @@ use std::iter::Peekable;
 pub struct Schedule {
     model: ModelSchedule,
     /// This client instance, and how many there are: an instance issues its share of the
-    /// requests (an `ops` arrival by its index, a lifecycle by its container) under ids
-    /// `k × instances + instance`, so ids stay unique and one instance gives today's ids.
+    /// requests (an `ops` arrival by its index, a lifecycle by its container) — an `ops`
+    /// request under its arrival's index, as one client would, a lifecycle's k-th under
+    /// `k × instances + instance` (one instance cannot know the others' order), so ids stay
+    /// unique and one instance gives today's ids.
     instance: u64,
     instances: u64,
     /// The request whose time [`Schedule::next_due`] gave and that is not issued yet.
@@ -119,7 +121,9 @@ impl Schedule {
     pub fn issue(&mut self) -> Option<OpSpec> {
         let due = self.due.take()?;
         let mut op = self.model.issue(due);
-        op.id = op.id * self.instances + self.instance;
+        if matches!(self.model, ModelSchedule::Lifecycle { .. }) {
+            op.id = op.id * self.instances + self.instance;
+        }
         Some(op)
     }
 
@@ -200,7 +204,9 @@ impl ModelSchedule {
                 let (container, kind) = requests.draw();
                 *next_id += 1;
                 OpSpec {
-                    id: *next_id - 1,
+                    // The arrival's index, whichever instance sends it (with one instance,
+                    // the count of requests issued): the op's service time is keyed by it.
+                    id: due.owner,
                     container,
                     kind,
                     intended_us: due.t,
