@@ -457,11 +457,10 @@ impl Compare {
                 .max(7);
             let _ = writeln!(
                 out,
-                "{}  {:<30}  {:<34}  {}",
+                "{}  {:<30}  {:<34}  Δ p99",
                 pad("variant", w),
                 "Δ goodput/s",
                 "Δ attempts per seed",
-                "Δ p99"
             );
             for p in &self.paired {
                 let _ = writeln!(
