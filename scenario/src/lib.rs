@@ -624,7 +624,8 @@ impl Arrival {
             } => {
                 let period = *on + *off;
                 let n = end.as_secs_f64() / period.as_secs_f64();
-                if !(2.0 * n <= MAX_PHASES as f64) {
+                // Not finite (a zero period cannot be: `on`, `off` > 0) or too many.
+                if !n.is_finite() || 2.0 * n > MAX_PHASES as f64 {
                     return None;
                 }
                 let mut t = Duration::ZERO;

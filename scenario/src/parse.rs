@@ -1372,7 +1372,7 @@ fn client_retry(t: &Tb, legacy: &Retry) -> R<ClientRetry> {
         }
         let ratio = th.req_f64("token_ratio", F::Pos)?;
         let (max_milli, ratio_milli) = ((max * 1000.0).round(), (ratio * 1000.0).round());
-        if max_milli < 1.0 || ratio_milli < 1.0 || ratio_milli > 1e9 {
+        if max_milli < 1.0 || !(1.0..=1e9).contains(&ratio_milli) {
             return Err(t.cx.invalid(
                 &th.key(if max_milli < 1.0 { "max_tokens" } else { "token_ratio" }),
                 "expected at least 0.001 (tokens are counted to three decimals, as in gRFC A6), and token_ratio at most 1e6",

@@ -72,7 +72,7 @@ impl Arrivals {
                     let n = copies(&mut self.rng, 1);
                     self.replay
                         .pending
-                        .extend(std::iter::repeat(t).take(n as usize));
+                        .extend(std::iter::repeat_n(t, n as usize));
                 }
                 TraceData::Counts(c) => {
                     let &(a, b, n) = c.get(i)?;
