@@ -34,7 +34,7 @@ pub struct HtmlError {
     pub message: String,
 }
 
-fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> HtmlError {
+pub(crate) fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> HtmlError {
     move |e| HtmlError {
         plot,
         message: format!("{e:?}"),
@@ -42,10 +42,11 @@ fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> HtmlError {
 }
 
 /// Width and height of every plot, in SVG pixels.
-const SIZE: (u32, u32) = (860, 380);
+pub(crate) const SIZE: (u32, u32) = (860, 380);
 
-/// Series colours, in order (colour-blind-friendly, Okabe–Ito).
-const PALETTE: [RGBColor; 8] = [
+/// Series colours, in order (colour-blind-friendly, Okabe–Ito, then four darker tones so that
+/// a comparison of 12 variants gets 12 colours).
+pub(crate) const PALETTE: [RGBColor; 12] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -54,13 +55,17 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(86, 180, 233),
     RGBColor(240, 228, 66),
     RGBColor(0, 0, 0),
+    RGBColor(120, 120, 120),
+    RGBColor(140, 70, 20),
+    RGBColor(100, 50, 150),
+    RGBColor(0, 90, 60),
 ];
 
-fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn font(size: u32) -> TextStyle<'static> {
+pub(crate) fn font(size: u32) -> TextStyle<'static> {
     ("sans-serif", size).into_font().into()
 }
 
@@ -83,7 +88,7 @@ pub const MAX_FAULT_WINDOWS: usize = 400;
 /// Shades `faults` on `chart` (under the data) from 0 to `y_max`, with their labels on up to
 /// three staggered rows near the top (under the row of the phase marks); a label that would overlap the ones already placed is left
 /// out (its window is still shaded). `px_per_x` converts x units to pixels, `px_per_y` y units.
-fn shade_faults<'a>(
+pub(crate) fn shade_faults<'a>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     faults: &[FaultWindow],
     (x0, x1): (f64, f64),
@@ -434,10 +439,10 @@ pub fn retries_svg(
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+pub(crate) type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 /// The legend box of a chart, in the same style everywhere.
-fn legend<'a, X: Ranged, Y: Ranged>(
+pub(crate) fn legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     at: SeriesLabelPosition,
 ) -> DrawResult {
@@ -451,7 +456,7 @@ fn legend<'a, X: Ranged, Y: Ranged>(
 }
 
 /// A legend swatch: a short line in `c`.
-fn swatch(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+pub(crate) fn swatch(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c)
 }
 

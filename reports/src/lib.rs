@@ -15,11 +15,15 @@
 
 #![warn(missing_docs)]
 
+mod bins;
+pub mod compare;
+pub mod compare_page;
 mod erlang;
 mod histo;
 pub mod html;
 pub mod human;
 mod level;
+pub mod recovery;
 mod report;
 pub mod round;
 mod seed;
@@ -28,10 +32,11 @@ mod summary;
 pub mod sweep;
 mod timeline;
 
+pub use bins::LatencyBins;
 pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
 pub use histo::{Histo, Percentiles};
 pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
-pub use stats::mean_ci95;
-pub use timeline::{Sample, Timeline};
+pub use stats::{mean_ci95, wilson_ci95};
+pub use timeline::{Bucket, Sample, Timeline};

@@ -49,6 +49,15 @@ pub struct Report {
     pub per_seed: Vec<PerSeed>,
     /// Host (wall-clock) statistics: the only part that differs between identical runs.
     pub host: Host,
+    /// Added: the trigger windows `[[start_s, end_s], …]` (fault windows and load phases above
+    /// the pre-trigger rate; docs/retry-research.md), empty for a calm run.
+    pub trigger: Vec<[f64; 2]>,
+    /// Added: seconds from the trigger's end until the run recovered (`null`: no trigger, or no
+    /// recovery within the load phase).
+    pub recovery_s: Option<f64>,
+    /// Added: stuck after the trigger although the load went back (`null`: not judged, the load
+    /// phase after the trigger was under 10 × its length).
+    pub metastable: Option<bool>,
 }
 
 /// `ops`: op counters summed over seeds.
@@ -169,6 +178,11 @@ pub struct Latency {
     pub accept: ShortPercentiles,
     /// Completion latency per op name, in name order.
     pub by_op: BTreeMap<String, ShortPercentiles>,
+    /// Added: each client attempt, from its send to its end (answer, timeout, refusal).
+    pub attempt: ShortPercentiles,
+    /// Added: end-to-end latency of the goodput, from the request's intended time to its
+    /// success (by whichever attempt).
+    pub end_to_end: ShortPercentiles,
 }
 
 /// `retries`.
@@ -180,6 +194,15 @@ pub struct Retries {
     pub amplification: f64,
     /// Ops that ran out of attempts, summed.
     pub gave_up: u64,
+    /// Added: the client's retries alone, summed (`attempts` counts re-queues too).
+    pub client_retries: u64,
+    /// Added: requests the client gave up on, summed (`gave_up` counts the conductors' too).
+    pub client_gave_up: u64,
+    /// Added: goodput, requests answered successfully before the client gave up on them,
+    /// summed.
+    pub goodput: u64,
+    /// Added: `goodput / ops.submitted` (0 without submissions).
+    pub goodput_ratio: f64,
 }
 
 /// `invariants`.
@@ -282,6 +305,9 @@ struct Reproducible<'a> {
     invariants: &'a Invariants,
     slo: &'a Slo,
     per_seed: &'a [PerSeed],
+    trigger: &'a [[f64; 2]],
+    recovery_s: Option<f64>,
+    metastable: Option<bool>,
 }
 
 /// Pools the metrics of `seeds` (in seed order, the first being `base_seed`) into a report.
@@ -316,6 +342,8 @@ pub fn build_report(
     let mut accept = Histo::new();
     let mut backlog_wait = Histo::new();
     let mut by_op: BTreeMap<String, Histo> = BTreeMap::new();
+    let mut attempt = Histo::new();
+    let mut end_to_end = Histo::new();
     let mut per_conductor: Vec<ConductorRow> = Vec::new();
     let mut violations = Vec::new();
     let mut violation_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -324,6 +352,8 @@ pub fn build_report(
         complete.merge(&s.complete);
         accept.merge(&s.accept);
         backlog_wait.merge(&s.backlog_wait);
+        attempt.merge(&s.attempt);
+        end_to_end.merge(&s.end_to_end);
         for (op, h) in &s.by_op {
             by_op.entry(op.clone()).or_default().merge(h);
         }
@@ -422,6 +452,8 @@ pub fn build_report(
             .iter()
             .map(|(op, h)| (op.clone(), ShortPercentiles::of(h)))
             .collect(),
+        attempt: ShortPercentiles::of(&attempt),
+        end_to_end: ShortPercentiles::of(&end_to_end),
     };
 
     let attempts = sum(|s| s.retry_attempts);
@@ -433,6 +465,10 @@ pub fn build_report(
             round::ratio((ops.submitted + attempts) as f64 / ops.submitted as f64)
         },
         gave_up: sum(|s| s.gave_up),
+        client_retries: sum(|s| s.client_retries),
+        client_gave_up: sum(|s| s.client_gave_up),
+        goodput: sum(|s| s.goodput),
+        goodput_ratio: round::ratio(ratio(sum(|s| s.goodput), ops.submitted)),
     };
 
     let mut checks = Vec::new();
@@ -529,6 +565,9 @@ pub fn build_report(
         },
         per_seed,
         host,
+        trigger: Vec::new(),
+        recovery_s: None,
+        metastable: Some(false),
     }
 }
 
@@ -607,7 +646,21 @@ impl Report {
             invariants: &self.invariants,
             slo: &self.slo,
             per_seed: &self.per_seed,
+            trigger: &self.trigger,
+            recovery_s: self.recovery_s,
+            metastable: self.metastable,
         }
+    }
+
+    /// Records what the recovery definitions said about the run (a calm run until told).
+    pub fn judged(&mut self, j: &crate::recovery::Judgement) {
+        self.trigger = j
+            .trigger
+            .iter()
+            .map(|&(a, b)| [round::decimals(a, 6), round::decimals(b, 6)])
+            .collect();
+        self.recovery_s = j.recovery_s.map(|r| round::decimals(r, 3));
+        self.metastable = j.metastable;
     }
 }
 
@@ -801,6 +854,9 @@ pub(crate) mod tests {
             "slo",
             "per_seed",
             "host",
+            "trigger",
+            "recovery_s",
+            "metastable",
         ];
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v.as_object().unwrap().len(), top.len());
@@ -889,7 +945,10 @@ pub(crate) mod tests {
         let mut full = v.clone();
         full.as_object_mut().unwrap().remove("host");
         assert_eq!(nh, full);
-        assert!(json.starts_with(a.to_json_without_host().trim_end_matches("\n}\n")));
+        // Up to `per_seed`, the same bytes (the added keys follow `host`).
+        let nh_json = a.to_json_without_host();
+        let cut = nh_json.find(",\n  \"trigger\"").expect("the added keys");
+        assert!(json.starts_with(&nh_json[..cut]));
 
         // Only host changes when wall time changes.
         let seeds = [
@@ -1076,6 +1135,8 @@ pub(crate) mod tests {
         let s = SeedMetrics::new(1, u64::MAX, &names(1), 10, 64);
         let r = build_report("warm", 1, &[s], &[], &SloSpec::default(), None, 1.0);
         assert_eq!(r.pool.mean_busy, 0.0);
-        assert!(!r.to_json().contains("null"));
+        // Nothing is null but a calm run's recovery time (there was nothing to recover from).
+        let json = r.to_json().replace("\"recovery_s\": null", "");
+        assert!(!json.contains("null"), "{json}");
     }
 }

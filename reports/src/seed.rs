@@ -100,6 +100,23 @@ pub struct SeedMetrics {
     /// memory; closed by [`finish_timeline`](SeedMetrics::finish_timeline).
     #[serde(default)]
     pub timeline: Timeline,
+    /// Goodput: requests answered successfully before the client gave up on them, by whichever
+    /// attempt (counted by intended time, after the warm-up).
+    #[serde(default)]
+    pub goodput: u64,
+    /// The client's retries alone (`retry_attempts` also counts the conductors' re-queues).
+    #[serde(default)]
+    pub client_retries: u64,
+    /// Requests the client gave up on (`gave_up` also counts the conductors' give-ups).
+    #[serde(default)]
+    pub client_gave_up: u64,
+    /// Latency of each client attempt, from its send to its end (answer, timeout or refusal),
+    /// µs.
+    #[serde(default)]
+    pub attempt: Histo,
+    /// End-to-end latency of the goodput, from the request's intended time to its success, µs.
+    #[serde(default)]
+    pub end_to_end: Histo,
 }
 
 impl SeedMetrics {
@@ -158,6 +175,11 @@ impl SeedMetrics {
             wall_s: 0.0,
             sim_end_us: 0,
             timeline: Timeline::new(),
+            goodput: 0,
+            client_retries: 0,
+            client_gave_up: 0,
+            attempt: Histo::new(),
+            end_to_end: Histo::new(),
         }
     }
 

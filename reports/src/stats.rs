@@ -62,6 +62,21 @@ pub fn binomial_ci95(successes: u64, trials: u64) -> (f64, f64, f64) {
     (p, (p - half).max(0.0), (p + half).min(1.0))
 }
 
+/// Wilson's 95% score interval of a proportion `successes / trials`: `(p, lo, hi)`, inside
+/// [0, 1] and not degenerate at 0 or `trials` of `trials` (for a fraction of a few seeds, where
+/// the normal approximation collapses). No trials give `(0, 0, 1)`.
+pub fn wilson_ci95(successes: u64, trials: u64) -> (f64, f64, f64) {
+    if trials == 0 {
+        return (0.0, 0.0, 1.0);
+    }
+    let n = trials as f64;
+    let p = successes.min(trials) as f64 / n;
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (p, (centre - half).max(0.0), (centre + half).min(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +121,25 @@ mod tests {
         for df in 1..200 {
             assert!(t95(df) > t95(df + 1), "t95 must decrease at {df}");
         }
+    }
+
+    #[test]
+    fn wilson_interval() {
+        // 0 of 5: [0, 0.4345]; 5 of 5: [0.5655, 1]; 2 of 10: [0.0567, 0.5098] (published).
+        let (p, lo, hi) = wilson_ci95(0, 5);
+        assert_eq!((p, lo), (0.0, 0.0));
+        assert!((hi - 0.434_5).abs() < 1e-4, "{hi}");
+        let (_, lo, hi) = wilson_ci95(5, 5);
+        assert!(
+            (lo - 0.565_5).abs() < 1e-4 && (hi - 1.0).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+        let (_, lo, hi) = wilson_ci95(2, 10);
+        assert!(
+            (lo - 0.056_7).abs() < 1e-4 && (hi - 0.509_8).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson_ci95(0, 0), (0.0, 0.0, 1.0));
     }
 
     #[test]

@@ -162,6 +162,36 @@ impl Report {
             ),
         );
 
+        if !self.trigger.is_empty() {
+            let rec = self.recovery_s.map_or_else(
+                || "not within the load phase".to_string(),
+                |r| format!("after {}", human::secs(r)),
+            );
+            let meta = match self.metastable {
+                Some(true) => "metastable",
+                Some(false) => "not metastable",
+                None => "metastability not judged (load phase too short after the trigger)",
+            };
+            let windows: Vec<String> = self
+                .trigger
+                .iter()
+                .take(3)
+                .map(|[a, b]| format!("{}–{}", human::secs(*a), human::secs(*b)))
+                .collect();
+            let more = if self.trigger.len() > 3 {
+                format!(" +{} more", self.trigger.len() - 3)
+            } else {
+                String::new()
+            };
+            line(
+                "recovery",
+                format!(
+                    "trigger {}{more}  recovered {rec}  {meta}",
+                    windows.join(", ")
+                ),
+            );
+        }
+
         let inv = &self.invariants;
         let total: u64 = inv
             .counts

@@ -1,5 +1,7 @@
 //! Occupancy over time in bounded memory: busy pool workers, busy RPC slots and backlog
-//! occupancy summed over the conductors, and retries, in at most [`MAX_BUCKETS`] time buckets.
+//! occupancy summed over the conductors, retries, and the client's view (requests offered,
+//! goodput, attempts, gave-ups, attempts in flight, per-attempt and end-to-end latency with a
+//! small latency histogram per bucket), in at most [`MAX_BUCKETS`] time buckets.
 //!
 //! Buckets start [`BASE_WIDTH_US`] (2¹³ µs, about 8 ms) wide from simulated time 0. When the run reaches past the
 //! last bucket, adjacent pairs merge and the width doubles (adaptive coarsening), so a
@@ -12,6 +14,8 @@
 //! one run.
 
 use serde::{Deserialize, Serialize};
+
+use crate::bins::LatencyBins;
 
 /// The most buckets a timeline holds.
 pub const MAX_BUCKETS: usize = 512;
@@ -40,8 +44,41 @@ pub struct Bucket {
     /// Messages waiting in the backlogs × µs (each message's wait spread over the buckets it
     /// spans, attributed when an RPC slot takes it).
     pub backlog_area: u128,
-    /// Retry attempts.
+    /// Retry attempts (the client's retries and the conductors' re-queues).
     pub retries: u64,
+    /// Requests offered: first attempts the client sent.
+    #[serde(default)]
+    pub offered: u64,
+    /// Attempts the client sent, first attempts included.
+    #[serde(default)]
+    pub attempts: u64,
+    /// Goodput: requests answered successfully before the client gave up on them, by whichever
+    /// attempt, counted when the success came.
+    #[serde(default)]
+    pub goodput: u64,
+    /// Requests the client gave up on (its attempts, budget, throttle or breaker refused
+    /// another), counted when it gave up.
+    #[serde(default)]
+    pub gave_up: u64,
+    /// Client attempts in flight × µs.
+    #[serde(default)]
+    pub inflight_area: u128,
+    /// The most client attempts in flight at once.
+    #[serde(default)]
+    pub inflight_max: u32,
+    /// Attempts that ended here (answered, timed out or undelivered).
+    #[serde(default)]
+    pub attempt_n: u64,
+    /// Their latencies summed, from the attempt's send to its end, µs.
+    #[serde(default)]
+    pub attempt_us: u128,
+    /// End-to-end latencies of the goodput counted here summed (µs, from the request's intended
+    /// time to its success); their count is `e2e.len()`.
+    #[serde(default)]
+    pub e2e_us: u128,
+    /// The end-to-end latencies of the goodput counted here, binned (for windowed percentiles).
+    #[serde(default)]
+    pub e2e: LatencyBins,
 }
 
 impl Bucket {
@@ -55,6 +92,16 @@ impl Bucket {
         self.rpc_max = self.rpc_max.max(other.rpc_max);
         self.backlog_area += other.backlog_area;
         self.retries += other.retries;
+        self.offered += other.offered;
+        self.attempts += other.attempts;
+        self.goodput += other.goodput;
+        self.gave_up += other.gave_up;
+        self.inflight_area += other.inflight_area;
+        self.inflight_max = self.inflight_max.max(other.inflight_max);
+        self.attempt_n += other.attempt_n;
+        self.attempt_us += other.attempt_us;
+        self.e2e_us += other.e2e_us;
+        self.e2e.merge(&other.e2e);
     }
 }
 
@@ -83,6 +130,9 @@ pub struct Timeline {
     buckets: Vec<Bucket>,
     pool: Total,
     rpc: Total,
+    /// Client attempts in flight (one entry per client instance).
+    #[serde(default)]
+    inflight: Total,
 }
 
 /// One row of a finished timeline, for plots and CSV: means are time-weighted over the
@@ -105,12 +155,31 @@ pub struct Sample {
     pub backlog_mean: f64,
     /// Retry attempts per simulated second (averaged over seeds).
     pub retries_per_s: f64,
+    /// Requests offered (first attempts sent) per second.
+    pub offered_per_s: f64,
+    /// Goodput per second: requests answered successfully before the client gave up on them.
+    pub goodput_per_s: f64,
+    /// Client attempts sent per second, first attempts included.
+    pub attempts_per_s: f64,
+    /// Requests given up per second.
+    pub gave_up_per_s: f64,
+    /// Mean client attempts in flight.
+    pub inflight_mean: f64,
+    /// Most client attempts in flight at once in any seed.
+    pub inflight_max: u32,
+    /// Mean latency of the attempts that ended in the bucket, ms (0 when none).
+    pub attempt_ms_mean: f64,
+    /// Mean end-to-end latency of the goodput of the bucket, ms (0 when none).
+    pub e2e_ms_mean: f64,
+    /// p99 end-to-end latency of the goodput of the bucket, ms (0 when none).
+    pub e2e_p99_ms: f64,
 }
 
 #[derive(Clone, Copy)]
 enum Which {
     Pool,
     Rpc,
+    Inflight,
 }
 
 impl Default for Timeline {
@@ -131,6 +200,7 @@ impl Timeline {
             buckets: Vec::new(),
             pool: Total::default(),
             rpc: Total::default(),
+            inflight: Total::default(),
         }
     }
 
@@ -179,11 +249,76 @@ impl Timeline {
         self.bucket(i).retries += 1;
     }
 
-    /// Integrates both levels up to `end_us` and closes the timeline there.
+    /// The client sent an attempt at `t_us` (`first`: a new request, counted as offered).
+    pub fn attempt_sent(&mut self, t_us: u64, first: bool) {
+        self.reach(t_us);
+        let i = self.index(t_us);
+        let b = self.bucket(i);
+        b.attempts += 1;
+        b.offered += u64::from(first);
+    }
+
+    /// A client attempt sent at `sent_us` ended at `t_us` (answered, timed out, undelivered).
+    pub fn attempt_ended(&mut self, t_us: u64, sent_us: u64) {
+        self.reach(t_us);
+        let i = self.index(t_us);
+        let b = self.bucket(i);
+        b.attempt_n += 1;
+        b.attempt_us += u128::from(t_us.saturating_sub(sent_us));
+    }
+
+    /// A request intended at `intended_us` succeeded at `t_us`, before the client gave up.
+    pub fn goodput(&mut self, t_us: u64, intended_us: u64) {
+        self.reach(t_us);
+        let i = self.index(t_us);
+        let b = self.bucket(i);
+        let us = t_us.saturating_sub(intended_us);
+        b.goodput += 1;
+        b.e2e_us += u128::from(us);
+        b.e2e.record(us);
+    }
+
+    /// The client gave a request up at `t_us`.
+    pub fn gave_up(&mut self, t_us: u64) {
+        self.reach(t_us);
+        let i = self.index(t_us);
+        self.bucket(i).gave_up += 1;
+    }
+
+    /// Client instance `client`'s attempts in flight became `n` at `t_us`.
+    pub fn inflight_set(&mut self, t_us: u64, client: usize, n: u32) {
+        self.set(Which::Inflight, t_us, client, n);
+    }
+
+    /// The `q` quantile (0..=1) of the end-to-end latency, ms, of the goodput counted in the
+    /// buckets that start in `[from_s, to_s)` (simulated seconds), seeds merged: e.g. a sliding
+    /// 60 s p99 is `e2e_quantile_ms(t − 60, t, 0.99)`. `None` when no goodput fell there. The
+    /// window is rounded to whole buckets ([`width_us`](Timeline::width_us)).
+    pub fn e2e_quantile_ms(&self, from_s: f64, to_s: f64, q: f64) -> Option<f64> {
+        let w = self.width_us as f64 / 1e6;
+        let mut bins = LatencyBins::new();
+        for (i, b) in self.buckets.iter().enumerate() {
+            let start = i as f64 * w;
+            if start >= from_s && start < to_s {
+                bins.merge(&b.e2e);
+            }
+        }
+        bins.quantile_us(q).map(|us| us as f64 / 1000.0)
+    }
+
+    /// The finished buckets themselves, in time order (bucket `i` covers
+    /// `[i × width_us, (i + 1) × width_us)`): the raw integer counts behind
+    /// [`samples`](Timeline::samples).
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.buckets
+    }
+
+    /// Integrates every level up to `end_us` and closes the timeline there.
     pub fn finish(&mut self, end_us: u64) {
         self.reach(end_us);
         self.integrate(Which::Pool, end_us);
         self.integrate(Which::Rpc, end_us);
+        self.integrate(Which::Inflight, end_us);
         // Coverage is the part of each bucket before the end: set once, at the end, so that
         // backlog and retries (which have no level of their own) share it.
         let w = self.width_us;
@@ -229,6 +364,7 @@ impl Timeline {
         // and dropping them keeps merging independent of the order of the seeds.
         self.pool = Total::default();
         self.rpc = Total::default();
+        self.inflight = Total::default();
     }
 
     /// The buckets as samples, in time order (empty until [`finish`](Timeline::finish)).
@@ -252,6 +388,15 @@ impl Timeline {
                     rpc_max: b.rpc_max,
                     backlog_mean: b.backlog_area as f64 / cov,
                     retries_per_s: b.retries as f64 / per_seed_s,
+                    offered_per_s: b.offered as f64 / per_seed_s,
+                    goodput_per_s: b.goodput as f64 / per_seed_s,
+                    attempts_per_s: b.attempts as f64 / per_seed_s,
+                    gave_up_per_s: b.gave_up as f64 / per_seed_s,
+                    inflight_mean: b.inflight_area as f64 / cov,
+                    inflight_max: b.inflight_max,
+                    attempt_ms_mean: mean_ms(b.attempt_us, b.attempt_n),
+                    e2e_ms_mean: mean_ms(b.e2e_us, b.goodput),
+                    e2e_p99_ms: b.e2e.quantile_us(0.99).map_or(0.0, |us| us as f64 / 1000.0),
                 }
             })
             .collect()
@@ -261,6 +406,7 @@ impl Timeline {
         match which {
             Which::Pool => &mut self.pool,
             Which::Rpc => &mut self.rpc,
+            Which::Inflight => &mut self.inflight,
         }
     }
 
@@ -279,6 +425,7 @@ impl Timeline {
         match which {
             Which::Pool => b.pool_max = b.pool_max.max(total),
             Which::Rpc => b.rpc_max = b.rpc_max.max(total),
+            Which::Inflight => b.inflight_max = b.inflight_max.max(total),
         }
     }
 
@@ -303,6 +450,10 @@ impl Timeline {
             Which::Rpc => {
                 b.rpc_area += v * u128::from(dt);
                 b.rpc_max = b.rpc_max.max(value);
+            }
+            Which::Inflight => {
+                b.inflight_area += v * u128::from(dt);
+                b.inflight_max = b.inflight_max.max(value);
             }
         });
     }
@@ -362,6 +513,15 @@ impl Timeline {
             self.buckets.resize(i + 1, Bucket::default());
         }
         &mut self.buckets[i]
+    }
+}
+
+/// `sum_us / n` in ms, 0 when `n` is 0.
+fn mean_ms(sum_us: u128, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        sum_us as f64 / n as f64 / 1000.0
     }
 }
 
@@ -445,6 +605,39 @@ mod tests {
         assert!((s[0].pool_mean - 3.0).abs() < 1e-12);
         assert!((s.last().unwrap().pool_mean - 2.0).abs() < 1e-12);
         assert_eq!(s[0].pool_max, 4);
+    }
+
+    #[test]
+    fn client_series_per_bucket() {
+        let mut t = Timeline::new();
+        let w = BASE_WIDTH_US;
+        t.attempt_sent(0, true);
+        t.inflight_set(0, 0, 1);
+        t.attempt_sent(w / 2, false);
+        t.inflight_set(w / 2, 0, 2);
+        t.attempt_ended(w + 10, 0);
+        t.inflight_set(w + 10, 0, 1);
+        t.goodput(w + 10, 0);
+        t.gave_up(w + 20);
+        t.inflight_set(w + 20, 0, 0);
+        t.finish(2 * w);
+        let s = t.samples();
+        let per_s = 1e6 / w as f64;
+        assert_eq!(s[0].offered_per_s, per_s);
+        assert_eq!(s[0].attempts_per_s, 2.0 * per_s);
+        assert!((s[0].inflight_mean - 1.5).abs() < 1e-12);
+        assert_eq!(s[0].inflight_max, 2);
+        assert_eq!(s[1].goodput_per_s, per_s);
+        assert_eq!(s[1].gave_up_per_s, per_s);
+        assert!((s[1].attempt_ms_mean - (w + 10) as f64 / 1000.0).abs() < 1e-9);
+        assert!(s[1].e2e_p99_ms >= (w + 10) as f64 / 1000.0);
+        assert!(t.e2e_quantile_ms(0.0, 1.0, 0.99).is_some());
+        assert!(t.e2e_quantile_ms(0.0, w as f64 / 1e6, 0.99).is_none());
+        // A merged pair of seeds keeps the counts exactly.
+        let mut m = t.clone();
+        m.merge(&t);
+        assert_eq!(m.buckets()[1].goodput, 2);
+        assert_eq!(m.buckets()[1].e2e.len(), 2);
     }
 
     #[test]

@@ -19,6 +19,8 @@ fn inputs() -> Vec<String> {
         "kind = \"constant\"\nrate = 1.0",
         "kind = \"bursty\"\nrate = 1.0\nburst_rate = 2.0\non = \"1s\"\noff = \"1s\"",
         "kind = \"ramp\"\nfrom = 1.0\nto = 2.0",
+        "kind = \"schedule\"\nphases = [{ rate = 1.0, for = \"1m\" }]\nrepeat = 2",
+        "kind = \"trace\"\nfile = \"t.csv\"\nformat = \"counts\"\ninterval = \"1s\"\nscale = 1.0",
     ] {
         v.push(format!("{base}[workload.arrival]\n{arrival}\n"));
     }
@@ -61,6 +63,9 @@ fn inputs() -> Vec<String> {
         "{base}[nemesis]\nkinds = [\"kill\"]\nmean_interval = \"1m\"\nmean_duration = \"1s\"\n"
     ));
     v.push(format!("{base}[retry]\nbudget = {{ ratio = 0.1 }}\n"));
+    v.push(format!(
+        "{base}[client]\nwait_for = \"done\"\ninstances = 2\n[client.retry]\npolicy = \"fixed\"\nbase = \"1s\"\ncap = \"2s\"\nmax_attempts = 3\nbudget = {{ ttl = \"10s\", min_per_s = 1, percent = 0.1 }}\nthrottling = {{ max_tokens = 10, token_ratio = 0.1 }}\nbreaker = {{ failures = 5, failure_ratio = 0.5, window = \"10s\", min_requests = 10, open_for = \"5s\", probes = 1 }}\n"
+    ));
     v.push(format!(
         "{base}[network]\nlatency = {{ min = \"1ms\", max = \"2ms\" }}\n"
     ));

@@ -102,6 +102,8 @@ gap = { dist = "exp", mean = "1s" }
 [client]
 timeout = "0s"
 retry_on = []
+wait_for = "answer"
+instances = 1
 
 [backend]
 default = { dist = "exp", mean = "1s" }
@@ -302,7 +304,9 @@ impl Scenario {
             Model::Ops => 1.0,
             Model::Lifecycle => self.workload.lifecycle.len() as f64,
         };
-        self.workload.arrival.mean_rate() * self.duration.as_secs_f64() * per_arrival
+        self.workload.arrival.mean_rate_over(self.duration)
+            * self.duration.as_secs_f64()
+            * per_arrival
     }
 }
 
@@ -425,6 +429,99 @@ pub enum Arrival {
         /// Arrivals per second at the end of `duration`.
         to: f64,
     },
+    /// Poisson arrivals whose rate follows `phases` in order, the list played `repeat` times
+    /// (a spike, a diurnal day); after the last phase its rate holds to the end of `duration`.
+    Schedule {
+        /// The phases, in order (at least one, at most [`MAX_PHASES`]).
+        phases: Vec<Phase>,
+        /// How many times the list is played.
+        repeat: Repeat,
+    },
+    /// A recorded load replayed: arrival times, or counts per interval spread uniformly over
+    /// their interval by the arrivals stream; `scale` multiplies the rate.
+    Trace(Trace),
+}
+
+/// The most phases of an `arrival = { kind = "schedule" }` list, and of the phases it plays
+/// over `duration` (repeats expanded): what [`Arrival::phases`] may return.
+pub const MAX_PHASES: usize = 100_000;
+
+/// One phase of a schedule: `{ rate, for }`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Phase {
+    /// Arrivals per second (>= 0, finite).
+    pub rate: f64,
+    /// How long it lasts (> 0).
+    #[serde(rename = "for", with = "ser::dur")]
+    pub length: Duration,
+}
+
+/// `repeat` of a schedule: a number of plays, or `"forever"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Played this many times (>= 1), then the last phase's rate holds.
+    Times(u32),
+    /// Played again and again to the end of `duration`.
+    Forever,
+}
+
+/// `arrival = { kind = "trace", file, format, interval, scale }`, its file read.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Trace {
+    /// The file as written in the scenario (relative paths resolve against the scenario's
+    /// directory).
+    pub file: String,
+    /// `"times"` or `"counts"`.
+    pub format: TraceFormat,
+    /// The width of a count's interval when the file gives no times (`counts` only).
+    #[serde(with = "ser::dur")]
+    pub interval: Duration,
+    /// Multiplies the rate (> 0).
+    pub scale: f64,
+    /// The recorded load: arrival times, or `(start, end, count)` intervals, in µs.
+    #[serde(skip)]
+    pub data: TraceData,
+}
+
+conductor::keyword_enum! {
+    /// `workload.arrival.format` of a trace: what its lines are.
+    pub enum TraceFormat, "a trace format" {
+        /// One arrival time per line, seconds since the start, non-decreasing.
+        Times = "times",
+        /// One count per line (`count`, or `start_s,count` CSV), an interval each.
+        Counts = "counts",
+    }
+}
+
+/// A trace file's contents.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum TraceData {
+    /// Arrival times, µs, non-decreasing.
+    #[default]
+    Empty,
+    /// Arrival times, µs, non-decreasing.
+    Times(Vec<u64>),
+    /// `(start µs, end µs, count)`, in time order, not overlapping.
+    Counts(Vec<(u64, u64, u64)>),
+}
+
+impl Repeat {
+    /// Whether play `k` (0 for the first) happens.
+    fn plays(self, k: u64) -> bool {
+        match self {
+            Repeat::Times(n) => k < u64::from(n),
+            Repeat::Forever => true,
+        }
+    }
+}
+
+impl serde::Serialize for Repeat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Repeat::Times(n) => s.serialize_u32(*n),
+            Repeat::Forever => s.serialize_str("forever"),
+        }
+    }
 }
 
 impl Arrival {
@@ -447,6 +544,168 @@ impl Arrival {
                 }
             }
             Arrival::Ramp { from, to } => (from + to) / 2.0,
+            // Without the duration: over one play of the list.
+            Arrival::Schedule { ref phases, .. } => {
+                let (n, t) = phases.iter().fold((0.0, 0.0), |(n, t), p| {
+                    (
+                        n + p.rate * p.length.as_secs_f64(),
+                        t + p.length.as_secs_f64(),
+                    )
+                });
+                if t > 0.0 {
+                    n / t
+                } else {
+                    0.0
+                }
+            }
+            Arrival::Trace(ref tr) => {
+                let (n, end_us) = tr.data.totals();
+                if end_us == 0 {
+                    0.0
+                } else {
+                    n as f64 * tr.scale / (end_us as f64 / 1e6)
+                }
+            }
+        }
+    }
+
+    /// The mean rate over `[0, duration)`: for a schedule or a trace, what is expected to
+    /// arrive in the load phase divided by its length; else [`mean_rate`](Arrival::mean_rate).
+    pub fn mean_rate_over(&self, duration: Duration) -> f64 {
+        let d = duration.as_secs_f64();
+        match self {
+            Arrival::Schedule { .. } | Arrival::Trace(_) if d > 0.0 => {
+                match self.phases(duration) {
+                    Some(p) => {
+                        p.iter()
+                            .map(|(a, b, r)| r * (b.as_secs_f64() - a.as_secs_f64()))
+                            .sum::<f64>()
+                            / d
+                    }
+                    None => self.mean_rate(),
+                }
+            }
+            _ => self.mean_rate(),
+        }
+    }
+
+    /// The load's phases over `[0, duration)`: `(start, end, rate per second)` in time order,
+    /// covering the load phase without gaps, each of constant rate — for finding the trigger
+    /// windows of a load spike (the phases whose rate is above the one before the first
+    /// trigger). `poisson` and `constant` are one phase; `bursty` its off and on windows;
+    /// `schedule` its phases, repeats played out and the last rate held to the end; `trace`
+    /// its intervals (a `times` trace: one phase per second, at its arrivals × scale) with rate
+    /// 0 between and after them. `None` for `ramp` (no constant phases), and when there would
+    /// be more than [`MAX_PHASES`].
+    pub fn phases(&self, duration: Duration) -> Option<Vec<(Duration, Duration, f64)>> {
+        let end = duration;
+        let mut out: Vec<(Duration, Duration, f64)> = Vec::new();
+        // Appends [a, b) at `rate`, merging with the previous phase when the rate is the same.
+        let push =
+            |out: &mut Vec<(Duration, Duration, f64)>, a: Duration, b: Duration, rate: f64| {
+                let (a, b) = (a.min(end), b.min(end));
+                if a >= b {
+                    return;
+                }
+                match out.last_mut() {
+                    Some(last) if last.2 == rate && last.1 == a => last.1 = b,
+                    _ => out.push((a, b, rate)),
+                }
+            };
+        match self {
+            Arrival::Poisson { rate } | Arrival::Constant { rate } => {
+                push(&mut out, Duration::ZERO, end, *rate)
+            }
+            Arrival::Ramp { .. } => return None,
+            Arrival::Bursty {
+                rate,
+                burst_rate,
+                on,
+                off,
+            } => {
+                let period = *on + *off;
+                let n = end.as_secs_f64() / period.as_secs_f64();
+                // Not finite (a zero period cannot be: `on`, `off` > 0) or too many.
+                if !n.is_finite() || 2.0 * n > MAX_PHASES as f64 {
+                    return None;
+                }
+                let mut t = Duration::ZERO;
+                while t < end {
+                    push(&mut out, t, t + *off, *rate);
+                    push(&mut out, t + *off, t + period, *burst_rate);
+                    t += period;
+                }
+            }
+            Arrival::Schedule { phases, repeat } => {
+                let cycle: Duration = phases.iter().map(|p| p.length).sum();
+                let mut t = Duration::ZERO;
+                let mut k = 0u64;
+                while t < end && repeat.plays(k) {
+                    for p in phases {
+                        push(&mut out, t, t + p.length, p.rate);
+                        t += p.length;
+                        if out.len() > MAX_PHASES {
+                            return None;
+                        }
+                    }
+                    k += 1;
+                    if cycle.is_zero() {
+                        break;
+                    }
+                }
+                let last = phases.last().map_or(0.0, |p| p.rate);
+                push(&mut out, t, end, last);
+            }
+            Arrival::Trace(tr) => {
+                let mut t = Duration::ZERO;
+                match &tr.data {
+                    TraceData::Empty => {}
+                    TraceData::Counts(c) => {
+                        for &(a, b, n) in c {
+                            let (a, b) = (Duration::from_micros(a), Duration::from_micros(b));
+                            push(&mut out, t, a, 0.0);
+                            let rate = n as f64 * tr.scale / (b - a).as_secs_f64();
+                            push(&mut out, a, b, rate);
+                            t = b;
+                            if out.len() > MAX_PHASES {
+                                return None;
+                            }
+                        }
+                    }
+                    TraceData::Times(v) => {
+                        let mut i = 0;
+                        while t < end && i < v.len() {
+                            let next = t + Duration::from_secs(1);
+                            let until = next.as_micros() as u64;
+                            let from = i;
+                            while i < v.len() && v[i] < until {
+                                i += 1;
+                            }
+                            push(&mut out, t, next, (i - from) as f64 * tr.scale);
+                            t = next;
+                            if out.len() > MAX_PHASES {
+                                return None;
+                            }
+                        }
+                    }
+                }
+                push(&mut out, t, end, 0.0);
+            }
+        }
+        Some(out)
+    }
+}
+
+impl TraceData {
+    /// Arrivals recorded, and the end of the recording (µs).
+    pub fn totals(&self) -> (u64, u64) {
+        match self {
+            TraceData::Empty => (0, 0),
+            TraceData::Times(v) => (v.len() as u64, v.last().map_or(0, |&t| t + 1)),
+            TraceData::Counts(c) => (
+                c.iter().map(|&(_, _, n)| n).sum(),
+                c.last().map_or(0, |&(_, b, _)| b),
+            ),
         }
     }
 }
@@ -560,14 +819,104 @@ fn nanos_to_duration(n: u128) -> Duration {
     }
 }
 
+conductor::keyword_enum! {
+    /// `client.wait_for`: what an attempt's timeout covers.
+    pub enum WaitFor, "what the client waits for" {
+        /// The API's answer (202 for an async op): today's client.
+        Answer = "answer",
+        /// The op becoming terminal: the client waits (as a user or an orchestrator polling
+        /// until the container is in its state) and times out when that takes too long.
+        Done = "done",
+    }
+}
+
 /// `[client]`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Client {
     /// How long the client waits for an answer; zero = forever.
     #[serde(with = "ser::dur")]
     pub timeout: Duration,
-    /// Which outcomes the client retries, using `[retry]` (no duplicates, in file order).
+    /// Which outcomes the client retries, using `[client.retry]` (no duplicates, in file order).
     pub retry_on: Vec<RetryOn>,
+    /// What the timeout covers.
+    pub wait_for: WaitFor,
+    /// Client processes, 1..=1000, each with its own budget, throttle and breaker; requests are
+    /// dealt among them round-robin (a lifecycle's container to one client).
+    pub instances: u32,
+    /// `[client.retry]`, when the file has one; `None`: the client retries with `[retry]`
+    /// (see [`Scenario::client_retry`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<ClientRetry>,
+}
+
+/// The client's own retry behaviour, `[client.retry]`: its keys absent take `[retry]`'s
+/// values, except `budget`, `throttling` and `breaker`, which are absent (unlimited, off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRetry {
+    /// The backoff policy.
+    pub policy: Backoff,
+    /// The first delay (<= `cap`).
+    pub base: Duration,
+    /// The largest delay.
+    pub cap: Duration,
+    /// Attempts in all, first included, 1..=100.
+    pub max_attempts: u32,
+    /// The retry budget.
+    pub budget: ClientBudget,
+    /// gRPC retry throttling (gRFC A6), if any.
+    pub throttling: Option<conductor::retry::ThrottleConfig>,
+    /// A circuit breaker, if any.
+    pub breaker: Option<conductor::retry::BreakerConfig>,
+}
+
+/// The client's retry budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClientBudget {
+    /// No budget: every retry the policy allows goes.
+    Unlimited,
+    /// `[retry].budget` (no `[client.retry]` table): `ratio` 0 = unlimited.
+    Ratio {
+        /// Retries per request.
+        ratio: f64,
+        /// Retries per second whatever the traffic.
+        min_per_s: f64,
+    },
+    /// Finagle's `RetryBudget` exactly (`[client.retry].budget`).
+    Finagle(conductor::retry::FinagleBudgetConfig),
+}
+
+impl ClientRetry {
+    /// The policy as the client applies it.
+    pub fn to_policy(&self) -> conductor::retry::RetryPolicy {
+        conductor::retry::RetryPolicy {
+            backoff: self.policy,
+            base: self.base,
+            cap: self.cap,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+impl Scenario {
+    /// The client's retry behaviour: `[client.retry]`, or without one `[retry]`'s policy and
+    /// budget, as before `[client.retry]` existed.
+    pub fn client_retry(&self) -> ClientRetry {
+        match &self.client.retry {
+            Some(r) => r.clone(),
+            None => ClientRetry {
+                policy: self.retry.policy,
+                base: self.retry.base,
+                cap: self.retry.cap,
+                max_attempts: self.retry.max_attempts,
+                budget: ClientBudget::Ratio {
+                    ratio: self.retry.budget_ratio,
+                    min_per_s: self.retry.budget_min_per_s,
+                },
+                throttling: None,
+                breaker: None,
+            },
+        }
+    }
 }
 
 /// `[backend]`: host service times per op, and host failures.

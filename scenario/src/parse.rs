@@ -518,12 +518,12 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
     };
     let network = network(&top.sub("network", &["latency", "loss"])?)?;
     let workload = workload(&top.sub("workload", WORKLOAD_KEYS)?)?;
-    let client = client(&top.sub("client", &["timeout", "retry_on"])?)?;
     let backend = backend(&top)?;
     let retry = retry(&top.sub(
         "retry",
         &["policy", "base", "cap", "max_attempts", "budget"],
     )?)?;
+    let client = client(&top.sub("client", CLIENT_KEYS)?, &retry)?;
     let faults = match top.get("faults") {
         None => Vec::new(),
         Some(v) => {
@@ -578,6 +578,19 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         slo,
     };
 
+    if matches!(
+        s.workload.arrival,
+        Arrival::Schedule { .. } | Arrival::Trace(_)
+    ) && s.workload.arrival.phases(s.duration).is_none()
+    {
+        return Err(cx.invalid(
+            "workload.arrival",
+            format!(
+                "over `duration` ({}) the load plays more than {MAX_PHASES} phases; make them longer or repeat them less",
+                fmt_dur(s.duration)
+            ),
+        ));
+    }
     let ops = s.expected_ops();
     if !ops.is_finite() || ops > MAX_EXPECTED_OPS {
         return Err(cx.invalid(
@@ -807,7 +820,7 @@ fn mix(cx: &Cx, key: &str, v: &Value) -> R<Vec<(OpKind, f64)>> {
 fn arrival(cx: &Cx, key: &str, v: &Value) -> R<Arrival> {
     let t = table(cx, key, v, " like { kind = \"poisson\", rate = 1.0 }")?;
     let kind_key = join(key, "kind");
-    let kinds = ["poisson", "constant", "bursty", "ramp"];
+    let kinds = ["poisson", "constant", "bursty", "ramp", "schedule", "trace"];
     let kind = match t.get("kind") {
         None => return Err(cx.invalid(&kind_key, "required key is missing")),
         Some(k) => one_of(cx, &kind_key, k, "an arrival kind", &kinds)?,
@@ -829,6 +842,10 @@ fn arrival(cx: &Cx, key: &str, v: &Value) -> R<Arrival> {
                 off: t.req_dur("off", D::Pos)?,
             }
         }
+        "schedule" => schedule(&open(&["kind", "phases", "repeat"])?)?,
+        "trace" => Arrival::Trace(trace(&open(&[
+            "kind", "file", "format", "interval", "scale",
+        ])?)?),
         _ => {
             let t = open(&["kind", "from", "to"])?;
             let from = t.req_f64("from", F::NonNeg)?;
@@ -838,6 +855,224 @@ fn arrival(cx: &Cx, key: &str, v: &Value) -> R<Arrival> {
             }
             Arrival::Ramp { from, to }
         }
+    })
+}
+
+/// `{ kind = "schedule", phases = [{ rate, for }, …], repeat = N | "forever" }`.
+fn schedule(t: &Tb) -> R<Arrival> {
+    let cx = t.cx;
+    let key = t.key("phases");
+    let a = array(
+        cx,
+        &key,
+        t.req("phases")?,
+        "phases like { rate = 10.0, for = \"1m\" }",
+    )?;
+    if a.is_empty() || a.len() > MAX_PHASES {
+        return Err(cx.invalid(
+            &key,
+            format!("expected 1 to {MAX_PHASES} phases, got {}", a.len()),
+        ));
+    }
+    let mut phases = Vec::with_capacity(a.len());
+    for (i, v) in a.iter().enumerate() {
+        let k = format!("{key}[{i}]");
+        let p = Tb::open(
+            cx,
+            k.clone(),
+            Some(table(cx, &k, v, " like { rate = 10.0, for = \"1m\" }")?),
+            &["rate", "for"],
+        )?;
+        phases.push(Phase {
+            rate: p.req_f64("rate", F::NonNeg)?,
+            length: p.req_dur("for", D::Pos)?,
+        });
+    }
+    if phases.iter().all(|p| p.rate == 0.0) {
+        return Err(cx.invalid(&key, "expected at least one phase with a rate above 0"));
+    }
+    let repeat = match t.get("repeat") {
+        None => Repeat::Times(1),
+        Some(Value::String(s)) if s == "forever" => Repeat::Forever,
+        Some(v @ Value::Integer(_)) => {
+            Repeat::Times(int_u32(cx, &t.key("repeat"), v, 1, 1_000_000)?)
+        }
+        Some(v) => {
+            return Err(cx.invalid(
+                &t.key("repeat"),
+                format!(
+                    "expected a number of plays (1 or more) or \"forever\", got {}",
+                    found(v)
+                ),
+            ))
+        }
+    };
+    Ok(Arrival::Schedule { phases, repeat })
+}
+
+/// The most records of a trace file.
+const MAX_TRACE_RECORDS: usize = 10_000_000;
+
+/// `{ kind = "trace", file, format = "times" | "counts", interval = "1s", scale = 1.0 }`: the
+/// file read and checked line by line.
+fn trace(t: &Tb) -> R<Trace> {
+    let cx = t.cx;
+    let key = t.key("file");
+    let name = string(cx, &key, t.req("file")?)?.to_string();
+    if name.is_empty() {
+        return Err(cx.invalid(&key, "expected a file name, got an empty string"));
+    }
+    let format = t.kw("format", TraceFormat::Times)?;
+    let interval = t.dur("interval", secs(1), D::Pos)?;
+    if t.has("interval") && format == TraceFormat::Times {
+        return Err(cx.invalid(
+            &t.key("interval"),
+            "only for `format = \"counts\"` (a times trace has its own times)",
+        ));
+    }
+    let scale = t.f64("scale", 1.0, F::Pos)?;
+    let p = Path::new(&name);
+    let path = match cx.base_dir {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p.to_path_buf(),
+    };
+    let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
+        cx.invalid(
+            &key,
+            format!("cannot read the trace file `{}`: {e}", path.display()),
+        )
+    })?;
+    let bad = |line: usize, what: String| {
+        cx.invalid(&key, format!("{} line {line}: {what}", path.display()))
+    };
+    // Seconds (a plain number >= 0) to µs.
+    let secs_us = |line: usize, s: &str| -> R<u64> {
+        let x: f64 = s.trim().parse().map_err(|_| {
+            bad(
+                line,
+                format!("expected a number of seconds, got `{}`", s.trim()),
+            )
+        })?;
+        if !x.is_finite() || x < 0.0 {
+            return Err(bad(line, format!("expected seconds >= 0, got {x}")));
+        }
+        if x > MAX_DURATION.as_secs_f64() {
+            return Err(bad(
+                line,
+                "over the 30-day limit on any duration".to_string(),
+            ));
+        }
+        Ok((x * 1e6).round() as u64)
+    };
+    let width = interval.as_micros() as u64;
+    let mut times: Vec<u64> = Vec::new();
+    let mut counts: Vec<(u64, u64, u64)> = Vec::new();
+    let mut header_ok = true;
+    let mut with_times: Option<bool> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let body = raw.split('#').next().unwrap_or("").trim();
+        if body.is_empty() {
+            continue;
+        }
+        // A CSV header (the first record, not a number) is skipped.
+        let first_field = body.split(',').next().unwrap_or("").trim();
+        if std::mem::take(&mut header_ok) && first_field.parse::<f64>().is_err() {
+            continue;
+        }
+        match format {
+            TraceFormat::Times => {
+                let t_us = secs_us(line, body.split(',').next().unwrap_or(""))?;
+                if let Some(&prev) = times.last() {
+                    if t_us < prev {
+                        return Err(bad(
+                            line,
+                            format!(
+                                "times must not go back: {} s after {} s",
+                                t_us as f64 / 1e6,
+                                prev as f64 / 1e6
+                            ),
+                        ));
+                    }
+                }
+                times.push(t_us);
+            }
+            TraceFormat::Counts => {
+                let fields: Vec<&str> = body.split(',').map(str::trim).collect();
+                let (start, count) = match fields.as_slice() {
+                    [c] => (None, *c),
+                    [s, c] => (Some(secs_us(line, s)?), *c),
+                    _ => {
+                        return Err(bad(
+                            line,
+                            format!("expected `count` or `start_s,count`, got `{body}`"),
+                        ))
+                    }
+                };
+                let n: u64 = count.parse().map_err(|_| {
+                    bad(
+                        line,
+                        format!("expected a count (an integer >= 0), got `{count}`"),
+                    )
+                })?;
+                if *with_times.get_or_insert(start.is_some()) != start.is_some() {
+                    return Err(bad(
+                        line,
+                        "every line has `start_s,count` or every line has `count` alone"
+                            .to_string(),
+                    ));
+                }
+                let start = match start {
+                    None => counts.len() as u64 * width,
+                    Some(s) => {
+                        if let Some(prev) = counts.last_mut() {
+                            if s <= prev.0 {
+                                return Err(bad(
+                                    line,
+                                    format!(
+                                        "start times must increase: {} s after {} s",
+                                        s as f64 / 1e6,
+                                        prev.0 as f64 / 1e6
+                                    ),
+                                ));
+                            }
+                            // The previous interval ends where this one starts.
+                            prev.1 = s;
+                        }
+                        s
+                    }
+                };
+                counts.push((start, start.saturating_add(width), n));
+            }
+        }
+        if times.len() + counts.len() > MAX_TRACE_RECORDS {
+            return Err(bad(line, format!("more than {MAX_TRACE_RECORDS} records")));
+        }
+    }
+    let data = match format {
+        TraceFormat::Times if !times.is_empty() => TraceData::Times(times),
+        TraceFormat::Counts if counts.iter().any(|c| c.2 > 0) => TraceData::Counts(counts),
+        _ => {
+            return Err(cx.invalid(
+                &key,
+                format!(
+                    "{}: no arrivals (expected at least one {})",
+                    path.display(),
+                    if format == TraceFormat::Times {
+                        "arrival time"
+                    } else {
+                        "interval with a count above 0"
+                    }
+                ),
+            ))
+        }
+    };
+    Ok(Trace {
+        file: name,
+        format,
+        interval,
+        scale,
+        data,
     })
 }
 
@@ -1041,8 +1276,31 @@ fn empirical_inline(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
     Ok(out)
 }
 
-fn client(t: &Tb) -> R<Client> {
+const CLIENT_KEYS: &[&str] = &["timeout", "retry_on", "wait_for", "instances", "retry"];
+
+fn client(t: &Tb, legacy: &Retry) -> R<Client> {
     let timeout = t.dur("timeout", Duration::ZERO, D::Any)?;
+    let wait_for = t.kw("wait_for", WaitFor::Answer)?;
+    let instances = t.u32("instances", 1, 1, 1000)?;
+    let retry = if t.has("retry") {
+        Some(client_retry(
+            &t.sub(
+                "retry",
+                &[
+                    "policy",
+                    "base",
+                    "cap",
+                    "max_attempts",
+                    "budget",
+                    "throttling",
+                    "breaker",
+                ],
+            )?,
+            legacy,
+        )?)
+    } else {
+        None
+    };
     let mut retry_on: Vec<RetryOn> = Vec::new();
     if let Some(v) = t.get("retry_on") {
         let key = t.key("retry_on");
@@ -1053,7 +1311,151 @@ fn client(t: &Tb) -> R<Client> {
             }
         }
     }
-    Ok(Client { timeout, retry_on })
+    Ok(Client {
+        timeout,
+        retry_on,
+        wait_for,
+        instances,
+        retry,
+    })
+}
+
+/// `[client.retry]`: keys absent take `[retry]`'s (`legacy`) values; `budget`, `throttling`
+/// and `breaker` absent are off.
+fn client_retry(t: &Tb, legacy: &Retry) -> R<ClientRetry> {
+    use conductor::retry::{BreakerConfig, FinagleBudgetConfig, RatioTrip, ThrottleConfig, Trip};
+    let policy = t.kw("policy", legacy.policy)?;
+    let base = t.dur("base", legacy.base, D::Any)?;
+    let cap = t.dur("cap", legacy.cap, D::Any)?;
+    if base > cap {
+        return Err(t.cx.invalid(
+            &t.key("base"),
+            format!(
+                "expected base <= cap, got base = {}, cap = {}",
+                fmt_dur(base),
+                fmt_dur(cap)
+            ),
+        ));
+    }
+    let max_attempts = t.u32("max_attempts", legacy.max_attempts, 1, 100)?;
+    let budget = if t.has("budget") {
+        let b = t.sub("budget", &["ttl", "min_per_s", "percent"])?;
+        let d = FinagleBudgetConfig::DEFAULT;
+        let ttl = b.dur("ttl", Duration::from_micros(d.ttl_us), D::Pos)?;
+        if ttl < secs(1) || ttl > secs(60) {
+            return Err(t.cx.invalid(
+                &b.key("ttl"),
+                format!(
+                    "expected a duration from 1s to 60s (Finagle's bounds), got {}",
+                    fmt_dur(ttl)
+                ),
+            ));
+        }
+        let percent = b.f64("percent", d.percent, F::NonNeg)?;
+        if percent > 1000.0 {
+            return Err(t.cx.invalid(
+                &b.key("percent"),
+                format!("expected a number in [0, 1000] (0.2 = 20%), got {percent}"),
+            ));
+        }
+        ClientBudget::Finagle(FinagleBudgetConfig {
+            ttl_us: ttl.as_micros() as u64,
+            min_per_s: b.u32("min_per_s", d.min_per_s, 0, 1_000_000)?,
+            percent,
+        })
+    } else {
+        ClientBudget::Unlimited
+    };
+    let throttling = if t.has("throttling") {
+        let th = t.sub("throttling", &["max_tokens", "token_ratio"])?;
+        let max = th.req_f64("max_tokens", F::Pos)?;
+        if max > 1000.0 {
+            return Err(t.cx.invalid(
+                &th.key("max_tokens"),
+                format!("expected a number in (0, 1000] (gRFC A6), got {max}"),
+            ));
+        }
+        let ratio = th.req_f64("token_ratio", F::Pos)?;
+        let (max_milli, ratio_milli) = ((max * 1000.0).round(), (ratio * 1000.0).round());
+        if max_milli < 1.0 || !(1.0..=1e9).contains(&ratio_milli) {
+            return Err(t.cx.invalid(
+                &th.key(if max_milli < 1.0 { "max_tokens" } else { "token_ratio" }),
+                "expected at least 0.001 (tokens are counted to three decimals, as in gRFC A6), and token_ratio at most 1e6",
+            ));
+        }
+        Some(ThrottleConfig {
+            max_milli: max_milli as u64,
+            ratio_milli: ratio_milli as u64,
+        })
+    } else {
+        None
+    };
+    let breaker = if t.has("breaker") {
+        let b = t.sub(
+            "breaker",
+            &[
+                "failures",
+                "failure_ratio",
+                "window",
+                "min_requests",
+                "open_for",
+                "probes",
+            ],
+        )?;
+        let consecutive = match b.get("failures") {
+            None => None,
+            Some(v) => Some(int_u32(t.cx, &b.key("failures"), v, 1, 1_000_000)?),
+        };
+        let ratio = match b.opt_f64("failure_ratio", F::Unit)? {
+            None => {
+                for k in ["window", "min_requests"] {
+                    if b.has(k) {
+                        return Err(t.cx.invalid(
+                            &b.key(k),
+                            "only with `failure_ratio` (the ratio it qualifies)",
+                        ));
+                    }
+                }
+                None
+            }
+            Some(r) => {
+                let permille = (r * 1000.0).round();
+                if permille < 1.0 {
+                    return Err(t.cx.invalid(
+                        &b.key("failure_ratio"),
+                        format!("expected a ratio in (0, 1], to three decimals, got {r}"),
+                    ));
+                }
+                Some(RatioTrip {
+                    permille: permille as u32,
+                    window_us: b.dur("window", secs(10), D::Pos)?.as_micros() as u64,
+                    min_requests: b.u32("min_requests", 10, 1, 1_000_000)?,
+                })
+            }
+        };
+        if consecutive.is_none() && ratio.is_none() {
+            return Err(t.cx.invalid(
+                &b.key("failures"),
+                "a breaker needs `failures` (consecutive failures that open it) or `failure_ratio` (over `window`, with `min_requests`), or both",
+            ));
+        }
+        Some(BreakerConfig {
+            trip: Trip { consecutive, ratio },
+            open_us: b.dur("open_for", secs(5), D::Pos)?.as_micros() as u64,
+            probes: b.u32("probes", 1, 1, 1_000_000)?,
+        })
+    } else {
+        None
+    };
+    Ok(ClientRetry {
+        policy,
+        base,
+        cap,
+        max_attempts,
+        budget,
+        throttling,
+        breaker,
+    })
 }
 
 fn backend(top: &Tb) -> R<Backend> {

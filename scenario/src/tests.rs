@@ -1169,3 +1169,464 @@ fn checks_messages_name_the_registry_in_table_order() {
         "{toml}"
     );
 }
+
+// ----- load shapes: schedule and trace --------------------------------------------------------
+
+#[test]
+fn schedule_parses_with_its_phases() {
+    let s = parse(
+        "name = \"x\"\nduration = \"10m\"\n[workload]\narrival = { kind = \"schedule\", phases = [{ rate = 10.0, for = \"1m\" }, { rate = 30.0, for = \"30s\" }, { rate = 10.0, for = \"2m\" }] }\n",
+    )
+    .unwrap();
+    let Arrival::Schedule { phases, repeat } = &s.workload.arrival else {
+        panic!("{:?}", s.workload.arrival)
+    };
+    assert_eq!(phases.len(), 3);
+    assert_eq!(*repeat, Repeat::Times(1));
+    // Phases over the load: the last rate holds to the end; equal neighbours merge.
+    let p = s.workload.arrival.phases(s.duration).unwrap();
+    assert_eq!(
+        p,
+        vec![
+            (secs(0), secs(60), 10.0),
+            (secs(60), secs(90), 30.0),
+            (secs(90), secs(600), 10.0)
+        ]
+    );
+    // 10/s for 570 s + 30/s for 30 s.
+    assert!(
+        (s.expected_ops() - 6600.0).abs() < 1e-6,
+        "{}",
+        s.expected_ops()
+    );
+    let f = parse(
+        "name = \"x\"\nduration = \"10m\"\n[workload]\narrival = { kind = \"schedule\", phases = [{ rate = 1.0, for = \"1m\" }, { rate = 0.0, for = \"1m\" }], repeat = \"forever\" }\n",
+    )
+    .unwrap();
+    let p = f.workload.arrival.phases(f.duration).unwrap();
+    assert_eq!(p.len(), 10);
+    assert_eq!(p[9], (secs(540), secs(600), 0.0));
+    // A poisson load is one phase; a ramp has none.
+    let q = parse("name = \"x\"\nduration = \"10m\"\n").unwrap();
+    assert_eq!(
+        q.workload.arrival.phases(q.duration),
+        Some(vec![(secs(0), secs(600), 1.0)])
+    );
+}
+
+#[test]
+fn schedule_arrivals_follow_the_phases() {
+    let a = Arrival::Schedule {
+        phases: vec![
+            Phase {
+                rate: 100.0,
+                length: secs(10),
+            },
+            Phase {
+                rate: 0.0,
+                length: secs(10),
+            },
+        ],
+        repeat: Repeat::Forever,
+    };
+    let v: Vec<u64> = workload::Arrivals::new(&a, 3, secs(100)).collect();
+    // 5 plays of 10 s at 100/s: ~5000 arrivals, none in the zero phases.
+    assert!((v.len() as f64 - 5000.0).abs() < 4.0 * 71.0, "{}", v.len());
+    assert!(
+        v.iter().all(|&t| (t / 10_000_000) % 2 == 0),
+        "an arrival in a 0-rate phase"
+    );
+    assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    // The same seed, the same arrivals.
+    let w: Vec<u64> = workload::Arrivals::new(&a, 3, secs(100)).collect();
+    assert_eq!(v, w);
+    // Played once, then the last rate (0) holds: nothing after 20 s.
+    let once = Arrival::Schedule {
+        phases: vec![
+            Phase {
+                rate: 100.0,
+                length: secs(10),
+            },
+            Phase {
+                rate: 0.0,
+                length: secs(10),
+            },
+        ],
+        repeat: Repeat::Times(1),
+    };
+    let v: Vec<u64> = workload::Arrivals::new(&once, 3, secs(100)).collect();
+    assert!(v.iter().all(|&t| t < 10_000_000));
+    assert!(v.len() > 900);
+}
+
+#[test]
+fn schedule_bad_input() {
+    let base = "name = \"x\"\nduration = \"10m\"\n[workload]\narrival = ";
+    let bad = |arrival: &str, frags: &[&str]| err(parse(&format!("{base}{arrival}\n")), frags);
+    bad(
+        "{ kind = \"schedule\" }",
+        &["workload.arrival.phases", "required"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [] }",
+        &["workload.arrival.phases", "1 to"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = -1.0, for = \"1s\" }] }",
+        &["workload.arrival.phases[0].rate", ">= 0"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 1.0, for = \"0s\" }] }",
+        &["workload.arrival.phases[0].for", "greater than 0s"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 0.0, for = \"1s\" }] }",
+        &["workload.arrival.phases", "above 0"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 1.0, for = \"1s\", x = 1 }] }",
+        &["workload.arrival.phases[0].x"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 1.0, for = \"1s\" }], repeat = 0 }",
+        &["workload.arrival.repeat", "1..="],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 1.0, for = \"1s\" }], repeat = \"always\" }",
+        &["workload.arrival.repeat", "forever"],
+    );
+    bad(
+        "{ kind = \"schedule\", phases = [{ rate = 1.0, for = \"1ms\" }, { rate = 2.0, for = \"1ms\" }], repeat = \"forever\" }",
+        &["workload.arrival", "100000 phases"],
+    );
+}
+
+/// Writes `files` into a fresh directory and parses `src` as a file there.
+fn parse_in_dir(tag: &str, src: &str, files: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+    let dir = std::env::temp_dir().join(format!("scenario-trace-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let r = parse_str(src, F, &[], Some(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+const TRACE_BASE: &str = "name = \"x\"\nduration = \"10s\"\n[workload]\narrival = ";
+
+#[test]
+fn trace_of_times_replays_them() {
+    let src = format!("{TRACE_BASE}{{ kind = \"trace\", file = \"t.csv\", scale = 2.0 }}\n");
+    let s = parse_in_dir(
+        "times",
+        &src,
+        &[("t.csv", "time_s\n0.5\n# a comment\n1.25\n1.25\n20\n")],
+    )
+    .unwrap();
+    let Arrival::Trace(t) = &s.workload.arrival else {
+        panic!()
+    };
+    assert_eq!(
+        t.data,
+        TraceData::Times(vec![500_000, 1_250_000, 1_250_000, 20_000_000])
+    );
+    // Scale 2: each time twice; the one past `duration` is not sent.
+    let v: Vec<u64> = workload::Arrivals::new(&s.workload.arrival, 1, s.duration).collect();
+    assert_eq!(
+        v,
+        vec![500_000, 500_000, 1_250_000, 1_250_000, 1_250_000, 1_250_000]
+    );
+    let p = s.workload.arrival.phases(s.duration).unwrap();
+    assert_eq!(p[0], (secs(0), secs(1), 2.0));
+    assert_eq!(p[1], (secs(1), secs(2), 4.0));
+    assert_eq!(p.last().unwrap().2, 0.0);
+}
+
+#[test]
+fn trace_of_counts_spreads_them_over_their_interval() {
+    let src = format!(
+        "{TRACE_BASE}{{ kind = \"trace\", file = \"c.csv\", format = \"counts\", interval = \"2s\" }}\n"
+    );
+    let s = parse_in_dir("counts", &src, &[("c.csv", "100\n0\n50\n")]).unwrap();
+    let Arrival::Trace(t) = &s.workload.arrival else {
+        panic!()
+    };
+    assert_eq!(
+        t.data,
+        TraceData::Counts(vec![
+            (0, 2_000_000, 100),
+            (2_000_000, 4_000_000, 0),
+            (4_000_000, 6_000_000, 50)
+        ])
+    );
+    let v: Vec<u64> = workload::Arrivals::new(&s.workload.arrival, 1, s.duration).collect();
+    assert_eq!(v.len(), 150);
+    assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(v.iter().filter(|&&t| t < 2_000_000).count(), 100);
+    assert!(v.iter().all(|&t| !(2_000_000..4_000_000).contains(&t)));
+    assert_eq!(
+        v,
+        workload::Arrivals::new(&s.workload.arrival, 1, s.duration).collect::<Vec<_>>(),
+        "deterministic"
+    );
+    assert_ne!(
+        v,
+        workload::Arrivals::new(&s.workload.arrival, 2, s.duration).collect::<Vec<_>>(),
+        "spread by the seed's stream"
+    );
+    // With start times: an interval ends where the next starts.
+    let s = parse_in_dir(
+        "counts2",
+        &src,
+        &[("c.csv", "start_s,count\n0,10\n1,20\n5,5\n")],
+    )
+    .unwrap();
+    let Arrival::Trace(t) = &s.workload.arrival else {
+        panic!()
+    };
+    assert_eq!(
+        t.data,
+        TraceData::Counts(vec![
+            (0, 1_000_000, 10),
+            (1_000_000, 5_000_000, 20),
+            (5_000_000, 7_000_000, 5)
+        ])
+    );
+}
+
+#[test]
+fn bad_trace_files_name_the_file_and_line() {
+    let times = format!("{TRACE_BASE}{{ kind = \"trace\", file = \"t.csv\" }}\n");
+    let counts =
+        format!("{TRACE_BASE}{{ kind = \"trace\", file = \"t.csv\", format = \"counts\" }}\n");
+    let cases: [(&str, &str, &[&str]); 8] = [
+        (&times, "1\n2\n1.5\n", &["t.csv line 3", "go back"]),
+        (&times, "1\n-2\n", &["t.csv line 2", ">= 0"]),
+        (&times, "1\nabc\n", &["t.csv line 2", "number of seconds"]),
+        (&times, "# nothing\n\n", &["t.csv", "no arrivals"]),
+        (&counts, "3\n-1\n", &["t.csv line 2", "count"]),
+        (&counts, "0,3\n0,4\n", &["t.csv line 2", "must increase"]),
+        (&counts, "0\n0\n", &["t.csv", "no arrivals"]),
+        (&counts, "0,3\n4\n", &["t.csv line 2", "every line"]),
+    ];
+    for (i, (src, body, frags)) in cases.iter().enumerate() {
+        let e = err(
+            parse_in_dir(&format!("bad{i}"), src, &[("t.csv", body)]),
+            frags,
+        );
+        assert!(e.contains("workload.arrival.file"), "{e}");
+    }
+    err(
+        parse_in_dir("missing", &times, &[]),
+        &[
+            "workload.arrival.file",
+            "cannot read the trace file",
+            "t.csv",
+        ],
+    );
+    err(
+        parse_in_dir(
+            "interval",
+            &format!("{TRACE_BASE}{{ kind = \"trace\", file = \"t.csv\", interval = \"1s\" }}\n"),
+            &[("t.csv", "1\n")],
+        ),
+        &["workload.arrival.interval", "counts"],
+    );
+    err(
+        parse_in_dir(
+            "scale",
+            &format!("{TRACE_BASE}{{ kind = \"trace\", file = \"t.csv\", scale = 0 }}\n"),
+            &[("t.csv", "1\n")],
+        ),
+        &["workload.arrival.scale", "> 0"],
+    );
+}
+
+// ----- the client's own retries -----------------------------------------------------------------
+
+#[test]
+fn client_retry_absent_takes_retry() {
+    let s = parse(
+        "name = \"x\"\n[retry]\npolicy = \"fixed\"\nmax_attempts = 3\nbudget = { ratio = 0.1, min_per_s = 2.0 }\n",
+    )
+    .unwrap();
+    assert_eq!(s.client.retry, None);
+    assert_eq!(s.client.wait_for, WaitFor::Answer);
+    assert_eq!(s.client.instances, 1);
+    let r = s.client_retry();
+    assert_eq!((r.policy, r.max_attempts), (Backoff::Fixed, 3));
+    assert_eq!(
+        r.budget,
+        ClientBudget::Ratio {
+            ratio: 0.1,
+            min_per_s: 2.0
+        }
+    );
+    assert_eq!((r.throttling, r.breaker), (None, None));
+}
+
+#[test]
+fn client_retry_parses_every_key() {
+    use conductor::retry::{BreakerConfig, FinagleBudgetConfig, RatioTrip, ThrottleConfig, Trip};
+    let s = parse(
+        "name = \"x\"\n[retry]\npolicy = \"fixed\"\nbase = \"50ms\"\n[client]\nwait_for = \"done\"\ninstances = 4\n[client.retry]\nmax_attempts = 7\nbudget = { ttl = \"5s\", min_per_s = 3, percent = 0.5 }\nthrottling = { max_tokens = 10, token_ratio = 0.1 }\nbreaker = { failures = 5, failure_ratio = 0.25, window = \"20s\", min_requests = 8, open_for = \"2s\", probes = 2 }\n",
+    )
+    .unwrap();
+    assert_eq!(s.client.wait_for, WaitFor::Done);
+    assert_eq!(s.client.instances, 4);
+    let r = s.client.retry.clone().unwrap();
+    // Absent keys take [retry]'s.
+    assert_eq!(
+        (r.policy, r.base, r.cap),
+        (Backoff::Fixed, ms(50), secs(10))
+    );
+    assert_eq!(r.max_attempts, 7);
+    assert_eq!(
+        r.budget,
+        ClientBudget::Finagle(FinagleBudgetConfig {
+            ttl_us: 5_000_000,
+            min_per_s: 3,
+            percent: 0.5
+        })
+    );
+    assert_eq!(
+        r.throttling,
+        Some(ThrottleConfig {
+            max_milli: 10_000,
+            ratio_milli: 100
+        })
+    );
+    assert_eq!(
+        r.breaker,
+        Some(BreakerConfig {
+            trip: Trip {
+                consecutive: Some(5),
+                ratio: Some(RatioTrip {
+                    permille: 250,
+                    window_us: 20_000_000,
+                    min_requests: 8
+                })
+            },
+            open_us: 2_000_000,
+            probes: 2
+        })
+    );
+    assert_eq!(s.client_retry(), r);
+    // A table without a budget: unlimited (Finagle's "no budget"), not [retry]'s.
+    let s = parse("name = \"x\"\n[retry]\nbudget = { ratio = 0.1 }\n[client.retry]\n").unwrap();
+    assert_eq!(s.client_retry().budget, ClientBudget::Unlimited);
+    // Budget keys default to Finagle's.
+    let s = parse("name = \"x\"\n[client.retry]\nbudget = {}\n").unwrap();
+    assert_eq!(
+        s.client_retry().budget,
+        ClientBudget::Finagle(FinagleBudgetConfig::DEFAULT)
+    );
+}
+
+#[test]
+fn client_retry_echoes_back() {
+    let s = parse(
+        "name = \"x\"\n[client]\nwait_for = \"done\"\n[client.retry]\nbudget = { ttl = \"5s\", min_per_s = 0, percent = 0.0 }\nthrottling = { max_tokens = 2.5, token_ratio = 0.125 }\nbreaker = { failure_ratio = 0.5, open_for = \"1s\" }\n",
+    )
+    .unwrap();
+    let echoed = toml::to_string(&s).unwrap();
+    let back = parse(&echoed).unwrap();
+    assert_eq!(back, s, "{echoed}");
+}
+
+#[test]
+fn client_bad_input() {
+    let base = "name = \"x\"\n";
+    let bad = |body: &str, frags: &[&str]| err(parse(&format!("{base}{body}\n")), frags);
+    bad(
+        "[client]\nwait_for = \"end\"",
+        &["client.wait_for", "\"answer\" | \"done\""],
+    );
+    bad("[client]\ninstances = 0", &["client.instances", "1..=1000"]);
+    bad(
+        "[client.retry]\npolicy = \"linear\"",
+        &["client.retry.policy", "a retry policy"],
+    );
+    bad("[client.retry]\nfoo = 1", &["client.retry.foo", "expected"]);
+    bad(
+        "[client.retry]\nbase = \"20s\"",
+        &["client.retry.base", "base <= cap"],
+    );
+    bad(
+        "[client.retry]\nmax_attempts = 0",
+        &["client.retry.max_attempts", "1..=100"],
+    );
+    bad(
+        "[client.retry]\nbudget = { ttl = \"500ms\" }",
+        &["client.retry.budget.ttl", "1s to 60s"],
+    );
+    bad(
+        "[client.retry]\nbudget = { ttl = \"61s\" }",
+        &["client.retry.budget.ttl", "1s to 60s"],
+    );
+    bad(
+        "[client.retry]\nbudget = { min_per_s = -1 }",
+        &["client.retry.budget.min_per_s", "0..="],
+    );
+    bad(
+        "[client.retry]\nbudget = { percent = -0.1 }",
+        &["client.retry.budget.percent", ">= 0"],
+    );
+    bad(
+        "[client.retry]\nbudget = { percent = 1001 }",
+        &["client.retry.budget.percent", "[0, 1000]"],
+    );
+    bad(
+        "[client.retry]\nbudget = { ratio = 0.1 }",
+        &["client.retry.budget.ratio", "ttl, min_per_s, percent"],
+    );
+    bad(
+        "[client.retry]\nthrottling = { token_ratio = 0.1 }",
+        &["client.retry.throttling.max_tokens", "required"],
+    );
+    bad(
+        "[client.retry]\nthrottling = { max_tokens = 1001, token_ratio = 0.1 }",
+        &["client.retry.throttling.max_tokens", "(0, 1000]"],
+    );
+    bad(
+        "[client.retry]\nthrottling = { max_tokens = 0, token_ratio = 0.1 }",
+        &["client.retry.throttling.max_tokens", "> 0"],
+    );
+    bad(
+        "[client.retry]\nthrottling = { max_tokens = 10, token_ratio = -1 }",
+        &["client.retry.throttling.token_ratio", "> 0"],
+    );
+    bad(
+        "[client.retry]\nthrottling = { max_tokens = 10, token_ratio = 0.0001 }",
+        &["client.retry.throttling.token_ratio", "0.001"],
+    );
+    bad(
+        "[client.retry]\nbreaker = { open_for = \"1s\" }",
+        &["client.retry.breaker.failures", "failure_ratio"],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failures = -3 }",
+        &["client.retry.breaker.failures", "1..="],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failures = 3, open_for = \"-1s\" }",
+        &["client.retry.breaker.open_for", "duration"],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failure_ratio = 1.5 }",
+        &["client.retry.breaker.failure_ratio", "[0, 1]"],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failure_ratio = 0.5, min_requests = 0 }",
+        &["client.retry.breaker.min_requests", "1..="],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failures = 3, window = \"1s\" }",
+        &["client.retry.breaker.window", "failure_ratio"],
+    );
+    bad(
+        "[client.retry]\nbreaker = { failures = 3, probes = 0 }",
+        &["client.retry.breaker.probes", "1..="],
+    );
+}

@@ -3,7 +3,7 @@
 //! and independent of what the system does with the requests.
 
 use crate::rng::{stream, Purpose};
-use crate::{Arrival, Pick, Workload};
+use crate::{Arrival, Phase, Pick, Repeat, TraceData, Workload};
 use conductor::op::OpKind;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;
@@ -20,6 +20,18 @@ pub struct Arrivals {
     end: f64,
     /// Arrivals produced so far.
     count: u64,
+    /// A trace's arrivals of the current interval (sorted), and the next interval's index.
+    replay: Replay,
+}
+
+/// Where a trace's replay is.
+#[derive(Default)]
+struct Replay {
+    /// The current interval's (or time's) arrivals, µs, in the order they are handed out
+    /// (reversed: popped from the end).
+    pending: Vec<u64>,
+    /// The next record of the trace to expand.
+    next: usize,
 }
 
 impl Arrivals {
@@ -31,6 +43,46 @@ impl Arrivals {
             t: 0.0,
             end: duration.as_secs_f64(),
             count: 0,
+            replay: Replay::default(),
+        }
+    }
+
+    /// The next arrival of a trace, µs, or `None` when it is over.
+    fn replay(&mut self) -> Option<u64> {
+        let Arrival::Trace(tr) = &self.kind else {
+            return None;
+        };
+        let scale = tr.scale;
+        loop {
+            if let Some(t) = self.replay.pending.pop() {
+                return Some(t);
+            }
+            let i = self.replay.next;
+            self.replay.next += 1;
+            // `scale` copies of each record: the whole part always, the fraction by a draw.
+            let copies = |rng: &mut ChaCha8Rng, n: u64| -> u64 {
+                let x = n as f64 * scale;
+                let whole = x.floor();
+                whole as u64 + u64::from(rng.gen::<f64>() < x - whole)
+            };
+            match &tr.data {
+                TraceData::Empty => return None,
+                TraceData::Times(v) => {
+                    let &t = v.get(i)?;
+                    let n = copies(&mut self.rng, 1);
+                    self.replay
+                        .pending
+                        .extend(std::iter::repeat_n(t, n as usize));
+                }
+                TraceData::Counts(c) => {
+                    let &(a, b, n) = c.get(i)?;
+                    let n = copies(&mut self.rng, n);
+                    // Spread uniformly over the interval by the arrivals stream, sorted.
+                    let mut ts: Vec<u64> = (0..n).map(|_| self.rng.gen_range(a..b)).collect();
+                    ts.sort_unstable_by(|x, y| y.cmp(x));
+                    self.replay.pending = ts;
+                }
+            }
         }
     }
 
@@ -86,6 +138,13 @@ impl Arrivals {
                     }
                 }
             }
+            Arrival::Schedule { ref phases, repeat } => {
+                // The field, not `exp1()`: `phases` borrows `self.kind`.
+                let need: f64 = self.rng.sample(Exp1);
+                schedule_advance(phases, repeat, self.t, need, self.end)
+            }
+            // Replayed in `next`.
+            Arrival::Trace(_) => self.end,
             Arrival::Ramp { from, to } => {
                 // Thinning (Lewis–Shedler) against the larger end rate.
                 let max = from.max(to);
@@ -108,6 +167,14 @@ impl Arrivals {
 impl Iterator for Arrivals {
     type Item = u64;
     fn next(&mut self) -> Option<u64> {
+        if matches!(self.kind, Arrival::Trace(_)) {
+            let t = self.replay()?;
+            if t as f64 >= self.end * 1e6 {
+                return None;
+            }
+            self.count += 1;
+            return Some(t);
+        }
         let t = self.advance();
         if t >= self.end {
             return None;
@@ -115,6 +182,64 @@ impl Iterator for Arrivals {
         self.t = t;
         self.count += 1;
         Some((t * 1e6) as u64)
+    }
+}
+
+/// The time (s) at which the integrated rate of a schedule, from `t`, reaches `need`: the exact
+/// inversion of a piecewise-constant rate, as for `bursty` (whole plays of the list are skipped
+/// at once when `repeat` is `forever`). `end` or beyond when the load phase ends first.
+fn schedule_advance(phases: &[Phase], repeat: Repeat, t: f64, mut need: f64, end: f64) -> f64 {
+    let cycle: f64 = phases.iter().map(|p| p.length.as_secs_f64()).sum();
+    let per_cycle: f64 = phases.iter().map(|p| p.rate * p.length.as_secs_f64()).sum();
+    let last_rate = phases.last().map_or(0.0, |p| p.rate);
+    let mut t = t;
+    let played_out = |t: f64| match repeat {
+        Repeat::Forever => false,
+        Repeat::Times(n) => t >= cycle * f64::from(n),
+    };
+    loop {
+        if t >= end {
+            return t;
+        }
+        if cycle <= 0.0 || played_out(t) {
+            // The last phase's rate holds to the end.
+            return if last_rate > 0.0 {
+                t + need / last_rate
+            } else {
+                end
+            };
+        }
+        let k = (t / cycle).floor();
+        // Find the phase `t` is in, and walk phase by phase.
+        let mut pos = t - k * cycle;
+        let mut start = k * cycle;
+        for p in phases {
+            let len = p.length.as_secs_f64();
+            if pos >= len {
+                pos -= len;
+                start += len;
+                continue;
+            }
+            let left = len - pos;
+            if p.rate > 0.0 && p.rate * left >= need {
+                return t + need / p.rate;
+            }
+            need -= p.rate * left;
+            t += left;
+            pos = 0.0;
+            start += len;
+            if t >= end {
+                return t;
+            }
+        }
+        // The end of a play (rounding may leave `t` a hair short of it): skip whole plays when
+        // the need spans them.
+        t = t.max(start);
+        if repeat == Repeat::Forever && per_cycle > 0.0 && need > per_cycle {
+            let whole = (need / per_cycle).floor();
+            t += whole * cycle;
+            need -= whole * per_cycle;
+        }
     }
 }
 

@@ -30,17 +30,21 @@ pub struct Placement {
     pub start: Instant,
 }
 
-/// A running client.
+/// A running client: its `client.instances`, each with its own machine (budget, throttle,
+/// breaker) and its own connection to the API.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    instances: Vec<Arc<Shared>>,
 }
 
 impl Client {
     /// Requests scheduled (later lifecycle steps, retries waiting out their backoff) and not sent
     /// yet: the drain waits for them as for requests in flight.
     pub fn pending(&self) -> u64 {
-        self.shared.lock().machine.pending()
+        self.instances
+            .iter()
+            .map(|s| s.lock().machine.pending())
+            .sum()
     }
 }
 
@@ -56,6 +60,8 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Wakes the timeout sweeper when its queue gets a first entry.
     first_deadline: Notify,
+    /// This instance's index (`0..client.instances`).
+    index: usize,
 }
 
 impl Shared {
@@ -69,7 +75,8 @@ impl Shared {
     }
 }
 
-/// Starts the client on `node`: the sender, and the timeout sweeper when there is a timeout.
+/// Starts the client's instances on `node`: each its sender, and its timeout sweeper when there
+/// is a timeout; with `wait_for = "done"`, one watcher hands each terminal op to its instance.
 pub fn start(
     node: &madsim::runtime::NodeHandle,
     rec: Arc<SimRecorder>,
@@ -77,6 +84,36 @@ pub fn start(
     at: Placement,
     cfg: ClientConfig,
 ) -> Client {
+    let n = cfg.instances.max(1);
+    let instances: Vec<Arc<Shared>> = (0..n)
+        .map(|i| start_instance(node, rec.clone(), net.clone(), at.clone(), cfg.instance(i)))
+        .collect();
+    if instances[0].lock().machine.waits_for_done() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        rec.watch_terminal(tx);
+        let all = instances.clone();
+        node.spawn(async move {
+            let first_id_mask = (1u64 << scenario::client::ATTEMPT_SHIFT) - 1;
+            while let Some((id, ok)) = rx.recv().await {
+                let s = &all[((id & first_id_mask) % u64::from(n)) as usize];
+                let now = s.rec.now_us();
+                let ended = s.lock().machine.terminal(id, ok, now);
+                if let Some(e) = ended {
+                    perform(s, e, now);
+                }
+            }
+        });
+    }
+    Client { instances }
+}
+
+fn start_instance(
+    node: &madsim::runtime::NodeHandle,
+    rec: Arc<SimRecorder>,
+    net: Net,
+    at: Placement,
+    cfg: ClientConfig,
+) -> Arc<Shared> {
     let machine = ClientMachine::new(&cfg);
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
@@ -87,6 +124,7 @@ pub fn start(
         rec,
         net,
         first_deadline: Notify::new(),
+        index: cfg.instance as usize,
     });
     let (timeout, sends) = {
         let g = shared.lock();
@@ -101,7 +139,7 @@ pub fn start(
             drive(&sh).await;
         }
     });
-    Client { shared }
+    shared
 }
 
 /// Waits until the API accepts a connection (services start in any order).
@@ -147,7 +185,13 @@ async fn send(s: &Arc<Shared>, attempt: Attempt) {
     } else {
         s.rec.resubmitted(&wire);
     }
-    s.lock().machine.sending(&attempt, s.rec.now_us());
+    let now = s.rec.now_us();
+    let admitted = s.lock().machine.sending(&attempt, now);
+    if !admitted {
+        let ended = s.lock().machine.refused(attempt, now);
+        perform(s, ended, now);
+        return;
+    }
     let Some(link) = ensure_link(s).await else {
         let now = s.rec.now_us();
         let ended = s.lock().machine.unsendable(attempt, now);
@@ -155,7 +199,12 @@ async fn send(s: &Arc<Shared>, attempt: Attempt) {
         return;
     };
     let now = s.rec.now_us();
-    if s.lock().machine.sent(attempt, now) {
+    let (first_deadline, in_flight) = {
+        let mut g = s.lock();
+        (g.machine.sent(attempt, now), g.machine.in_flight())
+    };
+    s.rec.client_in_flight(now, s.index, in_flight);
+    if first_deadline {
         s.first_deadline.notify_one();
     }
     if !link.send(Msg::Request(wire)) {
@@ -175,10 +224,16 @@ async fn send(s: &Arc<Shared>, attempt: Attempt) {
 fn perform(s: &Arc<Shared>, e: Ended, now_us: u64) {
     let rec = &s.rec;
     let intended = e.attempt.op.intended_us;
+    let in_flight = s.lock().machine.in_flight();
+    rec.attempt_ended(intended, e.sent_us, now_us, s.index, in_flight);
     // What this attempt was, whatever comes next.
     match e.failure {
         Some(AttemptFailure::Timeout) => rec.timed_out(intended),
-        Some(AttemptFailure::Unreachable) => rec.undelivered(intended),
+        // Never sent: refused at the client, as the API would count a refusal.
+        Some(AttemptFailure::Unreachable | AttemptFailure::BreakerOpen) => {
+            rec.undelivered(intended)
+        }
+        None => rec.goodput(intended, now_us),
         _ => {}
     }
     let container = e.attempt.op.container;

@@ -11,6 +11,7 @@ compile_error!(
 );
 
 pub mod client;
+pub mod compare;
 pub mod explore;
 pub mod faults;
 pub mod matrix;

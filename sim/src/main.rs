@@ -42,6 +42,36 @@ enum Cmd {
     Sweep(SweepArgs),
     /// Combines the outputs of `sweep --shard I/N` into what one unsharded sweep writes.
     Merge(MergeArgs),
+    /// Runs every combination of some scenario keys (retry policies, budgets, breakers) on the
+    /// same seeds and compares goodput, amplification, latency and recovery, with paired
+    /// differences per seed against the first row.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    s: ScenarioArgs,
+    /// An axis: a key and the values it takes, e.g. `--vary client.retry.policy=none,full-jitter`;
+    /// a value may bring keys along after `+` (`full-jitter+client.retry.budget.ratio=0.1`);
+    /// several --vary make every combination, the last fastest.
+    #[arg(long = "vary", value_name = "KEY=V1,V2,…")]
+    vary: Vec<String>,
+    /// Seeds per row (the same seeds, hence the same arrivals, on every row).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    seeds: u64,
+    /// First seed (default: the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Runs at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory (default: reports/out/<scenario name>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write compare.csv.
+    #[arg(long)]
+    csv: bool,
 }
 
 #[derive(Args)]
@@ -237,7 +267,88 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Replay(a) => replay(a),
         Cmd::Sweep(a) => sweep(a),
         Cmd::Merge(a) => merge(a),
+        Cmd::Compare(a) => compare(a),
     }
+}
+
+/// The peak resident memory of this process so far (kB), where the system says (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    use sim::compare::{CompareError, Plan};
+    let bad = |e: CompareError| -> anyhow::Error {
+        if e.is_bad_input() {
+            // A scenario error names its file already.
+            let file = a.s.scenario.display().to_string();
+            let m = e.to_string();
+            BadInput(if m.contains(&file) {
+                m
+            } else {
+                format!("{file}: {m}")
+            })
+            .into()
+        } else {
+            anyhow::Error::new(e)
+        }
+    };
+    let scn = load(&a.s)?;
+    let source = Source::read(&a.s.scenario, &a.s.sets).map_err(sweep_err)?;
+    let first = a.seed.unwrap_or(scn.seed);
+    let plan = Plan::new(&source, &a.vary, first, a.seeds).map_err(bad)?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let out = out_dir(a.out, &scn)?;
+    let wall = Instant::now();
+    let pb = bar(
+        plan.runs(),
+        format!("{} ({} rows)", scn.name, plan.rows.len()),
+        "runs",
+    );
+    let outcome = sim::compare::run(&plan, jobs, &|| pb.inc(1));
+    pb.finish_and_clear();
+    let outcome = outcome.map_err(bad)?;
+    let runs_wall = wall.elapsed().as_secs_f64();
+    let rss_after_runs = peak_rss_kb();
+    let c = &outcome.compare;
+    let table = c.table();
+    let json = out.join("compare.json");
+    write(&json, &c.to_json())?;
+    let page = sim::compare::page(&plan, &outcome, &table)?;
+    let html_path = out.join("report.html");
+    write(&html_path, &page)?;
+    print!("{table}");
+    println!("compare    {}", json.display());
+    println!("           {}", html_path.display());
+    if a.csv {
+        let csv = out.join("compare.csv");
+        write(&csv, &c.to_csv())?;
+        println!("           {}", csv.display());
+    }
+    // Wall time and memory go to stdout only: compare.json stays byte-identical.
+    let own = wall.elapsed().as_secs_f64() - runs_wall;
+    let mem = match (rss_after_runs, peak_rss_kb()) {
+        (Some(r), Some(p)) => format!(
+            "; peak memory {:.0} MB ({:.0} MB after the runs)",
+            p as f64 / 1024.0,
+            r as f64 / 1024.0
+        ),
+        _ => String::new(),
+    };
+    println!(
+        "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {runs_wall:.1} s wall; \
+         compare's own work (statistics, recovery, files) {own:.2} s{mem}",
+        plan.runs(),
+        plan.rows.len(),
+        plan.seeds
+    );
+    Ok(if c.any_slo_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// A progress bar over `n` seeds, on a terminal and for more than one seed only.

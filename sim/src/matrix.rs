@@ -28,8 +28,8 @@ impl Axis {
             .split_once('=')
             .ok_or_else(|| format!("--vary `{spec}`: expected KEY=V1,V2,…"))?;
         let key = key.trim();
-        let values: Vec<String> = vals
-            .split(',')
+        let values: Vec<String> = split_values(vals)
+            .into_iter()
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .collect();
@@ -43,6 +43,58 @@ impl Axis {
             values,
         })
     }
+
+    /// The `--set`s that give this axis `value`: `KEY=head`, then every key the value brings
+    /// along after `+` (`state-check+cluster.fencing=true` → `cluster.ordering=state-check`,
+    /// `cluster.fencing=true`).
+    pub fn sets(&self, value: &str) -> Vec<String> {
+        let mut parts = value.split('+');
+        let mut out = vec![format!("{}={}", self.key, parts.next().unwrap_or_default())];
+        out.extend(parts.map(str::to_string));
+        out
+    }
+}
+
+/// Splits `V1,V2,…` at the commas outside brackets, braces and quotes, so that a value may be
+/// a TOML array or inline table (`client.retry.budget={ ttl = "10s", percent = 0.1 }`).
+fn split_values(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth -= 1,
+            (None, ',') if depth <= 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// Every combination of the axes' values, as `(axis index, value)` picks: the cartesian
+/// product in the order given, the last axis varying fastest.
+pub fn combinations(axes: &[Axis]) -> Vec<Vec<(usize, String)>> {
+    let mut combos: Vec<Vec<(usize, String)>> = vec![Vec::new()];
+    for (i, axis) in axes.iter().enumerate() {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                axis.values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((i, v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
 }
 
 /// One cell of the matrix: a base scenario with one value per axis.
@@ -84,27 +136,13 @@ pub fn explore_matrix(
     jobs: usize,
     progress: &(dyn Fn(&Row) + Sync),
 ) -> Result<Vec<Row>, MatrixError> {
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for axis in axes {
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                axis.values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((axis.key.clone(), v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
+    let combos = combinations(axes);
     let mut rows = Vec::new();
     for base in bases {
         for combo in &combos {
             let mut all = sets.to_vec();
-            for (k, v) in combo {
-                let mut parts = v.split('+');
-                all.push(format!("{k}={}", parts.next().unwrap_or_default()));
-                all.extend(parts.map(str::to_string));
+            for (i, v) in combo {
+                all.extend(axes[*i].sets(v));
             }
             let scn = scenario::load(base, &all)?;
             let metrics = run_seeds(&scn, first, seeds, jobs)?;
@@ -123,7 +161,10 @@ pub fn explore_matrix(
             }
             let row = Row {
                 scenario: scn.name.clone(),
-                params: combo.iter().map(|(k, v)| (k.clone(), label(v))).collect(),
+                params: combo
+                    .iter()
+                    .map(|(i, v)| (axes[*i].key.clone(), label(v)))
+                    .collect(),
                 seeds,
                 checked: scn.checks.invariants.clone(),
                 broken,
@@ -138,7 +179,7 @@ pub fn explore_matrix(
 
 /// How an axis value reads in a table: `state-check+cluster.fencing=true` is
 /// `state-check + fencing`.
-fn label(v: &str) -> String {
+pub fn label(v: &str) -> String {
     let mut parts = v.split('+');
     let mut out = parts.next().unwrap_or_default().to_string();
     for extra in parts {
@@ -202,6 +243,32 @@ mod tests {
         assert!(Axis::parse("cluster.ordering").is_err());
         assert!(Axis::parse("=a").is_err());
         assert!(Axis::parse("k=").is_err());
+        // Commas inside a TOML array, inline table or string do not split.
+        let a = Axis::parse(r#"k=a,b+x.y={ t = "1s", p = 0.1 },[1, 2],"c,d""#).unwrap();
+        assert_eq!(
+            a.values,
+            [
+                r#"a"#,
+                r#"b+x.y={ t = "1s", p = 0.1 }"#,
+                "[1, 2]",
+                r#""c,d""#
+            ]
+        );
+    }
+
+    #[test]
+    fn values_bring_keys_along_and_combine_last_axis_fastest() {
+        let a = Axis::parse("cluster.ordering=none,state-check+cluster.fencing=true").unwrap();
+        assert_eq!(a.sets("none"), ["cluster.ordering=none"]);
+        assert_eq!(
+            a.sets("state-check+cluster.fencing=true"),
+            ["cluster.ordering=state-check", "cluster.fencing=true"]
+        );
+        let b = Axis::parse("cluster.hosts=1,2").unwrap();
+        let c = combinations(&[a, b]);
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[1], [(0, "none".to_string()), (1, "2".to_string())]);
+        assert_eq!(combinations(&[]), [Vec::<(usize, String)>::new()]);
     }
 
     #[test]

@@ -35,6 +35,8 @@ struct Inner {
     checker: Option<Checker>,
     /// The trace being written, if any.
     trace: Option<Trace>,
+    /// Where terminal ops go for a client that waits for them (`client.wait_for = "done"`).
+    terminal_watch: Option<tokio::sync::mpsc::UnboundedSender<(u64, bool)>>,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -59,6 +61,7 @@ impl SimRecorder {
                 client_retries: 0,
                 checker: None,
                 trace: None,
+                terminal_watch: None,
             }),
         }
     }
@@ -71,9 +74,11 @@ impl SimRecorder {
 
     /// The client sent an op.
     pub fn submitted(&self, op: &OpSpec) {
+        let now = self.now_us();
         let mut g = self.lock();
         g.in_flight += 1;
         g.m.sent_total += 1;
+        g.m.timeline.attempt_sent(now, true);
         if g.m.counting(op.intended_us) {
             g.m.submitted += 1;
         }
@@ -81,12 +86,54 @@ impl SimRecorder {
 
     /// The client sent a retry of a request (a new op id, the first attempt's intended time).
     pub fn resubmitted(&self, op: &OpSpec) {
+        let now = self.now_us();
         let mut g = self.lock();
         g.in_flight += 1;
         g.m.sent_total += 1;
+        g.m.timeline.attempt_sent(now, false);
+        // The retries series counts every retry when it is sent, warm-up and drain included.
+        g.m.timeline.retry(now);
         if g.m.counting(op.intended_us) {
             g.m.retry_attempts += 1;
+            g.m.client_retries += 1;
             g.client_retries += 1;
+        }
+    }
+
+    /// A client attempt intended (its request's first attempt) at `op_intended_us` and sent at
+    /// `sent_us` ended at `now_us`; `in_flight` client attempts of instance `client` are left.
+    pub fn attempt_ended(
+        &self,
+        op_intended_us: u64,
+        sent_us: u64,
+        now_us: u64,
+        client: usize,
+        in_flight: u32,
+    ) {
+        let mut g = self.lock();
+        g.m.timeline.attempt_ended(now_us, sent_us);
+        g.m.timeline.inflight_set(now_us, client, in_flight);
+        if g.m.counting(op_intended_us) {
+            g.m.attempt.record(now_us.saturating_sub(sent_us));
+        }
+    }
+
+    /// Client instance `client` has `in_flight` attempts outstanding from `now_us`.
+    pub fn client_in_flight(&self, now_us: u64, client: usize, in_flight: u32) {
+        self.lock()
+            .m
+            .timeline
+            .inflight_set(now_us, client, in_flight);
+    }
+
+    /// A request intended at `op_intended_us` succeeded at `now_us`, before the client gave up
+    /// on it: goodput.
+    pub fn goodput(&self, op_intended_us: u64, now_us: u64) {
+        let mut g = self.lock();
+        g.m.timeline.goodput(now_us, op_intended_us);
+        if g.m.counting(op_intended_us) {
+            g.m.goodput += 1;
+            g.m.end_to_end.record(now_us.saturating_sub(op_intended_us));
         }
     }
 
@@ -101,9 +148,12 @@ impl SimRecorder {
 
     /// The client gave up a request: its last attempt failed and no retry was allowed.
     pub fn gave_up(&self, op_intended_us: u64) {
+        let now = self.now_us();
         let mut g = self.lock();
+        g.m.timeline.gave_up(now);
         if g.m.counting(op_intended_us) {
             g.m.gave_up += 1;
+            g.m.client_gave_up += 1;
         }
     }
 
@@ -121,6 +171,13 @@ impl SimRecorder {
         if g.m.counting(op_intended_us) {
             g.m.timeouts += 1;
         }
+    }
+
+    /// Sends `(op id, done)` to `tx` for every op that becomes terminal: the client that waits
+    /// for its ops (`wait_for = "done"`) learns when they are, as a user polling or watching
+    /// the container would (the polling itself is not modelled: it learns at once).
+    pub fn watch_terminal(&self, tx: tokio::sync::mpsc::UnboundedSender<(u64, bool)>) {
+        self.lock().terminal_watch = Some(tx);
     }
 
     /// Judges the history with `checker` (install it before the run starts).
@@ -302,6 +359,10 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::Terminal { op, ok } => {
+                if let Some(tx) = &g.terminal_watch {
+                    // The client's watcher task runs on the client node: no re-entry here.
+                    let _ = tx.send((op.id, ok));
+                }
                 if m.counting(op.intended_us) {
                     if ok {
                         m.completed += 1;
@@ -317,13 +378,18 @@ impl Recorder for SimRecorder {
                 );
                 g.in_flight = g.in_flight.saturating_sub(1);
             }
-            Event::NotReady { .. } if counting => m.retry_attempts += 1,
+            Event::NotReady { .. } => {
+                // A re-queue is a retry of the conductor's: in the retries series always.
+                m.timeline.retry(now);
+                if counting {
+                    m.retry_attempts += 1;
+                }
+            }
             Event::GaveUp { .. } if counting => m.gave_up += 1,
             // Counted only inside the statistics window (guards above), or not counted.
             Event::Accepted { .. }
             | Event::CallerRuns { .. }
             | Event::Hold { .. }
-            | Event::NotReady { .. }
             | Event::GaveUp { .. }
             | Event::Applied { .. }
             | Event::Recovered { .. }

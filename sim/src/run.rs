@@ -179,6 +179,13 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         wall_s,
     );
     rep.expect(&names(&scn.checks.expect));
+    // Seeds merged: each seed's trigger (a nemesis draws its own) joins the union.
+    let trigger: Vec<reports::recovery::Window> = seeds
+        .iter()
+        .flat_map(|m| crate::compare::trigger(scn, m))
+        .collect();
+    let timeline = crate::sweep::merged_timeline(seeds);
+    rep.judged(&crate::compare::judge(scn, &timeline, &trigger));
     rep
 }
 

@@ -76,30 +76,46 @@ impl SweepError {
 }
 
 /// One value of a grid axis.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum GridValue {
-    /// An integer (A, B and STEP were all integers).
+    /// An integer (A, B and STEP were all integers, or a listed value was one).
     Int(i64),
     /// A float.
     Float(f64),
+    /// A listed value that is not a number (`--grid KEY=V1,V2,…`), as `--set` takes it:
+    /// `exponential`, `"5s"`, `true`.
+    Text(String),
 }
 
 impl GridValue {
     /// As TOML, for `--set`.
-    fn toml(self) -> String {
+    fn toml(&self) -> String {
         match self {
             GridValue::Int(i) => i.to_string(),
             // Debug keeps a decimal point (or an exponent): TOML reads it back as a float.
             GridValue::Float(f) => format!("{f:?}"),
+            GridValue::Text(t) => t.clone(),
         }
     }
 
-    fn json(self) -> serde_json::Value {
+    fn json(&self) -> serde_json::Value {
         match self {
-            GridValue::Int(i) => i.into(),
+            GridValue::Int(i) => (*i).into(),
             GridValue::Float(f) => {
-                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
             }
+            GridValue::Text(t) => t.trim_matches('"').into(),
+        }
+    }
+
+    /// A listed value: an integer, a float, else text.
+    fn listed(v: &str) -> GridValue {
+        if let Ok(i) = v.parse::<i64>() {
+            GridValue::Int(i)
+        } else if let Some(f) = v.parse::<f64>().ok().filter(|f| f.is_finite()) {
+            GridValue::Float(f)
+        } else {
+            GridValue::Text(v.to_string())
         }
     }
 }
@@ -116,7 +132,8 @@ pub struct GridSpec {
 }
 
 /// Parses `KEY=A..B[:STEP]` (A..B inclusive, STEP default 1; integers when A, B and STEP are
-/// all integers, else floats).
+/// all integers, else floats), or `KEY=V1,V2,…`: listed values, numbers or not (a policy name,
+/// a duration), read as `matrix --vary` reads its axes.
 ///
 /// # Errors
 /// [`SweepError::Grid`] naming the spec and what was expected.
@@ -125,12 +142,24 @@ pub fn parse_grid(spec: &str) -> Result<GridSpec, SweepError> {
         spec: spec.to_string(),
         message,
     };
-    let form = "expected KEY=A..B[:STEP], e.g. cluster.pool_workers=8..20 or \
-                workload.arrival.rate=4.0..8.0:0.5";
+    let form = "expected KEY=A..B[:STEP] or KEY=V1,V2,…, e.g. cluster.pool_workers=8..20, \
+                workload.arrival.rate=4.0..8.0:0.5 or retry.policy=exponential,full-jitter";
     let (key, range) = spec.split_once('=').ok_or_else(|| bad(form.to_string()))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(bad(format!("{form}; KEY is empty")));
+    }
+    if !range.contains("..") && range.contains(',') {
+        let axis = crate::matrix::Axis::parse(spec)
+            .map_err(|_| bad(format!("{form}, or KEY=V1,V2,… with at least one value")))?;
+        if axis.values.len() > MAX_ROWS {
+            return Err(bad(format!("a grid has at most {MAX_ROWS} rows")));
+        }
+        return Ok(GridSpec {
+            spec: spec.to_string(),
+            key: key.to_string(),
+            values: axis.values.iter().map(|v| GridValue::listed(v)).collect(),
+        });
     }
     let (range, step) = match range.split_once(':') {
         Some((r, s)) => (r, Some(s.trim())),
@@ -313,7 +342,7 @@ impl Plan {
         }
         // Each axis alone first, so that an unknown or mistyped key is named by its flag.
         for g in &grid {
-            for v in [g.values[0], g.values[g.values.len() - 1]] {
+            for v in [&g.values[0], &g.values[g.values.len() - 1]] {
                 let set = format!("{}={}", g.key, v.toml());
                 source.scenario(&[set]).map_err(|e| SweepError::Grid {
                     spec: g.spec.clone(),
@@ -327,7 +356,7 @@ impl Plan {
             let mut rest = i;
             let mut picks = vec![GridValue::Int(0); grid.len()];
             for (k, g) in grid.iter().enumerate().rev() {
-                picks[k] = g.values[rest % g.values.len()];
+                picks[k] = g.values[rest % g.values.len()].clone();
                 rest /= g.values.len();
             }
             let sets: Vec<String> = grid
@@ -593,7 +622,8 @@ pub fn timeseries_csv(
         }
         out.push_str(
             "start_s,end_s,pool_busy_mean,pool_busy_max,rpc_busy_mean,rpc_busy_max,\
-             backlog_mean,retries_per_s\n",
+             backlog_mean,retries_per_s,offered_per_s,goodput_per_s,attempts_per_s,\
+             gave_up_per_s,inflight_mean,inflight_max,attempt_ms_mean,e2e_ms_mean,e2e_p99_ms\n",
         );
     }
     let r = |x: f64| reports::round::significant(x, 6);
@@ -603,7 +633,7 @@ pub fn timeseries_csv(
         }
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             reports::round::decimals(s.start_s, 6),
             reports::round::decimals(s.end_s, 6),
             r(s.pool_mean),
@@ -611,7 +641,16 @@ pub fn timeseries_csv(
             r(s.rpc_mean),
             s.rpc_max,
             r(s.backlog_mean),
-            r(s.retries_per_s)
+            r(s.retries_per_s),
+            r(s.offered_per_s),
+            r(s.goodput_per_s),
+            r(s.attempts_per_s),
+            r(s.gave_up_per_s),
+            r(s.inflight_mean),
+            s.inflight_max,
+            r(s.attempt_ms_mean),
+            r(s.e2e_ms_mean),
+            r(s.e2e_p99_ms)
         );
     }
     out
@@ -646,20 +685,30 @@ fn row_of(
 }
 
 /// The arrival keys a load factor scales, with their values at factor 1.
-fn rate_keys(scn: &Scenario) -> Vec<(&'static str, f64)> {
-    match scn.workload.arrival {
+fn rate_keys(scn: &Scenario) -> Vec<(String, f64)> {
+    let k = |s: &str, v: f64| (s.to_string(), v);
+    match &scn.workload.arrival {
         Arrival::Poisson { rate } | Arrival::Constant { rate } => {
-            vec![("workload.arrival.rate", rate)]
+            vec![k("workload.arrival.rate", *rate)]
         }
         Arrival::Bursty {
             rate, burst_rate, ..
         } => vec![
-            ("workload.arrival.rate", rate),
-            ("workload.arrival.burst_rate", burst_rate),
+            k("workload.arrival.rate", *rate),
+            k("workload.arrival.burst_rate", *burst_rate),
         ],
         Arrival::Ramp { from, to } => {
-            vec![("workload.arrival.from", from), ("workload.arrival.to", to)]
+            vec![
+                k("workload.arrival.from", *from),
+                k("workload.arrival.to", *to),
+            ]
         }
+        Arrival::Schedule { phases, .. } => phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("workload.arrival.phases[{i}].rate"), p.rate))
+            .collect(),
+        Arrival::Trace(t) => vec![k("workload.arrival.scale", t.scale)],
     }
 }
 
@@ -898,6 +947,21 @@ mod tests {
         assert_eq!(GridValue::Float(2.0).toml(), "2.0");
         let g = parse_grid("x=5..5").unwrap();
         assert_eq!(g.values, [GridValue::Int(5)]);
+        // Listed values, numbers or not.
+        let g = parse_grid("retry.policy=exponential, full-jitter").unwrap();
+        assert_eq!(
+            g.values,
+            [
+                GridValue::Text("exponential".into()),
+                GridValue::Text("full-jitter".into())
+            ]
+        );
+        assert_eq!(g.values[0].json(), serde_json::json!("exponential"));
+        let g = parse_grid("cluster.pool_workers=8,12,0.5").unwrap();
+        assert_eq!(
+            g.values,
+            [GridValue::Int(8), GridValue::Int(12), GridValue::Float(0.5)]
+        );
     }
 
     #[test]

@@ -217,7 +217,11 @@ fn bad_command_lines_are_refused() {
 fn every_bundled_scenario_checks() {
     let dir = root().join("scenarios");
     let mut n = 0;
-    for e in std::fs::read_dir(&dir).expect("reading scenarios/") {
+    let retry = dir.join("retry");
+    let entries = std::fs::read_dir(&dir)
+        .expect("reading scenarios/")
+        .chain(std::fs::read_dir(&retry).expect("reading scenarios/retry/"));
+    for e in entries {
         let p = e.expect("a directory entry").path();
         if p.extension().is_none_or(|x| x != "toml") {
             continue;
@@ -235,6 +239,199 @@ fn every_bundled_scenario_checks() {
         n += 1;
     }
     assert!(n >= 4, "only {n} bundled scenarios");
+    // Each retry scenario says what it shows and the compare command that shows it.
+    for e in std::fs::read_dir(&retry).expect("reading scenarios/retry/") {
+        let p = e.expect("a directory entry").path();
+        let src = std::fs::read_to_string(&p).expect("reading a scenario");
+        assert!(
+            src.contains("description") && src.contains("conductor-sim compare scenarios/retry/"),
+            "{}: needs a description with its compare command",
+            p.display()
+        );
+    }
+}
+
+/// A short baseline for compare: 3 minutes.
+fn short_baseline(dir: &Path) -> String {
+    let p = dir.join("short.toml");
+    std::fs::write(
+        &p,
+        edited(replace("duration = \"1h\"", "duration = \"3m\"")),
+    )
+    .expect("writing the scenario");
+    p.to_str().expect("UTF-8").to_string()
+}
+
+#[test]
+fn compare_refuses_bad_axes() {
+    let dir = scratch("compare-bad");
+    let b = short_baseline(&dir);
+    let b = b.as_str();
+    refused(
+        "no --vary",
+        &sim(&["compare", b, "--seeds", "1"], &dir),
+        &["short.toml", "--vary", "KEY=V1,V2"],
+    );
+    refused(
+        "no values",
+        &sim(
+            &["compare", b, "--seeds", "1", "--vary", "cluster.overflow="],
+            &dir,
+        ),
+        &[
+            "short.toml",
+            "--vary `cluster.overflow=`",
+            "at least one value",
+        ],
+    );
+    refused(
+        "no key",
+        &sim(&["compare", b, "--seeds", "1", "--vary", "reject"], &dir),
+        &["short.toml", "--vary `reject`", "KEY=V1,V2"],
+    );
+    refused(
+        "an unknown key",
+        &sim(
+            &[
+                "compare",
+                b,
+                "--seeds",
+                "1",
+                "--vary",
+                "cluster.overflwo=reject",
+            ],
+            &dir,
+        ),
+        &["short.toml", "--vary", "cluster.overflwo"],
+    );
+    refused(
+        "an unknown value",
+        &sim(
+            &[
+                "compare",
+                b,
+                "--seeds",
+                "1",
+                "--vary",
+                "cluster.overflow=reject,drop",
+            ],
+            &dir,
+        ),
+        &["short.toml", "--vary", "cluster.overflow", "drop"],
+    );
+    refused(
+        "a value bringing a bad key along",
+        &sim(
+            &[
+                "compare",
+                b,
+                "--seeds",
+                "1",
+                "--vary",
+                "cluster.overflow=reject+cluster.pool_workers=-1",
+            ],
+            &dir,
+        ),
+        &["short.toml", "--vary", "cluster.pool_workers"],
+    );
+    refused(
+        "zero seeds",
+        &sim(
+            &[
+                "compare",
+                b,
+                "--seeds",
+                "0",
+                "--vary",
+                "cluster.overflow=reject",
+            ],
+            &dir,
+        ),
+        &["--seeds"],
+    );
+}
+
+#[test]
+fn compare_is_paired_deterministic_and_exits_1_on_a_failed_slo() {
+    let dir = scratch("compare");
+    let b = short_baseline(&dir);
+    let args = |out: &'static str| {
+        vec![
+            "compare".to_string(),
+            b.clone(),
+            "--seeds".into(),
+            "2".into(),
+            "--jobs".into(),
+            "2".into(),
+            "--csv".into(),
+            "--vary".into(),
+            "cluster.overflow=caller-runs,reject".into(),
+            "--vary".into(),
+            "cluster.pool_workers=8,12".into(),
+            "--set".into(),
+            "slo.exhaustion_ratio_max=1.0".into(),
+            "--set".into(),
+            "slo.p99_max=\"1h\"".into(),
+            "--out".into(),
+            out.into(),
+        ]
+    };
+    let run = |out: &'static str| {
+        let a = args(out);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        sim(&a, &dir)
+    };
+    let one = run("a");
+    assert_eq!(one.status.code(), Some(0), "{}", text(&one.stderr));
+    let table = text(&one.stdout);
+    assert!(
+        table.contains("4 rows × 2 seeds (paired: seeds 1..2 on every row)"),
+        "{table}"
+    );
+    assert!(table.contains("paired against row 1"), "{table}");
+    let two = run("b");
+    for f in ["compare.json", "compare.csv", "report.html"] {
+        let x = std::fs::read(dir.join("a").join(f)).expect("first output");
+        let y = std::fs::read(dir.join("b").join(f)).expect("second output");
+        assert!(x == y, "{f} differs between two identical compares");
+    }
+    assert_eq!(two.status.code(), Some(0));
+    let c = read_report(&dir.join("a/compare.json"));
+    let rows = c["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[1]["params"]["cluster.overflow"], "caller-runs");
+    assert_eq!(rows[1]["params"]["cluster.pool_workers"], 12);
+    // Paired: the same arrivals on every row, so the same requests offered.
+    for r in rows {
+        assert_eq!(r["offered"], rows[0]["offered"], "{r}");
+        for k in ["goodput_per_s", "amplification"] {
+            assert!(
+                r[k]["ci95"].as_array().is_some_and(|a| a.len() == 2),
+                "{k}: {r}"
+            );
+        }
+        assert_eq!(r["metastable"], false, "a calm run is never flagged: {r}");
+        assert!(r["recovery_s"]["median"].is_null());
+    }
+    let paired = c["paired"].as_array().expect("paired");
+    assert_eq!(paired.len(), 3);
+    assert_eq!(
+        (paired[0]["row"].as_u64(), paired[0]["vs"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let csv = std::fs::read_to_string(dir.join("a/compare.csv")).expect("compare.csv");
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.starts_with("cluster.overflow,cluster.pool_workers,offered_per_s,"));
+    let html = std::fs::read_to_string(dir.join("a/report.html")).expect("report.html");
+    assert!(html.contains("Goodput over time") && html.contains("The boundary"));
+
+    // A row failing its [slo] exits 1 (p99 under the service time fails on every row).
+    let mut a = args("slo");
+    a.extend(["--set".into(), "slo.p99_max=\"10ms\"".into()]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = sim(&a, &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("fail (p99_max)"));
 }
 
 /// Every key the report.json contract lists (docs/outputs.md), as paths of object keys.

@@ -20,12 +20,17 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every bundled scenario file, `scenarios/*.toml`, in name order.
+/// Every bundled scenario file, `scenarios/*.toml` and `scenarios/retry/*.toml`, in path order.
 pub fn bundled_scenarios() -> Vec<PathBuf> {
-    let dir = workspace_root().join("scenarios");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let root = workspace_root().join("scenarios");
+    // The retry experiments live in a folder of their own.
+    let mut v: Vec<PathBuf> = [root.clone(), root.join("retry")]
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+        })
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     v.sort();

@@ -1,10 +1,11 @@
-//! What the client machine needs from a scenario: the workload, `[client]` and `[retry]`.
+//! What the client machine needs from a scenario: the workload, `[client]` and the client's
+//! retry behaviour (`[client.retry]`, or `[retry]` without one).
 
-use crate::{RetryOn, Scenario, Workload};
-use conductor::retry::{RetryBudget, RetryPolicy};
+use crate::{ClientRetry, RetryOn, Scenario, WaitFor, Workload};
+use conductor::retry::RetryPolicy;
 use std::time::Duration;
 
-/// The client's part of one run of a scenario.
+/// The client's part of one run of a scenario, for one client instance.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The run's seed: it keys every stream of the workload.
@@ -17,23 +18,41 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// `client.retry_on`.
     pub retry_on: Vec<RetryOn>,
-    /// `[retry]` as a policy.
+    /// `client.wait_for`.
+    pub wait_for: WaitFor,
+    /// The backoff policy (of `[client.retry]`, else `[retry]`).
     pub policy: RetryPolicy,
-    /// `[retry] budget`, as it stands before the first request.
-    pub budget: RetryBudget,
+    /// The budget, throttling and breaker (of `[client.retry]`, else `[retry]`'s budget).
+    pub retry: ClientRetry,
+    /// This instance, `0..instances`.
+    pub instance: u32,
+    /// `client.instances`: requests are dealt among the instances.
+    pub instances: u32,
 }
 
 impl ClientConfig {
-    /// The client of `scn` run with `seed`.
+    /// Instance 0 of the client of `scn` run with `seed` (of `client.instances`).
     pub fn new(scn: &Scenario, seed: u64) -> Self {
+        let retry = scn.client_retry();
         ClientConfig {
             seed,
             duration: scn.duration,
             workload: scn.workload.clone(),
             timeout: scn.client.timeout,
             retry_on: scn.client.retry_on.clone(),
-            policy: scn.retry.to_policy(),
-            budget: scn.retry.to_budget(),
+            wait_for: scn.client.wait_for,
+            policy: retry.to_policy(),
+            retry,
+            instance: 0,
+            instances: scn.client.instances.max(1),
+        }
+    }
+
+    /// The configuration of instance `i` (`0..instances`).
+    pub fn instance(&self, i: u32) -> Self {
+        ClientConfig {
+            instance: i,
+            ..self.clone()
         }
     }
 }

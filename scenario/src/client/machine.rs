@@ -1,10 +1,10 @@
 //! The client's state machine: the schedule of requests, the attempts in flight with their
-//! deadlines, and the retry decisions (policy, attempt limit, budget).
+//! deadlines, and the retry decisions (policy, attempt limit, budget, throttling, breaker).
 
-use super::{Attempt, AttemptFailure, ClientConfig, Outcome, Schedule};
-use crate::RetryOn;
+use super::{Attempt, AttemptFailure, ClientConfig, Gate, Outcome, Schedule};
+use crate::{RetryOn, WaitFor};
 use conductor::proto::{Answer, OpSpec};
-use conductor::retry::{RetryBudget, RetryPolicy};
+use conductor::retry::RetryPolicy;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -21,10 +21,11 @@ pub struct ClientMachine {
     schedule: Option<Schedule>,
     timeout_us: Option<u64>,
     retry_on: Vec<RetryOn>,
+    wait_for: WaitFor,
     policy: RetryPolicy,
-    budget: RetryBudget,
-    /// Attempts sent and not ended, by attempt id.
-    outstanding: BTreeMap<u64, Attempt>,
+    gate: Gate,
+    /// Attempts sent and not ended, by attempt id, with the time (µs) each was sent.
+    outstanding: BTreeMap<u64, (Attempt, u64)>,
     /// (deadline µs, attempt id), deadlines in send order = time order (one timeout for all).
     deadlines: VecDeque<(u64, u64)>,
     /// Retries decided and not sent yet (waiting out their delay).
@@ -45,6 +46,15 @@ pub struct Ended {
     /// intended time: not when it is retried, and not for a refusal (a 409 or 503, which the
     /// API counts).
     pub answered: bool,
+    /// When the attempt was sent (µs since the start; for one never sent, when it ended).
+    pub sent_us: u64,
+}
+
+impl Ended {
+    /// The request succeeded (by this attempt) before the client gave up on it: goodput.
+    pub fn is_goodput(&self) -> bool {
+        self.failure.is_none()
+    }
 }
 
 /// The client's decision about a request whose attempt ended.
@@ -59,7 +69,8 @@ pub enum Next {
         /// When to send it: the end of the ended attempt plus the policy's delay.
         at: Duration,
     },
-    /// A failure `retry_on` covers, but the attempt limit or the budget refuses a retry.
+    /// A failure `retry_on` covers, but the attempt limit, the budget or the throttle refuses
+    /// a retry, or the breaker refused to send the attempt.
     GaveUp,
 }
 
@@ -90,8 +101,9 @@ impl ClientMachine {
             schedule: Schedule::new(cfg),
             timeout_us: (!cfg.timeout.is_zero()).then_some(cfg.timeout.as_micros() as u64),
             retry_on: cfg.retry_on.clone(),
+            wait_for: cfg.wait_for,
             policy: cfg.policy,
-            budget: cfg.budget.clone(),
+            gate: Gate::new(&cfg.retry),
             outstanding: BTreeMap::new(),
             deadlines: VecDeque::new(),
             retries_waiting: 0,
@@ -128,13 +140,49 @@ impl ClientMachine {
     }
 
     /// `attempt` is being sent at `now_us`: a first attempt deposits its share in the retry
-    /// budget; a retry is no longer waiting.
-    pub fn sending(&mut self, attempt: &Attempt, now_us: u64) {
+    /// budget; a retry is no longer waiting. `false` when the breaker is open: the attempt is
+    /// not sent, and [`refused`](Self::refused) says what became of it.
+    pub fn sending(&mut self, attempt: &Attempt, now_us: u64) -> bool {
         if attempt.is_first() {
-            self.budget.request(now_us);
+            self.gate.request(now_us);
         } else {
             self.retries_waiting = self.retries_waiting.saturating_sub(1);
         }
+        self.gate.admit(now_us)
+    }
+
+    /// `attempt`, which [`sending`](Self::sending) refused at `now_us` (the breaker is open),
+    /// fails fast: the request is given up.
+    pub fn refused(&mut self, attempt: Attempt, now_us: u64) -> Ended {
+        Ended {
+            attempt,
+            failure: Some(AttemptFailure::BreakerOpen),
+            next: Next::GaveUp,
+            answered: false,
+            sent_us: now_us,
+        }
+    }
+
+    /// Attempts sent and not ended.
+    pub fn in_flight(&self) -> u32 {
+        self.outstanding.len() as u32
+    }
+
+    /// Whether the client waits for ops to become terminal (`client.wait_for = "done"`): the
+    /// driver then reports them with [`terminal`](Self::terminal).
+    pub fn waits_for_done(&self) -> bool {
+        self.wait_for == WaitFor::Done
+    }
+
+    /// The op of attempt `id` became terminal at `now_us` (`ok`: done) — with
+    /// `wait_for = "done"`, the end of the attempt if it is still outstanding; `None` otherwise
+    /// (it timed out, or the client does not wait for ops to finish).
+    pub fn terminal(&mut self, id: u64, ok: bool, now_us: u64) -> Option<Ended> {
+        if self.wait_for != WaitFor::Done {
+            return None;
+        }
+        let (attempt, sent_us) = self.outstanding.remove(&id)?;
+        Some(self.decide(attempt, Outcome::Terminal { ok }, sent_us, now_us))
     }
 
     /// `attempt` went on the wire at `now_us`: it is outstanding until its outcome, and times
@@ -142,7 +190,7 @@ impl ClientMachine {
     /// for a first deadline should wake).
     pub fn sent(&mut self, attempt: Attempt, now_us: u64) -> bool {
         let id = attempt.id();
-        self.outstanding.insert(id, attempt);
+        self.outstanding.insert(id, (attempt, now_us));
         match self.timeout_us {
             Some(t) => {
                 self.deadlines.push_back((now_us + t, id));
@@ -155,14 +203,19 @@ impl ClientMachine {
     /// `attempt` could not be sent at `now_us` (no connection to the API): it ends
     /// [`Outcome::Undelivered`] at once.
     pub fn unsendable(&mut self, attempt: Attempt, now_us: u64) -> Ended {
-        self.decide(attempt, Outcome::Undelivered, now_us)
+        self.decide(attempt, Outcome::Undelivered, now_us, now_us)
     }
 
     /// Attempt `id` ended with `how` at `now_us`; `None` when it had ended already (answered, or
-    /// timed out before this late answer came).
+    /// timed out before this late answer came) — or, with `wait_for = "done"`, when `how` is the
+    /// API's 202: the attempt goes on until its op is terminal ([`terminal`](Self::terminal)) or
+    /// its deadline passes.
     pub fn outcome(&mut self, id: u64, how: Outcome, now_us: u64) -> Option<Ended> {
-        let attempt = self.outstanding.remove(&id)?;
-        Some(self.decide(attempt, how, now_us))
+        if self.wait_for == WaitFor::Done && how == Outcome::Answer(Answer::Accepted) {
+            return None;
+        }
+        let (attempt, sent_us) = self.outstanding.remove(&id)?;
+        Some(self.decide(attempt, how, sent_us, now_us))
     }
 
     /// The earliest deadline (µs since the start) not yet expired: [`expire`](Self::expire) is
@@ -178,10 +231,11 @@ impl ClientMachine {
         self.outcome(id, Outcome::TimedOut, now_us)
     }
 
-    /// What to do about `attempt`, which ended with `how` at `now_us`.
-    fn decide(&mut self, attempt: Attempt, how: Outcome, now_us: u64) -> Ended {
+    /// What to do about `attempt`, sent at `sent_us`, which ended with `how` at `now_us`.
+    fn decide(&mut self, attempt: Attempt, how: Outcome, sent_us: u64, now_us: u64) -> Ended {
         let failure = AttemptFailure::of(&how);
         let retryable = failure.is_some_and(|f| self.retry_on.contains(&f.retry_on()));
+        self.gate.outcome(now_us, failure, retryable);
         let next = if retryable {
             self.retry(&attempt, now_us)
         } else {
@@ -195,6 +249,7 @@ impl ClientMachine {
             failure,
             next,
             answered,
+            sent_us,
         }
     }
 
@@ -205,7 +260,7 @@ impl ClientMachine {
         let Some(delay) = self.policy.delay(number, attempt.prev, attempt.op.id) else {
             return Next::GaveUp;
         };
-        if !self.budget.try_retry(now_us) {
+        if !self.gate.try_retry(now_us) {
             return Next::GaveUp;
         }
         self.retries_waiting += 1;

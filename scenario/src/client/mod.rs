@@ -35,6 +35,7 @@
 
 mod attempt;
 mod config;
+mod gate;
 mod machine;
 mod outcome;
 mod schedule;
@@ -43,6 +44,7 @@ mod tests;
 
 pub use attempt::{Attempt, ATTEMPT_SHIFT};
 pub use config::ClientConfig;
+pub use gate::Gate;
 pub use machine::{ClientMachine, Ended, Next};
 pub use outcome::{AttemptFailure, Outcome};
 pub use schedule::Schedule;

@@ -14,6 +14,12 @@ pub enum Outcome {
     TimedOut,
     /// It could not be sent: no connection to the API.
     Undelivered,
+    /// The op became terminal (`ok`: done), for a client that waits for it
+    /// (`client.wait_for = "done"`).
+    Terminal {
+        /// Done rather than failed.
+        ok: bool,
+    },
 }
 
 /// An outcome other than success, by the `retry_on` entry that retries it.
@@ -28,13 +34,18 @@ pub enum AttemptFailure {
     Timeout,
     /// No connection to the API: the attempt never left the client.
     Unreachable,
+    /// The client's circuit breaker is open: the attempt was not sent.
+    BreakerOpen,
 }
 
 impl AttemptFailure {
     /// The failure `outcome` is, `None` for success (accepted, or done).
     pub fn of(outcome: &Outcome) -> Option<Self> {
         match outcome {
-            Outcome::Answer(Answer::Accepted | Answer::Done) => None,
+            Outcome::Answer(Answer::Accepted | Answer::Done) | Outcome::Terminal { ok: true } => {
+                None
+            }
+            Outcome::Terminal { ok: false } => Some(AttemptFailure::Error),
             // A 409 either way: the container's state, or the op's id still in flight (ask
             // again later); a 422 (the id named another op) is an error.
             Outcome::Answer(Answer::Conflict(_) | Answer::Refused(KeyReuse::InFlight)) => {
@@ -51,7 +62,11 @@ impl AttemptFailure {
     pub fn retry_on(self) -> RetryOn {
         match self {
             AttemptFailure::Conflict => RetryOn::Conflict,
-            AttemptFailure::Error | AttemptFailure::Unreachable => RetryOn::Error,
+            // A breaker's refusal is never retried (the client gives the request up); it is
+            // an error for what it says about the service.
+            AttemptFailure::Error | AttemptFailure::Unreachable | AttemptFailure::BreakerOpen => {
+                RetryOn::Error
+            }
             AttemptFailure::Timeout => RetryOn::Timeout,
         }
     }
@@ -63,6 +78,7 @@ impl AttemptFailure {
             AttemptFailure::Error => "error",
             AttemptFailure::Timeout => "timeout",
             AttemptFailure::Unreachable => "unreachable",
+            AttemptFailure::BreakerOpen => "breaker-open",
         }
     }
 }

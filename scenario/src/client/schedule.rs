@@ -16,6 +16,13 @@ use std::iter::Peekable;
 /// one is meant to go, [`Schedule::issue`] hands it over at that time.
 pub struct Schedule {
     model: ModelSchedule,
+    /// This client instance, and how many there are: an instance issues its share of the
+    /// requests (an `ops` arrival by its index, a lifecycle by its container) — an `ops`
+    /// request under its arrival's index, as one client would, a lifecycle's k-th under
+    /// `k × instances + instance` (one instance cannot know the others' order), so ids stay
+    /// unique and one instance gives today's ids.
+    instance: u64,
+    instances: u64,
     /// The request whose time [`Schedule::next_due`] gave and that is not issued yet.
     due: Option<Due>,
 }
@@ -28,6 +35,8 @@ struct Due {
     /// Lifecycle: the container and its step; `ops`: unused (the op is drawn at issue).
     container: u64,
     step: usize,
+    /// What deals it to an instance: the arrival's index (`ops`), the container (lifecycle).
+    owner: u64,
 }
 
 enum ModelSchedule {
@@ -38,6 +47,8 @@ enum ModelSchedule {
         requests: Box<Requests>,
         /// The next request id: the arrival's index.
         next_id: u64,
+        /// Arrivals taken off the stream.
+        taken: u64,
     },
     /// `lifecycle`: each arrival is a new container that goes through `steps`.
     Lifecycle {
@@ -64,6 +75,7 @@ impl Schedule {
                 requests: Box::new(Requests::new(w, cfg.seed)?),
                 arrivals,
                 next_id: 0,
+                taken: 0,
             },
             Model::Lifecycle => {
                 if w.lifecycle.is_empty() {
@@ -80,14 +92,26 @@ impl Schedule {
                 }
             }
         };
-        Some(Schedule { model, due: None })
+        Some(Schedule {
+            model,
+            instance: u64::from(cfg.instance),
+            instances: u64::from(cfg.instances.max(1)),
+            due: None,
+        })
     }
 
     /// The intended time (µs since the start) of the next request, `None` when every request
     /// has been issued. Asking again before [`Schedule::issue`] gives the same time.
     pub fn next_due(&mut self) -> Option<u64> {
-        if self.due.is_none() {
-            self.due = self.model.take_next();
+        while self.due.is_none() {
+            let d = self.model.take_next()?;
+            if d.owner % self.instances == self.instance {
+                self.due = Some(d);
+            } else {
+                // Another instance's: its draws are taken all the same, so that every
+                // instance sees the streams where one client would.
+                self.model.skip(d);
+            }
         }
         self.due.map(|d| d.t)
     }
@@ -96,7 +120,11 @@ impl Schedule {
     /// container's next step); `None` if none was announced.
     pub fn issue(&mut self) -> Option<OpSpec> {
         let due = self.due.take()?;
-        Some(self.model.issue(due))
+        let mut op = self.model.issue(due);
+        if matches!(self.model, ModelSchedule::Lifecycle { .. }) {
+            op.id = op.id * self.instances + self.instance;
+        }
+        Some(op)
     }
 
     /// Requests scheduled and not issued: a lifecycle's later steps, and the due one.
@@ -113,10 +141,16 @@ impl ModelSchedule {
     /// Takes the next request off the streams (arrivals, or a lifecycle's later steps).
     fn take_next(&mut self) -> Option<Due> {
         match self {
-            ModelSchedule::Ops { arrivals, .. } => arrivals.next().map(|t| Due {
-                t,
-                container: 0,
-                step: 0,
+            ModelSchedule::Ops {
+                arrivals, taken, ..
+            } => arrivals.next().map(|t| {
+                *taken += 1;
+                Due {
+                    t,
+                    container: 0,
+                    step: 0,
+                    owner: *taken - 1,
+                }
             }),
             ModelSchedule::Lifecycle {
                 arrivals,
@@ -142,8 +176,22 @@ impl ModelSchedule {
                         st
                     }
                 };
-                Some(Due { t, container, step })
+                Some(Due {
+                    t,
+                    container,
+                    step,
+                    owner: container,
+                })
             }
+        }
+    }
+
+    /// Passes over `due`, another instance's request: an `ops` arrival's pick and mix are drawn
+    /// (and dropped); a lifecycle's container is another instance's altogether (its later
+    /// steps are never scheduled here).
+    fn skip(&mut self, _due: Due) {
+        if let ModelSchedule::Ops { requests, .. } = self {
+            requests.draw();
         }
     }
 
@@ -156,7 +204,9 @@ impl ModelSchedule {
                 let (container, kind) = requests.draw();
                 *next_id += 1;
                 OpSpec {
-                    id: *next_id - 1,
+                    // The arrival's index, whichever instance sends it (with one instance,
+                    // the count of requests issued): the op's service time is keyed by it.
+                    id: due.owner,
                     container,
                     kind,
                     intended_us: due.t,
@@ -170,7 +220,9 @@ impl ModelSchedule {
                 next_id,
                 ..
             } => {
-                let Due { t, container, step } = due;
+                let Due {
+                    t, container, step, ..
+                } = due;
                 if step + 1 < steps.len() {
                     let at = t.saturating_add(gap_us(gap, *seed, container, step + 1));
                     later.push(Reverse((at, container, step + 1)));

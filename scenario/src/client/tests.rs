@@ -430,3 +430,170 @@ fn empty_workloads_send_nothing() {
         "no positive weight"
     );
 }
+
+const ACCEPTED: Outcome = Outcome::Answer(Answer::Accepted);
+
+#[test]
+fn wait_for_done_times_out_while_the_op_waits_and_retries() {
+    // The API answers 202 at once (as under `overflow = "queue"`), but the op waits for a
+    // worker longer than the timeout: with "done" the attempt times out and is retried.
+    let mut m = ClientMachine::new(&config(
+        "[client]\ntimeout = \"2s\"\nwait_for = \"done\"\nretry_on = [\"timeout\"]\n[retry]\npolicy = \"fixed\"\n",
+    ));
+    assert!(m.waits_for_done());
+    let a = Attempt::first(op(1));
+    assert!(m.sending(&a, 0));
+    m.sent(a, 0);
+    assert_eq!(m.outcome(1, ACCEPTED, 5_000), None, "a 202 does not end it");
+    assert_eq!(m.in_flight(), 1);
+    let e = m.expire(2_000_000).expect("timed out");
+    assert_eq!(e.failure, Some(AttemptFailure::Timeout));
+    assert!(!e.is_goodput());
+    assert_eq!(e.sent_us, 0);
+    let Next::Retry { attempt, at } = e.next else {
+        panic!("{e:?}")
+    };
+    assert_eq!(at, Duration::from_millis(2_100));
+    // The first attempt's op finishes late: ignored, it was given up.
+    assert_eq!(m.terminal(1, true, 2_050_000), None);
+    assert!(m.sending(&attempt, 2_100_000));
+    m.sent(attempt, 2_100_000);
+    assert_eq!(m.outcome(attempt.id(), ACCEPTED, 2_105_000), None);
+    let e = m
+        .terminal(attempt.id(), true, 3_000_000)
+        .expect("done in time");
+    assert!(e.is_goodput());
+    assert_eq!((e.next, e.sent_us), (Next::Done, 2_100_000));
+    // Its deadline passes with nothing to end.
+    assert_eq!(m.expire(4_100_000), None);
+    // An op that ends failed is an error.
+    let b = Attempt::first(op(2));
+    m.sending(&b, 0);
+    m.sent(b, 0);
+    let e = m.terminal(2, false, 10).unwrap();
+    assert_eq!(
+        (e.failure, e.next),
+        (Some(AttemptFailure::Error), Next::Done)
+    );
+}
+
+#[test]
+fn wait_for_answer_ends_at_the_202() {
+    let mut m = ClientMachine::new(&config("[client]\ntimeout = \"2s\"\n"));
+    assert!(!m.waits_for_done());
+    let a = Attempt::first(op(1));
+    m.sending(&a, 0);
+    m.sent(a, 0);
+    assert_eq!(m.terminal(1, true, 10), None, "not watched");
+    let e = m.outcome(1, ACCEPTED, 20).unwrap();
+    assert!(e.is_goodput());
+    assert_eq!(m.expire(2_000_000), None);
+}
+
+#[test]
+fn finagle_empty_budget_never_retries() {
+    let mut cfg = config(
+        "[client]\nretry_on = [\"error\"]\n[client.retry]\npolicy = \"fixed\"\nbudget = { percent = 0.0, min_per_s = 0 }\n",
+    );
+    cfg.retry_on = vec![RetryOn::Error];
+    let mut m = ClientMachine::new(&cfg);
+    for i in 0..50 {
+        let e = send_and_end(&mut m, Attempt::first(op(i)), i * 1000, ERROR);
+        assert_eq!(e.next, Next::GaveUp);
+    }
+    // Without a budget key: unlimited.
+    let mut m = ClientMachine::new(&config(
+        "[client]\nretry_on = [\"error\"]\n[client.retry]\npolicy = \"fixed\"\n",
+    ));
+    for i in 0..50 {
+        let e = send_and_end(&mut m, Attempt::first(op(i)), i * 1000, ERROR);
+        assert!(matches!(e.next, Next::Retry { .. }));
+    }
+}
+
+#[test]
+fn throttling_stops_retries_below_half_the_tokens() {
+    // max_tokens 4: retries while the count is above 2 — two failures leave 2.
+    let mut m = ClientMachine::new(&config(
+        "[client]\nretry_on = [\"error\"]\n[client.retry]\npolicy = \"fixed\"\nthrottling = { max_tokens = 4, token_ratio = 1 }\n",
+    ));
+    let e = send_and_end(&mut m, Attempt::first(op(1)), 0, ERROR);
+    assert!(matches!(e.next, Next::Retry { .. }), "3 > 2");
+    let e = send_and_end(&mut m, Attempt::first(op(2)), 0, ERROR);
+    assert_eq!(e.next, Next::GaveUp, "2 is not > 2");
+    // Successes give tokens back: 2 + 1 + 1 = 4; a failure takes one, and 3 > 2 retries.
+    send_and_end(&mut m, Attempt::first(op(3)), 0, ACCEPTED);
+    send_and_end(&mut m, Attempt::first(op(4)), 0, ACCEPTED);
+    let e = send_and_end(&mut m, Attempt::first(op(5)), 0, ERROR);
+    assert!(matches!(e.next, Next::Retry { .. }), "4 − 1 = 3 > 2");
+    // A failure retry_on does not cover takes nothing.
+    let mut m = ClientMachine::new(&config(
+        "[client]\nretry_on = [\"error\"]\n[client.retry]\nthrottling = { max_tokens = 3, token_ratio = 1 }\n",
+    ));
+    for i in 0..5 {
+        send_and_end(&mut m, Attempt::first(op(i)), 0, CONFLICT);
+    }
+    let e = send_and_end(&mut m, Attempt::first(op(9)), 0, ERROR);
+    assert!(matches!(e.next, Next::Retry { .. }));
+}
+
+#[test]
+fn an_open_breaker_refuses_attempts_until_a_probe_succeeds() {
+    let mut m = ClientMachine::new(&config(
+        "[client]\nretry_on = [\"error\"]\n[client.retry]\nmax_attempts = 1\nbreaker = { failures = 2, open_for = \"1s\" }\n",
+    ));
+    send_and_end(&mut m, Attempt::first(op(1)), 0, ERROR);
+    send_and_end(&mut m, Attempt::first(op(2)), 0, ERROR);
+    // Open from 10 ms (the second failure) to 1.01 s.
+    let c = Attempt::first(op(3));
+    assert!(!m.sending(&c, 20_000));
+    let e = m.refused(c, 20_000);
+    assert_eq!(
+        (e.failure, e.next, e.answered),
+        (Some(AttemptFailure::BreakerOpen), Next::GaveUp, false)
+    );
+    assert_eq!(
+        e.note().unwrap(),
+        "op 3 start c3: breaker-open on attempt 1, gave up"
+    );
+    // Half-open: one probe; it succeeds and closes the breaker.
+    let p = Attempt::first(op(4));
+    assert!(m.sending(&p, 1_010_000));
+    assert!(
+        !m.sending(&Attempt::first(op(5)), 1_010_001),
+        "one probe at a time"
+    );
+    m.sent(p, 1_010_000);
+    m.outcome(4, ACCEPTED, 1_020_000).unwrap();
+    assert!(m.sending(&Attempt::first(op(6)), 1_030_000));
+}
+
+#[test]
+fn instances_deal_the_requests_and_keep_the_streams() {
+    let one = config("[client]\ninstances = 1\n");
+    let mut whole = ClientMachine::new(&one);
+    let mut all = Vec::new();
+    while whole.next_due().is_some() {
+        all.push(whole.issue().unwrap());
+    }
+    let three = config("[client]\ninstances = 3\n");
+    let mut dealt = Vec::new();
+    for i in 0..3 {
+        let mut m = ClientMachine::new(&three.instance(i));
+        let mut mine = Vec::new();
+        while m.next_due().is_some() {
+            mine.push(m.issue().unwrap());
+        }
+        // `ops`: each request under its arrival's index, dealt round-robin.
+        assert!(mine.iter().all(|o| o.id % 3 == u64::from(i)));
+        dealt.extend(mine);
+    }
+    dealt.sort_by_key(|o| (o.intended_us, o.id));
+    assert_eq!(dealt.len(), all.len());
+    // The same requests, ids included (service times are keyed by them).
+    assert_eq!(dealt, all);
+    let mut ids: Vec<u64> = dealt.iter().map(|o| o.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "unique ids");
+}

@@ -1,4 +1,8 @@
-//! Retry policies: the backoff between attempts and Finagle's retry budget.
+//! Retry policies: the backoff between attempts, and what may refuse a retry the backoff would
+//! allow — one file each: [`RatioBudget`] (`[retry].budget`, the conductor's and legacy
+//! clients'), [`FinagleBudget`] (Finagle's `RetryBudget` exactly, `[client.retry].budget`),
+//! [`Throttle`] (gRPC retry throttling, gRFC A6) and [`Breaker`] (a circuit breaker), over one
+//! windowed counter ([`WindowedAdder`]).
 //!
 //! Used by the conductor's `state-check` re-queue and by the simulated client's retries. Plain
 //! code on purpose (no runtime, no `rand`): the same op must get the same delays in every run and
@@ -18,6 +22,21 @@
 //! | decorrelated | `min(cap, U(base, 3·prev))`, `prev` = the previous delay (`base` before the first) |
 
 use std::time::Duration;
+
+mod breaker;
+mod finagle;
+mod ratio_budget;
+mod throttle;
+mod window;
+
+pub use breaker::{Breaker, BreakerConfig, BreakerState, RatioTrip, Trip};
+pub use finagle::{FinagleBudget, FinagleBudgetConfig};
+pub use ratio_budget::RatioBudget;
+pub use throttle::{Throttle, ThrottleConfig};
+pub use window::WindowedAdder;
+
+/// Today's name of the `[retry].budget` budget, kept for its users.
+pub type RetryBudget = RatioBudget;
 
 crate::keyword_enum! {
     /// `retry.policy`: how the delay between attempts grows (see the module's table).
@@ -141,104 +160,6 @@ fn unit(key: u64, attempt: u32) -> f64 {
     (h >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Finagle's retry budget: each request deposits `ratio` tokens, a retry withdraws one;
-/// `min_per_s` retries per second are always allowed; deposits expire after a window (Finagle:
-/// 10 s). ratio 0 = no budget (always allowed).
-///
-/// Why a budget: a per-request attempt limit still multiplies the load by `max_attempts` when
-/// everything fails (a retry storm); a budget caps retries at a fraction of recent traffic.
-/// As in Finagle's `TokenRetryBudget`, tokens are integers (a deposit is 1000, a withdrawal
-/// `1000 / ratio`) kept in a windowed adder of 10 slices, and the `min_per_s` reserve is a fixed
-/// balance of `min_per_s × window` withdrawals that retries inside the window draw on first.
-#[derive(Debug, Clone)]
-pub struct RetryBudget {
-    /// No budget at all (`ratio == 0`): every retry allowed.
-    unlimited: bool,
-    deposit: i64,
-    withdrawal: i64,
-    reserve: i64,
-    /// Token sums of the last `SLICES` slices, indexed by slice number modulo `SLICES`.
-    slices: [i64; SLICES],
-    /// The slice number (time / slice width) `slices` was last advanced to.
-    current: u64,
-}
-
-const SLICES: usize = 10;
-/// Finagle's default time-to-live of deposits.
-const WINDOW_US: u64 = 10_000_000;
-const SLICE_US: u64 = WINDOW_US / SLICES as u64;
-const SCALE: i64 = 1000;
-
-impl RetryBudget {
-    /// A budget allowing `ratio` retries per request over the last 10 s, plus `min_per_s`
-    /// retries per second whatever the traffic. `ratio <= 0` (or not finite) = no budget.
-    pub fn new(ratio: f64, min_per_s: f64) -> Self {
-        let unlimited = !(ratio.is_finite() && ratio > 0.0);
-        let withdrawal = if unlimited {
-            SCALE
-        } else {
-            ((SCALE as f64 / ratio) as i64).max(1)
-        };
-        let min_per_s = if min_per_s.is_finite() {
-            min_per_s.max(0.0)
-        } else {
-            0.0
-        };
-        let reserve = (min_per_s * (WINDOW_US / 1_000_000) as f64 * withdrawal as f64)
-            .min(i64::MAX as f64 / 4.0) as i64;
-        RetryBudget {
-            unlimited,
-            deposit: SCALE,
-            withdrawal,
-            reserve,
-            slices: [0; SLICES],
-            current: 0,
-        }
-    }
-
-    /// Forget slices that left the window by `now_us` (time never goes back; if it did, the
-    /// current slice is reused).
-    fn advance(&mut self, now_us: u64) {
-        let slice = now_us / SLICE_US;
-        if slice <= self.current {
-            return;
-        }
-        let gap = slice - self.current;
-        if gap >= SLICES as u64 {
-            self.slices = [0; SLICES];
-        } else {
-            for s in self.current + 1..=slice {
-                self.slices[(s % SLICES as u64) as usize] = 0;
-            }
-        }
-        self.current = slice;
-    }
-
-    /// A request (first attempt) was sent at `now_us`: deposit its share of retries.
-    pub fn request(&mut self, now_us: u64) {
-        if self.unlimited {
-            return;
-        }
-        self.advance(now_us);
-        self.slices[(self.current % SLICES as u64) as usize] += self.deposit;
-    }
-
-    /// May a retry go at `now_us`? If so its token is withdrawn.
-    pub fn try_retry(&mut self, now_us: u64) -> bool {
-        if self.unlimited {
-            return true;
-        }
-        self.advance(now_us);
-        let balance: i64 = self.slices.iter().sum::<i64>() + self.reserve;
-        if balance >= self.withdrawal {
-            self.slices[(self.current % SLICES as u64) as usize] -= self.withdrawal;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,38 +281,5 @@ mod tests {
             seen_large |= prev > MS(300);
         }
         assert!(seen_large, "should grow past 3·base in 7 retries");
-    }
-
-    #[test]
-    fn no_budget_always_allows() {
-        let mut b = RetryBudget::new(0.0, 0.0);
-        assert!((0..1000).all(|i| b.try_retry(i)));
-    }
-
-    #[test]
-    fn budget_ratio() {
-        // 20% of 100 requests: 20 retries, then refused.
-        let mut b = RetryBudget::new(0.2, 0.0);
-        for i in 0..100 {
-            b.request(i * 1000);
-        }
-        let ok = (0..100).filter(|_| b.try_retry(200_000)).count();
-        assert_eq!(ok, 20);
-        // The deposits expire after the 10 s window.
-        let mut b = RetryBudget::new(0.2, 0.0);
-        for i in 0..100 {
-            b.request(i * 1000);
-        }
-        assert!(!b.try_retry(11_000_000));
-    }
-
-    #[test]
-    fn budget_min_per_s() {
-        // No traffic at all: 10 retries per second over the 10 s window = 100 allowed.
-        let mut b = RetryBudget::new(0.2, 10.0);
-        let ok = (0..1000).filter(|_| b.try_retry(5_000_000)).count();
-        assert_eq!(ok, 100);
-        // Withdrawals expire with the window: more are allowed later.
-        assert!(b.try_retry(20_000_000));
     }
 }

@@ -1,0 +1,121 @@
+//! The retry-research acceptance points (docs/retry-research.md): the spike scenario is
+//! metastable without a budget on every seed, and recovers in finite time with a Finagle budget,
+//! gRFC A6 throttling or a circuit breaker; the same scenario without its spike is never
+//! flagged; over spike size × spike length the frontier between "recovers" and "stuck" is
+//! monotone. Every row runs the same seeds (common random numbers). Outside the remedies' test
+//! the load phase is cut to 8 minutes (the spike ends at 3m 20s: more than 10 × its 20 s before
+//! the end, so judged); the remedies get the scenario's 15 (the budget drains the backlog at
+//! the pool's spare 1.2 ops/s: a few minutes).
+
+use sim::compare::{self, Plan};
+use sim::sweep::Source;
+use std::path::Path;
+use tests::JOBS;
+
+const SEEDS: u64 = 3;
+
+fn spike(sets: &[String]) -> Source {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/retry/spike.toml");
+    Source::read(&path, sets).expect("reading the spike scenario")
+}
+
+fn run(vary: &[&str]) -> reports::compare::Compare {
+    run_with(&["duration=\"8m\"".to_string()], vary)
+}
+
+fn run_with(sets: &[String], vary: &[&str]) -> reports::compare::Compare {
+    let vary: Vec<String> = vary.iter().map(|s| s.to_string()).collect();
+    let plan = Plan::new(&spike(sets), &vary, 1, SEEDS).expect("a valid comparison");
+    compare::run(&plan, JOBS, &|| {})
+        .expect("the runs complete")
+        .compare
+}
+
+#[test]
+fn the_spike_is_metastable_without_a_budget_and_each_remedy_recovers() {
+    let c = run_with(
+        &[],
+        &["client.retry.policy=fixed,\
+         fixed+client.retry.budget={ ttl = \"10s\", min_per_s = 0, percent = 0.1 },\
+         fixed+client.retry.throttling={ max_tokens = 10, token_ratio = 0.1 },\
+         fixed+client.retry.breaker={ failures = 5, open_for = \"5s\" }"],
+    );
+    let none = &c.rows[0];
+    assert_eq!(none.metastable, Some(true), "{}", c.table());
+    assert_eq!(none.stuck_seeds, SEEDS, "every seed stuck: {}", c.table());
+    assert_eq!(none.recovery_s.unrecovered_seeds, SEEDS);
+    for (i, r) in c.rows.iter().enumerate().skip(1) {
+        assert_eq!(r.metastable, Some(false), "row {i}: {}", c.table());
+        assert_eq!(
+            (r.stuck_seeds, r.recovery_s.unrecovered_seeds),
+            (0, 0),
+            "row {i}: {}",
+            c.table()
+        );
+        let max = r.recovery_s.max.expect("a finite recovery time");
+        assert!(
+            max < 300.0,
+            "row {i} recovered only after {max} s: {}",
+            c.table()
+        );
+        // Paired on the same arrivals: the remedy's goodput is higher on the seeds' average,
+        // with an interval above 0, and it sends fewer attempts.
+        let p = &c.paired[i - 1];
+        assert!(p.goodput_diff.ci95[0] > 0.0, "row {i}: {}", c.table());
+        assert!(p.attempts_diff.ci95[1] < 0.0, "row {i}: {}", c.table());
+        assert_eq!(r.offered, none.offered, "rows are paired");
+    }
+}
+
+#[test]
+fn without_its_spike_the_run_is_never_flagged() {
+    // The spike's phase at the base rate: no trigger, with or without retries.
+    let c = run(&[
+        "workload.arrival.phases[1].rate=8.0",
+        "client.retry.max_attempts=1,6",
+    ]);
+    for r in &c.rows {
+        assert_eq!(r.metastable, Some(false), "{}", c.table());
+        assert_eq!(r.stuck_seeds, 0);
+        assert_eq!(r.recovery_s.median, None);
+        assert_eq!(r.recovery_s.unrecovered_seeds, 0);
+    }
+}
+
+#[test]
+fn the_boundary_over_spike_size_and_length_is_monotone() {
+    let rates = ["10.0", "16.0", "20.0"];
+    let lengths = ["5s", "10s", "20s"];
+    let c = run(&[
+        &format!("workload.arrival.phases[1].rate={}", rates.join(",")),
+        &format!("workload.arrival.phases[1].for={}", lengths.join(",")),
+    ]);
+    let stuck = |i: usize, j: usize| c.rows[i * lengths.len() + j].stuck_seeds;
+    // The frontier: a cell where every seed is stuck has every bigger or longer cell stuck too,
+    // and a cell where none is has every smaller or shorter cell clean too.
+    for i in 0..rates.len() {
+        for j in 0..lengths.len() {
+            for (k, l) in (i..rates.len()).flat_map(|k| (j..lengths.len()).map(move |l| (k, l))) {
+                if stuck(i, j) == SEEDS {
+                    assert_eq!(
+                        stuck(k, l),
+                        SEEDS,
+                        "({i},{j}) stuck but not ({k},{l}):\n{}",
+                        c.table()
+                    );
+                }
+                if stuck(k, l) == 0 {
+                    assert_eq!(
+                        stuck(i, j),
+                        0,
+                        "({k},{l}) clean but not ({i},{j}):\n{}",
+                        c.table()
+                    );
+                }
+            }
+        }
+    }
+    // The biggest spike sticks every seed; the smallest not all of them.
+    assert_eq!(stuck(2, 2), SEEDS, "{}", c.table());
+    assert!(stuck(0, 0) < SEEDS, "{}", c.table());
+}
