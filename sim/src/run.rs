@@ -97,7 +97,7 @@ pub fn on_fresh_thread(
 /// Runs jobs `0 .. n`, at most `jobs` at a time, on worker threads; `job(i)` gives the job's
 /// result and whether to stop handing out the jobs not yet started. Returns each job's result
 /// by index (`None`: never run); `done` is called as each job finishes.
-fn pool<T: Send>(
+pub(crate) fn pool<T: Send>(
     n: usize,
     jobs: usize,
     job: &(dyn Fn(usize) -> (T, bool) + Sync),
