@@ -20,6 +20,7 @@ pub mod pages;
 pub mod recorder;
 pub mod reproduction;
 pub mod run;
+pub mod save;
 pub mod schedule_seed;
 pub mod shard;
 pub mod shrink;

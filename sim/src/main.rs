@@ -223,6 +223,25 @@ struct ExploreArgs {
     /// Output directory (default: reports/out/<scenario name>/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Stops after this many failing seeds (the first ones in seed order; explore.json's
+    /// `seeds` says how many ran).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
+    /// A wall-clock budget (e.g. `30s`, `8h`): stops starting seeds when it is spent, finishes
+    /// those started, and keeps the contiguous prefix of the seeds that ran.
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    budget: Option<std::time::Duration>,
+    /// Writes one standalone scenario per failing seed into DIR, one per (invariant, design):
+    /// a file already there is kept.
+    #[arg(long, value_name = "DIR")]
+    save_failures: Option<PathBuf>,
+    /// With --save-failures: shrinks each one first.
+    #[arg(long, requires = "save_failures")]
+    shrink: bool,
+    /// With --save-failures: the commit recorded as each file's origin (default: the one this
+    /// binary was built from).
+    #[arg(long, requires = "save_failures")]
+    commit: Option<String>,
 }
 
 #[derive(Args)]
@@ -349,21 +368,28 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
     let (first, n) = shard.map_or((first, n), |s| s.seeds(first, n));
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
     let out = out_dir(a.out, &scn)?;
+    let limits = sim::explore::Limits {
+        stop_after: a.stop_after,
+        deadline: a.budget.map(|b| Instant::now() + b),
+    };
     let mut ex = match progress(&scn.name, n) {
         Some(bar) => {
-            let ex = sim::explore::explore(&scn, first, n, jobs, &|| bar.inc(1));
+            let ex = sim::explore::explore_with(&scn, first, n, jobs, limits, &|| bar.inc(1));
             bar.finish_and_clear();
             ex
         }
-        None => sim::explore::explore(&scn, first, n, jobs, &|| {}),
+        None => sim::explore::explore_with(&scn, first, n, jobs, limits, &|| {}),
     };
     ex.shard = shard.map(|s| s.to_string());
     let path = out.join("explore.json");
     std::fs::write(&path, ex.to_json()).with_context(|| format!("writing {}", path.display()))?;
     let sets = a.s.flags();
     let scenario = shell_word(&a.s.scenario.display().to_string());
-    let summary =
-        ex.summary(&|seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}"));
+    let replay = |seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}");
+    let shrink_cmd = |seed, inv: &str| {
+        format!("conductor-sim shrink {scenario} --seed {seed} --invariant {inv}{sets}")
+    };
+    let summary = ex.summary(&replay) + &ex.hunt(&replay, &shrink_cmd);
     let page = sim::pages::explore_html(&ex, scn.duration.as_secs_f64(), &summary)?;
     let html_path = out.join("report.html");
     write(&html_path, &page)?;
@@ -372,6 +398,39 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
         path.display(),
         html_path.display()
     ))?;
+    if let Some(dir) = &a.save_failures {
+        let origin = |seed: u64, inv: &str| sim::reproduction::Origin {
+            scenario: a.s.scenario.display().to_string(),
+            seed,
+            commit: a
+                .commit
+                .clone()
+                .unwrap_or_else(|| sim::reproduction::build_commit().to_string()),
+            command: shrink_cmd(seed, inv),
+        };
+        let saved = sim::save::save_failures(
+            &scn,
+            &ex,
+            dir,
+            &sim::save::How {
+                shrink: a.shrink,
+                jobs,
+                base_dir: a
+                    .s
+                    .scenario
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf),
+            },
+            &origin,
+        )
+        .map_err(|e| BadInput(format!("--save-failures {}: {e}", dir.display())))?;
+        let mut text = String::new();
+        for s in saved {
+            text.push_str(&format!("saved      {s}\n"));
+        }
+        emit(&text)?;
+    }
     if !ex.aborted.is_empty() {
         // As `run`: a simulation that aborted is a run that could not complete.
         anyhow::bail!(
@@ -788,7 +847,13 @@ fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
             a.s.flags()
         ),
     };
-    let standalone = reproduction::standalone(&shrunk, &origin);
+    let standalone = reproduction::standalone(
+        &shrunk.scenario,
+        shrunk.invariant,
+        &shrunk.broken,
+        &origin,
+        &reproduction::shrunk_how(&shrunk),
+    );
     let out = a.out.clone().unwrap_or_else(|| {
         Path::new("reports/out").join(&scn.name).join(format!(
             "shrunk-{}-seed-{seed}.toml",

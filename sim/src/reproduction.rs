@@ -42,48 +42,51 @@ fn name_of(parts: &str) -> String {
     s
 }
 
-/// The reduced scenario made standalone: named for its origin, described by it, its
-/// `[checks] expect` the invariants its run breaks (the target first), its seed the failing
-/// seed.
-pub fn standalone(shrunk: &Shrunk, origin: &Origin) -> Scenario {
-    let mut s = shrunk.scenario.clone();
+/// What `shrink` did, in words, for a reproduction's description.
+pub fn shrunk_how(shrunk: &Shrunk) -> String {
+    let (b, a) = (shrunk.before, shrunk.after);
+    format!(
+        "shrunk by `conductor-sim shrink`: {} → {} faults, {} → {} ops, load phase {} → {}, \
+         {} → {} conductor(s), in {} runs",
+        b.faults,
+        a.faults,
+        b.ops,
+        a.ops,
+        humantime::format_duration(b.load),
+        humantime::format_duration(a.load),
+        b.conductors,
+        a.conductors,
+        shrunk.runs
+    )
+}
+
+/// `scn` made standalone: named for its origin, described by it (`how` it was made), its
+/// `[checks] expect` the invariants its run breaks (`invariant` first), its seed the failing
+/// seed, no nemesis (its faults are `[[faults]]`).
+pub fn standalone(
+    scn: &Scenario,
+    invariant: Invariant,
+    broken: &[Invariant],
+    origin: &Origin,
+    how: &str,
+) -> Scenario {
+    let mut s = scn.clone();
     let from = s.name.clone();
-    s.name = name_of(&format!(
-        "{from}-{}-seed-{}",
-        shrunk.invariant.name(),
-        origin.seed
-    ));
+    s.name = name_of(&format!("{from}-{}-seed-{}", invariant.name(), origin.seed));
     s.seed = origin.seed;
     s.nemesis = None;
-    let mut expect: Vec<Invariant> = vec![shrunk.invariant];
-    expect.extend(
-        shrunk
-            .broken
-            .iter()
-            .copied()
-            .filter(|i| *i != shrunk.invariant),
-    );
-    // `expect` must be among the judged ones (it is: they broke).
+    let mut expect: Vec<Invariant> = vec![invariant];
+    expect.extend(broken.iter().copied().filter(|i| *i != invariant));
+    // Among the judged ones: they broke.
     s.checks.expect = expect;
-    let (b, a) = (shrunk.before, shrunk.after);
     s.description = format!(
-        "A reproduction of `{inv}`, shrunk by `conductor-sim shrink` from {scn} seed {seed} \
-         (commit {commit}): {bf} → {af} faults, {bo} → {ao} ops, load phase {bl} → {al}, \
-         {bc} → {ac} conductor(s), in {runs} runs. Re-shrink from its origin with: {cmd}",
-        inv = shrunk.invariant.name(),
-        scn = origin.scenario,
-        seed = origin.seed,
-        commit = origin.commit,
-        bf = b.faults,
-        af = a.faults,
-        bo = b.ops,
-        ao = a.ops,
-        bl = humantime::format_duration(b.load),
-        al = humantime::format_duration(a.load),
-        bc = b.conductors,
-        ac = a.conductors,
-        runs = shrunk.runs,
-        cmd = origin.command,
+        "A reproduction of `{}` from {} seed {} (commit {}), {how}. Re-shrink from its origin \
+         with: {}",
+        invariant.name(),
+        origin.scenario,
+        origin.seed,
+        origin.commit,
+        origin.command,
     );
     s
 }
@@ -98,7 +101,7 @@ pub fn to_toml(s: &Scenario, origin: &Origin) -> Result<String, toml::ser::Error
         "# A reproduction kept by conductor-sim (docs/exploration.md): it must break\n\
          # {expect} on seed {seed}.\n\
          # origin: {scn} --seed {seed} (commit {commit})\n\
-         # re-shrink: {cmd}\n\n{body}",
+         {reshrink}{cmd}\n\n{body}",
         expect = s
             .checks
             .expect
@@ -110,5 +113,6 @@ pub fn to_toml(s: &Scenario, origin: &Origin) -> Result<String, toml::ser::Error
         scn = origin.scenario,
         commit = origin.commit,
         cmd = origin.command,
+        reshrink = crate::corpus::RESHRINK,
     ))
 }

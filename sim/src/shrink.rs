@@ -19,7 +19,7 @@ use crate::ddmin::ddmin;
 use crate::run::{on_fresh_thread, pool};
 use crate::schedule_seed;
 use crate::world::run_seed;
-use checker::Invariant;
+use checker::{Invariant, Kind};
 use scenario::{Arrival, Fault, FaultKind, Model, Node, Scenario};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -345,6 +345,19 @@ fn load_cuts(b: &Best) -> Vec<(String, Scenario)> {
         .collect()
 }
 
+/// Half the drain (whole seconds), for a safety invariant only: a liveness one is judged at
+/// the end of the drain, and a shorter drain would make "not finished yet" look like "stuck".
+fn drain_cuts(b: &Best) -> Vec<(String, Scenario)> {
+    let d = b.scn.drain;
+    let h = Duration::from_secs((d / 2).as_secs());
+    if h >= d {
+        return Vec::new();
+    }
+    let mut s = b.scn.clone();
+    s.drain = h;
+    vec![(format!("a drain of {}", humantime::format_duration(h)), s)]
+}
+
 /// The fault with its length set to `d` (kinds without a length: unchanged).
 fn with_len(f: &Fault, d: Duration) -> Fault {
     let mut f = f.clone();
@@ -606,6 +619,9 @@ pub fn shrink(
         any |= s.repeat(&mut best, "arrival rate", &rate_cuts);
         any |= s.repeat(&mut best, "workload", &workload_cuts);
         any |= s.repeat(&mut best, "cluster", &cluster_cuts);
+        if target.kind() == Kind::Safety {
+            any |= s.repeat(&mut best, "drain", &drain_cuts);
+        }
         if !any || s.out_of_budget {
             break;
         }
