@@ -19,9 +19,12 @@ fn main() {
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".into());
     // Rebuilt when HEAD moves: HEAD itself (a checkout) and the branch it names (a commit).
-    for path in [Some("HEAD".to_string()), git(&["symbolic-ref", "-q", "HEAD"])]
-        .into_iter()
-        .flatten()
+    for path in [
+        Some("HEAD".to_string()),
+        git(&["symbolic-ref", "-q", "HEAD"]),
+    ]
+    .into_iter()
+    .flatten()
     {
         if let Some(p) = git(&["rev-parse", "--git-path", &path]) {
             println!("cargo:rerun-if-changed={p}");

@@ -539,7 +539,13 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
                 cx,
                 "nemesis".into(),
                 Some(t),
-                &["kinds", "targets", "mean_interval", "mean_duration", "swarm"],
+                &[
+                    "kinds",
+                    "targets",
+                    "mean_interval",
+                    "mean_duration",
+                    "swarm",
+                ],
             )?;
             Some(nemesis(&t, &nodes, duration)?)
         }

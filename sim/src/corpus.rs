@@ -113,11 +113,13 @@ fn reshrink(text: &str, file: &str, seed: u64, inv: Invariant) -> String {
 /// Judges the reproduction at `path` (named `file` in messages); `None` when its verdict is
 /// unchanged.
 pub fn judge_file(path: &Path, file: &str) -> Option<Finding> {
-    let finding = |seed, change| Some(Finding {
-        file: file.to_string(),
-        seed,
-        change,
-    });
+    let finding = |seed, change| {
+        Some(Finding {
+            file: file.to_string(),
+            seed,
+            change,
+        })
+    };
     let scn = match scenario::load(path, &[]) {
         Ok(s) => s,
         Err(e) => return finding(0, Change::Broken(e.to_string())),
@@ -158,7 +160,11 @@ pub fn judge(scn: &Scenario) -> Result<Option<Change>, String> {
             .ok_or_else(|| format!("seed {seed} schedule seed {k}: the run aborted"))
     };
     let own = run(seeds[0])?;
-    let unexpected: Vec<Invariant> = own.iter().copied().filter(|i| !expect.contains(i)).collect();
+    let unexpected: Vec<Invariant> = own
+        .iter()
+        .copied()
+        .filter(|i| !expect.contains(i))
+        .collect();
     if !unexpected.is_empty() {
         return Ok(Some(Change::Regression {
             invariants: unexpected,

@@ -428,7 +428,10 @@ mod tests {
             format!("shrink --seed {seed} --invariant {inv}")
         });
         assert!(h.contains("exclusive"), "{h}");
-        assert!(h.contains("replay --seed 2") && h.contains("shrink --seed 2 --invariant exclusive"), "{h}");
+        assert!(
+            h.contains("replay --seed 2") && h.contains("shrink --seed 2 --invariant exclusive"),
+            "{h}"
+        );
         assert_eq!(v["first_by_invariant"]["exclusive"], 2);
         assert!(v.get("stopped").is_none());
     }

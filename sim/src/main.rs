@@ -274,7 +274,8 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn load(args: &ScenarioArgs) -> anyhow::Result<Scenario> {
-    let mut scn = scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?;
+    let mut scn =
+        scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?;
     if let Some(k) = args.schedule_seed {
         scn.simulation.schedule_seed = Some(k);
     }
@@ -801,12 +802,11 @@ fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
-    let base_dir = a
-        .s
-        .scenario
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf);
+    let base_dir =
+        a.s.scenario
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf);
     let opts = Options {
         seed,
         invariant,
@@ -816,7 +816,11 @@ fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
         base_dir,
     };
     let wall = Instant::now();
-    let pb = bar(a.max_runs, format!("shrink {} seed {seed}", scn.name), "runs");
+    let pb = bar(
+        a.max_runs,
+        format!("shrink {} seed {seed}", scn.name),
+        "runs",
+    );
     let progress = |stage: &str, runs: u64| {
         if !stage.is_empty() {
             pb.set_message(format!("shrink {} seed {seed}: {stage}", scn.name));
@@ -861,13 +865,19 @@ fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
         ))
     });
     if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| BadInput(format!("--out {}: cannot create {}: {e}", out.display(), dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            BadInput(format!(
+                "--out {}: cannot create {}: {e}",
+                out.display(),
+                dir.display()
+            ))
+        })?;
     }
     let text = reproduction::to_toml(&standalone, &origin).context("writing the scenario")?;
     write(&out, &text)?;
     // The file as written, loaded as any scenario is, must still break the invariant.
-    let written = scenario::load(&out, &[]).map_err(|e| anyhow::anyhow!("the written file does not load: {e}"))?;
+    let written = scenario::load(&out, &[])
+        .map_err(|e| anyhow::anyhow!("the written file does not load: {e}"))?;
     let check = sim::shrink::trial(&written, seed, shrunk.invariant);
     let (b, f) = (shrunk.before, shrunk.after);
     let secs = |us: u64| humantime::format_duration(std::time::Duration::from_secs(us / 1_000_000));
@@ -894,18 +904,29 @@ fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
         b.hosts,
         f.hosts,
         shrunk.runs,
-        if shrunk.out_of_budget { " (the --max-runs budget ran out)" } else { "" },
+        if shrunk.out_of_budget {
+            " (the --max-runs budget ran out)"
+        } else {
+            ""
+        },
         wall.elapsed().as_secs_f64(),
     );
     for r in &shrunk.reseeded {
         text.push_str(&format!("reseeded   {r}\n"));
     }
     if let Some(k) = standalone.simulation.schedule_seed {
-        text.push_str(&format!("schedule   seed {k} (another than the seed's own was needed)\n"));
+        text.push_str(&format!(
+            "schedule   seed {k} (another than the seed's own was needed)\n"
+        ));
     }
     text.push_str(&format!(
         "breaks     {}\n",
-        shrunk.broken.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+        shrunk
+            .broken
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     text.push_str(&format!("wrote      {}\n", out.display()));
     match check {

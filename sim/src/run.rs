@@ -100,7 +100,10 @@ pub fn map_seeds_until<T: Send>(
     let results = pool(n as usize, jobs, &job, done);
     // Seeds after the last one that ran were never handed out; a hole before it is a seed
     // whose worker died, aborted as in `map_seeds`.
-    let ran = results.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    let ran = results
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |i| i + 1);
     results
         .into_iter()
         .take(ran)

@@ -51,9 +51,11 @@ pub fn save_failures(
     let mut done: BTreeSet<Invariant> = BTreeSet::new();
     let mut lines = Vec::new();
     for f in &ex.failing {
-        let Some(inv) = Invariant::ALL.iter().copied().find(|i| {
-            f.counts.contains_key(i.name()) && !scn.checks.expect.contains(i)
-        }) else {
+        let Some(inv) = Invariant::ALL
+            .iter()
+            .copied()
+            .find(|i| f.counts.contains_key(i.name()) && !scn.checks.expect.contains(i))
+        else {
             continue;
         };
         if !done.insert(inv) {

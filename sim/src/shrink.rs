@@ -509,9 +509,7 @@ fn renumbered(faults: &[Fault], node: fn(u32) -> Node, gone: u32, of: u32) -> Op
     }
     faults
         .iter()
-        .map(|f| {
-            ((gone + 1)..of).try_fold(f.clone(), |f, i| rename(&f, node(i), node(i - 1)))
-        })
+        .map(|f| ((gone + 1)..of).try_fold(f.clone(), |f, i| rename(&f, node(i), node(i - 1))))
         .collect()
 }
 
@@ -520,7 +518,11 @@ fn cluster_cuts(b: &Best) -> Vec<(String, Scenario)> {
     let c = &b.scn.cluster;
     let mut out = Vec::new();
     for (of, node, what) in [
-        (c.conductors, Node::Conductor as fn(u32) -> Node, "conductor"),
+        (
+            c.conductors,
+            Node::Conductor as fn(u32) -> Node,
+            "conductor",
+        ),
         (c.hosts, Node::Host as fn(u32) -> Node, "host"),
     ] {
         if of < 2 {
@@ -544,7 +546,11 @@ fn cluster_cuts(b: &Best) -> Vec<(String, Scenario)> {
 }
 
 /// The target: the one asked for, else the first broken one the scenario does not expect.
-fn pick_target(scn: &Scenario, asked: Option<Invariant>, broken: &[Invariant]) -> Option<Invariant> {
+fn pick_target(
+    scn: &Scenario,
+    asked: Option<Invariant>,
+    broken: &[Invariant],
+) -> Option<Invariant> {
     match asked {
         Some(i) => broken.contains(&i).then_some(i),
         None => broken
@@ -575,12 +581,20 @@ pub fn shrink(
         return Err(ShrinkError::Nothing(match opts.invariant {
             Some(i) => format!(
                 "seed {seed} does not break {i} (it breaks: {}): nothing to shrink",
-                if broke.is_empty() { "nothing".to_string() } else { broke.join(", ") }
+                if broke.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    broke.join(", ")
+                }
             ),
             None => format!(
                 "seed {seed} breaks nothing the scenario does not expect (it breaks: {}): \
                  nothing to shrink",
-                if broke.is_empty() { "nothing".to_string() } else { broke.join(", ") }
+                if broke.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    broke.join(", ")
+                }
             ),
         }));
     };
@@ -598,10 +612,14 @@ pub fn shrink(
     start.nemesis = None;
     start.faults = m.faults.iter().filter_map(Fault::from_recorded).collect();
     let start = valid(&start, opts).ok_or_else(|| {
-        ShrinkError::Run(format!("seed {seed}: its recorded schedule does not load as [[faults]]"))
+        ShrinkError::Run(format!(
+            "seed {seed}: its recorded schedule does not load as [[faults]]"
+        ))
     })?;
     let mut best = s
-        .first(&[start], &|_| "the recorded schedule without the nemesis".into())
+        .first(&[start], &|_| {
+            "the recorded schedule without the nemesis".into()
+        })
         .ok_or_else(|| {
             ShrinkError::Run(format!(
                 "seed {seed}: its recorded schedule, replayed without the nemesis, no longer \

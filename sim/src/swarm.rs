@@ -44,7 +44,11 @@ impl Mix {
 
 /// Keeps each item with probability ½; an empty draw keeps one item, uniformly.
 fn subset<T: Copy>(items: &[T], rng: &mut ChaCha8Rng) -> Vec<T> {
-    let mut out: Vec<T> = items.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+    let mut out: Vec<T> = items
+        .iter()
+        .copied()
+        .filter(|_| rng.gen_bool(0.5))
+        .collect();
     if out.is_empty() && !items.is_empty() {
         out.push(items[rng.gen_range(0..items.len())]);
     }

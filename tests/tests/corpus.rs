@@ -53,14 +53,18 @@ fn a_changed_verdict_is_named_for_what_it_is() {
     let fixed = dir.join("fixed.toml");
     std::fs::write(
         &fixed,
-        src.replace("ordering = \"local-lock\"", "ordering = \"local-lock-fair\""),
+        src.replace(
+            "ordering = \"local-lock\"",
+            "ordering = \"local-lock-fair\"",
+        ),
     )
     .unwrap();
     let f = judge_file(&fixed, "fixed.toml").expect("the verdict changed");
     assert!(matches!(f.change, Change::Lost { .. }), "{f}");
     let msg = f.to_string();
     assert!(
-        msg.starts_with("reproduction lost: fixed.toml seed 1:") && msg.contains("conductor-sim shrink"),
+        msg.starts_with("reproduction lost: fixed.toml seed 1:")
+            && msg.contains("conductor-sim shrink"),
         "{msg}"
     );
     // Expecting nothing, what it breaks is a regression.
@@ -70,6 +74,9 @@ fn a_changed_verdict_is_named_for_what_it_is() {
     std::fs::write(&strict, lines.join("\n")).unwrap();
     let f = judge_file(&strict, "strict.toml").expect("the verdict changed");
     assert!(matches!(f.change, Change::Regression { .. }), "{f}");
-    assert!(f.to_string().starts_with("regression: strict.toml seed 1"), "{f}");
+    assert!(
+        f.to_string().starts_with("regression: strict.toml seed 1"),
+        "{f}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

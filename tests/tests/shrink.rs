@@ -19,7 +19,10 @@ fn pin(file: &str, sets: &[&str], seed: u64, invariant: Invariant) {
         base_dir: path.parent().map(|p| p.to_path_buf()),
     };
     let s = shrink(&scn, &opts, &|_, _| {}).expect("the seed fails and shrinks");
-    let what = format!("{file} seed {seed} {invariant}: {:?} -> {:?}", s.before, s.after);
+    let what = format!(
+        "{file} seed {seed} {invariant}: {:?} -> {:?}",
+        s.before, s.after
+    );
     assert_eq!(s.invariant, invariant);
     assert!(s.scenario.nemesis.is_none(), "{what}");
     assert!(s.after.faults <= 4, "{what}");
