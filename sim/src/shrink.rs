@@ -421,8 +421,8 @@ fn node_cuts(b: &Best) -> Vec<(String, Scenario)> {
     out
 }
 
-/// Each fault's length halved (down to 100 ms), and its start moved halfway towards the
-/// previous fault's (or the run's start), in whole milliseconds.
+/// Each fault's length halved (down to 100 ms), and its start moved earlier: to each eighth of
+/// the way from the previous fault's start (or the run's), in whole milliseconds.
 fn time_cuts(b: &Best) -> Vec<(String, Scenario)> {
     let mut out = Vec::new();
     for (i, f) in b.scn.faults.iter().enumerate() {
@@ -440,11 +440,22 @@ fn time_cuts(b: &Best) -> Vec<(String, Scenario)> {
             .max()
             .unwrap_or(Duration::ZERO)
             .min(f.at);
-        let mid = prev + Duration::from_millis(((f.at - prev) / 2).as_millis() as u64);
-        if f.at - mid >= Duration::from_secs(1) {
-            let mut s = b.scn.clone();
-            s.faults[i].at = mid;
-            out.push((format!("fault {} starting earlier", i + 1), s));
+        // Earliest first: the first that still fails is kept, and the load phase follows.
+        let gap = f.at - prev;
+        for k in 0..8u32 {
+            let at = prev + Duration::from_millis((gap * k / 8).as_millis() as u64);
+            if f.at - at >= Duration::from_secs(1) {
+                let mut s = b.scn.clone();
+                s.faults[i].at = at;
+                out.push((
+                    format!(
+                        "fault {} starting at {}",
+                        i + 1,
+                        humantime::format_duration(at)
+                    ),
+                    s,
+                ));
+            }
         }
     }
     out

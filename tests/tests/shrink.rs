@@ -37,3 +37,13 @@ fn pin(file: &str, sets: &[&str], seed: u64, invariant: Invariant) {
 fn thread_state_check_overlap_shrinks_to_one_kill() {
     pin("thread-state-check.toml", &[], 1, Invariant::Exclusive);
 }
+
+#[test]
+fn kills_with_a_fair_lock_by_host_overlap_shrinks_to_one_kill() {
+    pin(
+        "matrix/kills.toml",
+        &["cluster.ordering=local-lock-fair", "cluster.routing=by-host"],
+        1,
+        Invariant::Exclusive,
+    );
+}
