@@ -1,6 +1,6 @@
 //! `explore --save-failures DIR [--shrink]`: one standalone scenario per failing seed, kept
-//! once per (invariant, design) — the seed's first invariant the scenario does not expect, and
-//! the design its keys name (ordering, routing, fencing) — so that a night of exploration
+//! once per (invariant, design) — each invariant the scenario does not expect, from the first
+//! seed that breaks it, and the design its keys name (ordering, routing, fencing) — so that a night of exploration
 //! leaves one reproduction per distinct failure, not thousands of copies of one. A file already
 //! in DIR is kept as it is: the corpus is added to, never rewritten.
 
@@ -50,14 +50,15 @@ pub fn save_failures(
     let design = design(scn);
     let mut done: BTreeSet<Invariant> = BTreeSet::new();
     let mut lines = Vec::new();
-    for f in &ex.failing {
-        let Some(inv) = Invariant::ALL
+    // Each failing (invariant, design) once: the first seed that breaks it.
+    let firsts = ex.failing.iter().flat_map(|f| {
+        Invariant::ALL
             .iter()
             .copied()
-            .find(|i| f.counts.contains_key(i.name()) && !scn.checks.expect.contains(i))
-        else {
-            continue;
-        };
+            .filter(|i| f.counts.contains_key(i.name()) && !scn.checks.expect.contains(i))
+            .map(move |i| (f, i))
+    });
+    for (f, inv) in firsts {
         if !done.insert(inv) {
             continue;
         }

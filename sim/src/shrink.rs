@@ -649,7 +649,21 @@ pub fn shrink(
         any |= s.repeat(&mut best, "workload", &workload_cuts);
         any |= s.repeat(&mut best, "cluster", &cluster_cuts);
         if target.kind() == Kind::Safety {
-            any |= s.repeat(&mut best, "drain", &drain_cuts);
+            // Kept only if it breaks nothing new: a short drain makes liveness invariants
+            // break for want of time, which is not the failure being reproduced.
+            let before = best.clone();
+            if s.repeat(&mut best, "drain", &drain_cuts) {
+                if best
+                    .trial
+                    .broken
+                    .iter()
+                    .all(|i| before.trial.broken.contains(i))
+                {
+                    any = true;
+                } else {
+                    best = before;
+                }
+            }
         }
         if !any || s.out_of_budget {
             break;

@@ -20,16 +20,21 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every bundled scenario file, `scenarios/*.toml`, in name order.
+/// Every bundled scenario file, `scenarios/*.toml` then the kept reproductions
+/// `scenarios/regressions/*.toml`, each in name order.
 pub fn bundled_scenarios() -> Vec<PathBuf> {
-    let dir = workspace_root().join("scenarios");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    v.sort();
-    v
+    let root = workspace_root().join("scenarios");
+    let mut out = Vec::new();
+    for dir in [root.clone(), root.join("regressions")] {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    out
 }
 
 /// Parses scenario text with `--set` overrides and checks that the simulator supports it;

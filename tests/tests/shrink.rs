@@ -42,7 +42,10 @@ fn thread_state_check_overlap_shrinks_to_one_kill() {
 fn kills_with_a_fair_lock_by_host_overlap_shrinks_to_one_kill() {
     pin(
         "matrix/kills.toml",
-        &["cluster.ordering=local-lock-fair", "cluster.routing=by-host"],
+        &[
+            "cluster.ordering=local-lock-fair",
+            "cluster.routing=by-host",
+        ],
         1,
         Invariant::Exclusive,
     );
