@@ -1019,7 +1019,7 @@ fn shrink_refuses_bad_input_and_says_when_there_is_nothing_to_shrink() {
         &sim(&["shrink", r, "--seed", "1", "--max-runs", "0"], &dir),
         &["--max-runs"],
     );
-    // A short calm run breaks nothing: nothing to shrink, exit 1, no file.
+    // A capacity run judges nothing, so it breaks nothing: nothing to shrink, exit 1, no file.
     let out = dir.join("none.toml");
     let stdout = expect_code(
         "nothing to shrink",
@@ -1029,9 +1029,7 @@ fn shrink_refuses_bad_input_and_says_when_there_is_nothing_to_shrink() {
             "--seed",
             "1",
             "--set",
-            "duration=\"1m\"",
-            "--set",
-            "checks.invariants=[\"all\"]",
+            "duration=\"2m\"",
             "--out",
             path_str(&out),
         ],
