@@ -294,6 +294,26 @@ pub struct Scenario {
     pub checks: Checks,
     /// `[slo]`.
     pub slo: Slo,
+    /// `[simulation]`: how the simulator runs the scenario (not what it models).
+    #[serde(skip_serializing_if = "Simulation::is_default")]
+    pub simulation: Simulation,
+}
+
+/// `[simulation]`: knobs of the simulator itself, absent = the run every seed always ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Simulation {
+    /// Reseeds only the scheduler's choices (the madsim runtime's seed: which ready task runs
+    /// next), keeping the workload's, the network's, the host model's and the faults' streams,
+    /// which stay keyed by the run's seed. `None`: the runtime is seeded with the run's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_seed: Option<u64>,
+}
+
+impl Simulation {
+    /// True when nothing is set (serialisation leaves the table out).
+    pub fn is_default(&self) -> bool {
+        *self == Simulation::default()
+    }
 }
 
 impl Scenario {
@@ -989,6 +1009,11 @@ pub struct Nemesis {
     /// Mean length of a fault (> 0).
     #[serde(with = "ser::dur")]
     pub mean_duration: Duration,
+    /// Swarm testing: each seed draws, from the nemesis's own stream, a non-empty subset of
+    /// `kinds` and of the targets, and scales both means by random intensities, before it
+    /// draws its faults (`false`: every seed uses the whole mix).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
 }
 
 /// `[checks]`.

@@ -429,6 +429,7 @@ const TOP_KEYS: &[&str] = &[
     "nemesis",
     "checks",
     "slo",
+    "simulation",
 ];
 
 fn secs(s: u64) -> Duration {
@@ -543,7 +544,13 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
                 cx,
                 "nemesis".into(),
                 Some(t),
-                &["kinds", "targets", "mean_interval", "mean_duration"],
+                &[
+                    "kinds",
+                    "targets",
+                    "mean_interval",
+                    "mean_duration",
+                    "swarm",
+                ],
             )?;
             Some(nemesis(&t, &nodes, duration)?)
         }
@@ -554,6 +561,15 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         Slo {
             exhaustion_ratio_max: t.opt_f64("exhaustion_ratio_max", F::Unit)?,
             p99_max: t.opt_dur("p99_max", D::Any)?,
+        }
+    };
+    let simulation = {
+        let t = top.sub("simulation", &["schedule_seed"])?;
+        Simulation {
+            schedule_seed: match t.get("schedule_seed") {
+                None => None,
+                Some(v) => Some(int(cx, &t.key("schedule_seed"), v, 0, i64::MAX)? as u64),
+            },
         }
     };
 
@@ -576,6 +592,7 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         nemesis,
         checks,
         slo,
+        simulation,
     };
 
     if matches!(
@@ -1590,6 +1607,7 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
         targets,
         mean_interval,
         mean_duration,
+        swarm: t.bool("swarm", false)?,
     })
 }
 

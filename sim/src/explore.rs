@@ -2,7 +2,7 @@
 //! lists the failing seeds with what broke and the faults they ran, so that each can be
 //! replayed (`conductor-sim replay … --seed S`) or turned into a plain scenario.
 
-use crate::run::map_seeds;
+use crate::run::map_seeds_until;
 use checker::Invariant;
 use reports::human;
 use scenario::Scenario;
@@ -105,9 +105,36 @@ pub struct Exploration {
     /// `first_seed` describe that part).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Added: for each invariant that broke, the first seed in which it broke (expected or
+    /// not), in the checker's order.
+    pub first_by_invariant: BTreeMap<String, u64>,
+    /// Added when `--stop-after` or `--for` stopped the exploration before its last seed: the
+    /// seeds asked for (`seeds` says how many ran: always `first_seed ..` a contiguous prefix,
+    /// so that `--seeds <seeds>` runs exactly them again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// Why an exploration ran fewer seeds than asked (`explore.json`'s `stopped`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stopped {
+    /// The seeds asked for.
+    pub requested: u64,
+    /// What stopped it: `"stop-after"` (enough failing seeds) or `"time budget"` (`--for`).
+    pub by: String,
+}
+
+/// When an exploration may stop before its last seed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Stop after this many failing seeds (the first ones in seed order).
+    pub stop_after: Option<u64>,
+    /// Stop starting seeds after this wall-clock instant (every seed started finishes).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// What one seed left, kept while the others run.
+#[derive(Debug)]
 enum Outcome {
     Ran {
         violations: Vec<serde_json::Value>,
@@ -126,9 +153,42 @@ pub fn explore(
     jobs: usize,
     done: &(dyn Fn() + Sync),
 ) -> Exploration {
+    explore_with(scn, first, n, jobs, Limits::default(), done)
+}
+
+/// [`explore`] within `limits`: it stops handing out seeds after enough failing ones or at a
+/// deadline, and keeps a contiguous prefix of the seeds (for `--stop-after N`, up to the N-th
+/// failing seed in seed order, whichever runs finished first).
+pub fn explore_with(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+    limits: Limits,
+    done: &(dyn Fn() + Sync),
+) -> Exploration {
+    let expected = &scn.checks.expect;
+    let fails = |o: &Outcome| match o {
+        Outcome::Ran { counts, .. } => counts
+            .keys()
+            .any(|k| !expected.iter().any(|e| e.name() == k)),
+        Outcome::Aborted(_) => false,
+    };
+    let failing = std::sync::atomic::AtomicU64::new(0);
+    let stop = |o: &Outcome| {
+        let f = if fails(o) {
+            failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        } else {
+            failing.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        limits.stop_after.is_some_and(|k| f >= k)
+            || limits
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+    };
     // Each seed's metrics are dropped as soon as its violations are taken: memory follows the
     // failing seeds, not the number run.
-    let outcomes = map_seeds(
+    let mut outcomes = map_seeds_until(
         scn,
         first,
         n,
@@ -141,11 +201,26 @@ pub fn explore(
             },
             Err(e) => Outcome::Aborted(e.to_string()),
         },
+        &stop,
         done,
     );
-    let expected = &scn.checks.expect;
+    let mut by = "time budget";
+    if let Some(k) = limits.stop_after {
+        // The first `k` failing seeds in seed order, and nothing after the k-th.
+        let mut seen = 0;
+        if let Some(cut) = outcomes.iter().position(|o| {
+            seen += u64::from(fails(o));
+            seen >= k
+        }) {
+            if cut + 1 < n as usize {
+                by = "stop-after";
+            }
+            outcomes.truncate(cut + 1);
+        }
+    }
+    let ran = outcomes.len() as u64;
     let mut ex = Exploration {
-        seeds: n,
+        seeds: ran,
         failing: Vec::new(),
         by_invariant: BTreeMap::new(),
         scenario: scn.name.clone(),
@@ -154,6 +229,11 @@ pub fn explore(
         expected: expected.clone(),
         aborted: Vec::new(),
         shard: None,
+        first_by_invariant: BTreeMap::new(),
+        stopped: (ran < n).then(|| Stopped {
+            requested: n,
+            by: by.to_string(),
+        }),
     };
     for (i, o) in outcomes.into_iter().enumerate() {
         let seed = first.wrapping_add(i as u64);
@@ -165,6 +245,7 @@ pub fn explore(
             } => {
                 for name in counts.keys() {
                     *ex.by_invariant.entry(name.clone()).or_insert(0) += 1;
+                    ex.first_by_invariant.entry(name.clone()).or_insert(seed);
                 }
                 if counts
                     .keys()
@@ -262,6 +343,44 @@ impl Exploration {
         }
         s
     }
+
+    /// The hunt, per invariant that broke (checker order): its first seed, the command that
+    /// replays it and the one that shrinks it (`shrink(seed, invariant)`); then, when the
+    /// exploration stopped early, how many seeds it ran.
+    pub fn hunt(
+        &self,
+        replay: &dyn Fn(u64) -> String,
+        shrink: &dyn Fn(u64, &str) -> String,
+    ) -> String {
+        let mut s = String::new();
+        if let Some(st) = &self.stopped {
+            let _ = writeln!(
+                s,
+                "stopped    by the {} after {} of {} seeds (seeds {}..{}: run them again with \
+                 --seeds {})",
+                st.by,
+                human::count(self.seeds),
+                human::count(st.requested),
+                self.first_seed,
+                self.first_seed.wrapping_add(self.seeds.saturating_sub(1)),
+                self.seeds
+            );
+        }
+        for i in Invariant::ALL {
+            let Some(seed) = self.first_by_invariant.get(i.name()) else {
+                continue;
+            };
+            let tag = if self.expected.contains(&i) {
+                " (expected)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "hunt       {}{tag}: first seed {seed}", i.name());
+            let _ = writeln!(s, "             {}", replay(*seed));
+            let _ = writeln!(s, "             {}", shrink(*seed, i.name()));
+        }
+        s
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +406,8 @@ mod tests {
             expected: vec![],
             aborted: vec![],
             shard: None,
+            first_by_invariant: [("exclusive".to_string(), 2)].into_iter().collect(),
+            stopped: None,
         };
         let json = ex.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -303,6 +424,16 @@ mod tests {
         assert!(s.contains("broken     exclusive 1 (seeds"), "{s}");
         assert!(s.contains("reproduce  replay --seed 2"), "{s}");
         assert!(!ex.passed());
+        let h = ex.hunt(&|seed| format!("replay --seed {seed}"), &|seed, inv| {
+            format!("shrink --seed {seed} --invariant {inv}")
+        });
+        assert!(h.contains("exclusive"), "{h}");
+        assert!(
+            h.contains("replay --seed 2") && h.contains("shrink --seed 2 --invariant exclusive"),
+            "{h}"
+        );
+        assert_eq!(v["first_by_invariant"]["exclusive"], 2);
+        assert!(v.get("stopped").is_none());
     }
 
     #[test]

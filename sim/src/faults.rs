@@ -82,18 +82,24 @@ pub fn nemesis(n: &Nemesis, scn: &Scenario, seed: u64, names: &[Node]) -> Vec<Fa
     } else {
         n.targets.clone()
     };
+    let mix = if n.swarm {
+        crate::swarm::draw(n, &targets, &mut rng)
+    } else {
+        crate::swarm::Mix::whole(n, &targets)
+    };
+    let (kinds, targets) = (mix.kinds, mix.targets);
     let hosts: Vec<Node> = targets.iter().copied().filter(Node::is_host).collect();
     let end = scn.duration.as_secs_f64();
     let mut t = 0.0;
     let mut out = Vec::new();
     loop {
-        t += rng.sample::<f64, _>(Exp1) * n.mean_interval.as_secs_f64();
-        if t >= end || n.kinds.is_empty() || targets.is_empty() {
+        t += rng.sample::<f64, _>(Exp1) * mix.mean_interval.as_secs_f64();
+        if t >= end || kinds.is_empty() || targets.is_empty() {
             break;
         }
         let at = ms(t).min(scn.duration - Duration::from_millis(1).min(scn.duration));
-        let kind = n.kinds[rng.gen_range(0..n.kinds.len())];
-        let len = ms(rng.sample::<f64, _>(Exp1) * n.mean_duration.as_secs_f64());
+        let kind = kinds[rng.gen_range(0..kinds.len())];
+        let len = ms(rng.sample::<f64, _>(Exp1) * mix.mean_duration.as_secs_f64());
         let cx = Draw {
             targets: &targets,
             hosts: &hosts,

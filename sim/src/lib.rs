@@ -12,13 +12,20 @@ compile_error!(
 
 pub mod client;
 pub mod compare;
+pub mod corpus;
+pub mod ddmin;
 pub mod explore;
 pub mod faults;
 pub mod matrix;
 pub mod pages;
 pub mod recorder;
+pub mod reproduction;
 pub mod run;
+pub mod save;
+pub mod schedule_seed;
 pub mod shard;
+pub mod shrink;
+pub mod swarm;
 pub mod sweep;
 pub mod trace;
 pub mod world;

@@ -46,6 +46,9 @@ enum Cmd {
     /// same seeds and compares goodput, amplification, latency and recovery, with paired
     /// differences per seed against the first row.
     Compare(CompareArgs),
+    /// Reduces a failing seed to a small standalone scenario that breaks the same invariant
+    /// (exit 0: written and checked; 1: nothing to shrink; 2: bad input).
+    Shrink(ShrinkArgs),
 }
 
 #[derive(Args)]
@@ -72,6 +75,36 @@ struct CompareArgs {
     /// Also write compare.csv.
     #[arg(long)]
     csv: bool,
+}
+
+#[derive(Args)]
+struct ShrinkArgs {
+    #[command(flatten)]
+    s: ScenarioArgs,
+    /// The failing seed (e.g. one of explore.json's failing seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The invariant to keep broken (default: the first the seed breaks that the scenario does
+    /// not expect).
+    #[arg(long, value_name = "NAME")]
+    invariant: Option<String>,
+    /// Where to write the reproduction (default:
+    /// reports/out/<scenario name>/shrunk-<invariant>-seed-<N>.toml).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The most simulation runs to spend.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_runs: u64,
+    /// Other schedule seeds tried before a reduction is rejected.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=16))]
+    schedule_tries: u64,
+    /// Runs at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The commit recorded as the reproduction's origin (default: the one this binary was
+    /// built from).
+    #[arg(long)]
+    commit: Option<String>,
 }
 
 #[derive(Args)]
@@ -133,6 +166,25 @@ struct ScenarioArgs {
     /// Overrides a scenario key by its dotted path, e.g. `--set cluster.pool_workers=12`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Reseeds only the scheduler's choices (`[simulation] schedule_seed`), keeping the
+    /// workload's and the faults' random streams.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=(i64::MAX as u64)))]
+    schedule_seed: Option<u64>,
+}
+
+impl ScenarioArgs {
+    /// The overrides as a command line repeats them (`--set …`, `--schedule-seed …`).
+    fn flags(&self) -> String {
+        let mut s: String = self
+            .sets
+            .iter()
+            .map(|x| format!(" --set {}", shell_word(x)))
+            .collect();
+        if let Some(k) = self.schedule_seed {
+            s.push_str(&format!(" --schedule-seed {k}"));
+        }
+        s
+    }
 }
 
 #[derive(Args)]
@@ -201,6 +253,25 @@ struct ExploreArgs {
     /// Output directory (default: reports/out/<scenario name>/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Stops after this many failing seeds (the first ones in seed order; explore.json's
+    /// `seeds` says how many ran).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
+    /// A wall-clock budget (e.g. `30s`, `8h`): stops starting seeds when it is spent, finishes
+    /// those started, and keeps the contiguous prefix of the seeds that ran.
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    budget: Option<std::time::Duration>,
+    /// Writes one standalone scenario per failing seed into DIR, one per (invariant, design):
+    /// a file already there is kept.
+    #[arg(long, value_name = "DIR")]
+    save_failures: Option<PathBuf>,
+    /// With --save-failures: shrinks each one first.
+    #[arg(long, requires = "save_failures")]
+    shrink: bool,
+    /// With --save-failures: the commit recorded as each file's origin (default: the one this
+    /// binary was built from).
+    #[arg(long, requires = "save_failures")]
+    commit: Option<String>,
 }
 
 #[derive(Args)]
@@ -233,7 +304,12 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn load(args: &ScenarioArgs) -> anyhow::Result<Scenario> {
-    Ok(scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?)
+    let mut scn =
+        scenario::load(&args.scenario, &args.sets).map_err(|e| BadInput(e.to_string()))?;
+    if let Some(k) = args.schedule_seed {
+        scn.simulation.schedule_seed = Some(k);
+    }
+    Ok(scn)
 }
 
 fn main() -> ExitCode {
@@ -268,6 +344,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Sweep(a) => sweep(a),
         Cmd::Merge(a) => merge(a),
         Cmd::Compare(a) => compare(a),
+        Cmd::Shrink(a) => shrink(a),
     }
 }
 
@@ -403,25 +480,28 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
     let (first, n) = shard.map_or((first, n), |s| s.seeds(first, n));
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
     let out = out_dir(a.out, &scn)?;
+    let limits = sim::explore::Limits {
+        stop_after: a.stop_after,
+        deadline: a.budget.map(|b| Instant::now() + b),
+    };
     let mut ex = match progress(&scn.name, n) {
         Some(bar) => {
-            let ex = sim::explore::explore(&scn, first, n, jobs, &|| bar.inc(1));
+            let ex = sim::explore::explore_with(&scn, first, n, jobs, limits, &|| bar.inc(1));
             bar.finish_and_clear();
             ex
         }
-        None => sim::explore::explore(&scn, first, n, jobs, &|| {}),
+        None => sim::explore::explore_with(&scn, first, n, jobs, limits, &|| {}),
     };
     ex.shard = shard.map(|s| s.to_string());
     let path = out.join("explore.json");
     std::fs::write(&path, ex.to_json()).with_context(|| format!("writing {}", path.display()))?;
-    let sets: String =
-        a.s.sets
-            .iter()
-            .map(|s| format!(" --set {}", shell_word(s)))
-            .collect();
+    let sets = a.s.flags();
     let scenario = shell_word(&a.s.scenario.display().to_string());
-    let summary =
-        ex.summary(&|seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}"));
+    let replay = |seed| format!("conductor-sim replay {scenario} --seed {seed} --trace{sets}");
+    let shrink_cmd = |seed, inv: &str| {
+        format!("conductor-sim shrink {scenario} --seed {seed} --invariant {inv}{sets}")
+    };
+    let summary = ex.summary(&replay) + &ex.hunt(&replay, &shrink_cmd);
     let page = sim::pages::explore_html(&ex, scn.duration.as_secs_f64(), &summary)?;
     let html_path = out.join("report.html");
     write(&html_path, &page)?;
@@ -430,6 +510,39 @@ fn explore(a: ExploreArgs) -> anyhow::Result<ExitCode> {
         path.display(),
         html_path.display()
     ))?;
+    if let Some(dir) = &a.save_failures {
+        let origin = |seed: u64, inv: &str| sim::reproduction::Origin {
+            scenario: a.s.scenario.display().to_string(),
+            seed,
+            commit: a
+                .commit
+                .clone()
+                .unwrap_or_else(|| sim::reproduction::build_commit().to_string()),
+            command: shrink_cmd(seed, inv),
+        };
+        let saved = sim::save::save_failures(
+            &scn,
+            &ex,
+            dir,
+            &sim::save::How {
+                shrink: a.shrink,
+                jobs,
+                base_dir: a
+                    .s
+                    .scenario
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf),
+            },
+            &origin,
+        )
+        .map_err(|e| BadInput(format!("--save-failures {}: {e}", dir.display())))?;
+        let mut text = String::new();
+        for s in saved {
+            text.push_str(&format!("saved      {s}\n"));
+        }
+        emit(&text)?;
+    }
     if !ex.aborted.is_empty() {
         // As `run`: a simulation that aborted is a run that could not complete.
         anyhow::bail!(
@@ -771,4 +884,179 @@ fn finish_sweep(
         println!("           {}", ts.display());
     }
     Ok(())
+}
+
+fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {
+    use sim::reproduction::{self, Origin};
+    use sim::shrink::{Options, ShrinkError};
+    let scn = load(&a.s)?;
+    let seed = a.seed.ok_or_else(|| {
+        BadInput(format!(
+            "{}: shrink needs --seed N (the failing seed, e.g. one of explore.json's)",
+            a.s.scenario.display()
+        ))
+    })?;
+    let invariant = a
+        .invariant
+        .as_deref()
+        .map(|n| {
+            checker::Invariant::from_name(n).ok_or_else(|| {
+                BadInput(format!(
+                    "--invariant {n}: expected an invariant name, one of {}",
+                    checker::Invariant::ALL
+                        .iter()
+                        .map(|i| i.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let base_dir =
+        a.s.scenario
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf);
+    let opts = Options {
+        seed,
+        invariant,
+        max_runs: a.max_runs,
+        jobs,
+        alternatives: a.schedule_tries,
+        base_dir,
+    };
+    let wall = Instant::now();
+    let pb = bar(
+        a.max_runs,
+        format!("shrink {} seed {seed}", scn.name),
+        "runs",
+    );
+    let progress = |stage: &str, runs: u64| {
+        if !stage.is_empty() {
+            pb.set_message(format!("shrink {} seed {seed}: {stage}", scn.name));
+        }
+        pb.set_position(runs);
+    };
+    let res = sim::shrink::shrink(&scn, &opts, &progress);
+    pb.finish_and_clear();
+    let shrunk = match res {
+        Ok(s) => s,
+        Err(ShrinkError::Nothing(m)) => {
+            emit(&format!("{m}\n"))?;
+            return Ok(ExitCode::from(1));
+        }
+        Err(e @ ShrinkError::Run(_)) => return Err(e.into()),
+    };
+    let scenario_word = shell_word(&a.s.scenario.display().to_string());
+    let origin = Origin {
+        scenario: a.s.scenario.display().to_string(),
+        seed,
+        commit: a
+            .commit
+            .clone()
+            .unwrap_or_else(|| reproduction::build_commit().to_string()),
+        command: format!(
+            "conductor-sim shrink {scenario_word} --seed {seed} --invariant {}{}",
+            shrunk.invariant.name(),
+            a.s.flags()
+        ),
+    };
+    let standalone = reproduction::standalone(
+        &shrunk.scenario,
+        shrunk.invariant,
+        &shrunk.broken,
+        &origin,
+        &reproduction::shrunk_how(&shrunk),
+    );
+    let out = a.out.clone().unwrap_or_else(|| {
+        Path::new("reports/out").join(&scn.name).join(format!(
+            "shrunk-{}-seed-{seed}.toml",
+            shrunk.invariant.name()
+        ))
+    });
+    if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            BadInput(format!(
+                "--out {}: cannot create {}: {e}",
+                out.display(),
+                dir.display()
+            ))
+        })?;
+    }
+    let text = reproduction::to_toml(&standalone, &origin).context("writing the scenario")?;
+    write(&out, &text)?;
+    // The file as written, loaded as any scenario is, must still break the invariant.
+    let written = scenario::load(&out, &[])
+        .map_err(|e| anyhow::anyhow!("the written file does not load: {e}"))?;
+    let check = sim::shrink::trial(&written, seed, shrunk.invariant);
+    let (b, f) = (shrunk.before, shrunk.after);
+    let secs = |us: u64| humantime::format_duration(std::time::Duration::from_secs(us / 1_000_000));
+    let mut text = format!(
+        "shrink     {} seed {seed}: {}\n\
+         faults     {} -> {}\n\
+         ops        {} -> {}\n\
+         load       {} -> {}\n\
+         simulated  {} -> {}\n\
+         conductors {} -> {}   hosts {} -> {}\n\
+         runs       {}{} in {:.1} s wall\n",
+        scn.name,
+        shrunk.invariant.name(),
+        b.faults,
+        f.faults,
+        b.ops,
+        f.ops,
+        humantime::format_duration(b.load),
+        humantime::format_duration(f.load),
+        secs(b.sim_us),
+        secs(f.sim_us),
+        b.conductors,
+        f.conductors,
+        b.hosts,
+        f.hosts,
+        shrunk.runs,
+        if shrunk.out_of_budget {
+            " (the --max-runs budget ran out)"
+        } else {
+            ""
+        },
+        wall.elapsed().as_secs_f64(),
+    );
+    for r in &shrunk.reseeded {
+        text.push_str(&format!("reseeded   {r}\n"));
+    }
+    if let Some(k) = standalone.simulation.schedule_seed {
+        text.push_str(&format!(
+            "schedule   seed {k} (another than the seed's own was needed)\n"
+        ));
+    }
+    text.push_str(&format!(
+        "breaks     {}\n",
+        shrunk
+            .broken
+            .iter()
+            .map(|i| i.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    text.push_str(&format!("wrote      {}\n", out.display()));
+    match check {
+        Some((true, _, _)) => {
+            text.push_str(&format!(
+                "checked    conductor-sim run {} breaks {}\n",
+                shell_word(&out.display().to_string()),
+                shrunk.invariant.name()
+            ));
+            emit(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            emit(&text)?;
+            anyhow::bail!(
+                "{}: the written reproduction no longer breaks {} when run",
+                out.display(),
+                shrunk.invariant.name()
+            )
+        }
+    }
 }

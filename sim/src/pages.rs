@@ -207,11 +207,21 @@ pub fn explore_html(ex: &Exploration, load_end_s: f64, summary: &str) -> Result<
                     } else {
                         "no".into()
                     },
+                    ex.first_by_invariant
+                        .get(*n)
+                        .map_or_else(|| "-".into(), |s| s.to_string()),
                 ]
             })
             .collect();
         page.text_table(
-            &["invariant", "seeds broken", "share", "expected to break"].map(String::from),
+            &[
+                "invariant",
+                "seeds broken",
+                "share",
+                "expected to break",
+                "first seed (replay and shrink commands in the summary above)",
+            ]
+            .map(String::from),
             &rows,
         );
     }

@@ -78,6 +78,51 @@ pub fn map_seeds<T: Send>(
         .collect()
 }
 
+/// [`map_seeds`] that may stop early: after each seed, `stop(result)` (called on the thread
+/// that ran it) says whether to stop handing out seeds. Seeds are handed out in order and every
+/// seed handed out finishes, so what comes back is always a contiguous prefix of the seeds, in
+/// seed order.
+pub fn map_seeds_until<T: Send>(
+    scn: &Scenario,
+    first: u64,
+    n: u64,
+    jobs: usize,
+    map: &(dyn Fn(u64, Result<SeedMetrics, RunError>) -> T + Sync),
+    stop: &(dyn Fn(&T) -> bool + Sync),
+    done: &(dyn Fn() + Sync),
+) -> Vec<T> {
+    let job = |i: usize| {
+        let seed = first.wrapping_add(i as u64);
+        let out = map(seed, on_fresh_thread(seed, || run_seed(scn, seed)));
+        let halt = stop(&out);
+        (out, halt)
+    };
+    let results = pool(n as usize, jobs, &job, done);
+    // Seeds after the last one that ran were never handed out; a hole before it is a seed
+    // whose worker died, aborted as in `map_seeds`.
+    let ran = results
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |i| i + 1);
+    results
+        .into_iter()
+        .take(ran)
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| {
+                let seed = first.wrapping_add(i as u64);
+                map(
+                    seed,
+                    Err(RunError::Aborted {
+                        seed,
+                        message: "the seed did not run".into(),
+                    }),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Runs one seed with `run` on a fresh thread — madsim's per-thread state and the determinism
 /// of std collections need one per seed — and turns a panic of that thread into an aborted run.
 pub fn on_fresh_thread(
@@ -97,7 +142,7 @@ pub fn on_fresh_thread(
 /// Runs jobs `0 .. n`, at most `jobs` at a time, on worker threads; `job(i)` gives the job's
 /// result and whether to stop handing out the jobs not yet started. Returns each job's result
 /// by index (`None`: never run); `done` is called as each job finishes.
-fn pool<T: Send>(
+pub(crate) fn pool<T: Send>(
     n: usize,
     jobs: usize,
     job: &(dyn Fn(usize) -> (T, bool) + Sync),

@@ -123,7 +123,9 @@ pub fn run_seed_with_strategy(
             "network.latency: min must be below max".into(),
         ));
     }
-    let mut rt = Runtime::with_seed_and_config(seed, cfg);
+    // The runtime's seed drives only the scheduler's choices: every stream of the model is
+    // keyed by `seed` itself, so a schedule seed reorders ready tasks and nothing else.
+    let mut rt = Runtime::with_seed_and_config(scn.simulation.schedule_seed.unwrap_or(seed), cfg);
     // The guard against a run that never ends: load + drain + a margin.
     let limit = scn.duration + scn.drain + Duration::from_secs(3600);
     rt.set_time_limit(limit);

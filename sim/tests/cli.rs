@@ -1192,3 +1192,115 @@ fn faults_are_deterministic_in_explore_and_replay() {
         "replay of seed {seed} found other violations than explore"
     );
 }
+
+#[test]
+fn shrink_refuses_bad_input_and_says_when_there_is_nothing_to_shrink() {
+    let dir = scratch("shrink-bad");
+    let races = races();
+    let r = path_str(&races);
+    refused(
+        "an unknown invariant",
+        &sim(
+            &["shrink", r, "--seed", "1", "--invariant", "exclusiv"],
+            &dir,
+        ),
+        &["--invariant exclusiv", "exclusive", "per-container-order"],
+    );
+    refused(
+        "no seed",
+        &sim(&["shrink", r, "--invariant", "exclusive"], &dir),
+        &["--seed"],
+    );
+    refused(
+        "no runs",
+        &sim(&["shrink", r, "--seed", "1", "--max-runs", "0"], &dir),
+        &["--max-runs"],
+    );
+    // A capacity run judges nothing, so it breaks nothing: nothing to shrink, exit 1, no file.
+    let out = dir.join("none.toml");
+    let stdout = expect_code(
+        "nothing to shrink",
+        &[
+            "shrink",
+            path_str(&baseline()),
+            "--seed",
+            "1",
+            "--set",
+            "duration=\"2m\"",
+            "--out",
+            path_str(&out),
+        ],
+        &dir,
+        1,
+    );
+    assert!(stdout.contains("nothing to shrink"), "{stdout}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn explore_stops_after_failing_seeds_and_on_a_time_budget() {
+    let dir = scratch("explore-stop");
+    let races = races();
+    let r = path_str(&races);
+    let read = |out: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("explore.json")).unwrap()).unwrap()
+    };
+    // --stop-after 2: the first two failing seeds in seed order, and no seed after the second.
+    let out = dir.join("after");
+    let stdout = expect_code(
+        "stop-after",
+        &[
+            "explore",
+            r,
+            "--seeds",
+            "50",
+            "--stop-after",
+            "2",
+            "--set",
+            "checks.expect=[]",
+            "--out",
+            path_str(&out),
+        ],
+        &dir,
+        1,
+    );
+    let v = read(&out);
+    let failing = v["failing"].as_array().unwrap();
+    assert_eq!(failing.len(), 2, "{v}");
+    let last = failing[1]["seed"].as_u64().unwrap();
+    let first = v["first_seed"].as_u64().unwrap();
+    assert_eq!(v["seeds"].as_u64().unwrap(), last - first + 1, "{v}");
+    assert!(
+        stdout.contains("hunt ") && stdout.contains("conductor-sim shrink"),
+        "{stdout}"
+    );
+    // --for: however fast the machine, a contiguous prefix of at least one seed, said in the
+    // file; every failing seed inside it.
+    let out = dir.join("budget");
+    let _ = sim(
+        &[
+            "explore",
+            r,
+            "--seeds",
+            "100000",
+            "--for",
+            "1ms",
+            "--out",
+            path_str(&out),
+        ],
+        &dir,
+    );
+    let v = read(&out);
+    let ran = v["seeds"].as_u64().unwrap();
+    assert!((1..100_000).contains(&ran), "{v}");
+    assert_eq!(v["stopped"]["requested"], 100_000, "{v}");
+    assert_eq!(v["stopped"]["by"], "time budget", "{v}");
+    for f in v["failing"].as_array().unwrap() {
+        assert!(f["seed"].as_u64().unwrap() < first + ran, "{v}");
+    }
+    refused(
+        "a bad budget",
+        &sim(&["explore", r, "--seeds", "3", "--for", "soon"], &dir),
+        &["--for"],
+    );
+}

@@ -20,21 +20,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every bundled scenario file, `scenarios/*.toml` and `scenarios/retry/*.toml`, in path order.
+/// Every bundled scenario file: `scenarios/*.toml`, the retry experiments
+/// `scenarios/retry/*.toml`, then the kept reproductions `scenarios/regressions/*.toml`, each
+/// folder in name order.
 pub fn bundled_scenarios() -> Vec<PathBuf> {
     let root = workspace_root().join("scenarios");
-    // The retry experiments live in a folder of their own.
-    let mut v: Vec<PathBuf> = [root.clone(), root.join("retry")]
-        .iter()
-        .flat_map(|dir| {
-            std::fs::read_dir(dir)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-                .filter_map(|e| e.ok().map(|e| e.path()))
-        })
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    v.sort();
-    v
+    let mut out = Vec::new();
+    for dir in [root.clone(), root.join("retry"), root.join("regressions")] {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        v.sort();
+        out.extend(v);
+    }
+    out
 }
 
 /// Parses scenario text with `--set` overrides and checks that the simulator supports it;

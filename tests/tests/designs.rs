@@ -38,10 +38,10 @@ fn each_known_bad_design_breaks_what_it_is_known_to_break() {
         "thread-one-conductor.toml",
         "thread-distributed-lock.toml",
         "thread-state-check.toml",
-        "regression-stuck-creating.toml",
-        "regression-unfair-lock.toml",
-        "regression-delete-during-create.toml",
-        "regression-lost-cast.toml",
+        "regressions/stuck-creating.toml",
+        "regressions/unfair-lock.toml",
+        "regressions/delete-during-create.toml",
+        "regressions/lost-cast.toml",
         "races-no-ordering.toml",
     ];
     for name in cases {
