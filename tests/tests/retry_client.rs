@@ -6,10 +6,10 @@
 use scenario::Scenario;
 use tests::{parse, run_one, workspace_root};
 
-/// `scenarios/retry-storm.toml` (a 30 s bus outage at 5 min under 2 s timeouts and retries),
+/// `scenarios/retry/bus-outage.toml` (a 30 s bus outage at 5 min under 2 s timeouts and retries),
 /// cut to 7 minutes with `sets`.
 fn storm(sets: &[&str]) -> Scenario {
-    let path = workspace_root().join("scenarios/retry-storm.toml");
+    let path = workspace_root().join("scenarios/retry/bus-outage.toml");
     let mut all = vec!["duration=\"7m\"", "drain=\"2m\""];
     all.extend_from_slice(sets);
     let sets: Vec<String> = all.iter().map(|s| s.to_string()).collect();
