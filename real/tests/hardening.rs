@@ -3,6 +3,10 @@
 //! frames, a duplicate conductor index, duplicate op ids, and flags out of the scenario's
 //! bounds. Each test names the defect of issue 11 it covers and fails on the old behaviour.
 //! Every wait is bounded (`PATIENCE`), every process is killed by its handle when the test ends.
+//!
+//! Real build only (the binary refuses to run under `--cfg madsim`): run with
+//! `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p real`.
+#![cfg(not(madsim))]
 
 mod common;
 

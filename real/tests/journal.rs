@@ -2,6 +2,10 @@
 //! truth or token seen; a torn last line is cut off with a warning naming the bytes; a corrupt
 //! line stops the service with exit 2 naming the file and the line. Loopback only; every wait
 //! bounded by PATIENCE; every process killed by its handle when the test ends.
+//!
+//! Real build only (the binary refuses to run under `--cfg madsim`): run with
+//! `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p real`.
+#![cfg(not(madsim))]
 
 use conductor::op::{HostError, OpKind, Truth};
 use conductor::proto::{CoordCmd, HostCmd, HostResp, Msg, OpSpec, StoreResp};
