@@ -521,6 +521,8 @@ struct Deployment {
     host: Service,
     conductor: Service,
     api: Service,
+    /// Ops the host applied while `deploy` waited for the conductor to consume (not counted).
+    warm_up: usize,
 }
 
 fn deploy(test: &str, containers: u64, conductor_extra: &[&str]) -> Deployment {
@@ -607,14 +609,17 @@ fn deploy(test: &str, containers: u64, conductor_extra: &[&str]) -> Deployment {
         true,
         None,
     );
-    Deployment {
+    let mut d = Deployment {
         dir,
         store,
         bus,
         host,
         conductor,
         api,
-    }
+        warm_up: 0,
+    };
+    d.await_consumer();
+    d
 }
 
 impl Deployment {
@@ -656,7 +661,29 @@ impl Deployment {
     }
 
     /// Ops the host applied successfully so far.
+    /// Waits (bounded) until the conductor consumes from the bus: the api's first call may
+    /// reach the bus before the conductor subscribed, and that call is answered as an error.
+    /// One warm-up op (ids far from the tests' own) is sent until it is accepted and applied.
+    fn await_consumer(&mut self) {
+        const TRIES: u64 = 50;
+        for attempt in 0..TRIES {
+            let s = self.client(1, 1, "reboot", 1_000_000 + attempt);
+            if s["answers"]["accepted"] == 1 {
+                self.await_applied(1);
+                self.warm_up = self.applied();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the conductor did not consume from the bus after {TRIES} warm-up ops");
+    }
+
+    /// Ops the host applied successfully, the warm-up op aside.
     fn applied(&self) -> usize {
+        self.applied_all().saturating_sub(self.warm_up)
+    }
+
+    fn applied_all(&self) -> usize {
         let Ok(text) = std::fs::read_to_string(self.dir.join("host-1.jsonl")) else {
             return 0;
         };
