@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::{scratch, Proc, BIN, PATIENCE};
+use common::{scratch, start_with, Proc, BIN, PATIENCE};
 use conductor::idempotency::KeyReuse;
 use conductor::proto::{Msg, Refusal, StoreCmd, StoreResp};
 use conductor::wire::{self, MAX_FRAME};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -77,7 +77,7 @@ impl Service {
 fn spawn(dir: &Path, name: &str, args: &[&str], listens: bool, nofile: Option<u32>) -> Service {
     let stderr = dir.join(format!("{name}.stderr"));
     let err = std::fs::File::create(&stderr).expect("create the stderr file");
-    let mut cmd = match nofile {
+    let cmd = match nofile {
         None => Command::new(BIN),
         Some(n) if Path::new("/usr/bin/prlimit").exists() => {
             let mut c = Command::new("/usr/bin/prlimit");
@@ -92,41 +92,8 @@ fn spawn(dir: &Path, name: &str, args: &[&str], listens: bool, nofile: Option<u3
             c
         }
     };
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(if listens {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    let addr = listens.then(|| {
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("{name} did not announce its address"));
-        line.trim()
-            .strip_prefix("listening ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{name} printed {line:?}, not `listening ADDR`"))
-    });
-    Service {
-        proc: Proc {
-            name: name.to_string(),
-            child,
-        },
-        addr,
-        stderr,
-    }
+    let (proc, addr) = start_with(name, cmd, args, Stdio::from(err), listens);
+    Service { proc, addr, stderr }
 }
 
 /// A blocking connection whose reads give up after `PATIENCE`.

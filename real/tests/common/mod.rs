@@ -42,7 +42,19 @@ impl Proc {
 
 /// Starts `conductor ARGS…`; for a listening service, waits for its `listening ADDR` line.
 pub fn start(name: &str, args: &[&str], listens: bool) -> (Proc, Option<SocketAddr>) {
-    let mut child = Command::new(BIN)
+    start_with(name, Command::new(BIN), args, Stdio::inherit(), listens)
+}
+
+/// Starts `cmd ARGS…` (the binary, or a wrapper such as `prlimit … -- BIN`) with its stderr
+/// going to `stderr`; for a listening service, waits for its `listening ADDR` line.
+pub fn start_with(
+    name: &str,
+    mut cmd: Command,
+    args: &[&str],
+    stderr: Stdio,
+    listens: bool,
+) -> (Proc, Option<SocketAddr>) {
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(if listens {
@@ -50,7 +62,7 @@ pub fn start(name: &str, args: &[&str], listens: bool) -> (Proc, Option<SocketAd
         } else {
             Stdio::null()
         })
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
     let addr = listens.then(|| {
