@@ -11,6 +11,7 @@ pub mod api;
 pub mod bus;
 pub mod cluster;
 pub mod conductor;
+pub mod coordination;
 pub mod host;
 pub mod idempotency;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! The store: container and op records (the database of Magnum/Zun). Its state outlives the
 //! service's process (it is durable across the store's own restarts): the caller owns it.
 
+use crate::coordination::Coordination;
 use crate::idempotency::KeyReuse;
 use crate::journal::{Journal, JournalError, MemFile, Recovered};
 use crate::net::Listener;
@@ -682,7 +683,38 @@ impl StoreState {
 
 /// Serves the store on `listener` until the task is dropped, or until its journal cannot be
 /// written (then it stops answering, and the error is returned).
-pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) -> std::io::Result<()> {
+pub async fn serve(listener: Listener, state: Arc<Mutex<StoreState>>) -> std::io::Result<()> {
+    serve_with(listener, state, None).await
+}
+
+/// Applies a record command; a `Begin` with an `engine` takes its fencing token from it, drawn
+/// before the op is taken (an op marked begun whose token could not be had would be refused as
+/// busy when asked again). `None`: the engine could not give a token, nothing was applied.
+async fn apply_with(
+    state: &Mutex<StoreState>,
+    engine: Option<&dyn Coordination>,
+    cmd: StoreCmd,
+) -> Option<std::io::Result<StoreResp>> {
+    let token = match (engine, cmd) {
+        (Some(e), StoreCmd::Begin { .. }) => Some(e.token().await.ok()?),
+        _ => None,
+    };
+    Some(lock(state).apply_durably(cmd).map(|r| match (r, token) {
+        (StoreResp::Began { .. }, Some(token)) => StoreResp::Began { token },
+        (r, _) => r,
+    }))
+}
+
+/// [`serve`] with the coordination commands an outside `engine` [`Coordination::handles`]
+/// answered by it, and the fencing tokens of `Begin` drawn from it: the store then holds no
+/// coordination state of its own. A command the engine cannot answer closes its connection
+/// (after what the engine retried itself): the peer dials again and asks again, as it does when
+/// the store dies; nothing is answered that the engine did not grant.
+pub async fn serve_with(
+    mut listener: Listener,
+    state: Arc<Mutex<StoreState>>,
+    engine: Option<Arc<dyn Coordination>>,
+) -> std::io::Result<()> {
     let failed: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
     let stop = Arc::new(tokio::sync::Notify::new());
     loop {
@@ -697,12 +729,29 @@ pub async fn serve(mut listener: Listener, state: Arc<Mutex<StoreState>>) -> std
             }
         };
         let (state, failed, stop) = (state.clone(), failed.clone(), stop.clone());
+        let engine = engine.clone();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = reader.next().await {
                 let (req, resp) = match msg {
-                    Msg::Store { req, cmd } => (Some(req), lock(&state).apply_durably(cmd)),
-                    Msg::StoreWrite(cmd) => (None, lock(&state).apply_durably(cmd)),
-                    Msg::Coord { req, cmd } => (Some(req), lock(&state).coordinate_durably(cmd)),
+                    Msg::Store { req, cmd } => {
+                        let Some(resp) = apply_with(&state, engine.as_deref(), cmd).await else {
+                            return;
+                        };
+                        (Some(req), resp)
+                    }
+                    Msg::StoreWrite(cmd) => {
+                        let Some(resp) = apply_with(&state, engine.as_deref(), cmd).await else {
+                            return;
+                        };
+                        (None, resp)
+                    }
+                    Msg::Coord { req, cmd } => match engine.as_ref().filter(|e| e.handles(&cmd)) {
+                        Some(e) => match e.coordinate(cmd).await {
+                            Ok(resp) => (Some(req), Ok(resp)),
+                            Err(_) => return,
+                        },
+                        None => (Some(req), lock(&state).coordinate_durably(cmd)),
+                    },
                     Msg::ListRecords {
                         req,
                         host,

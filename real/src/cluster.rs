@@ -65,9 +65,18 @@ pub struct Args {
     /// The seed of the workload and the service times [default: the scenario's `seed`].
     #[arg(long)]
     seed: Option<u64>,
+    /// Keep the store's locks, leases, membership and fencing tokens in the etcd cluster at
+    /// these client URLs (the store's `--etcd`; a binary built with the feature `etcd`). The
+    /// cluster is the caller's to start and stop (`scripts/etcd-run`).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    etcd: Vec<String>,
 }
 
 impl Command for Args {
+    fn flag_problem(&self) -> Option<String> {
+        crate::flags::etcd_problem(&self.etcd)
+    }
+
     async fn run(self) -> anyhow::Result<ExitCode> {
         let scn = scenario::load(&self.scenario, &self.sets).map_err(|e| BadInput(e.to_string()))?;
         let plan = Plan::new(&self, &scn)?;
@@ -263,6 +272,14 @@ fn precreated(scn: &Scenario) -> u64 {
     }
 }
 
+/// The store's flags for an etcd cluster: none without one.
+fn etcd_args(endpoints: &[String]) -> Vec<String> {
+    if endpoints.is_empty() {
+        return Vec::new();
+    }
+    vec!["--etcd".to_string(), endpoints.join(",")]
+}
+
 /// Starts the deployment, drives the client and the faults, drains and stops every service.
 async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow::Result<Outcome> {
     let c = &scn.cluster;
@@ -281,7 +298,10 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             s("--journal"),
             journal(Node::Store),
             s("--sync"),
-        ],
+        ]
+        .into_iter()
+        .chain(etcd_args(&a.etcd))
+        .collect(),
         true,
         true,
     )?;

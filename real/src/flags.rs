@@ -120,3 +120,13 @@ pub fn op_kind(s: &str) -> Result<OpKind, String> {
     s.parse()
         .map_err(|e: conductor::op::UnknownOp| e.to_string())
 }
+
+/// `--etcd`'s problem, if any: the flag needs a binary built with the cargo feature `etcd`
+/// (off by default: the etcd client's build compiles protos with protoc).
+pub fn etcd_problem(endpoints: &[String]) -> Option<String> {
+    (!endpoints.is_empty() && !cfg!(feature = "etcd")).then(|| {
+        "--etcd needs a conductor built with the cargo feature `etcd` \
+         (`--features etcd`; its build needs protoc)"
+            .to_string()
+    })
+}

@@ -93,6 +93,8 @@ commands! {
 mod command;
 #[cfg(not(madsim))]
 mod drive;
+#[cfg(all(not(madsim), feature = "etcd"))]
+mod etcd;
 #[cfg(not(madsim))]
 mod flags;
 #[cfg(not(madsim))]

@@ -6,6 +6,7 @@ use crate::journal;
 use crate::service::{self, json_lines, listen};
 use anyhow::{bail, Context};
 use checker::final_state::FinalLine;
+use conductor::coordination::Coordination;
 use conductor::op::Status;
 use conductor::rpc::lock;
 use conductor::store::{self, StoreState};
@@ -41,9 +42,25 @@ pub struct Args {
     /// open ops) as JSON lines to this log, for `check-history`'s liveness invariants.
     #[command(flatten)]
     log: Log,
+    /// Keep locks, leases, membership and fencing tokens in the etcd cluster at these client
+    /// URLs (`http://HOST:PORT`, comma-separated) instead of in this process; records and op
+    /// records stay in the journal. Needs the binary built with the cargo feature `etcd`.
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// With --etcd, the prefix of every key this deployment keeps there.
+    #[arg(long, value_name = "PREFIX", default_value = "/conductor/", requires = "etcd")]
+    etcd_prefix: String,
+    /// With --etcd, how long a call etcd does not answer (no quorum) is retried before the
+    /// connection that asked is closed (its peer dials again and asks again).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::flags::positive_duration, requires = "etcd")]
+    etcd_patience: std::time::Duration,
 }
 
 impl Command for Args {
+    fn flag_problem(&self) -> Option<String> {
+        crate::flags::etcd_problem(&self.etcd)
+    }
+
     async fn run(self) -> anyhow::Result<ExitCode> {
         let log = json_lines("store", &self.log)?;
         let hosts = self.hosts;
@@ -61,6 +78,23 @@ impl Command for Args {
 }
 
 impl Args {
+    /// The outside coordination engine, if `--etcd` names one.
+    #[cfg(feature = "etcd")]
+    async fn engine(&self) -> anyhow::Result<Option<Arc<dyn Coordination>>> {
+        if self.etcd.is_empty() {
+            return Ok(None);
+        }
+        let etcd = crate::etcd::Etcd::connect(&self.etcd, &self.etcd_prefix, self.etcd_patience)
+            .await?;
+        Ok(Some(Arc::new(etcd)))
+    }
+
+    /// Without the `etcd` feature there is none (`flag_problem` refused `--etcd`).
+    #[cfg(not(feature = "etcd"))]
+    async fn engine(&self) -> anyhow::Result<Option<Arc<dyn Coordination>>> {
+        Ok(None)
+    }
+
     /// The store's state: replayed from the journal, or fresh with the pre-created containers.
     fn open(&self) -> anyhow::Result<StoreState> {
         let mut st = match &self.journal {
@@ -80,8 +114,9 @@ impl Args {
 }
 
 async fn serve(a: Args, st: Arc<Mutex<StoreState>>) -> anyhow::Result<()> {
+    let engine = a.engine().await?;
     let listener = listen(a.listen, &a.limits).await?;
-    store::serve(listener, st)
+    store::serve_with(listener, st, engine)
         .await
         .context("the store stopped")?;
     bail!("the store stopped accepting connections")

@@ -4,6 +4,8 @@
 //! Each integration test file is its own crate, so each uses only part of this.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
