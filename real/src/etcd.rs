@@ -36,8 +36,19 @@ pub struct Etcd {
     /// How long a call is retried before the connection that asked is closed.
     patience: Duration,
     /// Since when etcd has not answered (an outage under way), for the warnings.
-    outage: Mutex<Option<Instant>>,
+    outage: Mutex<Option<Outage>>,
 }
+
+/// An outage under way: calls have failed since `since`.
+struct Outage {
+    since: Instant,
+    /// Whether it was said (it lasted past [`BLIP`]).
+    warned: bool,
+}
+
+/// How long etcd may fail to answer before it is said to be unavailable: a member down costs
+/// a try or two on its endpoint (tens of ms), quorum lost costs seconds.
+const BLIP: Duration = Duration::from_millis(250);
 
 type Failed = etcd_client::Error;
 
@@ -92,10 +103,10 @@ impl Etcd {
         loop {
             match call().await {
                 Ok(v) => {
-                    if let Some(since) = lock(&self.outage).take() {
+                    if let Some(o) = lock(&self.outage).take().filter(|o| o.warned) {
                         eprintln!(
                             "conductor: etcd answers again after {:.3} s unavailable",
-                            since.elapsed().as_secs_f64()
+                            o.since.elapsed().as_secs_f64()
                         );
                     }
                     return Ok(v);
@@ -103,10 +114,18 @@ impl Etcd {
                 Err(e) => {
                     {
                         let mut outage = lock(&self.outage);
-                        if outage.is_none() {
-                            *outage = Some(Instant::now());
+                        let o = outage.get_or_insert(Outage {
+                            since: Instant::now(),
+                            warned: false,
+                        });
+                        // A blip (one member down: the next try goes to another) is not an
+                        // outage; one that lasts is said, with when it began.
+                        if !o.warned && o.since.elapsed() >= BLIP {
+                            o.warned = true;
                             eprintln!(
-                                "conductor: warning: etcd unavailable ({what}: {e}); retrying"
+                                "conductor: warning: etcd unavailable for {:.3} s ({what}: {e}); \
+                                 retrying",
+                                o.since.elapsed().as_secs_f64()
                             );
                         }
                     }
