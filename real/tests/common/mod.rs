@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod store_client;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
