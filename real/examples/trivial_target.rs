@@ -6,7 +6,9 @@
 
 #[cfg(madsim)]
 fn main() {
-    eprintln!("error: the trivial target needs the real build (RUSTFLAGS= CARGO_TARGET_DIR=target/real)");
+    eprintln!(
+        "error: the trivial target needs the real build (RUSTFLAGS= CARGO_TARGET_DIR=target/real)"
+    );
     std::process::exit(2);
 }
 

@@ -149,7 +149,11 @@ async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes)
                     Some(s.clone())
                 }
                 Some(_) => {
-                    return error(400, "Bad Request", "`name` must be a string of 1 to 255 characters")
+                    return error(
+                        400,
+                        "Bad Request",
+                        "`name` must be a string of 1 to 255 characters",
+                    )
                 }
             },
             _ => return error(400, "Bad Request", "the body must be a JSON object"),
@@ -211,7 +215,11 @@ impl Gateway {
             .or_else(|| lock(&self.inner).names.get(id).copied());
         match container {
             Some(c) => self.op(headers, kind, c, id).await,
-            None => error(404, "Not Found", &format!("Container {id} could not be found.")),
+            None => error(
+                404,
+                "Not Found",
+                &format!("Container {id} could not be found."),
+            ),
         }
     }
 
@@ -262,11 +270,9 @@ impl Gateway {
                 let body = match kind {
                     OpKind::Logs => serde_json::json!({ "logs": "" }),
                     OpKind::Exec => serde_json::json!({ "output": "", "exit_code": 0 }),
-                    OpKind::Create => zun::container_json(
-                        container,
-                        name,
-                        Some(conductor::op::Status::Creating),
-                    ),
+                    OpKind::Create => {
+                        zun::container_json(container, name, Some(conductor::op::Status::Creating))
+                    }
                     _ => zun::container_json(container, name, None),
                 };
                 (code, Json(body)).into_response()

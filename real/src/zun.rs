@@ -231,11 +231,7 @@ mod tests {
 
     #[test]
     fn a_conflict_is_zuns_409_message() {
-        let (s, body) = answer_status(
-            OpKind::Start,
-            "web",
-            Answer::Conflict(Status::Running),
-        );
+        let (s, body) = answer_status(OpKind::Start, "web", Answer::Conflict(Status::Running));
         assert_eq!(s, 409);
         let body = body.expect("an error body");
         assert_eq!(

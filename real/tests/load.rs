@@ -36,7 +36,15 @@ impl Deployment {
         let c = containers.to_string();
         let (store, s) = start(
             "store",
-            &["store", "--listen", "127.0.0.1:0", "--hosts", "1", "--containers", &c],
+            &[
+                "store",
+                "--listen",
+                "127.0.0.1:0",
+                "--hosts",
+                "1",
+                "--containers",
+                &c,
+            ],
             true,
         );
         let store_addr = s.expect("store address").to_string();
@@ -46,8 +54,19 @@ impl Deployment {
         let (host, h) = start(
             "host",
             &[
-                "host", "--listen", "127.0.0.1:0", "--index", "0", "--hosts", "1",
-                "--containers", &c, "--scenario", scn_s, "--log", "/dev/null",
+                "host",
+                "--listen",
+                "127.0.0.1:0",
+                "--index",
+                "0",
+                "--hosts",
+                "1",
+                "--containers",
+                &c,
+                "--scenario",
+                scn_s,
+                "--log",
+                "/dev/null",
             ],
             true,
         );
@@ -55,14 +74,36 @@ impl Deployment {
         let (conductor, _) = start(
             "conductor",
             &[
-                "conductor", "--index", "0", "--bus", &bus_addr, "--store", &store_addr,
-                "--host", &host_addr, "--pool-workers", "8", "--log", "/dev/null",
+                "conductor",
+                "--index",
+                "0",
+                "--bus",
+                &bus_addr,
+                "--store",
+                &store_addr,
+                "--host",
+                &host_addr,
+                "--pool-workers",
+                "8",
+                "--log",
+                "/dev/null",
             ],
             false,
         );
         let mut api_args = vec![
-            "api", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--store", &store_addr,
-            "--bus", &bus_addr, "--log", "/dev/null", "--rpc-timeout", "20s",
+            "api",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--store",
+            &store_addr,
+            "--bus",
+            &bus_addr,
+            "--log",
+            "/dev/null",
+            "--rpc-timeout",
+            "20s",
         ];
         if validate {
             api_args.push("--validate-state");
@@ -82,11 +123,15 @@ impl Deployment {
         for i in 0u64.. {
             // A fresh key each time: a key keeps the answer it was given.
             let k = (900_000_000 + i).to_string();
-            let (status, _) = d.request("GET", "/v1/containers/c-0", &[("Idempotency-Key", &k)], "");
+            let (status, _) =
+                d.request("GET", "/v1/containers/c-0", &[("Idempotency-Key", &k)], "");
             if status == 200 {
                 break;
             }
-            assert!(Instant::now() < deadline, "the deployment never answered a show: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "the deployment never answered a show: {status}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         d
@@ -97,9 +142,16 @@ impl Deployment {
     }
 
     /// One HTTP/1.1 request on a connection of its own: the status and the body.
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(self.http).expect("connect to the HTTP API");
-        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
         s.write_all(raw(method, path, headers, body, true).as_bytes())
             .expect("send");
         let mut text = String::new();
@@ -109,7 +161,10 @@ impl Deployment {
 }
 
 fn raw(method: &str, path: &str, headers: &[(&str, &str)], body: &str, close: bool) -> String {
-    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n", body.len());
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if close {
         r.push_str("Connection: close\r\n");
     }
@@ -127,7 +182,10 @@ fn parse(text: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     (status, body)
 }
 
@@ -140,7 +198,12 @@ fn the_http_api_speaks_zuns_container_api() {
     let d = Deployment::start(&scenario("load.toml"), 10, true);
     let key = |k: &'static str| [("Idempotency-Key", k)];
 
-    let (s, b) = d.request("POST", "/v1/containers", &key("1"), r#"{"name": "web", "image": "cirros"}"#);
+    let (s, b) = d.request(
+        "POST",
+        "/v1/containers",
+        &key("1"),
+        r#"{"name": "web", "image": "cirros"}"#,
+    );
     assert_eq!(s, 202, "{b}");
     let c = json(&b);
     assert_eq!(c["name"], "web");
@@ -161,7 +224,12 @@ fn the_http_api_speaks_zuns_container_api() {
     let (s, b) = d.request("GET", "/v1/containers/c-3/logs", &key("4"), "");
     assert_eq!(s, 200, "{b}");
     assert!(json(&b).get("logs").is_some());
-    let (s, b) = d.request("POST", "/v1/containers/c-3/execute", &key("5"), r#"{"command": "true"}"#);
+    let (s, b) = d.request(
+        "POST",
+        "/v1/containers/c-3/execute",
+        &key("5"),
+        r#"{"command": "true"}"#,
+    );
     assert_eq!(s, 200, "{b}");
     for (k, action) in [("6", "start"), ("7", "stop")] {
         let (s, b) = d.request("POST", &format!("/v1/containers/c-5/{action}"), &key(k), "");
@@ -181,7 +249,12 @@ fn the_http_api_speaks_zuns_container_api() {
     let deadline = Instant::now() + Duration::from_secs(20);
     for i in 0u64.. {
         let k = (1000 + i).to_string();
-        let (s, b) = d.request("DELETE", "/v1/containers/c-4", &[("Idempotency-Key", &k)], "");
+        let (s, b) = d.request(
+            "DELETE",
+            "/v1/containers/c-4",
+            &[("Idempotency-Key", &k)],
+            "",
+        );
         if s == 204 {
             break;
         }
@@ -195,7 +268,12 @@ fn the_http_api_speaks_zuns_container_api() {
         std::thread::sleep(Duration::from_millis(200));
         i += 1;
         let k = i.to_string();
-        let (s, b) = d.request("GET", "/v1/containers/c-4/logs", &[("Idempotency-Key", &k)], "");
+        let (s, b) = d.request(
+            "GET",
+            "/v1/containers/c-4/logs",
+            &[("Idempotency-Key", &k)],
+            "",
+        );
         // Logs are refused from Deleting and Deleted: the delete has begun.
         if s == 409 {
             let (s, b) = d.request("POST", "/v1/containers/c-4/start", &key("12"), "");
@@ -204,8 +282,14 @@ fn the_http_api_speaks_zuns_container_api() {
         }
         assert!(Instant::now() < deadline, "the delete never began: {s} {b}");
     };
-    let detail = json(&b)["errors"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.starts_with("Cannot start container c-4 in Delet"), "{detail}");
+    let detail = json(&b)["errors"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.starts_with("Cannot start container c-4 in Delet"),
+        "{detail}"
+    );
     // What is not the API.
     let (s, _) = d.request("GET", "/v1/containers/nosuch", &key("15"), "");
     assert_eq!(s, 404);
@@ -218,7 +302,8 @@ fn the_http_api_speaks_zuns_container_api() {
     assert_eq!(s, 413);
     // Keep-alive: two requests on one connection, both answered.
     let mut conn = TcpStream::connect(d.http).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let two = raw("GET", "/v1/containers/c-1", &key("20"), "", false)
         + &raw("GET", "/v1/containers/c-2", &key("21"), "", true);
     conn.write_all(two.as_bytes()).expect("send");
@@ -315,9 +400,15 @@ fn load_sends_every_scheduled_arrival_and_judges_the_slo() {
     assert_eq!(l["all_sent"], true);
     assert_eq!(r["ops"]["submitted"], want);
     assert_eq!(l["unanswered"], 0, "{l}");
-    assert_eq!(l["lateness_ms"]["count"], want, "every send's lateness measured: {l}");
+    assert_eq!(
+        l["lateness_ms"]["count"], want,
+        "every send's lateness measured: {l}"
+    );
     assert!(l["lateness_ms"]["max"].is_number() && l["behind"]["count"].is_number());
-    assert!(l["errors"]["connect"] == 0 && l["errors"]["protocol"] == 0, "{l}");
+    assert!(
+        l["errors"]["connect"] == 0 && l["errors"]["protocol"] == 0,
+        "{l}"
+    );
     // run's keys, two levels deep; the pool's values absent.
     let got = keys(&r);
     for (k, sub) in run_keys() {
@@ -336,10 +427,18 @@ fn load_sends_every_scheduled_arrival_and_judges_the_slo() {
 
     // A p99 no deployment can meet: the SLO is judged, exit 1.
     let dir = scratch("load_breaches_an_slo");
-    let (out, r, _) = load(&scn, &target, &dir, &["--duration", "3s", "--set", "slo.p99_max=1us"]);
+    let (out, r, _) = load(
+        &scn,
+        &target,
+        &dir,
+        &["--duration", "3s", "--set", "slo.p99_max=1us"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(r["slo"]["pass"], false, "{}", r["slo"]);
-    assert_eq!(r["load"]["sent"], scheduled(&scn, Some(Duration::from_secs(3))));
+    assert_eq!(
+        r["load"]["sent"],
+        scheduled(&scn, Some(Duration::from_secs(3)))
+    );
 }
 
 #[test]
@@ -394,11 +493,18 @@ fn server(what: fn(TcpStream)) -> SocketAddr {
 fn bad_targets_end_in_clear_errors_or_counted_failures() {
     let scn = scenario("load.toml");
     // Nothing listens: said at once.
-    let free = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let free = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let dir = scratch("bad_target_unreachable");
     let (out, _, took) = load(&scn, &format!("http://{free}"), &dir, &["--duration", "2s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("cannot reach the target"), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot reach the target"),
+        "{}",
+        text(&out)
+    );
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
     // Not HTTP: every answer is a protocol error, counted, and said.
@@ -408,10 +514,19 @@ fn bad_targets_end_in_clear_errors_or_counted_failures() {
         let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
     });
     let dir = scratch("bad_target_not_http");
-    let (out, r, took) = load(&scn, &format!("http://{garbage}"), &dir, &["--duration", "2s", "--drain", "3s"]);
+    let (out, r, took) = load(
+        &scn,
+        &format!("http://{garbage}"),
+        &dir,
+        &["--duration", "2s", "--drain", "3s"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("an HTTP server?"), "{}", text(&out));
-    assert!(r["load"]["errors"]["protocol"].as_u64() > Some(10), "{}", r["load"]);
+    assert!(
+        r["load"]["errors"]["protocol"].as_u64() > Some(10),
+        "{}",
+        r["load"]
+    );
     assert!(took < Duration::from_secs(15), "took {took:?}");
 
     // Never answers, the client without a timeout: the drain bounds the run, and what is
@@ -425,7 +540,14 @@ fn bad_targets_end_in_clear_errors_or_counted_failures() {
         &scn,
         &format!("http://{silent}"),
         &dir,
-        &["--duration", "2s", "--drain", "2s", "--set", "client.timeout=0s"],
+        &[
+            "--duration",
+            "2s",
+            "--drain",
+            "2s",
+            "--set",
+            "client.timeout=0s",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(r["load"]["unanswered"].as_u64() > Some(10), "{}", r["load"]);
@@ -436,7 +558,14 @@ fn bad_targets_end_in_clear_errors_or_counted_failures() {
         &scn,
         &format!("http://{silent}"),
         &dir,
-        &["--duration", "2s", "--drain", "3s", "--set", "client.timeout=1s"],
+        &[
+            "--duration",
+            "2s",
+            "--drain",
+            "3s",
+            "--set",
+            "client.timeout=1s",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(r["rpc"]["timeouts"].as_u64() > Some(10), "{}", r["rpc"]);
@@ -446,13 +575,24 @@ fn bad_targets_end_in_clear_errors_or_counted_failures() {
     let dir = scratch("bad_target_flags");
     let (out, _, _) = load(&scn, "https://example.com", &dir, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("expected http://HOST:PORT"), "{}", text(&out));
+    assert!(
+        text(&out).contains("expected http://HOST:PORT"),
+        "{}",
+        text(&out)
+    );
     let (out, _, _) = load(
         &scn,
         &format!("http://{free}"),
         &dir,
-        &["--set", "target.env_headers={x-auth-token=\"CONDUCTOR_TEST_UNSET_TOKEN\"}"],
+        &[
+            "--set",
+            "target.env_headers={x-auth-token=\"CONDUCTOR_TEST_UNSET_TOKEN\"}",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("CONDUCTOR_TEST_UNSET_TOKEN"), "{}", text(&out));
+    assert!(
+        text(&out).contains("CONDUCTOR_TEST_UNSET_TOKEN"),
+        "{}",
+        text(&out)
+    );
 }

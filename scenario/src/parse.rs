@@ -1662,44 +1662,6 @@ fn invariant_list(t: &Tb, k: &str, all: bool) -> R<Option<Vec<Invariant>>> {
     Ok(Some(if every { Invariant::ALL.to_vec() } else { out }))
 }
 
-/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
-/// is documented in docs/scenario.md.
-#[cfg(test)]
-pub(crate) mod accepted {
-    use std::cell::RefCell;
-    use std::collections::BTreeSet;
-
-    thread_local! {
-        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
-    }
-
-    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
-    /// `faults`).
-    pub(crate) fn note(path: &str, allowed: &[&str]) {
-        let mut base = String::new();
-        let mut depth = 0;
-        for c in path.chars() {
-            match c {
-                '[' => depth += 1,
-                ']' => depth -= 1,
-                _ if depth == 0 => base.push(c),
-                _ => {}
-            }
-        }
-        SEEN.with(|s| {
-            let mut s = s.borrow_mut();
-            for k in allowed {
-                s.insert(super::join(&base, k));
-            }
-        });
-    }
-
-    /// Every key noted on this thread so far.
-    pub(crate) fn seen() -> BTreeSet<String> {
-        SEEN.with(|s| s.borrow().clone())
-    }
-}
-
 // ----- [target] -----------------------------------------------------------------------------
 
 const TARGET_KEYS: &[&str] = &[
@@ -1823,4 +1785,42 @@ fn target(t: &Tb) -> R<Target> {
         setup: t.bool("setup", d.setup)?,
         teardown: t.bool("teardown", d.teardown)?,
     })
+}
+
+/// The keys the parser accepts, as it opens tables: collected by the test that checks every one
+/// is documented in docs/scenario.md.
+#[cfg(test)]
+pub(crate) mod accepted {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    /// Notes the keys `allowed` in the table at `path` (array indices dropped: `faults[2]` is
+    /// `faults`).
+    pub(crate) fn note(path: &str, allowed: &[&str]) {
+        let mut base = String::new();
+        let mut depth = 0;
+        for c in path.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ if depth == 0 => base.push(c),
+                _ => {}
+            }
+        }
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for k in allowed {
+                s.insert(super::join(&base, k));
+            }
+        });
+    }
+
+    /// Every key noted on this thread so far.
+    pub(crate) fn seen() -> BTreeSet<String> {
+        SEEN.with(|s| s.borrow().clone())
+    }
 }

@@ -96,3 +96,84 @@ impl Target {
 fn op_name<S: serde::Serializer>(op: &OpKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(op.name())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(target: &str) -> Result<Target, String> {
+        let src = format!("name = \"t\"\n[target]\n{target}\n");
+        crate::parse_str(&src, "t.toml", &[], None)
+            .map(|s| s.target)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn absent_is_zuns_api_with_the_defaults() {
+        let t = parse("").expect("valid");
+        assert!(t.is_default());
+        assert_eq!(t.route(OpKind::Start), None);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let t = parse(
+            "base_path = \"/container\"\nconnections = 8\nmax_in_flight = 100\nlate_after = \"5ms\"\n\
+             setup = true\nteardown = true\nheaders = { \"OpenStack-API-Version\" = \"container 1.29\" }\n\
+             env_headers = { \"X-Auth-Token\" = \"OS_TOKEN\" }\n\
+             [[target.routes]]\nop = \"exec\"\nmethod = \"PUT\"\npath = \"/x/{uuid}\"\nbody = \"{}\"\n",
+        )
+        .expect("valid");
+        assert_eq!(t.base_path, "/container");
+        assert_eq!((t.connections, t.max_in_flight), (8, 100));
+        assert_eq!(t.late_after, Duration::from_millis(5));
+        assert!(t.setup && t.teardown);
+        assert_eq!(t.headers["OpenStack-API-Version"], "container 1.29");
+        assert_eq!(t.env_headers["X-Auth-Token"], "OS_TOKEN");
+        let r = t.route(OpKind::Exec).expect("a route");
+        assert_eq!(
+            (r.method, r.path.as_str(), r.body.as_str()),
+            (Method::Put, "/x/{uuid}", "{}")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (src, key) in [
+            ("base_path = \"container\"", "target.base_path"),
+            ("base_path = \"/c/\"", "target.base_path"),
+            ("connections = 0", "target.connections"),
+            ("late_after = \"0s\"", "target.late_after"),
+            (
+                "headers = { \"bad header\" = \"x\" }",
+                "target.headers.bad header",
+            ),
+            ("headers = { a = \"line\\nbreak\" }", "target.headers.a"),
+            ("env_headers = { a = \"\" }", "target.env_headers.a"),
+            (
+                "[[target.routes]]\nop = \"dance\"\nmethod = \"GET\"\npath = \"/\"",
+                "target.routes[0].op",
+            ),
+            (
+                "[[target.routes]]\nop = \"show\"\nmethod = \"FETCH\"\npath = \"/\"",
+                "target.routes[0].method",
+            ),
+            (
+                "[[target.routes]]\nop = \"show\"\nmethod = \"GET\"\npath = \"no slash\"",
+                "target.routes[0].path",
+            ),
+            (
+                "[[target.routes]]\nop = \"show\"\nmethod = \"GET\"",
+                "target.routes[0].path",
+            ),
+            (
+                "[[target.routes]]\nop = \"show\"\nmethod = \"GET\"\npath = \"/\"\nverb = 1",
+                "target.routes[0].verb",
+            ),
+            ("pool = 3", "target.pool"),
+        ] {
+            let e = parse(src).expect_err(src);
+            assert!(e.contains(key), "{src}: {e}");
+        }
+    }
+}
