@@ -3,8 +3,8 @@
 
 use crate::command::Command;
 use crate::flags::{addr, positive_duration, Cluster, Limits, Log, Wait};
-use crate::service::{self, listen, reach, recorder};
-use anyhow::bail;
+use crate::service::{self, announce, listen, reach, recorder};
+use anyhow::{bail, Context};
 use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::net::Net;
 use std::net::SocketAddr;
@@ -17,6 +17,10 @@ pub struct Args {
     /// Address to listen on for clients.
     #[arg(long, value_parser = addr)]
     listen: SocketAddr,
+    /// Also serve Zun's container API over HTTP on this address (`POST /v1/containers`, …):
+    /// each request becomes an op sent to this API; announced as `http ADDR` on stdout.
+    #[arg(long, value_name = "ADDR", value_parser = addr)]
+    http: Option<SocketAddr>,
     #[command(flatten)]
     limits: Limits,
     /// The store's address.
@@ -51,6 +55,17 @@ impl Command for Args {
 async fn serve(a: Args) -> anyhow::Result<()> {
     let rec = recorder("api", &a.log)?;
     let listener = listen(a.listen, &a.limits).await?;
+    if let Some(http) = a.http {
+        let own = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let l = tokio::net::TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {http}"))?;
+        let local = l.local_addr().context("cannot read the bound HTTP address")?;
+        announce(&format!("http {local}"))?;
+        tokio::spawn(crate::http_api::serve(l, own, a.limits.get()));
+    }
     reach("the store", a.store, a.wait.wait).await?;
     reach("the bus", a.bus, a.wait.wait).await?;
     let cfg = ApiConfig {

@@ -10,11 +10,13 @@
 //! conductor conductor --index I --bus ADDR --store ADDR --host ADDR... [--rpc-workers 64]
 //!                     [--pool-workers 10] [--overflow caller-runs|reject|queue|unbounded]
 //! conductor api       --listen ADDR --store ADDR --bus ADDR [--validate-state]
-//!                     [--async-rpc call|cast] [--rpc-timeout 60s]
+//!                     [--async-rpc call|cast] [--rpc-timeout 60s] [--http ADDR]
 //! conductor client    --api ADDR --rate R --duration 10s --containers N [--op start] [--json]
 //! conductor check     SCENARIO [--set KEY=VALUE]...
 //! conductor check-history FILE... [--invariants a,b|all] [--json]
 //! conductor cluster   SCENARIO --out DIR [--set KEY=VALUE]... [--for D] [--drain D] [--seed S]
+//! conductor load      SCENARIO --target http://HOST:PORT [--duration D] [--drain D] [--set ...]
+//!                     [--out DIR] [--progress]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -87,6 +89,7 @@ commands! {
     Check => check,
     CheckHistory => check_history,
     Cluster => cluster,
+    Load => load,
 }
 
 #[cfg(not(madsim))]
@@ -98,11 +101,15 @@ mod etcd;
 #[cfg(not(madsim))]
 mod flags;
 #[cfg(not(madsim))]
+mod http_api;
+#[cfg(not(madsim))]
 mod journal;
 #[cfg(not(madsim))]
 mod procs;
 #[cfg(not(madsim))]
 mod service;
+#[cfg(not(madsim))]
+mod zun;
 
 /// The command line.
 #[cfg(not(madsim))]

@@ -78,10 +78,15 @@ pub async fn listen(addr: SocketAddr, limits: &Limits) -> anyhow::Result<Listene
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = l.local_addr().context("cannot read the bound address")?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening {local}").context("cannot write to stdout")?;
-    out.flush().context("cannot write to stdout")?;
+    announce(&format!("listening {local}"))?;
     Ok(l)
+}
+
+/// Prints `line` on stdout at once (what a parent process waits for).
+pub fn announce(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")
 }
 
 /// Waits until something accepts connections at `addr`, for at most `wait`.

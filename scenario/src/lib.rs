@@ -31,6 +31,7 @@ mod parse;
 pub mod rng;
 mod ser;
 mod set;
+mod target;
 #[cfg(test)]
 mod tests;
 pub mod workload;
@@ -39,6 +40,7 @@ pub use error::ScenarioError;
 pub use fault::{Fault, FaultKind};
 pub use node::{Node, NodeSet};
 pub use op::{OpKind, UnknownOp};
+pub use target::{Method, Route, Target};
 
 /// The longest duration any key may have, and the limit on `duration + drain`: 30 days.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -119,6 +121,14 @@ budget = { ratio = 0.0, min_per_s = 0.0 }
 [checks]
 invariants = ["all"]
 expect = []
+
+[target]
+base_path = ""
+connections = 64
+max_in_flight = 10000
+late_after = "10ms"
+setup = false
+teardown = false
 "#;
 
 /// Reads the scenario file at `path`, applies the `--set KEY=VALUE` overrides in order, and
@@ -297,6 +307,9 @@ pub struct Scenario {
     /// `[simulation]`: how the simulator runs the scenario (not what it models).
     #[serde(skip_serializing_if = "Simulation::is_default")]
     pub simulation: Simulation,
+    /// `[target]`: how `conductor load` speaks to a live HTTP target (the simulator ignores it).
+    #[serde(skip_serializing_if = "Target::is_default")]
+    pub target: Target,
 }
 
 /// `[simulation]`: knobs of the simulator itself, absent = the run every seed always ran.

@@ -2,6 +2,7 @@
 //! key's dotted path, so each error names it.
 
 use super::*;
+use std::collections::BTreeMap;
 use std::io::Read;
 use toml::{Table, Value};
 
@@ -430,6 +431,7 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "slo",
     "simulation",
+    "target",
 ];
 
 fn secs(s: u64) -> Duration {
@@ -573,7 +575,10 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         }
     };
 
+    let target = target(&top.sub("target", TARGET_KEYS)?)?;
+
     let s = Scenario {
+        target,
         name,
         description,
         seed,
@@ -1655,6 +1660,131 @@ fn invariant_list(t: &Tb, k: &str, all: bool) -> R<Option<Vec<Invariant>>> {
         }
     }
     Ok(Some(if every { Invariant::ALL.to_vec() } else { out }))
+}
+
+// ----- [target] -----------------------------------------------------------------------------
+
+const TARGET_KEYS: &[&str] = &[
+    "base_path",
+    "routes",
+    "headers",
+    "env_headers",
+    "connections",
+    "max_in_flight",
+    "late_after",
+    "setup",
+    "teardown",
+];
+
+/// A header name or value as HTTP allows it: visible ASCII (and spaces inside a value).
+fn header_text(cx: &Cx, key: &str, s: &str, name: bool) -> R<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 8192
+        && s.bytes().all(|b| {
+            if name {
+                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+            } else {
+                (0x20..0x7f).contains(&b) || b == b'\t'
+            }
+        });
+    if ok {
+        Ok(())
+    } else if name {
+        Err(cx.invalid(
+            key,
+            format!("expected a header name (letters, digits, `-`), got {s:?}"),
+        ))
+    } else {
+        Err(cx.invalid(
+            key,
+            "expected a header value of printable ASCII, 1 to 8192 characters",
+        ))
+    }
+}
+
+/// A table of strings by header name (`[target] headers`, `env_headers`).
+fn header_table(t: &Tb, k: &str, values_are_headers: bool) -> R<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(v) = t.get(k) else {
+        return Ok(out);
+    };
+    let key = t.key(k);
+    for (name, v) in table(t.cx, &key, v, " of header name = string")? {
+        let hk = join(&key, name);
+        header_text(t.cx, &hk, name, true)?;
+        let value = string(t.cx, &hk, v)?;
+        if values_are_headers {
+            header_text(t.cx, &hk, value, false)?;
+        } else if value.is_empty() || value.contains(['=', '\0']) {
+            return Err(t.cx.invalid(&hk, "expected an environment variable's name"));
+        }
+        out.insert(name.to_string(), value.to_string());
+    }
+    Ok(out)
+}
+
+/// A path template: starts with `/`, printable ASCII without spaces.
+fn path_text(cx: &Cx, key: &str, s: &str, empty_ok: bool) -> R<()> {
+    let ok = (s.is_empty() && empty_ok)
+        || (s.starts_with('/') && s.len() <= 2048 && s.bytes().all(|b| (0x21..0x7f).contains(&b)));
+    if ok {
+        Ok(())
+    } else {
+        Err(cx.invalid(
+            key,
+            format!("expected a path starting with `/`, printable ASCII without spaces, got {s:?}"),
+        ))
+    }
+}
+
+fn target(t: &Tb) -> R<Target> {
+    let d = Target::default();
+    let base_path = t.string("base_path", "")?;
+    path_text(t.cx, &t.key("base_path"), &base_path, true)?;
+    if base_path.ends_with('/') {
+        return Err(t.cx.invalid(
+            &t.key("base_path"),
+            "expected no trailing `/` (routes start with one)",
+        ));
+    }
+    let mut routes = Vec::new();
+    if let Some(v) = t.get("routes") {
+        let a = array(t.cx, &t.key("routes"), v, "tables ([[target.routes]])")?;
+        for (i, r) in a.iter().enumerate() {
+            let key = format!("{}[{i}]", t.key("routes"));
+            let r = Tb::open(
+                t.cx,
+                key.clone(),
+                Some(table(t.cx, &key, r, "")?),
+                &["op", "method", "path", "body"],
+            )?;
+            let op = op(t.cx, &r.key("op"), r.req("op")?)?;
+            let method = keyword(t.cx, &r.key("method"), r.req("method")?)?;
+            let path = string(t.cx, &r.key("path"), r.req("path")?)?.to_string();
+            path_text(t.cx, &r.key("path"), &path, false)?;
+            let body = r.string("body", "")?;
+            if body.len() > 65_536 {
+                return Err(t.cx.invalid(&r.key("body"), "expected at most 64 KiB"));
+            }
+            routes.push(Route {
+                op,
+                method,
+                path,
+                body,
+            });
+        }
+    }
+    Ok(Target {
+        base_path,
+        routes,
+        headers: header_table(t, "headers", true)?,
+        env_headers: header_table(t, "env_headers", false)?,
+        connections: t.u32("connections", d.connections, 1, 100_000)?,
+        max_in_flight: t.u32("max_in_flight", d.max_in_flight, 1, 10_000_000)?,
+        late_after: t.dur("late_after", d.late_after, D::Pos)?,
+        setup: t.bool("setup", d.setup)?,
+        teardown: t.bool("teardown", d.teardown)?,
+    })
 }
 
 /// The keys the parser accepts, as it opens tables: collected by the test that checks every one

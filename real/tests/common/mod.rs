@@ -100,3 +100,42 @@ pub fn scratch(test: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the scratch dir");
     dir
 }
+
+/// Starts `conductor ARGS…` and returns the first `n` lines it prints on stdout (a service
+/// announcing several addresses: the api's `listening ADDR`, then `http ADDR`).
+pub fn start_lines(name: &str, args: &[&str], n: usize) -> (Proc, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(out);
+        for _ in 0..n {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let _ = tx.send(line.trim().to_string());
+        }
+        // Keep reading so that the service never blocks on a full pipe.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    let lines = (0..n)
+        .map(|_| {
+            rx.recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("{name} did not print {n} lines"))
+        })
+        .collect();
+    (
+        Proc {
+            name: name.to_string(),
+            child,
+        },
+        lines,
+    )
+}

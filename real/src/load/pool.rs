@@ -1,0 +1,117 @@
+//! The HTTP client's connection pool: at most `connections` HTTP/1.1 keep-alive connections to
+//! the target, reused; a request that finds every connection busy waits for one, and that wait
+//! is counted (an open-loop sender never waits silently). A request answered with a whole
+//! response gives its connection back; one that failed or was abandoned drops it.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+/// How long dialling the target may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest response body read (the rest is not waited for: the connection is dropped).
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The target could not be dialled (refused, unreachable, or not within
+    /// [`CONNECT_TIMEOUT`]): the request never left.
+    Connect,
+    /// The connection failed or did not speak HTTP/1.1 (a non-HTTP port, a closed connection,
+    /// a response too large): the request may have reached the target.
+    Protocol,
+}
+
+/// The pool.
+pub struct Pool {
+    addr: SocketAddr,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    slots: Arc<Semaphore>,
+    /// Connections dialled.
+    pub dialled: AtomicU64,
+    /// Requests that found every connection busy and waited for one.
+    pub waited: AtomicU64,
+}
+
+impl Pool {
+    /// A pool of at most `connections` connections to `addr`.
+    pub fn new(addr: SocketAddr, connections: u32) -> Pool {
+        Pool {
+            addr,
+            idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(connections.max(1) as usize)),
+            dialled: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+        }
+    }
+
+    /// Sends `req` once it has a connection; `on_wire` is called then (the send time). The
+    /// answer's status, or why there is none.
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        on_wire: impl FnOnce(),
+    ) -> Result<u16, SendError> {
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| SendError::Connect)?
+            }
+        };
+        let mut conn = self.take().await?;
+        on_wire();
+        let resp = conn
+            .send_request(req)
+            .await
+            .map_err(|_| SendError::Protocol)?;
+        let status = resp.status().as_u16();
+        // The whole body, so that the connection can carry the next request.
+        Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|_| SendError::Protocol)?;
+        crate::load::lock(&self.idle).push(conn);
+        drop(permit);
+        Ok(status)
+    }
+
+    /// An idle connection that is still open, or a new one.
+    async fn take(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
+        loop {
+            let Some(mut c) = crate::load::lock(&self.idle).pop() else {
+                break;
+            };
+            if !c.is_closed() && c.ready().await.is_ok() {
+                return Ok(c);
+            }
+        }
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| SendError::Connect)?
+            .map_err(|_| SendError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        self.dialled.fetch_add(1, Ordering::Relaxed);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| SendError::Protocol)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
