@@ -179,16 +179,19 @@ pub fn exhaustion_svg(
         (x0, x1) = (x0 - 1.0, x1 + 1.0);
     }
     let pad = (x1 - x0) * 0.05;
-    // The axis holds the measurements, their Erlang B and the SLO; the curves are context.
+    // The axis holds the measurements, their Erlang B, the curves and the SLO (at most six
+    // decades: see `log_ratio_axis`).
     let (floor, top, ticks) = axis::log_ratio_axis(
         measured
             .clone()
             .flat_map(|p| [p.mean, p.ci95[0], p.ci95[1], p.erlang_b.unwrap_or(0.0)])
+            .chain(curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1)))
             .chain(slo_max),
     );
     let top = (top * 1.15).min(1.5);
     let at_floor = |y: f64| if y.is_finite() && y > floor { y } else { floor };
     let zeros = measured.clone().filter(|p| p.mean <= floor).count();
+    let open_below = measured.clone().filter(|p| p.ci95[0] <= floor).count();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -291,12 +294,21 @@ pub fn exhaustion_svg(
             }
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
-        if zeros > 0 {
+        // A log axis has no 0: say what is drawn at its floor.
+        let floor_text = axis::ratio_label(floor);
+        let note = match (zeros, open_below) {
+            (0, 0) => None,
+            (0, n) => Some(format!(
+                "{n} interval(s) reach 0: drawn down to the axis floor, {floor_text}"
+            )),
+            (z, _) => Some(format!(
+                "{z} mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, \
+                 {floor_text}; intervals reaching 0 end there"
+            )),
+        };
+        if let Some(note) = note {
             root.draw(&Text::new(
-                format!(
-                    "{zeros} mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, {}",
-                    axis::ratio_label(floor)
-                ),
+                note,
                 (80, 34),
                 font(11).color(&RGBColor(90, 90, 90)),
             ))
@@ -407,7 +419,8 @@ pub fn spectrum_svg(
             };
             drawn.map_err(&e)?.label(label.clone()).legend(swatch(c));
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(&e)?;
+        // Spectra rise to the right: the lower right corner is where no line runs.
+        legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(&e)?;
         root.present().map_err(&e)?;
     }
     Ok(svg)
@@ -1923,7 +1936,7 @@ mod tests {
         assert!(svg.contains("log scale"));
         assert!(svg.contains("SLO limit 1%"));
         assert!(svg
-            .contains("1 mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, 0.01%"));
+            .contains("1 mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, 0.01%; intervals reaching 0 end there"));
         // The SLO line sits a decade above the floor, not on the axis: its y is well above
         // the x axis' (the bottom of the plot).
         let no_zero = [ExhaustionSeries {
@@ -1931,7 +1944,7 @@ mod tests {
             points: vec![point(10.0, 0.13), point(14.0, 0.002)],
         }];
         let svg = exhaustion_svg("pool workers", &no_zero, &[], Some(0.01)).unwrap();
-        assert!(!svg.contains("drawn hollow"));
+        assert!(!svg.contains("drawn hollow") && !svg.contains("reach 0"));
     }
 
     #[test]
