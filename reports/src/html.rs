@@ -293,7 +293,8 @@ pub fn exhaustion_svg(
                     .legend(swatch(BLACK));
             }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
+        // Exhaustion falls as the pool grows: the lower left corner is where no line runs.
+        legend(&mut chart, SeriesLabelPosition::LowerLeft).map_err(&e)?;
         // A log axis has no 0: say what is drawn at its floor.
         let floor_text = axis::ratio_label(floor);
         let note = match (zeros, open_below) {
@@ -1241,9 +1242,10 @@ impl Page {
         self
     }
 
-    /// The whole document. An inline script records script errors and the number of plots
-    /// on `<html>` (`data-errors`, `data-plots`), so a headless browser's `--dump-dom` can
-    /// check that the page rendered cleanly.
+    /// The whole document. An inline script records script errors, the number of plots and
+    /// the page's height on `<html>` (`data-errors`, `data-plots`, `data-height`), so a
+    /// headless browser's `--dump-dom` can check that the page rendered cleanly and a
+    /// screenshot can hold the whole page.
     pub fn render(&self) -> String {
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\" data-errors=\"pending\">\n<head>\n\
