@@ -8,10 +8,11 @@
 
 use plotters::prelude::*;
 
+use crate::axis;
 use crate::compare::{Compare, MeanCi};
 use crate::html::{
-    colour, err, font, legend, shade_faults, spectrum_svg, DrawResult, HtmlError, Page, Phases,
-    SIZE,
+    colour, err, font, legend, phase_marks, shade_faults, spectrum_svg, time_range, DrawResult,
+    HtmlError, Page, Phases, SIZE,
 };
 use crate::human;
 use crate::recovery::Window;
@@ -65,8 +66,8 @@ fn lines_svg(
                 .margin(10)
                 .x_label_area_size(34)
                 .y_label_area_size(64)
-                .build_cartesian_2d(0.0..t_end, 0.0..y_max)?;
-            let fmt_x = |x: &f64| human::secs(*x);
+                .build_cartesian_2d(time_range(t_end), 0.0..y_max)?;
+            let fmt_x = |x: &f64| axis::time_label(*x);
             chart
                 .configure_mesh()
                 .x_desc("simulated time")
@@ -76,35 +77,13 @@ fn lines_svg(
                 .light_line_style(RGBColor(238, 238, 238))
                 .draw()?;
             let (w, h) = chart.plotting_area().dim_in_pixel();
+            let px = (f64::from(w) / t_end, f64::from(h) / y_max);
             let shaded: Vec<(f64, f64, String)> = trigger
                 .iter()
                 .map(|&(a, b)| (a, b, "trigger".to_string()))
                 .collect();
-            shade_faults(
-                &mut chart,
-                &shaded,
-                (0.0, t_end),
-                y_max,
-                (f64::from(w) / t_end, f64::from(h) / y_max),
-            )?;
-            for (t, name) in [
-                (phases.warmup_s, "warm-up end"),
-                (phases.load_end_s, "load end"),
-            ] {
-                if t > 0.0 {
-                    chart.draw_series(DashedLineSeries::new(
-                        [(t, 0.0), (t, y_max)],
-                        3,
-                        3,
-                        RGBColor(120, 120, 120).stroke_width(1),
-                    ))?;
-                    chart.draw_series(std::iter::once(Text::new(
-                        format!("{name} "),
-                        (t, y_max * 0.98),
-                        font(10),
-                    )))?;
-                }
-            }
+            shade_faults(&mut chart, &shaded, (0.0, t_end), y_max, px)?;
+            phase_marks(&mut chart, phases, (t_end, y_max), px)?;
             for (i, (label, pts)) in labels.iter().zip(series).enumerate() {
                 let c = colour(i);
                 let style = c.stroke_width(2);
@@ -341,7 +320,10 @@ pub fn compare_page(
         .zip(series)
         .map(|(l, s)| (l.clone(), s.spectrum.clone()))
         .collect();
-    page.svg(&spectrum_svg(&spectra)?);
+    page.figure(
+        "latency-complete",
+        &spectrum_svg("End-to-end latency by percentile", &spectra, None)?,
+    );
     page.heading("Recovery time");
     page.text(
         "From the end of the trigger until goodput / offered ≥ 0.9 and the sliding 60 s p99 ≤ \

@@ -18,6 +18,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::axis;
 use crate::erlang::erlang_b;
 use crate::human;
 use crate::report::Report;
@@ -88,8 +89,8 @@ pub const MAX_FAULT_WINDOWS: usize = 400;
 /// Shades `faults` on `chart` (under the data) from 0 to `y_max`, with their labels on up to
 /// three staggered rows near the top (under the row of the phase marks); a label that would overlap the ones already placed is left
 /// out (its window is still shaded). `px_per_x` converts x units to pixels, `px_per_y` y units.
-pub(crate) fn shade_faults<'a>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+pub(crate) fn shade_faults<'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     faults: &[FaultWindow],
     (x0, x1): (f64, f64),
     y_max: f64,
@@ -147,10 +148,13 @@ pub struct ExhaustionSeries {
     pub points: Vec<ExhaustionPoint>,
 }
 
-/// Exhaustion ratio against pool size: measured means with their 95% intervals, each point's
-/// Erlang B as a dashed line where it applies, analytic `curves` (`(label, [(x, ratio)])`,
-/// e.g. Erlang B at one load over a range of pool sizes) as grey lines under the
-/// measurements, and the SLO limit as a horizontal line.
+/// Exhaustion ratio against pool size on a logarithmic axis (so that a 1% SLO line stands
+/// clear of the axis): measured means with their 95% intervals, each point's Erlang B as a
+/// dashed line where it applies, analytic `curves` (`(label, [(x, ratio)])`, e.g. Erlang B at
+/// one load over a range of pool sizes) as grey lines under the measurements, and the SLO
+/// limit as a horizontal line. A log axis has no zero: a mean of 0 is drawn as a hollow circle
+/// on the axis floor and an interval reaching 0 runs down to it (a note under the caption says
+/// so); curve points below the floor are left out.
 pub fn exhaustion_svg(
     x_label: &str,
     series: &[ExhaustionSeries],
@@ -158,22 +162,15 @@ pub fn exhaustion_svg(
     slo_max: Option<f64>,
 ) -> Result<String, HtmlError> {
     let e = err("exhaustion");
-    let curve_pts = curves
-        .iter()
-        .flat_map(|(_, c)| c)
-        .map(|&(x, y)| ExhaustionPoint {
-            x,
-            mean: y,
-            ci95: [y, y],
-            erlang_b: None,
-        });
-    let curve_pts: Vec<ExhaustionPoint> = curve_pts.collect();
-    let pts = series.iter().flat_map(|s| &s.points).chain(&curve_pts);
-    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    for p in pts {
-        x0 = x0.min(p.x);
-        x1 = x1.max(p.x);
-        y1 = y1.max(p.ci95[1]).max(p.mean).max(p.erlang_b.unwrap_or(0.0));
+    let measured = series.iter().flat_map(|s| &s.points);
+    let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
+    for x in measured
+        .clone()
+        .map(|p| p.x)
+        .chain(curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.0)))
+    {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
     }
     if !x0.is_finite() {
         (x0, x1) = (0.0, 1.0);
@@ -182,7 +179,19 @@ pub fn exhaustion_svg(
         (x0, x1) = (x0 - 1.0, x1 + 1.0);
     }
     let pad = (x1 - x0) * 0.05;
-    y1 = (y1.max(slo_max.unwrap_or(0.0)) * 1.1).max(1e-3);
+    // The axis holds the measurements, their Erlang B, the curves and the SLO (at most six
+    // decades: see `log_ratio_axis`).
+    let (floor, top, ticks) = axis::log_ratio_axis(
+        measured
+            .clone()
+            .flat_map(|p| [p.mean, p.ci95[0], p.ci95[1], p.erlang_b.unwrap_or(0.0)])
+            .chain(curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1)))
+            .chain(slo_max),
+    );
+    let top = (top * 1.15).min(1.5);
+    let at_floor = |y: f64| if y.is_finite() && y > floor { y } else { floor };
+    let zeros = measured.clone().filter(|p| p.mean <= floor).count();
+    let open_below = measured.clone().filter(|p| p.ci95[0] <= floor).count();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -192,14 +201,17 @@ pub fn exhaustion_svg(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(x0 - pad..x1 + pad, 0.0..y1)
+            .build_cartesian_2d(
+                x0 - pad..x1 + pad,
+                (floor..top).log_scale().with_key_points(ticks),
+            )
             .map_err(&e)?;
         // Pool sizes are whole numbers: label them so.
-        let whole = series
-            .iter()
-            .flat_map(|s| &s.points)
-            .chain(&curve_pts)
-            .all(|p| p.x.fract() == 0.0);
+        let whole = measured
+            .clone()
+            .map(|p| p.x)
+            .chain(curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.0)))
+            .all(|x| x.fract() == 0.0);
         let fmt_x = |x: &f64| {
             if whole {
                 format!("{x:.0}")
@@ -207,16 +219,18 @@ pub fn exhaustion_svg(
                 format!("{x}")
             }
         };
+        let fmt_y = |y: &f64| axis::ratio_label(*y);
         chart
             .configure_mesh()
             .x_desc(x_label)
             .x_label_formatter(&fmt_x)
-            .y_desc("exhaustion ratio")
+            .y_desc("exhaustion ratio (log scale)")
+            .y_label_formatter(&fmt_y)
             .label_style(font(12))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&e)?;
-        if let Some(max) = slo_max {
+        if let Some(max) = slo_max.filter(|m| *m > 0.0) {
             chart
                 .draw_series(DashedLineSeries::new(
                     [(x0 - pad, max), (x1 + pad, max)],
@@ -225,13 +239,14 @@ pub fn exhaustion_svg(
                     RED.stroke_width(1),
                 ))
                 .map_err(&e)?
-                .label(format!("SLO limit {}", human::ratio(max)))
+                .label(format!("SLO limit {}", axis::ratio_label(max)))
                 .legend(swatch(RED));
         }
         for (label, pts) in curves {
             let grey = RGBColor(120, 120, 120);
+            let shown: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1 >= floor).collect();
             chart
-                .draw_series(LineSeries::new(pts.iter().copied(), grey.stroke_width(1)))
+                .draw_series(LineSeries::new(shown, grey.stroke_width(1)))
                 .map_err(&e)?
                 .label(label.clone())
                 .legend(swatch(grey));
@@ -239,27 +254,36 @@ pub fn exhaustion_svg(
         for (i, s) in series.iter().enumerate() {
             let c = colour(i);
             chart
-                .draw_series(LineSeries::new(s.points.iter().map(|p| (p.x, p.mean)), c))
+                .draw_series(LineSeries::new(
+                    s.points.iter().map(|p| (p.x, at_floor(p.mean))),
+                    c,
+                ))
                 .map_err(&e)?
                 .label(format!("measured {}", s.label).trim_end().to_string())
                 .legend(swatch(c));
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|p| Circle::new((p.x, p.mean), 3, c.filled())),
-                )
+                .draw_series(s.points.iter().map(|p| {
+                    let style = if p.mean > floor {
+                        c.filled()
+                    } else {
+                        c.stroke_width(1)
+                    };
+                    Circle::new((p.x, at_floor(p.mean)), 3, style)
+                }))
                 .map_err(&e)?;
-            // 95% intervals as vertical bars with caps.
+            // 95% intervals as vertical bars.
             chart
                 .draw_series(s.points.iter().map(|p| {
-                    PathElement::new([(p.x, p.ci95[0]), (p.x, p.ci95[1])], c.stroke_width(2))
+                    PathElement::new(
+                        [(p.x, at_floor(p.ci95[0])), (p.x, at_floor(p.ci95[1]))],
+                        c.stroke_width(2),
+                    )
                 }))
                 .map_err(&e)?;
             let erl: Vec<(f64, f64)> = s
                 .points
                 .iter()
-                .filter_map(|p| p.erlang_b.map(|b| (p.x, b)))
+                .filter_map(|p| p.erlang_b.map(|b| (p.x, at_floor(b))))
                 .collect();
             if !erl.is_empty() {
                 chart
@@ -269,16 +293,53 @@ pub fn exhaustion_svg(
                     .legend(swatch(BLACK));
             }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
+        // Exhaustion falls as the pool grows: the lower left corner is where no line runs.
+        legend(&mut chart, SeriesLabelPosition::LowerLeft).map_err(&e)?;
+        // A log axis has no 0: say what is drawn at its floor.
+        let floor_text = axis::ratio_label(floor);
+        let note = match (zeros, open_below) {
+            (0, 0) => None,
+            (0, n) => Some(format!(
+                "{n} interval(s) reach 0: drawn down to the axis floor, {floor_text}"
+            )),
+            (z, _) => Some(format!(
+                "{z} mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, \
+                 {floor_text}; intervals reaching 0 end there"
+            )),
+        };
+        if let Some(note) = note {
+            root.draw(&Text::new(
+                note,
+                (80, 34),
+                font(11).color(&RGBColor(90, 90, 90)),
+            ))
+            .map_err(&e)?;
+        }
         root.present().map_err(&e)?;
     }
     Ok(svg)
 }
 
-/// The latency percentile spectrum, HdrHistogram style: x is the percentile on a log scale of
-/// `1 / (1 − p)` (labelled 90%, 99%, 99.9%, …), y the latency in ms. Each series is a
-/// `(label, [(percentile 0..=100, ms)])` as [`Histo::spectrum`](crate::Histo::spectrum) gives.
-pub fn spectrum_svg(series: &[(String, Vec<(f64, f64)>)]) -> Result<String, HtmlError> {
+/// A latency limit drawn on a [`spectrum_svg`]: a horizontal dashed red line at `ms`,
+/// labelled `label` in the legend (e.g. `p99 SLO 5.00 s`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyLimit {
+    /// The legend's text.
+    pub label: String,
+    /// The limit, ms.
+    pub ms: f64,
+}
+
+/// The latency percentile spectrum, HdrHistogram style, titled `title`: x is the percentile
+/// on a log scale of `1 / (1 − p)` (labelled 90%, 99%, 99.9%, …), y the latency in ms. Each
+/// series is a `(label, [(percentile 0..=100, ms)])` as
+/// [`Histo::spectrum`](crate::Histo::spectrum) gives; every series has a legend entry (the
+/// plot grows to hold them), and `limit` is drawn as a dashed red line.
+pub fn spectrum_svg(
+    title: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    limit: Option<&LatencyLimit>,
+) -> Result<String, HtmlError> {
     let e = err("latency spectrum");
     // 100% has no place on this axis: the maximum is in the tables.
     let inv = |p: f64| 1.0 / (1.0 - p / 100.0);
@@ -302,14 +363,18 @@ pub fn spectrum_svg(series: &[(String, Vec<(f64, f64)>)]) -> Result<String, Html
         .flatten()
         .map(|(_, y)| *y)
         .fold(0.0f64, f64::max)
+        .max(limit.map_or(0.0, |l| l.ms))
         .max(1e-3)
         * 1.08;
+    // The legend lists every series: past eight entries the plot grows by one line each.
+    let entries = series.len() + usize::from(limit.is_some());
+    let height = SIZE.1 + 17 * entries.saturating_sub(8) as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, height)).into_drawing_area();
         root.fill(&WHITE).map_err(&e)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Completion latency by percentile", font(18))
+            .caption(title, font(18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
@@ -332,15 +397,31 @@ pub fn spectrum_svg(series: &[(String, Vec<(f64, f64)>)]) -> Result<String, Html
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(&e)?;
+        if let Some(l) = limit {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(1.0, l.ms), (x_max, l.ms)],
+                    6,
+                    4,
+                    RED.stroke_width(1),
+                ))
+                .map_err(&e)?
+                .label(l.label.clone())
+                .legend(swatch(RED));
+        }
         for (i, ((label, _), pts)) in series.iter().zip(&finite).enumerate() {
             let c = colour(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(&e)?
-                .label(label.clone())
-                .legend(swatch(c));
+            let style = c.stroke_width(2);
+            // Past the palette the colours repeat: those lines are dashed.
+            let drawn = if i < PALETTE.len() {
+                chart.draw_series(LineSeries::new(pts.iter().copied(), style))
+            } else {
+                chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 3, style))
+            };
+            drawn.map_err(&e)?.label(label.clone()).legend(swatch(c));
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft).map_err(&e)?;
+        // Spectra rise to the right: the lower right corner is where no line runs.
+        legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(&e)?;
         root.present().map_err(&e)?;
     }
     Ok(svg)
@@ -368,16 +449,17 @@ pub fn occupancy_svg(
     let e = err("occupancy");
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 620)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(&e)?;
-        let (title, body) = root.split_vertically(30);
+        let (title, body) = root.split_vertically(50);
         title
             .draw(&Text::new(
                 "Occupancy over time (all conductors)",
-                (SIZE.0 as i32 / 2 - 150, 8),
+                (SIZE.0 as i32 / 2 - 150, 6),
                 font(18),
             ))
             .map_err(&e)?;
+        occupancy_key(&title).map_err(&e)?;
         let panels = body.split_evenly((3, 1));
         type Pick = fn(&Sample) -> (f64, f64);
         let specs: [(&str, Pick, Option<u64>); 3] = [
@@ -406,6 +488,45 @@ pub fn occupancy_svg(
         root.present().map_err(&e)?;
     }
     Ok(svg)
+}
+
+/// The key of the occupancy panels, one line under the title: what the dark and the light
+/// line and the dotted one are.
+fn occupancy_key(area: &Area<'_>) -> DrawResult {
+    let y = 38;
+    let mut x = 72;
+    let entries: [(&str, u8); 3] = [
+        ("mean per time bucket", 0),
+        (
+            "most busy at once in the bucket (not kept for the backlog)",
+            1,
+        ),
+        ("capacity", 2),
+    ];
+    for (text, kind) in entries {
+        match kind {
+            0 => area.draw(&PathElement::new(
+                [(x, y), (x + 22, y)],
+                colour(0).stroke_width(2),
+            ))?,
+            1 => area.draw(&PathElement::new(
+                [(x, y), (x + 22, y)],
+                colour(0).mix(0.35).stroke_width(1),
+            ))?,
+            _ => {
+                for dx in (0..22).step_by(5) {
+                    area.draw(&Circle::new((x + dx, y), 1, BLACK.filled()))?;
+                }
+            }
+        }
+        area.draw(&Text::new(
+            text,
+            (x + 28, y),
+            font(11).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        x += 28 + (text.chars().count() as f64 * 6.2) as i32 + 24;
+    }
+    Ok(())
 }
 
 /// Retry attempts per simulated second over time (averaged over seeds), fault windows shaded.
@@ -460,6 +581,90 @@ pub(crate) fn swatch(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i3
     move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c)
 }
 
+/// Ticks bound to a time axis from 0 to `t_end` s, at most this many.
+const MAX_TIME_TICKS: usize = 10;
+
+/// The x axis of every time plot: 0 to `t_end` seconds, ticked at round time steps
+/// ([`axis::time_ticks`]; label them with [`axis::time_label`]). plotters' own
+/// `with_key_points` would do, but it loses the formatter bound `configure_mesh` needs.
+pub(crate) struct TimeAxis {
+    linear: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for TimeAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.linear.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Bold points only: light mesh lines at round steps would need a step of their own.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.linear.range()
+    }
+}
+
+/// The [`TimeAxis`] from 0 to `t_end` seconds.
+pub(crate) fn time_range(t_end: f64) -> TimeAxis {
+    TimeAxis {
+        linear: (0.0..t_end).into(),
+        ticks: axis::time_ticks(t_end, MAX_TIME_TICKS),
+    }
+}
+
+/// Marks the end of the warm-up and of the load phase on a time plot: a dashed grey line
+/// each, labelled at the top of the plot. A label sits left of its line (so that the last
+/// one stays inside the plot) unless that would run past the plot's left edge or into the
+/// label before it; then it sits right of its line. `px` converts x and y units to pixels.
+pub(crate) fn phase_marks<'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
+    phases: Phases,
+    (t_end, y_max): (f64, f64),
+    (px_per_x, px_per_y): (f64, f64),
+) -> DrawResult {
+    let mut taken_until = 0.0f64; // pixels from the left already labelled
+    for (t, name) in [
+        (phases.warmup_s, "warm-up end"),
+        (phases.load_end_s, "load end"),
+    ] {
+        if !(t > 0.0 && t <= t_end) {
+            continue;
+        }
+        chart.draw_series(DashedLineSeries::new(
+            [(t, 0.0), (t, y_max)],
+            3,
+            3,
+            RGBColor(120, 120, 120).stroke_width(1),
+        ))?;
+        // About 5.6 px per character at 10 px, and a space's worth of gap to the line.
+        let width = name.chars().count() as f64 * 5.6 + 6.0;
+        let at = t * px_per_x;
+        let (hpos, text, end) = if at - width >= taken_until {
+            (HPos::Right, format!("{name} "), at)
+        } else {
+            (HPos::Left, format!(" {name}"), at + width)
+        };
+        taken_until = end;
+        let y = y_max - 3.0 / px_per_y.max(1e-12);
+        chart.draw_series(std::iter::once(Text::new(
+            text,
+            (t, y),
+            font(10).pos(Pos::new(hpos, VPos::Top)),
+        )))?;
+    }
+    Ok(())
+}
+
 /// One time panel: `(t_s, mean, max)` points (a NaN max is not drawn).
 fn time_panel(
     area: &Area<'_>,
@@ -496,8 +701,8 @@ fn time_panel(
         .margin(8)
         .x_label_area_size(if x_axis { 34 } else { 0 })
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_end, 0.0..y_max)?;
-    let fmt_x = |x: &f64| human::secs(*x);
+        .build_cartesian_2d(time_range(t_end), 0.0..y_max)?;
+    let fmt_x = |x: &f64| axis::time_label(*x);
     let mut mesh = chart.configure_mesh();
     mesh.y_desc(label)
         .label_style(font(11))
@@ -509,33 +714,9 @@ fn time_panel(
     mesh.draw()?;
     // Fault windows first, under the data.
     let (w, h) = chart.plotting_area().dim_in_pixel();
-    shade_faults(
-        &mut chart,
-        faults,
-        (0.0, t_end),
-        y_max,
-        (f64::from(w) / t_end, f64::from(h) / y_max),
-    )?;
-    for (t, name) in [
-        (phases.warmup_s, "warm-up end"),
-        (phases.load_end_s, "load end"),
-    ] {
-        if t > 0.0 {
-            chart.draw_series(DashedLineSeries::new(
-                [(t, 0.0), (t, y_max)],
-                3,
-                3,
-                RGBColor(120, 120, 120).stroke_width(1),
-            ))?;
-            // The label sits left of its line, so that the last one stays inside the plot.
-            let style = font(10).pos(Pos::new(HPos::Right, VPos::Top));
-            chart.draw_series(std::iter::once(Text::new(
-                format!("{name} "),
-                (t, y_max * 0.98),
-                style,
-            )))?;
-        }
-    }
+    let px = (f64::from(w) / t_end, f64::from(h) / y_max);
+    shade_faults(&mut chart, faults, (0.0, t_end), y_max, px)?;
+    phase_marks(&mut chart, phases, (t_end, y_max), px)?;
     if let Some(c) = capacity {
         chart.draw_series(DottedLineSeries::new(
             [(0.0, c as f64), (t_end, c as f64)],
@@ -1009,6 +1190,18 @@ impl Page {
         self
     }
 
+    /// An SVG as [`Page::svg`], in a figure with an `id` (for checks of the rendered page).
+    pub fn figure(&mut self, id: &str, svg: &str) -> &mut Self {
+        let start = svg.find("<svg").unwrap_or(0);
+        let _ = writeln!(
+            self.body,
+            "<figure id=\"{}\">{}</figure>",
+            escape(id),
+            &svg[start..]
+        );
+        self
+    }
+
     /// A table: a header row and body rows of plain-text cells; a row whose first cell starts
     /// with `*` is highlighted (the star is removed).
     pub fn table(&mut self, head: &[String], rows: &[Vec<String>]) -> &mut Self {
@@ -1049,9 +1242,10 @@ impl Page {
         self
     }
 
-    /// The whole document. An inline script records script errors and the number of plots
-    /// on `<html>` (`data-errors`, `data-plots`), so a headless browser's `--dump-dom` can
-    /// check that the page rendered cleanly.
+    /// The whole document. An inline script records script errors, the number of plots and
+    /// the page's height on `<html>` (`data-errors`, `data-plots`, `data-height`), so a
+    /// headless browser's `--dump-dom` can check that the page rendered cleanly and a
+    /// screenshot can hold the whole page.
     pub fn render(&self) -> String {
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\" data-errors=\"pending\">\n<head>\n\
@@ -1078,16 +1272,84 @@ const SCRIPT: &str = "(function(){var n=0;window.addEventListener('error',functi
 document.documentElement.setAttribute('data-errors',String(n));});\
 window.addEventListener('load',function(){var h=document.documentElement;\
 h.setAttribute('data-errors',String(n));\
-h.setAttribute('data-plots',String(document.querySelectorAll('svg').length));});})();";
+h.setAttribute('data-plots',String(document.querySelectorAll('svg').length));\
+h.setAttribute('data-height',String(Math.ceil(document.documentElement.scrollHeight)));});})();";
+
+/// The latency spectra of one run or sweep row, seeds pooled, each as
+/// [`Histo::spectrum`](crate::Histo::spectrum) gives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spectra {
+    /// Completion latency (the client's submit to the op's end), every op kind.
+    pub complete: Vec<(f64, f64)>,
+    /// Completion latency per op kind, in name order.
+    pub by_op: Vec<(String, Vec<(f64, f64)>)>,
+    /// Accept latency: the API's answer to the submit.
+    pub accept: Vec<(f64, f64)>,
+}
+
+/// The limit of the SLO check named `name` of `report`, if it was judged.
+fn slo_limit(report: &Report, name: &str) -> Option<f64> {
+    let checks = &report.slo.checks;
+    checks.iter().find(|c| c.name == name).map(|c| c.limit)
+}
+
+/// A p99 limit's line for a latency plot, from a limit in ms.
+fn p99_limit(what: &str, ms: Option<f64>) -> Option<LatencyLimit> {
+    ms.map(|ms| LatencyLimit {
+        label: format!("{what} SLO {}", human::ms(ms)),
+        ms,
+    })
+}
+
+/// The latency section of a run: completion latency, all ops and per op kind, with the p99 SLO
+/// line; then accept latency beside it (in a plot of its own: it is often far shorter), with
+/// its limit when one is judged.
+fn latency_section(
+    page: &mut Page,
+    spectra: &Spectra,
+    p99_ms: Option<f64>,
+    accept_p99_ms: Option<f64>,
+) -> Result<(), HtmlError> {
+    page.heading("Latency");
+    let mut complete = vec![("all ops".to_string(), spectra.complete.clone())];
+    if spectra.by_op.len() > 1 {
+        complete.extend(spectra.by_op.iter().cloned());
+    }
+    page.text(&format!(
+        "Completion latency (submit to the op's end) by percentile, seeds pooled{}; then the          accept latency (submit to the API's answer).",
+        if spectra.by_op.len() > 1 {
+            ", all ops and per op kind"
+        } else {
+            ""
+        }
+    ));
+    page.figure(
+        "latency-complete",
+        &spectrum_svg(
+            "Completion latency by percentile",
+            &complete,
+            p99_limit("p99", p99_ms).as_ref(),
+        )?,
+    );
+    page.figure(
+        "latency-accept",
+        &spectrum_svg(
+            "Accept latency by percentile",
+            &[("accept".to_string(), spectra.accept.clone())],
+            p99_limit("accept p99", accept_p99_ms).as_ref(),
+        )?,
+    );
+    Ok(())
+}
 
 /// The `report.html` of `run` (and `replay --out`): the summary, Erlang B's curve at the
-/// measured load with the measured point, the latency spectrum (`spectrum`: the pooled
-/// completion histogram's [`Histo::spectrum`](crate::Histo::spectrum)), occupancy and retries
-/// over time (seeds merged) with `faults` shaded, the violations listed in the report (the
-/// first [`MAX_VIOLATION_ROWS`]) and a timeline per figure given.
+/// measured load with the measured point, the latency spectra (completion, per op kind and
+/// accept, with the SLO's p99 lines), occupancy and retries over time (seeds merged) with
+/// `faults` shaded, the violations listed in the report (the first [`MAX_VIOLATION_ROWS`])
+/// and a timeline per figure given.
 pub fn run_page(
     report: &Report,
-    spectrum: &[(f64, f64)],
+    spectra: &Spectra,
     samples: &[Sample],
     faults: &FaultShading,
     phases: Phases,
@@ -1137,18 +1399,17 @@ pub fn run_page(
              faults, caller-runs or reject, and RPC slots that never all fill).",
         );
     }
-    let slo_max = report
-        .slo
-        .checks
-        .iter()
-        .find(|c| c.name == "exhaustion_ratio_max")
-        .map(|c| c.limit);
-    page.svg(&exhaustion_svg("pool workers", &series, &curves, slo_max)?);
-    page.heading("Latency");
-    page.svg(&spectrum_svg(&[(
-        "complete (pooled over seeds)".to_string(),
-        spectrum.to_vec(),
-    )])?);
+    let slo_max = slo_limit(report, "exhaustion_ratio_max");
+    page.figure(
+        "exhaustion",
+        &exhaustion_svg("pool workers", &series, &curves, slo_max)?,
+    );
+    latency_section(
+        &mut page,
+        spectra,
+        slo_limit(report, "p99_max"),
+        slo_limit(report, "accept_p99_max"),
+    )?;
     page.heading("Occupancy");
     if !faults.note.is_empty() {
         page.text(&faults.note);
@@ -1225,13 +1486,20 @@ pub struct Occupancy<'a> {
     pub phases: Phases,
 }
 
+/// Sweep rows (and exhaustion series) drawn at most in one plot: one colour each. A larger
+/// grid is drawn as a selection that the page names.
+pub const MAX_PLOTTED_ROWS: usize = PALETTE.len();
+
 /// The `report.html` of `sweep`: the table, exhaustion against the first numeric grid key
-/// (one series per combination of the other keys, Erlang B beside), the latency spectrum of
-/// each row (at most 8, spread over the grid, the recommended one always), and the
-/// occupancy and retries over time of the recommended row (else the last).
+/// (one series per combination of the other keys, Erlang B beside; at most
+/// [`MAX_PLOTTED_ROWS`] series, a note says which), the completion and accept latency
+/// spectra of every row (past [`MAX_PLOTTED_ROWS`] rows a selection spread over the grid, the
+/// recommended one always, and a note naming it) with the p99 SLO line, the per-op-kind
+/// latency and the occupancy and retries over time of the recommended row (else the last).
+/// `spectra` has one entry per row.
 pub fn sweep_page(
     sweep: &Sweep,
-    spectra: &[Vec<(f64, f64)>],
+    spectra: &[Spectra],
     shown: &Occupancy<'_>,
     faults: &FaultShading,
 ) -> Result<String, HtmlError> {
@@ -1331,37 +1599,73 @@ pub fn sweep_page(
                 }),
             }
         }
-        // Too many lines read as noise: keep the first eight combinations.
-        series.truncate(8);
+        page.heading("Pool exhaustion");
+        // One colour per series: past the palette, the first combinations, named.
+        if series.len() > MAX_PLOTTED_ROWS {
+            page.text(&format!(
+                "{} combinations of the other grid keys; the plot draws the first                  {MAX_PLOTTED_ROWS} ({} to {}), the table lists every row.",
+                series.len(),
+                series[0].label,
+                series[MAX_PLOTTED_ROWS - 1].label
+            ));
+            series.truncate(MAX_PLOTTED_ROWS);
+        }
         for s in &mut series {
             s.points.sort_by(|a, b| a.x.total_cmp(&b.x));
         }
-        page.heading("Pool exhaustion");
-        page.svg(&exhaustion_svg(
-            x_name,
-            &series,
-            &[],
-            sweep.slo.exhaustion_ratio_max,
-        )?);
+        page.figure(
+            "exhaustion",
+            &exhaustion_svg(x_name, &series, &[], sweep.slo.exhaustion_ratio_max)?,
+        );
     }
 
     page.heading("Latency");
-    let picks = spread_picks(sweep.rows.len(), 8, sweep.recommended_row);
-    let spec: Vec<(String, Vec<(f64, f64)>)> = picks
-        .iter()
-        .filter_map(|&i| {
-            let r = &sweep.rows[i];
-            let label: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    let v = r.params.get(*k).map(value_text).unwrap_or_default();
-                    format!("{}={v}", k.rsplit('.').next().unwrap_or(k))
-                })
-                .collect();
-            spectra.get(i).map(|s| (label.join(" "), s.clone()))
-        })
-        .collect();
-    page.svg(&spectrum_svg(&spec)?);
+    let picks = spread_picks(sweep.rows.len(), MAX_PLOTTED_ROWS, sweep.recommended_row);
+    let label_of = |i: usize| -> String {
+        let r = &sweep.rows[i];
+        let label: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let v = r.params.get(*k).map(value_text).unwrap_or_default();
+                format!("{}={v}", k.rsplit('.').next().unwrap_or(k))
+            })
+            .collect();
+        label.join(" ")
+    };
+    if picks.len() < sweep.rows.len() {
+        let named: Vec<String> = picks.iter().map(|&i| label_of(i)).collect();
+        page.text(&format!(
+            "{} rows; the latency plots draw {} of them, spread evenly over the grid (the first,              the last{} and rows between): {}. The table above lists every row.",
+            sweep.rows.len(),
+            picks.len(),
+            if sweep.recommended_row.is_some() {
+                ", the recommended one"
+            } else {
+                ""
+            },
+            named.join("; ")
+        ));
+    } else {
+        page.text("Every row, seeds pooled: completion latency (submit to the op's end), then accept latency (submit to the API's answer).");
+    }
+    let pick = |f: fn(&Spectra) -> &Vec<(f64, f64)>| -> Vec<(String, Vec<(f64, f64)>)> {
+        picks
+            .iter()
+            .filter_map(|&i| spectra.get(i).map(|s| (label_of(i), f(s).clone())))
+            .collect()
+    };
+    page.figure(
+        "latency-complete",
+        &spectrum_svg(
+            "Completion latency by percentile",
+            &pick(|s| &s.complete),
+            p99_limit("p99", sweep.slo.p99_max_ms).as_ref(),
+        )?,
+    );
+    page.figure(
+        "latency-accept",
+        &spectrum_svg("Accept latency by percentile", &pick(|s| &s.accept), None)?,
+    );
 
     let Occupancy {
         row,
@@ -1384,6 +1688,17 @@ pub fn sweep_page(
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(sp) = spectra.get(row).filter(|sp| sp.by_op.len() > 1) {
+        page.heading(&format!("Latency per op kind, {which}"));
+        page.figure(
+            "latency-by-op",
+            &spectrum_svg(
+                "Completion latency by percentile, per op kind",
+                &sp.by_op,
+                p99_limit("p99", sweep.slo.p99_max_ms).as_ref(),
+            )?,
+        );
+    }
     page.heading(&format!("Occupancy of {which}: {}", params.join(", ")));
     if !faults.note.is_empty() {
         page.text(&faults.note);
@@ -1441,16 +1756,20 @@ mod tests {
         assert!(occ.contains("kill conductor-1"));
         let ret = retries_svg(&samples(), &[], phases).unwrap();
         assert!(ret.contains("retries per second"));
-        let spec = spectrum_svg(&[(
-            "complete".into(),
-            vec![
-                (0.0, 1.0),
-                (50.0, 2.0),
-                (90.0, 5.0),
-                (99.0, 9.0),
-                (100.0, 12.0),
-            ],
-        )])
+        let spec = spectrum_svg(
+            "Completion latency by percentile",
+            &[(
+                "complete".into(),
+                vec![
+                    (0.0, 1.0),
+                    (50.0, 2.0),
+                    (90.0, 5.0),
+                    (99.0, 9.0),
+                    (100.0, 12.0),
+                ],
+            )],
+            None,
+        )
         .unwrap();
         assert!(spec.contains("99%"), "percentile labels");
         let ex = exhaustion_svg(
@@ -1581,6 +1900,234 @@ mod tests {
         assert!(html.contains("x &amp; y"));
         assert!(html.contains("<tr class=\"mark\"><td>1</td>"));
         assert!(!html.contains("src=") && !html.contains("href="));
+    }
+
+    /// Whether `svg` has a text element reading exactly `text` (plotters writes each on its
+    /// own line).
+    fn has_text(svg: &str, text: &str) -> bool {
+        svg.contains(&format!(">\n{text}\n</text>"))
+    }
+
+    /// The `<figure id=…>` of `html`, for checks of one plot.
+    fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+        let start = html
+            .find(&format!("<figure id=\"{id}\">"))
+            .unwrap_or_else(|| panic!("no figure {id}"));
+        let end = start + html[start..].find("</figure>").unwrap();
+        &html[start..end]
+    }
+
+    #[test]
+    fn exhaustion_axis_is_logarithmic_and_shows_zeros_at_its_floor() {
+        let point = |x: f64, mean: f64| ExhaustionPoint {
+            x,
+            mean,
+            ci95: [(mean * 0.8 - 0.001).max(0.0), mean * 1.2 + 0.001],
+            erlang_b: Some(mean),
+        };
+        let series = [ExhaustionSeries {
+            label: String::new(),
+            points: vec![point(10.0, 0.13), point(14.0, 0.002), point(18.0, 0.0)],
+        }];
+        let svg = exhaustion_svg("pool workers", &series, &[], Some(0.01)).unwrap();
+        // Decade ticks (a linear axis would label 0, 0.02, 0.04, …).
+        for tick in ["0.1%", "1%", "10%"] {
+            assert!(has_text(&svg, tick), "tick {tick} missing");
+        }
+        assert!(!has_text(&svg, "0.02") && !has_text(&svg, "0"));
+        assert!(svg.contains("log scale"));
+        assert!(svg.contains("SLO limit 1%"));
+        assert!(svg
+            .contains("1 mean(s) of 0 (no exhaustion seen) drawn hollow at the axis floor, 0.01%; intervals reaching 0 end there"));
+        // The SLO line sits a decade above the floor, not on the axis: its y is well above
+        // the x axis' (the bottom of the plot).
+        let no_zero = [ExhaustionSeries {
+            label: String::new(),
+            points: vec![point(10.0, 0.13), point(14.0, 0.002)],
+        }];
+        let svg = exhaustion_svg("pool workers", &no_zero, &[], Some(0.01)).unwrap();
+        assert!(!svg.contains("drawn hollow") && !svg.contains("reach 0"));
+    }
+
+    #[test]
+    fn latency_plot_draws_the_slo_line_and_lists_every_series() {
+        let series: Vec<(String, Vec<(f64, f64)>)> = (0..15)
+            .map(|i| {
+                (
+                    format!("pool_workers={}", 10 + i),
+                    vec![
+                        (0.0, 1.0),
+                        (50.0, 2.0),
+                        (99.0, 9.0 + f64::from(i)),
+                        (100.0, 30.0),
+                    ],
+                )
+            })
+            .collect();
+        let limit = LatencyLimit {
+            label: "p99 SLO 5.00 s".into(),
+            ms: 5_000.0,
+        };
+        let svg = spectrum_svg("Completion latency by percentile", &series, Some(&limit)).unwrap();
+        for (label, _) in &series {
+            assert!(has_text(&svg, label), "{label} missing from the legend");
+        }
+        assert!(has_text(&svg, "p99 SLO 5.00 s"));
+        // The limit raises the axis: 5 s is on it although every series stays under 25 ms.
+        assert!(
+            has_text(&svg, "5.00 s") || has_text(&svg, "4.00 s"),
+            "axis reaches the SLO"
+        );
+        assert!(svg.contains("#FF0000"), "the SLO line is red");
+        let none = spectrum_svg("x", &series[..1], None).unwrap();
+        assert!(!none.contains("#FF0000") && !none.contains("SLO"));
+    }
+
+    #[test]
+    fn time_axes_tick_at_round_steps_and_phase_labels_stay_clear() {
+        let mut t = Timeline::new();
+        for i in 0..1_800u64 {
+            t.pool_set(i * 1_000_000, 0, (i % 7) as u32);
+        }
+        t.finish(1_800_000_000);
+        let phases = Phases {
+            warmup_s: 60.0,
+            load_end_s: 1_800.0,
+        };
+        let occ = occupancy_svg(&t.samples(), (14, 64), &[], phases).unwrap();
+        for tick in ["5m", "10m", "30m"] {
+            assert!(has_text(&occ, tick), "tick {tick} missing");
+        }
+        assert!(!occ.contains("3m 20s"), "plotters' own step");
+        // The key of the panels.
+        assert!(occ.contains("mean per time bucket") && occ.contains("most busy at once"));
+        // 60 s of 30 min is 2% of the width: the warm-up label goes right of its line (a
+        // leading space), the load end's left of its line (a trailing space).
+        assert!(
+            has_text(&occ, " warm-up end"),
+            "warm-up label right of its line"
+        );
+        assert!(has_text(&occ, "load end "));
+        let long = Phases {
+            warmup_s: 900.0,
+            load_end_s: 1_800.0,
+        };
+        let occ = occupancy_svg(&t.samples(), (14, 64), &[], long).unwrap();
+        assert!(
+            has_text(&occ, "warm-up end "),
+            "room on the left: label left of the line"
+        );
+    }
+
+    fn sweep_of(rows: usize, recommended: Option<usize>) -> Sweep {
+        use crate::sweep::{RatioCi, RowSlo, SloLimits, SweepRow};
+        let row = |i: usize| SweepRow {
+            params: std::collections::BTreeMap::from([(
+                "cluster.pool_workers".to_string(),
+                serde_json::json!(10 + i),
+            )]),
+            exhaustion_ratio: RatioCi {
+                mean: 0.1 / (i + 1) as f64,
+                ci95: [0.0, 0.2 / (i + 1) as f64],
+            },
+            p99_ms: 100.0,
+            throughput_per_s: 1.0,
+            p50_ms: 10.0,
+            pooled_exhaustion_ratio: 0.1,
+            arrivals: 100,
+            exhausted: 1,
+            mean_hold_ms: 1.0,
+            conductors: 1,
+            pool_workers: 10 + i as u32,
+            cost: 10 + i as u64,
+            erlang_b: None,
+            slo: RowSlo {
+                pass: true,
+                failed: vec![],
+            },
+            per_seed_exhaustion_ratio: vec![],
+        };
+        Sweep {
+            rows: (0..rows).map(row).collect(),
+            recommendation: None,
+            scenario: "s".into(),
+            seed: 1,
+            seeds: 2,
+            grid: vec![crate::sweep::GridAxis {
+                key: "cluster.pool_workers".into(),
+                values: vec![],
+            }],
+            slo: SloLimits {
+                exhaustion_ratio_max: Some(0.01),
+                p99_max_ms: Some(5_000.0),
+            },
+            recommended_row: recommended,
+            recommendation_note: "n".into(),
+            headroom: None,
+        }
+    }
+
+    #[test]
+    fn sweep_page_draws_every_row_or_names_its_selection() {
+        let spectra = |n: usize| -> Vec<Spectra> {
+            (0..n)
+                .map(|i| Spectra {
+                    complete: vec![(0.0, 1.0), (99.0, 5.0 + i as f64), (100.0, 9.0)],
+                    by_op: vec![
+                        ("create".into(), vec![(0.0, 2.0), (100.0, 9.0)]),
+                        ("start".into(), vec![(0.0, 1.0), (100.0, 4.0)]),
+                    ],
+                    accept: vec![(0.0, 0.5), (100.0, 2.0)],
+                })
+                .collect()
+        };
+        let samples = samples();
+        let shown = |row| Occupancy {
+            row,
+            samples: &samples,
+            capacity: (10, 64),
+            phases: Phases::default(),
+        };
+        let page = sweep_page(
+            &sweep_of(7, Some(4)),
+            &spectra(7),
+            &shown(4),
+            &FaultShading::default(),
+        )
+        .unwrap();
+        let complete = figure(&page, "latency-complete");
+        let accept = figure(&page, "latency-accept");
+        for i in 0..7 {
+            let label = format!("pool_workers={}", 10 + i);
+            assert!(
+                has_text(complete, &label) && has_text(accept, &label),
+                "{label}"
+            );
+        }
+        assert!(has_text(complete, "p99 SLO 5.00 s"));
+        assert!(figure(&page, "exhaustion").contains("SLO limit 1%"));
+        let by_op = figure(&page, "latency-by-op");
+        assert!(has_text(by_op, "create") && has_text(by_op, "start"));
+        assert!(!page.contains("the latency plots draw"));
+
+        // 20 rows: 12 drawn, named, the recommended one among them.
+        let page = sweep_page(
+            &sweep_of(20, Some(5)),
+            &spectra(20),
+            &shown(5),
+            &FaultShading::default(),
+        )
+        .unwrap();
+        assert!(
+            page.contains("20 rows; the latency plots draw 12 of them"),
+            "the note"
+        );
+        let complete = figure(&page, "latency-complete");
+        let drawn = (0..20)
+            .filter(|i| has_text(complete, &format!("pool_workers={}", 10 + i)))
+            .count();
+        assert_eq!(drawn, 12);
+        assert!(has_text(complete, "pool_workers=15"), "the recommended row");
     }
 
     #[test]

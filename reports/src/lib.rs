@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod axis;
 mod bins;
 pub mod compare;
 pub mod compare_page;

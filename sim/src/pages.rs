@@ -93,23 +93,40 @@ fn windows_by_seed(scn: &Scenario, seeds: &[SeedMetrics]) -> BTreeMap<u64, Vec<F
         .collect()
 }
 
+/// The latency spectra of `seeds`, pooled: completion (all ops and per op kind) and accept.
+pub fn spectra(seeds: &[SeedMetrics]) -> html::Spectra {
+    let (mut complete, mut accept) = (Histo::new(), Histo::new());
+    let mut by_op: BTreeMap<&str, Histo> = BTreeMap::new();
+    for s in seeds {
+        complete.merge(&s.complete);
+        accept.merge(&s.accept);
+        for (op, h) in &s.by_op {
+            by_op.entry(op.as_str()).or_default().merge(h);
+        }
+    }
+    html::Spectra {
+        complete: complete.spectrum(),
+        by_op: by_op
+            .into_iter()
+            .map(|(op, h)| (op.to_string(), h.spectrum()))
+            .collect(),
+        accept: accept.spectrum(),
+    }
+}
+
 /// The `report.html` of `run` and `replay --out`: `rep` is the report of `seeds`.
 ///
 /// # Errors
 /// A plot that could not be drawn.
 pub fn run_html(scn: &Scenario, rep: &Report, seeds: &[SeedMetrics]) -> Result<String, HtmlError> {
     let samples = merged_timeline(seeds).samples();
-    let mut complete = Histo::new();
-    for s in seeds {
-        complete.merge(&s.complete);
-    }
     let by_seed = windows_by_seed(scn, seeds);
     let figures = html::violation_figures(&rep.invariants.violations, &|seed| {
         by_seed.get(&seed).cloned().unwrap_or_default()
     });
     html::run_page(
         rep,
-        &complete.spectrum(),
+        &spectra(seeds),
         &samples,
         &shading(scn, seeds),
         phases(scn),

@@ -13,7 +13,7 @@ use crate::shard::Shard;
 use crate::world::RunError;
 use reports::html::{self, Phases};
 use reports::sweep::{build_row, recommend, GridAxis, Headroom, Probe, Size, SloLimits, Sweep};
-use reports::{Histo, SeedMetrics, SloSpec, Timeline};
+use reports::{SeedMetrics, SloSpec, Timeline};
 use scenario::{self, Arrival, Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -535,16 +535,7 @@ pub fn finish(
         recommendation_note: note,
         headroom,
     };
-    let spectra: Vec<Vec<(f64, f64)>> = per_row
-        .iter()
-        .map(|seeds| {
-            let mut h = Histo::new();
-            for s in seeds {
-                h.merge(&s.complete);
-            }
-            h.spectrum()
-        })
-        .collect();
+    let spectra: Vec<html::Spectra> = per_row.iter().map(|s| crate::pages::spectra(s)).collect();
     let timelines: Vec<Timeline> = per_row.iter().map(|s| merged_timeline(s)).collect();
     let shown = best.unwrap_or(plan.rows.len() - 1);
     let scn = &plan.rows[shown].scn;
