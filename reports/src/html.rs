@@ -1287,6 +1287,32 @@ pub struct Spectra {
     pub accept: Vec<(f64, f64)>,
 }
 
+impl Spectra {
+    /// The spectra of `seeds` merged: the completion, accept and per-op histograms the seeds
+    /// already hold (one home for run, sweep and load pages).
+    pub fn of(seeds: &[crate::SeedMetrics]) -> Self {
+        use crate::Histo;
+        use std::collections::BTreeMap;
+        let (mut complete, mut accept) = (Histo::new(), Histo::new());
+        let mut by_op: BTreeMap<&str, Histo> = BTreeMap::new();
+        for s in seeds {
+            complete.merge(&s.complete);
+            accept.merge(&s.accept);
+            for (op, h) in &s.by_op {
+                by_op.entry(op.as_str()).or_default().merge(h);
+            }
+        }
+        Spectra {
+            complete: complete.spectrum(),
+            by_op: by_op
+                .into_iter()
+                .map(|(op, h)| (op.to_string(), h.spectrum()))
+                .collect(),
+            accept: accept.spectrum(),
+        }
+    }
+}
+
 /// The limit of the SLO check named `name` of `report`, if it was judged.
 fn slo_limit(report: &Report, name: &str) -> Option<f64> {
     let checks = &report.slo.checks;

@@ -5,7 +5,7 @@
 use crate::explore::Exploration;
 use crate::sweep::{merged_timeline, phases};
 use reports::html::{self, FaultShading, FaultWindow, HtmlError, Page};
-use reports::{human, Histo, Report, SeedMetrics};
+use reports::{human, Report, SeedMetrics};
 use scenario::{Fault, Scenario};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -93,27 +93,6 @@ fn windows_by_seed(scn: &Scenario, seeds: &[SeedMetrics]) -> BTreeMap<u64, Vec<F
         .collect()
 }
 
-/// The latency spectra of `seeds`, pooled: completion (all ops and per op kind) and accept.
-pub fn spectra(seeds: &[SeedMetrics]) -> html::Spectra {
-    let (mut complete, mut accept) = (Histo::new(), Histo::new());
-    let mut by_op: BTreeMap<&str, Histo> = BTreeMap::new();
-    for s in seeds {
-        complete.merge(&s.complete);
-        accept.merge(&s.accept);
-        for (op, h) in &s.by_op {
-            by_op.entry(op.as_str()).or_default().merge(h);
-        }
-    }
-    html::Spectra {
-        complete: complete.spectrum(),
-        by_op: by_op
-            .into_iter()
-            .map(|(op, h)| (op.to_string(), h.spectrum()))
-            .collect(),
-        accept: accept.spectrum(),
-    }
-}
-
 /// The `report.html` of `run` and `replay --out`: `rep` is the report of `seeds`.
 ///
 /// # Errors
@@ -126,7 +105,7 @@ pub fn run_html(scn: &Scenario, rep: &Report, seeds: &[SeedMetrics]) -> Result<S
     });
     html::run_page(
         rep,
-        &spectra(seeds),
+        &html::Spectra::of(seeds),
         &samples,
         &shading(scn, seeds),
         phases(scn),

@@ -535,7 +535,7 @@ pub fn finish(
         recommendation_note: note,
         headroom,
     };
-    let spectra: Vec<html::Spectra> = per_row.iter().map(|s| crate::pages::spectra(s)).collect();
+    let spectra: Vec<html::Spectra> = per_row.iter().map(|s| html::Spectra::of(s)).collect();
     let timelines: Vec<Timeline> = per_row.iter().map(|s| merged_timeline(s)).collect();
     let shown = best.unwrap_or(plan.rows.len() - 1);
     let scn = &plan.rows[shown].scn;

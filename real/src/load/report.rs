@@ -195,7 +195,7 @@ impl Load<'_> {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         let page = reports::html::run_page(
             &rep,
-            &m.complete.spectrum(),
+            &reports::html::Spectra::of(std::slice::from_ref(&m)),
             &m.timeline.samples(),
             &reports::html::FaultShading {
                 windows: Vec::new(),
