@@ -864,7 +864,7 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         headroom: !a.no_headroom,
         load_factor: factor,
     };
-    finish_sweep(&plan, results, &out, jobs, a.csv, searches)?;
+    let ran = finish_sweep(&plan, results, &out, jobs, a.csv, searches)?;
     // Wall times go to stdout only: sweep.json stays byte-identical between runs.
     outln!(
         "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {grid_wall:.1} s wall; \
@@ -873,7 +873,7 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         plan.rows.len(),
         plan.seeds,
         wall.elapsed().as_secs_f64(),
-        searches.what()
+        ran.what()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -925,7 +925,7 @@ fn finish_sweep(
     jobs: usize,
     csv: bool,
     searches: Searches,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Searches> {
     let pb = bar(plan.seeds, "headroom".into(), "seeds");
     let progress = |ev: ProbeEvent| match ev {
         ProbeEvent::Start(f) => {
@@ -969,7 +969,12 @@ fn finish_sweep(
         outln!("           {}", rows.display());
         outln!("           {}", ts.display());
     }
-    Ok(())
+    // What ran: the headroom search needs a recommendation, the load-factor search a grid
+    // that can recommend.
+    Ok(Searches {
+        headroom: outputs.sweep.headroom.is_some(),
+        load_factor: outputs.sweep.load_factor.as_ref().map(|l| l.factor),
+    })
 }
 
 fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {

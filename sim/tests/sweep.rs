@@ -617,6 +617,8 @@ fn a_load_factor_recommends_a_size_that_holds_at_the_higher_load() {
     assert!(!table.contains("headroom search"), "{table}");
     // A load factor that is not a positive number is bad input.
     for bad in ["0", "-1", "nan", "inf"] {
+        // `--load-factor=-1`: a separate `-1` would read as a flag.
+        let flag = format!("--load-factor={bad}");
         let out = sim(&[
             "sweep",
             &baseline(),
@@ -624,8 +626,7 @@ fn a_load_factor_recommends_a_size_that_holds_at_the_higher_load() {
             "cluster.pool_workers=9..10",
             "--seeds",
             "1",
-            "--load-factor",
-            bad,
+            &flag,
         ]);
         assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out.stderr));
         assert!(
