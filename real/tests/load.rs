@@ -347,8 +347,14 @@ fn text(out: &Output) -> String {
 fn run_keys() -> Vec<(String, Vec<String>)> {
     let m = reports::SeedMetrics::new(1, 0, &["conductor-1".into()], 1, 1);
     let slo = reports::SloSpec {
-        exhaustion_ratio_max: None,
-        p99_max_ms: Some(1.0),
+        objectives: vec![reports::slo::Objective {
+            measure: reports::slo::Measure::Latency(
+                reports::slo::Latency::Complete,
+                reports::slo::Percentile::named("p99").expect("p99 is a percentile"),
+            ),
+            limit: 1.0,
+        }],
+        load_s: 1.0,
     };
     let rep = reports::build_report("x", 1, &[m], &[], &slo, None, 0.0);
     keys(&serde_json::from_str(&rep.to_json()).expect("json"))

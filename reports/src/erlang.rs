@@ -20,6 +20,17 @@ pub fn erlang_b(c: u32, a: f64) -> f64 {
     b
 }
 
+/// The measured arrival rate Erlang B is computed at: `arrivals` over `seeds` seeds of a
+/// measured load phase of `load_s` simulated seconds, per second (0 without either). Measured,
+/// not configured: a sweep's rows share their seeds, so a configured rate would carry the same
+/// luck of the arrival counts into every row and flag them together; `run` uses it too.
+pub fn measured_rate(arrivals: u64, seeds: usize, load_s: f64) -> f64 {
+    if seeds == 0 || load_s <= 0.0 {
+        return 0.0;
+    }
+    arrivals as f64 / seeds as f64 / load_s
+}
+
 /// Erlang C: the probability that an arrival has to wait in an M/M/c queue offered `a`
 /// erlangs, `C = B / (1 − ρ + ρ·B)` with `ρ = a / c`. An unstable queue (`a >= c`) gives 1.
 pub fn erlang_c(c: u32, a: f64) -> f64 {

@@ -2057,6 +2057,8 @@ mod tests {
                 ci95: [0.0, 0.2 / (i + 1) as f64],
             },
             p99_ms: 100.0,
+            accept_p99_ms: 20.0,
+            rpc_slots: 4,
             throughput_per_s: 1.0,
             p50_ms: 10.0,
             pooled_exhaustion_ratio: 0.1,
@@ -2070,6 +2072,7 @@ mod tests {
             slo: RowSlo {
                 pass: true,
                 failed: vec![],
+                checks: vec![],
             },
             per_seed_exhaustion_ratio: vec![],
         };
@@ -2086,10 +2089,12 @@ mod tests {
             slo: SloLimits {
                 exhaustion_ratio_max: Some(0.01),
                 p99_max_ms: Some(5_000.0),
+                objectives: vec![],
             },
             recommended_row: recommended,
             recommendation_note: "n".into(),
             headroom: None,
+            load_factor: None,
         }
     }
 

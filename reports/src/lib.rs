@@ -28,13 +28,14 @@ pub mod recovery;
 mod report;
 pub mod round;
 mod seed;
+pub mod slo;
 mod stats;
 mod summary;
 pub mod sweep;
 mod timeline;
 
 pub use bins::LatencyBins;
-pub use erlang::{erlang_b, erlang_c, erlang_c_wait};
+pub use erlang::{erlang_b, erlang_c, erlang_c_wait, measured_rate};
 pub use histo::{Histo, Percentiles};
 pub use level::Level;
 pub use report::{build_report, Report, SloSpec};

@@ -11,15 +11,58 @@ use crate::erlang::erlang_b;
 use crate::histo::{Histo, Percentiles};
 use crate::round;
 use crate::seed::{ratio, SeedMetrics};
+pub use crate::slo::SloCheck;
+use crate::slo::{judge, Measure, Measured, Objective};
 use crate::stats::{binomial_ci95, mean_ci95};
 
-/// The service-level objectives of a scenario's `[slo]` table; `None` is not judged.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The service-level objectives of a scenario's `[slo]` table (none: nothing is judged), and
+/// the measured load phase the per-second objectives and Erlang B's arrival rate divide by.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SloSpec {
-    /// Fail when the pooled exhaustion ratio is above this.
-    pub exhaustion_ratio_max: Option<f64>,
-    /// Fail when the p99 of the pooled completion latency is above this many milliseconds.
-    pub p99_max_ms: Option<f64>,
+    /// The objectives, in the order they are judged (see [`crate::slo`]).
+    pub objectives: Vec<Objective>,
+    /// The measured load phase (duration − warm-up), simulated seconds.
+    pub load_s: f64,
+}
+
+impl SloSpec {
+    /// True when there is at least one objective to judge.
+    pub fn judges_anything(&self) -> bool {
+        !self.objectives.is_empty()
+    }
+
+    /// The spec of the two original objectives (tests), over a load phase of 100 s.
+    #[cfg(test)]
+    pub(crate) fn of(exhaustion_ratio_max: Option<f64>, p99_max_ms: Option<f64>) -> SloSpec {
+        let mut objectives = Vec::new();
+        if let Some(limit) = exhaustion_ratio_max {
+            objectives.push(Objective {
+                measure: Measure::ExhaustionRatio,
+                limit,
+            });
+        }
+        if let Some(limit) = p99_max_ms {
+            objectives.push(Objective {
+                measure: Measure::Latency(
+                    crate::slo::Latency::Complete,
+                    crate::slo::Percentile::P99,
+                ),
+                limit,
+            });
+        }
+        SloSpec {
+            objectives,
+            load_s: 100.0,
+        }
+    }
+
+    /// The limit of `measure`, if the spec has it.
+    pub fn limit(&self, measure: &Measure) -> Option<f64> {
+        self.objectives
+            .iter()
+            .find(|o| &o.measure == measure)
+            .map(|o| o.limit)
+    }
 }
 
 /// The pooled report (`report.json`). Build it with [`build_report`].
@@ -229,23 +272,11 @@ pub struct Invariants {
 pub struct Slo {
     /// True when no judged objective failed.
     pub pass: bool,
-    /// The failed objectives: `"exhaustion_ratio_max"`, `"p99_max"`.
+    /// The failed objectives by key under `[slo]`: `"exhaustion_ratio_max"`, `"p99_max"`,
+    /// `"by_op.create.p99_max"`, …
     pub failed: Vec<String>,
     /// Added: every judged objective with its limit and measured value.
     pub checks: Vec<SloCheck>,
-}
-
-/// One judged objective (added under `slo.checks`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SloCheck {
-    /// `"exhaustion_ratio_max"` or `"p99_max"`.
-    pub name: String,
-    /// The limit (a ratio, or ms for p99).
-    pub limit: f64,
-    /// The measured value, in the same unit.
-    pub value: f64,
-    /// `value <= limit`.
-    pub pass: bool,
 }
 
 /// One entry of `per_seed`.
@@ -314,16 +345,16 @@ struct Reproducible<'a> {
 ///
 /// Counters are summed, histograms merged, floats summed in seed order then divided.
 /// `invariants_checked` lists the invariants judged; `slo` the objectives; `wall_s` the
-/// wall-clock time of the whole run. With `erlang_b_offered = Some((c, λ))` the pool gains
-/// Erlang B's prediction for `c` workers at `A = λ × pooled mean hold time` — give λ per
-/// conductor when comparing one conductor's pool.
+/// wall-clock time of the whole run. With `erlang_b_workers = Some(c)` the pool gains
+/// Erlang B's prediction for `c` workers at `A = λ × pooled mean hold time`, λ the *measured*
+/// pool arrival rate ([`crate::erlang::measured_rate`], as a sweep's rows have it).
 pub fn build_report(
     scenario: &str,
     base_seed: u64,
     seeds: &[SeedMetrics],
     invariants_checked: &[String],
     slo: &SloSpec,
-    erlang_b_offered: Option<(u32, f64)>,
+    erlang_b_workers: Option<u32>,
     wall_s: f64,
 ) -> Report {
     let n = seeds.len();
@@ -414,8 +445,9 @@ pub fn build_report(
             .map(|l| u64::from(l.capacity().unwrap_or(0)))
             .sum::<u64>()
     };
-    let erlang = erlang_b_offered.map(|(c, lambda)| {
-        let a = lambda * hold.mean_us() / 1e6;
+    let erlang = erlang_b_workers.map(|c| {
+        let lambda = crate::erlang::measured_rate(arrivals, n, slo.load_s);
+        let a = lambda * hold.mean_ms() / 1e3;
         ErlangB {
             workers: c,
             arrival_rate_per_s: round::ratio(lambda),
@@ -471,26 +503,21 @@ pub fn build_report(
         goodput_ratio: round::ratio(ratio(sum(|s| s.goodput), ops.submitted)),
     };
 
-    let mut checks = Vec::new();
-    if let Some(max) = slo.exhaustion_ratio_max {
-        checks.push(SloCheck {
-            name: "exhaustion_ratio_max".to_string(),
-            limit: max,
-            value: round::ratio(exhaustion_ratio),
-            pass: exhaustion_ratio <= max,
-        });
-    }
-    if let Some(max_ms) = slo.p99_max_ms {
-        let p99_ms = complete.quantile_us(0.99) as f64 / 1000.0;
-        checks.push(SloCheck {
-            name: "p99_max".to_string(),
-            limit: max_ms,
-            value: round::ms(p99_ms),
-            // No op completed: there is no latency to judge, and a run where nothing finishes
-            // does not meet a latency objective.
-            pass: !complete.is_empty() && p99_ms <= max_ms,
-        });
-    }
+    let goodput_per_seed: Vec<u64> = seeds.iter().map(|s| s.goodput).collect();
+    let checks = judge(
+        &slo.objectives,
+        &Measured {
+            ops,
+            exhaustion_ratio,
+            exhaustion_ci95: [round::ratio(lo), round::ratio(hi)],
+            complete: &complete,
+            accept: &accept,
+            by_op: &by_op,
+            goodput_per_seed: &goodput_per_seed,
+            load_s: slo.load_s,
+        },
+        false,
+    );
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| !c.pass)
@@ -722,7 +749,12 @@ pub(crate) mod tests {
             seed(1, [60, 40], [6, 2], 100),
             seed(2, [50, 50], [10, 0], 200),
         ];
-        build_report("baseline", 1, &seeds, &checked(), slo, Some((2, 1.0)), 2.0)
+        // A load phase of 100 s: 200 arrivals over 2 seeds are 1 per second.
+        let slo = SloSpec {
+            load_s: 100.0,
+            ..slo.clone()
+        };
+        build_report("baseline", 1, &seeds, &checked(), &slo, Some(2), 2.0)
     }
 
     #[test]
@@ -960,8 +992,8 @@ pub(crate) mod tests {
             1,
             &seeds,
             &checked(),
-            &SloSpec::default(),
-            Some((2, 1.0)),
+            &SloSpec::of(None, None),
+            Some(2),
             9.0,
         );
         assert_ne!(a.to_json(), c.to_json());
@@ -971,25 +1003,16 @@ pub(crate) mod tests {
     #[test]
     fn slo_pass_and_fail() {
         // Pooled ratio 0.09; pooled p99: 202 values, the 200th is at 200 ms.
-        let pass = two_seed_report(&SloSpec {
-            exhaustion_ratio_max: Some(0.1),
-            p99_max_ms: Some(1_000.0),
-        });
+        let pass = two_seed_report(&SloSpec::of(Some(0.1), Some(1_000.0)));
         assert!(pass.slo.pass);
         assert!(pass.slo.failed.is_empty());
         assert_eq!(pass.slo.checks.len(), 2);
 
-        let ratio_fails = two_seed_report(&SloSpec {
-            exhaustion_ratio_max: Some(0.01),
-            p99_max_ms: Some(1_000.0),
-        });
+        let ratio_fails = two_seed_report(&SloSpec::of(Some(0.01), Some(1_000.0)));
         assert!(!ratio_fails.slo.pass);
         assert_eq!(ratio_fails.slo.failed, ["exhaustion_ratio_max"]);
 
-        let both_fail = two_seed_report(&SloSpec {
-            exhaustion_ratio_max: Some(0.0),
-            p99_max_ms: Some(150.0),
-        });
+        let both_fail = two_seed_report(&SloSpec::of(Some(0.0), Some(150.0)));
         assert_eq!(both_fail.slo.failed, ["exhaustion_ratio_max", "p99_max"]);
         let p99 = &both_fail.slo.checks[1];
         assert_eq!(
@@ -998,10 +1021,7 @@ pub(crate) mod tests {
         );
         assert!((p99.value - 200.0).abs() <= 0.2);
 
-        let p99_only = two_seed_report(&SloSpec {
-            exhaustion_ratio_max: None,
-            p99_max_ms: Some(199.0),
-        });
+        let p99_only = two_seed_report(&SloSpec::of(None, Some(199.0)));
         assert_eq!(p99_only.slo.failed, ["p99_max"]);
 
         let unjudged = two_seed_report(&SloSpec::default());
@@ -1023,10 +1043,7 @@ pub(crate) mod tests {
             1.0,
         );
         assert!(ok.passed());
-        let slo = SloSpec {
-            exhaustion_ratio_max: None,
-            p99_max_ms: Some(1.0),
-        };
+        let slo = SloSpec::of(None, Some(1.0));
         let bad = build_report("x", 1, &[s], &[], &slo, None, 1.0);
         assert!(!bad.passed());
     }
@@ -1114,15 +1131,7 @@ pub(crate) mod tests {
 
     #[test]
     fn empty_inputs_give_a_valid_zero_report() {
-        let r = build_report(
-            "empty",
-            1,
-            &[],
-            &[],
-            &SloSpec::default(),
-            Some((10, 5.0)),
-            0.0,
-        );
+        let r = build_report("empty", 1, &[], &[], &SloSpec::default(), Some(10), 0.0);
         assert_eq!(r.seeds, 0);
         assert_eq!(r.pool.exhaustion_ratio, 0.0);
         assert_eq!(r.pool.exhaustion_ratio_ci95, [0.0, 0.0]);

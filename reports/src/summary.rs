@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::human;
 use crate::report::{ConductorRow, Report, ShortPercentiles};
 use crate::seed::ratio;
+use crate::slo::{Bound, Unit};
 
 impl Report {
     /// A compact, aligned, human-readable summary for stdout (several lines, ending with a
@@ -249,12 +250,16 @@ impl Report {
         };
         for ch in &self.slo.checks {
             let verdict = if ch.pass { "ok" } else { "FAIL" };
-            let (value, limit) = if ch.name == "p99_max" {
-                (human::ms(ch.value), human::ms(ch.limit))
-            } else {
-                (human::ratio(ch.value), human::ratio(ch.limit))
+            let (value, limit) = match ch.unit {
+                Unit::Ms => (human::ms(ch.value), human::ms(ch.limit)),
+                Unit::Ratio => (human::ratio(ch.value), human::ratio(ch.limit)),
+                Unit::PerS => (format!("{}/s", ch.value), format!("{}/s", ch.limit)),
             };
-            let _ = write!(slo, "  {} {value} (max {limit}) {verdict}", ch.name);
+            let bound = match ch.bound {
+                Bound::Max => "max",
+                Bound::Min => "min",
+            };
+            let _ = write!(slo, "  {} {value} ({bound} {limit}) {verdict}", ch.name);
         }
         line("slo", slo);
 
@@ -288,11 +293,8 @@ mod tests {
             seed(1, [60, 40], [6, 2], 100),
             seed(2, [50, 50], [10, 0], 200),
         ];
-        let slo = SloSpec {
-            exhaustion_ratio_max: Some(0.01),
-            p99_max_ms: Some(5_000.0),
-        };
-        let r = build_report("baseline", 1, &seeds, &[], &slo, Some((2, 1.0)), 2.0);
+        let slo = SloSpec::of(Some(0.01), Some(5_000.0));
+        let r = build_report("baseline", 1, &seeds, &[], &slo, Some(2), 2.0);
         let s = r.summary();
         println!("{s}");
         assert!(s.starts_with(

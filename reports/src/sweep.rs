@@ -10,10 +10,26 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::histo::Histo;
 use crate::human;
 use crate::report::{Report, SloSpec};
 use crate::round;
 use crate::seed::SeedMetrics;
+use crate::slo::{judge as judge_objectives, Bound, Measured, SloCheck, Unit};
+
+/// The grid keys that size a deployment: a sweep recommends only when its grid has one of
+/// them (sweeping the arrival rate alone would "recommend" the lowest rate, the cheapest).
+pub const SIZE_KEYS: [(&str, &str); 3] = [
+    ("cluster.conductors", "conductors: part of the cost"),
+    (
+        "cluster.pool_workers",
+        "pool workers per conductor: part of the cost",
+    ),
+    (
+        "cluster.rpc_workers",
+        "RPC slots per conductor: break ties of equal cost, fewer first",
+    ),
+];
 
 /// `exhaustion_ratio` of a row: the mean over seeds and its 95% confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -42,9 +58,40 @@ pub struct RowErlang {
 pub struct RowSlo {
     /// True when every judged objective holds (and at least one is judged).
     pub pass: bool,
-    /// The objectives that do not hold: `"exhaustion_ratio_max"` (the upper ci95 bound is
-    /// above the limit), `"p99_max"` (the pooled p99 is above the limit, or nothing completed).
+    /// The objectives that do not hold, by key: `"exhaustion_ratio_max"` (the upper ci95
+    /// bound is above the limit), `"p99_max"` (the pooled p99 is above the limit, or nothing
+    /// completed), `"accept_p99_max"`, `"by_op.create.p99_max"`, … (see [`crate::slo`]).
     pub failed: Vec<String>,
+    /// Added: every objective with its limit, its pooled value and whether it holds (judged
+    /// on `judged`: the 95% bound on the failing side where the objective has one).
+    pub checks: Vec<RowCheck>,
+}
+
+/// One objective of a row (`rows[].slo.checks`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowCheck {
+    /// The objective's key under `[slo]`.
+    pub name: String,
+    /// The limit.
+    pub limit: f64,
+    /// The pooled measured value.
+    pub value: f64,
+    /// The figure compared with the limit (the value, or its 95% bound).
+    pub judged: f64,
+    /// Whether it holds.
+    pub pass: bool,
+}
+
+impl From<&SloCheck> for RowCheck {
+    fn from(c: &SloCheck) -> Self {
+        RowCheck {
+            name: c.name.clone(),
+            limit: c.limit,
+            value: c.value,
+            judged: c.judged,
+            pass: c.pass,
+        }
+    }
 }
 
 /// One row of `sweep.json`.
@@ -81,6 +128,11 @@ pub struct SweepRow {
     pub slo: RowSlo,
     /// Each seed's exhaustion ratio, in seed order.
     pub per_seed_exhaustion_ratio: Vec<f64>,
+    /// Added: p99 of the pooled accept latency (the API's answer), ms — under `caller-runs`
+    /// the figure that moves with the pool's size.
+    pub accept_p99_ms: f64,
+    /// Added: `conductors × rpc_workers`: breaks ties of equal `cost`.
+    pub rpc_slots: u64,
 }
 
 /// The headroom of the recommended size: how far the arrival rate can grow before it stops
@@ -129,7 +181,7 @@ pub struct GridAxis {
 }
 
 /// The objectives the rows were judged against, as in `sweep.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SloLimits {
     /// `[slo] exhaustion_ratio_max`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,6 +189,76 @@ pub struct SloLimits {
     /// `[slo] p99_max`, in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99_max_ms: Option<f64>,
+    /// Added: every objective, in the order judged.
+    pub objectives: Vec<SloLimit>,
+}
+
+/// One objective of `sweep.json`'s `slo.objectives`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloLimit {
+    /// Its key under `[slo]`.
+    pub name: String,
+    /// The limit.
+    pub limit: f64,
+    /// `ratio`, `ms` or `per_s`.
+    pub unit: Unit,
+    /// `max` or `min`.
+    pub bound: Bound,
+}
+
+impl SloLimits {
+    /// The limits of `slo`.
+    pub fn of(slo: &SloSpec) -> SloLimits {
+        use crate::slo::{Latency, Measure, Percentile};
+        SloLimits {
+            exhaustion_ratio_max: slo.limit(&Measure::ExhaustionRatio),
+            p99_max_ms: slo.limit(&Measure::Latency(Latency::Complete, Percentile::P99)),
+            objectives: slo
+                .objectives
+                .iter()
+                .map(|o| SloLimit {
+                    name: o.measure.key(),
+                    limit: o.limit,
+                    unit: o.measure.unit(),
+                    bound: o.measure.bound(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `sweep --load-factor F`: the cheapest row that also meets every objective at F × its
+/// arrival rates, probed cheapest first with the sweep's paired seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadFactor {
+    /// F.
+    pub factor: f64,
+    /// The arrival keys scaled together.
+    pub scaled: Vec<String>,
+    /// Every probe, in the order run (cheapest qualifying row first; the search stops at the
+    /// first that holds).
+    pub probes: Vec<LoadProbe>,
+    /// How the recommendation was chosen, or why there is none.
+    pub note: String,
+}
+
+/// One row probed at the load factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadProbe {
+    /// Index of the row in `rows`.
+    pub row: usize,
+    /// Its params.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The exhaustion ratio's mean and interval at the factor.
+    pub exhaustion_ratio: RatioCi,
+    /// Pooled p99, ms.
+    pub p99_ms: f64,
+    /// Pooled accept p99, ms.
+    pub accept_p99_ms: f64,
+    /// Whether every objective held with confidence at the factor.
+    pub pass: bool,
+    /// The objectives that failed.
+    pub failed: Vec<String>,
 }
 
 /// `sweep.json`. Holds no wall-clock figure: the same scenario, grid and seeds give the same
@@ -164,6 +286,9 @@ pub struct Sweep {
     /// The recommended size's headroom (absent without a recommendation, or when not
     /// searched).
     pub headroom: Option<Headroom>,
+    /// Added: the load-factor search (`sweep --load-factor`; absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_factor: Option<LoadFactor>,
 }
 
 /// The mean and interval of a row's exhaustion ratio, from its pooled report and seeds.
@@ -179,25 +304,22 @@ pub fn ratio_ci(report: &Report, seeds: &[SeedMetrics]) -> RatioCi {
     }
 }
 
-/// Judges the objectives with confidence: the upper ci95 bound of the exhaustion ratio and
-/// the pooled p99 must each be at or under their limit. With no objective at all nothing is
-/// judged and the row does not pass (there is nothing to size against).
-pub fn judge(slo: &SloSpec, ci: &RatioCi, p99_ms: f64, completed_any: bool) -> RowSlo {
-    let mut failed = Vec::new();
-    if let Some(max) = slo.exhaustion_ratio_max {
-        if ci.ci95[1] > max {
-            failed.push("exhaustion_ratio_max".to_string());
-        }
-    }
-    if let Some(max) = slo.p99_max_ms {
-        if !completed_any || p99_ms > max {
-            failed.push("p99_max".to_string());
-        }
-    }
-    let judged = slo.exhaustion_ratio_max.is_some() || slo.p99_max_ms.is_some();
+/// Judges the objectives with confidence, each on its 95% bound on the failing side where it
+/// has one (the upper ci95 bound of the exhaustion ratio, the binomial bound of the failed and
+/// rejected ratios, the lower bound of goodput per second) and on the pooled percentile for
+/// latencies. With no objective at all nothing is judged and the row does not pass (there is
+/// nothing to size against).
+pub fn judge(slo: &SloSpec, m: &Measured<'_>) -> RowSlo {
+    let checks = judge_objectives(&slo.objectives, m, true);
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| c.name.clone())
+        .collect();
     RowSlo {
-        pass: judged && failed.is_empty(),
+        pass: slo.judges_anything() && failed.is_empty(),
         failed,
+        checks: checks.iter().map(RowCheck::from).collect(),
     }
 }
 
@@ -218,6 +340,8 @@ pub struct Size {
     pub conductors: u32,
     /// Pool workers per conductor.
     pub pool_workers: u32,
+    /// RPC slots per conductor.
+    pub rpc_workers: u32,
 }
 
 /// Builds one row from its pooled report (see `sim::run::report`) and its seeds, in seed order.
@@ -232,24 +356,36 @@ pub fn build_row(
 ) -> SweepRow {
     let ci = ratio_ci(report, seeds);
     let p99_ms = report.latency_ms.complete.p99;
-    // A from the *measured* arrival rate at the pool: the rows share their seeds (common
-    // random numbers), so a configured rate would carry the same luck of the arrival counts
-    // into every row and flag them together.
-    let erlang_b = report.pool.erlang_b.map(|e| {
-        let lambda = if seeds.is_empty() || load_s <= 0.0 {
-            e.arrival_rate_per_s
-        } else {
-            report.pool.arrivals as f64 / seeds.len() as f64 / load_s
-        };
-        let a = lambda * report.pool.mean_hold_ms / 1e3;
-        let blocking = round::ratio(crate::erlang::erlang_b(e.workers, a));
-        RowErlang {
-            arrival_rate_per_s: round::ratio(lambda),
-            offered_erlangs: round::ratio(a),
-            blocking,
-            flagged: blocking < ci.ci95[0] || blocking > ci.ci95[1],
-        }
+    // The report's Erlang B is at the *measured* arrival rate at the pool
+    // (`erlang::measured_rate`): the rows share their seeds (common random numbers), so a
+    // configured rate would carry the same luck of the arrival counts into every row and flag
+    // them together.
+    let erlang_b = report.pool.erlang_b.map(|e| RowErlang {
+        arrival_rate_per_s: e.arrival_rate_per_s,
+        offered_erlangs: e.offered_erlangs,
+        blocking: e.blocking,
+        flagged: e.blocking < ci.ci95[0] || e.blocking > ci.ci95[1],
     });
+    let (mut complete, mut accept) = (Histo::new(), Histo::new());
+    let mut by_op: BTreeMap<String, Histo> = BTreeMap::new();
+    for s in seeds {
+        complete.merge(&s.complete);
+        accept.merge(&s.accept);
+        for (op, h) in &s.by_op {
+            by_op.entry(op.clone()).or_default().merge(h);
+        }
+    }
+    let goodput: Vec<u64> = seeds.iter().map(|s| s.goodput).collect();
+    let measured = Measured {
+        ops: report.ops,
+        exhaustion_ratio: report.pool.exhaustion_ratio,
+        exhaustion_ci95: ci.ci95,
+        complete: &complete,
+        accept: &accept,
+        by_op: &by_op,
+        goodput_per_seed: &goodput,
+        load_s,
+    };
     SweepRow {
         params,
         exhaustion_ratio: ci,
@@ -264,34 +400,66 @@ pub fn build_row(
         pool_workers: size.pool_workers,
         cost: u64::from(size.conductors) * u64::from(size.pool_workers),
         erlang_b,
-        slo: judge(slo, &ci, p99_ms, report.latency_ms.complete.count > 0),
+        slo: judge(slo, &measured),
         per_seed_exhaustion_ratio: report.per_seed.iter().map(|s| s.exhaustion_ratio).collect(),
+        accept_p99_ms: report.latency_ms.accept.p99,
+        rpc_slots: u64::from(size.conductors) * u64::from(size.rpc_workers),
     }
 }
 
-/// The recommended row: the cheapest (fewest `conductors × pool_workers`) whose SLO holds with
-/// confidence, ties broken by grid order; with the note saying how, or why there is none.
-pub fn recommend(rows: &[SweepRow], slo: &SloSpec) -> (Option<usize>, String) {
-    if slo.exhaustion_ratio_max.is_none() && slo.p99_max_ms.is_none() {
-        return (
-            None,
-            "the scenario has no [slo] objective to size against".to_string(),
-        );
+/// The grid keys among `keys` that size a deployment ([`SIZE_KEYS`]).
+pub fn size_keys<'k>(keys: &[&'k str]) -> Vec<&'k str> {
+    keys.iter()
+        .copied()
+        .filter(|k| SIZE_KEYS.iter().any(|(s, _)| s == k))
+        .collect()
+}
+
+/// The rows whose every objective holds with confidence, cheapest first: fewest
+/// `conductors × pool_workers`, then fewest RPC slots, then grid order.
+pub fn qualifying(rows: &[SweepRow]) -> Vec<usize> {
+    let mut q: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].slo.pass).collect();
+    // A stable sort: grid order breaks what cost and slots leave tied.
+    q.sort_by_key(|&i| (rows[i].cost, rows[i].rpc_slots));
+    q
+}
+
+/// Why a sweep cannot recommend, before looking at its rows: no objective, or no size key in
+/// its grid (`grid_keys`).
+pub fn cannot_recommend(slo: &SloSpec, grid_keys: &[&str]) -> Option<String> {
+    if !slo.judges_anything() {
+        return Some("the scenario has no [slo] objective to size against".to_string());
     }
-    // `min_by_key` keeps the first of equal keys: grid order breaks ties.
-    let best = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.slo.pass)
-        .min_by_key(|(_, r)| r.cost)
-        .map(|(i, _)| i);
+    if size_keys(grid_keys).is_empty() {
+        let sizes: Vec<&str> = SIZE_KEYS.iter().map(|(k, _)| *k).collect();
+        return Some(format!(
+            "the grid ({}) has no size key ({}): its rows differ in something other than the \
+             deployment's size, so the cheapest passing row would not be a size to deploy; \
+             add --grid {}=… to size against this load",
+            grid_keys.join(", "),
+            sizes.join(", "),
+            sizes[1]
+        ));
+    }
+    None
+}
+
+/// The recommended row: the cheapest (fewest `conductors × pool_workers`, then RPC slots)
+/// whose SLO holds with confidence, ties broken by grid order; with the note saying how, or
+/// why there is none (no objective, no size key among `grid_keys`, no qualifying row).
+pub fn recommend(rows: &[SweepRow], slo: &SloSpec, grid_keys: &[&str]) -> (Option<usize>, String) {
+    if let Some(why) = cannot_recommend(slo, grid_keys) {
+        return (None, why);
+    }
+    let q = qualifying(rows);
+    let best = q.first().copied();
     let note = match best {
         Some(i) => format!(
             "the cheapest row (conductors × pool_workers = {}) whose every [slo] holds with \
              confidence (upper ci95 bound of the exhaustion ratio and pooled p99 under their \
              limits); {} of {} rows qualify",
             rows[i].cost,
-            rows.iter().filter(|r| r.slo.pass).count(),
+            q.len(),
             rows.len()
         ),
         None => format!(
@@ -320,8 +488,13 @@ impl Sweep {
         out.push_str(
             "exhaustion_ratio_mean,ci95_lo,ci95_hi,p50_ms,p99_ms,throughput_per_s,\
              mean_hold_ms,conductors,pool_workers,cost,erlang_b,erlang_b_flagged,slo_pass,\
-             recommended\n",
+             recommended,accept_p99_ms,rpc_slots,slo_failed",
         );
+        // One column per objective: the figure it was judged on.
+        for o in &self.slo.objectives {
+            let _ = write!(out, ",{}", csv_field(&format!("slo.{}", o.name)));
+        }
+        out.push('\n');
         for (i, r) in self.rows.iter().enumerate() {
             for k in &keys {
                 let v = r.params.get(*k).map(value_text).unwrap_or_default();
@@ -331,7 +504,7 @@ impl Sweep {
                 Some(e) => (e.blocking.to_string(), e.flagged.to_string()),
                 None => (String::new(), String::new()),
             };
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.exhaustion_ratio.mean,
@@ -349,6 +522,24 @@ impl Sweep {
                 r.slo.pass,
                 self.recommended_row == Some(i),
             );
+            let _ = write!(
+                out,
+                ",{},{},{}",
+                r.accept_p99_ms,
+                r.rpc_slots,
+                csv_field(&r.slo.failed.join(" "))
+            );
+            for o in &self.slo.objectives {
+                let v = r
+                    .slo
+                    .checks
+                    .iter()
+                    .find(|c| c.name == o.name)
+                    .map(|c| c.judged.to_string())
+                    .unwrap_or_default();
+                let _ = write!(out, ",{v}");
+            }
+            out.push('\n');
         }
         out
     }
@@ -378,8 +569,8 @@ impl Sweep {
         }
         let _ = write!(
             head,
-            "{:<28}  {:>8}  {:>9}  {:>9}  {:>10}  slo",
-            "exhaustion [95% CI]", "erlang_b", "p50", "p99", "done/s"
+            "{:<28}  {:>8}  {:>9}  {:>9}  {:>10}  {:>10}  slo",
+            "exhaustion [95% CI]", "erlang_b", "p50", "p99", "accept p99", "done/s"
         );
         let _ = writeln!(out, "{}", head.trim_end());
         for (i, r) in self.rows.iter().enumerate() {
@@ -413,9 +604,10 @@ impl Sweep {
             };
             let _ = write!(
                 line,
-                "{ci:<28}  {eb:>8}  {:>9}  {:>9}  {:>10}  {slo}{mark}",
+                "{ci:<28}  {eb:>8}  {:>9}  {:>9}  {:>10}  {:>10}  {slo}{mark}",
                 human::ms(r.p50_ms),
                 human::ms(r.p99_ms),
+                human::ms(r.accept_p99_ms),
                 format!("{:.2}", r.throughput_per_s),
             );
             let _ = writeln!(out, "{}", line.trim_end());
@@ -446,6 +638,9 @@ impl Sweep {
             _ => {
                 let _ = writeln!(out, "recommendation  none: {}", self.recommendation_note);
             }
+        }
+        if let Some(lf) = &self.load_factor {
+            let _ = writeln!(out, "load factor     ×{}: {}", lf.factor, lf.note);
         }
         if let Some(h) = &self.headroom {
             let fails = match h.fails_at_per_s {
@@ -492,10 +687,34 @@ pub fn csv_field(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(cost: u64, hi: f64, p99: f64, slo: &SloSpec) -> SweepRow {
+    const GRID: [&str; 1] = ["cluster.pool_workers"];
+
+    fn histo(ms: f64) -> Histo {
+        let mut h = Histo::new();
+        for _ in 0..100 {
+            h.record((ms * 1e3) as u64);
+        }
+        h
+    }
+
+    /// A row of `cost` workers: exhaustion upper bound `hi`, completion p99 `p99`, accept p99
+    /// `accept`, create p99 `create` (ms).
+    fn row_with(cost: u64, hi: f64, p99: f64, accept: f64, create: f64, slo: &SloSpec) -> SweepRow {
         let ci = RatioCi {
             mean: hi / 2.0,
             ci95: [0.0, hi],
+        };
+        let (complete, accept_h) = (histo(p99), histo(accept));
+        let by_op = BTreeMap::from([("create".to_string(), histo(create))]);
+        let m = Measured {
+            ops: crate::report::Ops::default(),
+            exhaustion_ratio: hi / 2.0,
+            exhaustion_ci95: ci.ci95,
+            complete: &complete,
+            accept: &accept_h,
+            by_op: &by_op,
+            goodput_per_seed: &[],
+            load_s: 1.0,
         };
         SweepRow {
             params: BTreeMap::from([("cluster.pool_workers".to_string(), cost.into())]),
@@ -511,17 +730,87 @@ mod tests {
             pool_workers: cost as u32,
             cost,
             erlang_b: None,
-            slo: judge(slo, &ci, p99, true),
+            slo: judge(slo, &m),
             per_seed_exhaustion_ratio: vec![],
+            accept_p99_ms: accept,
+            rpc_slots: 8,
+        }
+    }
+
+    fn row(cost: u64, hi: f64, p99: f64, slo: &SloSpec) -> SweepRow {
+        row_with(cost, hi, p99, 1.0, 1.0, slo)
+    }
+
+    fn objective(key: &str, limit: f64) -> crate::slo::Objective {
+        use crate::slo::{Latency, Measure, Percentile};
+        let measure = match key {
+            "accept_p99_max" => Measure::Latency(Latency::Accept, Percentile::P99),
+            "by_op.create.p99_max" => {
+                Measure::Latency(Latency::Op("create".into()), Percentile::P99)
+            }
+            _ => unreachable!("{key}"),
+        };
+        crate::slo::Objective { measure, limit }
+    }
+
+    #[test]
+    fn accept_and_per_op_objectives_move_the_recommendation() {
+        // Rows of 4, 6, 8 workers: the accept p99 falls with size (caller-runs), the create
+        // p99 too but later; the pooled p99 and the exhaustion ratio meet their limits on all.
+        let base = SloSpec::of(Some(0.5), Some(10_000.0));
+        let rows_for = |slo: &SloSpec| {
+            vec![
+                row_with(4, 0.1, 500.0, 12_000.0, 900.0, slo),
+                row_with(6, 0.1, 500.0, 60.0, 900.0, slo),
+                row_with(8, 0.1, 500.0, 50.0, 300.0, slo),
+            ]
+        };
+        let (best, _) = recommend(&rows_for(&base), &base, &GRID);
+        assert_eq!(best, Some(0), "nothing but the pooled objectives binds");
+        let mut accept = base.clone();
+        accept.objectives.push(objective("accept_p99_max", 100.0));
+        let rows = rows_for(&accept);
+        assert_eq!(recommend(&rows, &accept, &GRID).0, Some(1));
+        assert_eq!(rows[0].slo.failed, ["accept_p99_max"]);
+        let mut create = base.clone();
+        create
+            .objectives
+            .push(objective("by_op.create.p99_max", 500.0));
+        let rows = rows_for(&create);
+        assert_eq!(recommend(&rows, &create, &GRID).0, Some(2));
+        assert_eq!(rows[1].slo.failed, ["by_op.create.p99_max"]);
+        let check = &rows[1].slo.checks[2];
+        assert_eq!((check.limit, check.pass), (500.0, false));
+        assert!((check.value - 900.0).abs() < 1.0, "{check:?}");
+    }
+
+    #[test]
+    fn a_grid_without_a_size_key_recommends_nothing() {
+        let slo = SloSpec::of(Some(0.5), None);
+        let rows = vec![row(8, 0.1, 1.0, &slo), row(8, 0.2, 1.0, &slo)];
+        let (best, note) = recommend(&rows, &slo, &["workload.arrival.rate"]);
+        assert_eq!(best, None);
+        assert!(note.contains("no size key"), "{note}");
+        assert!(note.contains("workload.arrival.rate"), "{note}");
+        for k in ["cluster.conductors", "cluster.rpc_workers"] {
+            assert_eq!(
+                recommend(&rows, &slo, &[k, "workload.arrival.rate"]).0,
+                Some(0)
+            );
         }
     }
 
     #[test]
+    fn equal_cost_rows_go_to_fewer_rpc_slots() {
+        let slo = SloSpec::of(Some(0.5), None);
+        let mut rows = vec![row(8, 0.1, 1.0, &slo), row(8, 0.1, 1.0, &slo)];
+        rows[0].rpc_slots = 16;
+        assert_eq!(qualifying(&rows), [1, 0]);
+    }
+
+    #[test]
     fn recommendation_is_the_cheapest_confident_row() {
-        let slo = SloSpec {
-            exhaustion_ratio_max: Some(0.05),
-            p99_max_ms: Some(100.0),
-        };
+        let slo = SloSpec::of(Some(0.05), Some(100.0));
         let rows = vec![
             row(12, 0.20, 50.0, &slo),  // ratio fails
             row(14, 0.049, 50.0, &slo), // ok
@@ -529,7 +818,7 @@ mod tests {
             row(14, 0.01, 10.0, &slo),  // ok, same cost, later in grid order
             row(16, 0.001, 1.0, &slo),  // ok, dearer
         ];
-        let (best, note) = recommend(&rows, &slo);
+        let (best, note) = recommend(&rows, &slo, &GRID);
         assert_eq!(best, Some(1), "{note}");
         assert_eq!(rows[0].slo.failed, ["exhaustion_ratio_max"]);
         assert_eq!(rows[2].slo.failed, ["p99_max"]);
@@ -540,18 +829,15 @@ mod tests {
 
     #[test]
     fn no_row_or_no_slo_gives_no_recommendation() {
-        let slo = SloSpec {
-            exhaustion_ratio_max: Some(0.01),
-            p99_max_ms: None,
-        };
+        let slo = SloSpec::of(Some(0.01), None);
         let rows = vec![row(1, 0.5, 1.0, &slo), row(2, 0.3, 1.0, &slo)];
-        let (best, note) = recommend(&rows, &slo);
+        let (best, note) = recommend(&rows, &slo, &GRID);
         assert_eq!(best, None);
         assert!(note.contains("no row"), "{note}");
         let none = SloSpec::default();
         let rows = vec![row(1, 0.5, 1.0, &none)];
         assert!(!rows[0].slo.pass);
-        let (best, note) = recommend(&rows, &none);
+        let (best, note) = recommend(&rows, &none, &GRID);
         assert_eq!(best, None);
         assert!(note.contains("no [slo]"), "{note}");
     }

@@ -31,6 +31,7 @@ mod parse;
 pub mod rng;
 mod ser;
 mod set;
+pub mod slo;
 mod target;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ pub use error::ScenarioError;
 pub use fault::{Fault, FaultKind};
 pub use node::{Node, NodeSet};
 pub use op::{OpKind, UnknownOp};
+pub use slo::{Slo, SloLimit, SloObjective};
 pub use target::{Method, Route, Target};
 
 /// The longest duration any key may have, and the limit on `duration + drain`: 30 days.
@@ -1044,15 +1046,4 @@ impl Checks {
     pub fn judged(&self) -> InvariantSet {
         self.invariants.iter().copied().collect()
     }
-}
-
-/// `[slo]`: absent keys are not judged.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Slo {
-    /// The largest acceptable exhaustion ratio, in [0, 1].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exhaustion_ratio_max: Option<f64>,
-    /// The largest acceptable p99 completion latency.
-    #[serde(with = "ser::opt_dur", skip_serializing_if = "Option::is_none")]
-    pub p99_max: Option<Duration>,
 }

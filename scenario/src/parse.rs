@@ -558,13 +558,7 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
         }
     };
     let checks = checks(&top.sub("checks", &["invariants", "expect"])?)?;
-    let slo = {
-        let t = top.sub("slo", &["exhaustion_ratio_max", "p99_max"])?;
-        Slo {
-            exhaustion_ratio_max: t.opt_f64("exhaustion_ratio_max", F::Unit)?,
-            p99_max: t.opt_dur("p99_max", D::Any)?,
-        }
-    };
+    let slo = slo(&top)?;
     let simulation = {
         let t = top.sub("simulation", &["schedule_seed"])?;
         Simulation {
@@ -1614,6 +1608,46 @@ fn nemesis(t: &Tb, nodes: &Nodes, run: Duration) -> R<Nemesis> {
         mean_duration,
         swarm: t.bool("swarm", false)?,
     })
+}
+
+/// `[slo]`: every key of the registry (`reports::slo`), each checked for its unit — ratios
+/// in [0, 1], rates finite and >= 0, latencies durations — and `[slo.by_op.KIND]` for the op
+/// kinds only.
+fn slo(top: &Tb) -> R<Slo> {
+    use reports::slo::{Latency, Measure, Unit};
+    let keys = Slo::keys();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let t = top.sub("slo", &refs)?;
+    let mut objectives = Vec::new();
+    let mut read = |t: &Tb, key: &str, measure: Measure| -> R<()> {
+        let limit = match measure.unit() {
+            Unit::Ratio => t.opt_f64(key, F::Unit)?.map(SloLimit::Number),
+            Unit::PerS => t.opt_f64(key, F::NonNeg)?.map(SloLimit::Number),
+            Unit::Ms => t.opt_dur(key, D::Any)?.map(SloLimit::Duration),
+        };
+        if let Some(limit) = limit {
+            objectives.push(SloObjective { measure, limit });
+        }
+        Ok(())
+    };
+    for m in Slo::measures() {
+        read(&t, &m.key(), m)?;
+    }
+    let kinds: Vec<&str> = OpKind::ALL.iter().map(|o| o.name()).collect();
+    let by_op = t.sub("by_op", &kinds)?;
+    for kind in OpKind::ALL {
+        if !by_op.has(kind.name()) {
+            continue;
+        }
+        let of = Latency::Op(kind.name().to_string());
+        let keys = slo::latency_keys(&of);
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let k = by_op.sub(kind.name(), &refs)?;
+        for (key, m) in keys.iter().zip(slo::latencies(of.clone())) {
+            read(&k, key, m)?;
+        }
+    }
+    Ok(Slo { objectives })
 }
 
 fn checks(t: &Tb) -> R<Checks> {

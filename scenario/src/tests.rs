@@ -92,13 +92,7 @@ fn minimal_file_takes_every_default() {
     assert!(s.nemesis.is_none());
     assert_eq!(s.checks.invariants, checker::Invariant::ALL.to_vec());
     assert!(s.checks.expect.is_empty());
-    assert_eq!(
-        s.slo,
-        Slo {
-            exhaustion_ratio_max: None,
-            p99_max: None
-        }
-    );
+    assert_eq!(s.slo, Slo::default());
 }
 
 #[test]
@@ -332,8 +326,16 @@ fn full_file_parses_every_key() {
         [checker::Invariant::Exclusive, checker::Invariant::NoLostOps]
     );
     assert_eq!(s.checks.expect, [checker::Invariant::Exclusive]);
-    assert_eq!(s.slo.exhaustion_ratio_max, Some(0.01));
-    assert_eq!(s.slo.p99_max, Some(secs(5)));
+    use reports::slo::{Latency, Measure, Percentile};
+    assert_eq!(
+        s.slo.limit(&Measure::ExhaustionRatio),
+        Some(SloLimit::Number(0.01))
+    );
+    assert_eq!(
+        s.slo
+            .limit(&Measure::Latency(Latency::Complete, Percentile::P99)),
+        Some(SloLimit::Duration(secs(5)))
+    );
 }
 
 #[test]
@@ -1629,4 +1631,88 @@ fn client_bad_input() {
         "[client.retry]\nbreaker = { failures = 3, probes = 0 }",
         &["client.retry.breaker.probes", "1..="],
     );
+}
+
+#[test]
+fn every_slo_objective_parses_in_order_and_echoes_back() {
+    use reports::slo::{Latency, Measure, Percentile};
+    let src = "name = \"x\"\n[slo]\ngoodput_min = 5\naccept_p99_max = \"2s\"\np999_max = \"1m\"\n\
+               failed_ratio_max = 0.01\nrejected_ratio_max = 0.5\nexhaustion_ratio_max = 0.1\n\
+               [slo.by_op.create]\np99_max = \"30s\"\np50_max = \"8s\"\n\
+               [slo.by_op.start]\np90_max = \"1s\"\n";
+    let s = parse(src).unwrap();
+    let keys: Vec<String> = s.slo.objectives.iter().map(|o| o.measure.key()).collect();
+    assert_eq!(
+        keys,
+        [
+            "exhaustion_ratio_max",
+            "p999_max",
+            "failed_ratio_max",
+            "rejected_ratio_max",
+            "goodput_min",
+            "accept_p99_max",
+            "by_op.create.p50_max",
+            "by_op.create.p99_max",
+            "by_op.start.p90_max",
+        ]
+    );
+    let create = Measure::Latency(Latency::Op("create".into()), Percentile::P99);
+    assert_eq!(s.slo.limit(&create), Some(SloLimit::Duration(secs(30))));
+    assert_eq!(
+        s.slo
+            .objectives()
+            .iter()
+            .find(|o| o.measure == create)
+            .unwrap()
+            .limit,
+        30_000.0
+    );
+    // Echoed back to TOML and parsed again: the same objectives.
+    let text = toml::to_string(&s).unwrap();
+    let again = parse(&text).unwrap();
+    assert_eq!(again.slo, s.slo, "{text}");
+}
+
+#[test]
+fn bad_slo_limits_name_file_key_and_expectation() {
+    for (body, key, want) in [
+        ("failed_ratio_max = 1.5", "slo.failed_ratio_max", "[0, 1]"),
+        (
+            "rejected_ratio_max = -0.1",
+            "slo.rejected_ratio_max",
+            "[0, 1]",
+        ),
+        ("failed_ratio_max = nan", "slo.failed_ratio_max", "[0, 1]"),
+        (
+            "exhaustion_ratio_max = inf",
+            "slo.exhaustion_ratio_max",
+            "[0, 1]",
+        ),
+        ("goodput_min = -1", "slo.goodput_min", ">= 0"),
+        ("goodput_min = nan", "slo.goodput_min", ">= 0"),
+        ("accept_p99_max = \"-1s\"", "slo.accept_p99_max", "duration"),
+        ("accept_p99_max = 5", "slo.accept_p99_max", "duration"),
+        ("p98_max = \"1s\"", "slo.p98_max", "p99_max"),
+        (
+            "[slo.by_op.launch]\np99_max = \"1s\"",
+            "slo.by_op.launch",
+            "create",
+        ),
+        (
+            "[slo.by_op.create]\nmax = \"1s\"",
+            "slo.by_op.create.max",
+            "p99_max",
+        ),
+        (
+            "[slo.by_op.create]\np99_max = -3",
+            "slo.by_op.create.p99_max",
+            "duration",
+        ),
+    ] {
+        let e = err(
+            parse(&format!("name = \"x\"\n[slo]\n{body}\n")),
+            &[&format!("`{key}`"), want],
+        );
+        assert!(!e.is_empty());
+    }
 }

@@ -138,6 +138,10 @@ struct SweepArgs {
     /// meeting its SLO).
     #[arg(long)]
     no_headroom: bool,
+    /// Recommend the cheapest size that also meets every [slo] at F × the load (every
+    /// arrival rate scaled: schedule phases and a trace's `scale` too), e.g. 1.2.
+    #[arg(long, value_name = "F")]
+    load_factor: Option<f64>,
 }
 
 #[derive(Args)]
@@ -157,6 +161,9 @@ struct MergeArgs {
     /// Skip the headroom search.
     #[arg(long)]
     no_headroom: bool,
+    /// As `sweep --load-factor F`.
+    #[arg(long, value_name = "F")]
+    load_factor: Option<f64>,
 }
 
 #[derive(Args)]
@@ -292,6 +299,16 @@ struct ReplayArgs {
     out: Option<PathBuf>,
 }
 
+/// `print!` that ends quietly when stdout's reader went away (`| head`): [`emit`].
+macro_rules! out {
+    ($($t:tt)*) => { emit(&format!($($t)*))? };
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    ($($t:tt)*) => { emit(&(format!($($t)*) + "\n"))? };
+}
+
 /// Bad input: reported with exit status 2.
 #[derive(Debug)]
 struct BadInput(String);
@@ -335,7 +352,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Check(s) => {
             let line =
                 scenario::check(&s.scenario, &s.sets).map_err(|e| BadInput(e.to_string()))?;
-            println!("{line}");
+            outln!("{line}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explore(a) => explore(a),
@@ -396,13 +413,13 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let page = sim::compare::page(&plan, &outcome, &table)?;
     let html_path = out.join("report.html");
     write(&html_path, &page)?;
-    print!("{table}");
-    println!("compare    {}", json.display());
-    println!("           {}", html_path.display());
+    out!("{table}");
+    outln!("compare    {}", json.display());
+    outln!("           {}", html_path.display());
     if a.csv {
         let csv = out.join("compare.csv");
         write(&csv, &c.to_csv())?;
-        println!("           {}", csv.display());
+        outln!("           {}", csv.display());
     }
     // Wall time and memory go to stdout only: compare.json stays byte-identical.
     let own = wall.elapsed().as_secs_f64() - runs_wall;
@@ -414,7 +431,7 @@ fn compare(a: CompareArgs) -> anyhow::Result<ExitCode> {
         ),
         _ => String::new(),
     };
-    println!(
+    outln!(
         "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {runs_wall:.1} s wall; \
          compare's own work (statistics, recovery, files) {own:.2} s{mem}",
         plan.runs(),
@@ -445,8 +462,7 @@ fn progress(name: &str, n: u64) -> Option<ProgressBar> {
 /// Makes the output directory before anything runs: one that cannot be made is bad input.
 fn out_dir(out: Option<PathBuf>, scn: &Scenario) -> anyhow::Result<PathBuf> {
     let out = out.unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
-    std::fs::create_dir_all(&out)
-        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    make_out(&out)?;
     Ok(out)
 }
 
@@ -569,8 +585,7 @@ fn matrix(a: MatrixArgs) -> anyhow::Result<ExitCode> {
     let out = a
         .out
         .unwrap_or_else(|| Path::new("reports/out/matrix").to_path_buf());
-    std::fs::create_dir_all(&out)
-        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    make_out(&out)?;
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
     let rows = explore_matrix(
         &a.scenarios,
@@ -727,9 +742,9 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             &sweep::timeseries_csv(&[], &[], &samples, true),
         )?;
     }
-    print!("{}", rep.summary());
-    println!("report     {}", path.display());
-    println!("           {}", html_path.display());
+    out!("{}", rep.summary());
+    outln!("report     {}", path.display());
+    outln!("           {}", html_path.display());
     Ok(if rep.passed() {
         ExitCode::SUCCESS
     } else {
@@ -766,9 +781,37 @@ fn bar(len: u64, msg: String, unit: &str) -> ProgressBar {
     bar
 }
 
+/// Makes the output directory and proves it writable (a file created and removed) before
+/// anything runs: a directory that exists but cannot take files (read-only, not ours) is bad
+/// input found at once, not after the whole run.
 fn make_out(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)
-        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())).into())
+        .map_err(|e| BadInput(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let probe = out.join(format!(".conductor-sim-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| {
+            BadInput(format!(
+                "--out {}: cannot write in it: {e} (expected a writable directory)",
+                out.display()
+            ))
+        })?;
+    // Removing what we just made: a failure leaves an empty file, harmless.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// `--load-factor F`: finite and above 0.
+fn load_factor(f: Option<f64>) -> anyhow::Result<Option<f64>> {
+    match f {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(BadInput(format!(
+            "--load-factor {x}: expected a finite number > 0 (e.g. 1.2 for 20% over the load)"
+        ))
+        .into()),
+        _ => Ok(f),
+    }
 }
 
 fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
@@ -783,6 +826,7 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         Some(s) => Shard::parse(s).map_err(|m| BadInput(format!("--shard `{s}`: {m}")))?,
         None => Shard::ALL,
     };
+    let factor = load_factor(a.load_factor)?;
     let source = Source::read(&a.s.scenario, &a.s.sets).map_err(sweep_err)?;
     let first = a.seed.unwrap_or(scn.seed);
     let plan = Plan::new(source, grid, first, a.seeds).map_err(sweep_err)?;
@@ -806,25 +850,30 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
         let file = ShardFile::new(&plan, shard, results);
         let text = serde_json::to_string(&file).context("serialising the shard")?;
         write(&path, &text)?;
-        println!(
+        outln!(
             "shard {shard}: {mine} of {} runs in {:.1} s wall -> {}",
             plan.jobs(),
             wall.elapsed().as_secs_f64(),
             path.display()
         );
-        println!("combine every shard's directory with: conductor-sim merge DIR... --out DIR");
+        outln!("combine every shard's directory with: conductor-sim merge DIR... --out DIR");
         return Ok(ExitCode::SUCCESS);
     }
     let grid_wall = wall.elapsed().as_secs_f64();
-    finish_sweep(&plan, results, &out, jobs, a.csv, !a.no_headroom)?;
+    let searches = Searches {
+        headroom: !a.no_headroom,
+        load_factor: factor,
+    };
+    let ran = finish_sweep(&plan, results, &out, jobs, a.csv, searches)?;
     // Wall times go to stdout only: sweep.json stays byte-identical between runs.
-    println!(
+    outln!(
         "host       {} runs ({} rows x {} seeds, {jobs} at a time) in {grid_wall:.1} s wall; \
-         {:.1} s with the headroom search and the report",
+         {:.1} s with {}",
         plan.jobs(),
         plan.rows.len(),
         plan.seeds,
-        wall.elapsed().as_secs_f64()
+        wall.elapsed().as_secs_f64(),
+        ran.what()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -836,8 +885,36 @@ fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| Path::new("reports/out").join(&plan.rows[0].scn.name));
     make_out(&out)?;
     let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
-    finish_sweep(&plan, results, &out, jobs, a.csv, !a.no_headroom)?;
+    let searches = Searches {
+        headroom: !a.no_headroom,
+        load_factor: load_factor(a.load_factor)?,
+    };
+    finish_sweep(&plan, results, &out, jobs, a.csv, searches)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The searches the end of a sweep runs beyond its rows.
+#[derive(Clone, Copy)]
+struct Searches {
+    /// The headroom of the recommended size (not with `--no-headroom`).
+    headroom: bool,
+    /// `--load-factor F`.
+    load_factor: Option<f64>,
+}
+
+impl Searches {
+    /// What the time after the grid was spent on, for the `host` line.
+    fn what(self) -> String {
+        let mut parts = Vec::new();
+        if let Some(f) = self.load_factor {
+            parts.push(format!("the load-factor search (×{f})"));
+        }
+        if self.headroom {
+            parts.push("the headroom search".to_string());
+        }
+        parts.push("the report".to_string());
+        parts.join(", ")
+    }
 }
 
 /// The common end of `sweep` and `merge`: recommendation, headroom, files, table.
@@ -847,13 +924,21 @@ fn finish_sweep(
     out: &Path,
     jobs: usize,
     csv: bool,
-    headroom: bool,
-) -> anyhow::Result<()> {
+    searches: Searches,
+) -> anyhow::Result<Searches> {
     let pb = bar(plan.seeds, "headroom".into(), "seeds");
     let progress = |ev: ProbeEvent| match ev {
         ProbeEvent::Start(f) => {
             pb.reset();
             pb.set_message(format!("headroom: load x{f:.3}"));
+        }
+        ProbeEvent::Row(i) => {
+            pb.reset();
+            pb.set_message(format!(
+                "load factor: row {} at x{}",
+                i + 1,
+                searches.load_factor.unwrap_or(1.0)
+            ));
         }
         ProbeEvent::Seed => pb.inc(1),
     };
@@ -861,7 +946,8 @@ fn finish_sweep(
         plan,
         results,
         &Finish {
-            headroom,
+            headroom: searches.headroom,
+            load_factor: searches.load_factor,
             jobs,
             progress: &progress,
         },
@@ -872,18 +958,23 @@ fn finish_sweep(
     write(&json, &outputs.sweep.to_json())?;
     let page = out.join("report.html");
     write(&page, &outputs.html)?;
-    print!("{}", outputs.sweep.table());
-    println!("sweep      {}", json.display());
-    println!("           {}", page.display());
+    out!("{}", outputs.sweep.table());
+    outln!("sweep      {}", json.display());
+    outln!("           {}", page.display());
     if csv {
         let rows = out.join("sweep.csv");
         write(&rows, &outputs.sweep.to_csv())?;
         let ts = out.join("timeseries.csv");
         write(&ts, &outputs.timeseries_csv)?;
-        println!("           {}", rows.display());
-        println!("           {}", ts.display());
+        outln!("           {}", rows.display());
+        outln!("           {}", ts.display());
     }
-    Ok(())
+    // What ran: the headroom search needs a recommendation, the load-factor search a grid
+    // that can recommend.
+    Ok(Searches {
+        headroom: outputs.sweep.headroom.is_some(),
+        load_factor: outputs.sweep.load_factor.as_ref().map(|l| l.factor),
+    })
 }
 
 fn shrink(a: ShrinkArgs) -> anyhow::Result<ExitCode> {

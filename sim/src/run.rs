@@ -3,7 +3,7 @@
 
 use crate::world::{run_seed, RunError};
 use checker::Invariant;
-use reports::{build_report, Report, SeedMetrics, SloSpec};
+use reports::{build_report, Report, SeedMetrics};
 use scenario::{Arrival, Overflow, Scenario};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -203,15 +203,13 @@ pub fn erlang_model(scn: &Scenario) -> Option<(u32, f64)> {
     Some((scn.cluster.pool_workers, rate * async_share))
 }
 
-/// Pools seed metrics into the report of `scn`, judged against its `[checks] expect`. The
-/// Erlang B reference is left out when the RPC slots filled up: caller-runs then throttles
+/// Pools seed metrics into the report of `scn`, judged against its `[checks] expect` and its
+/// `[slo]`. The Erlang B reference is at the measured arrival rate at the pool, as a sweep's
+/// rows have it; it is left out when the RPC slots filled up: caller-runs then throttles
 /// arrivals and the loss model no longer applies (docs/queueing.md).
 pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) -> Report {
     let slots_filled = seeds.iter().any(|s| s.rpc_time_full_ratio() > 0.0);
-    let slo = SloSpec {
-        exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
-        p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
-    };
+    let slo = crate::sweep::slo_of(scn);
     // The report names the invariants as its JSON does.
     let names = |l: &[Invariant]| l.iter().map(|i| i.name().to_string()).collect::<Vec<_>>();
     let mut rep = build_report(
@@ -220,7 +218,9 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         seeds,
         &names(&scn.checks.invariants),
         &slo,
-        erlang_model(scn).filter(|_| !slots_filled),
+        erlang_model(scn)
+            .filter(|_| !slots_filled)
+            .map(|(workers, _)| workers),
         wall_s,
     );
     rep.expect(&names(&scn.checks.expect));

@@ -12,7 +12,9 @@ use crate::run::{report, run_many};
 use crate::shard::Shard;
 use crate::world::RunError;
 use reports::html::{self, Phases};
-use reports::sweep::{build_row, recommend, GridAxis, Headroom, Probe, Size, SloLimits, Sweep};
+use reports::sweep::{
+    build_row, recommend, GridAxis, Headroom, LoadFactor, LoadProbe, Probe, Size, SloLimits, Sweep,
+};
 use reports::{SeedMetrics, SloSpec, Timeline};
 use scenario::{self, Arrival, Scenario, ScenarioError};
 use serde::{Deserialize, Serialize};
@@ -408,12 +410,17 @@ impl Plan {
     }
 }
 
-/// A scenario's `[slo]` as the reports crate takes it.
+/// A scenario's `[slo]` as the reports crate takes it, over its measured load phase.
 pub fn slo_of(scn: &Scenario) -> SloSpec {
     SloSpec {
-        exhaustion_ratio_max: scn.slo.exhaustion_ratio_max,
-        p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
+        objectives: scn.slo.objectives(),
+        load_s: load_s(scn),
     }
+}
+
+/// The measured load phase (duration − warm-up), simulated seconds.
+pub fn load_s(scn: &Scenario) -> f64 {
+    scn.duration.saturating_sub(scn.warmup).as_secs_f64()
 }
 
 /// Runs the jobs of `shard` (every job for [`Shard::ALL`]), at most `jobs` at a time; `done`
@@ -454,17 +461,22 @@ pub struct Outputs {
 pub struct Finish<'a> {
     /// Search the headroom of the recommended size.
     pub headroom: bool,
+    /// `--load-factor F`: recommend the cheapest row that also meets every objective at F ×
+    /// its arrival rates.
+    pub load_factor: Option<f64>,
     /// Runs at once for the headroom probes.
     pub jobs: usize,
     /// Called with a probe's factor before it runs, and once per seed as it finishes.
     pub progress: &'a (dyn Fn(ProbeEvent) + Sync),
 }
 
-/// Progress of the headroom search.
+/// Progress of the headroom and load-factor searches.
 #[derive(Debug, Clone, Copy)]
 pub enum ProbeEvent {
-    /// A probe at this load factor starts.
+    /// A headroom probe at this load factor starts.
     Start(f64),
+    /// A load-factor probe of this row (index) starts.
+    Row(usize),
     /// One seed of the probe finished.
     Seed,
 }
@@ -508,7 +520,25 @@ pub fn finish(
         .zip(&per_row)
         .map(|(row, seeds)| row_of(plan, row, seeds, row.params.clone()))
         .collect();
-    let (best, note) = recommend(&rows, &slo);
+    let grid_keys: Vec<&str> = plan.grid.iter().map(|g| g.key.as_str()).collect();
+    let (mut best, mut note) = recommend(&rows, &slo, &grid_keys);
+    let load_factor = match opts.load_factor {
+        Some(f) => {
+            let (b, lf) = search_load_factor(plan, &rows, &slo, &grid_keys, f, opts)?;
+            best = b;
+            if let Some(i) = b {
+                note = format!(
+                    "the cheapest row (conductors × pool_workers = {}) whose every [slo] holds \
+                     with confidence at ×1 and at ×{f} the load",
+                    rows[i].cost
+                );
+            } else {
+                note.clone_from(&lf.note);
+            }
+            Some(lf)
+        }
+        None => None,
+    };
     let headroom = match (best, opts.headroom) {
         (Some(i), true) => Some(search_headroom(plan, i, opts)?),
         _ => None,
@@ -527,13 +557,11 @@ pub fn finish(
                 values: g.values.iter().map(|v| v.json()).collect(),
             })
             .collect(),
-        slo: SloLimits {
-            exhaustion_ratio_max: slo.exhaustion_ratio_max,
-            p99_max_ms: slo.p99_max_ms,
-        },
+        slo: SloLimits::of(&slo),
         recommended_row: best,
         recommendation_note: note,
         headroom,
+        load_factor,
     };
     let spectra: Vec<html::Spectra> = per_row.iter().map(|s| html::Spectra::of(s)).collect();
     let timelines: Vec<Timeline> = per_row.iter().map(|s| merged_timeline(s)).collect();
@@ -657,11 +685,6 @@ fn row_of(
     let slo = &slo_of(&row.scn);
     // Wall time stays out of sweep.json: the report's host figures are not read.
     let rep = report(&row.scn, plan.first, seeds, 0.0);
-    let load_s = row
-        .scn
-        .duration
-        .saturating_sub(row.scn.warmup)
-        .as_secs_f64();
     build_row(
         params,
         &rep,
@@ -670,8 +693,9 @@ fn row_of(
         Size {
             conductors: row.scn.cluster.conductors,
             pool_workers: row.scn.cluster.pool_workers,
+            rpc_workers: row.scn.cluster.rpc_workers,
         },
-        load_s,
+        slo.load_s,
     )
 }
 
@@ -703,6 +727,109 @@ fn rate_keys(scn: &Scenario) -> Vec<(String, f64)> {
     }
 }
 
+/// Row `row` of the plan run at `f` × its arrival rates with the sweep's seeds: the row, or
+/// `Err(why)` when the scenario refuses that load (a limit, e.g. too many expected ops).
+fn scaled_row(
+    plan: &Plan,
+    row: usize,
+    f: f64,
+    opts: &Finish<'_>,
+) -> Result<Result<reports::sweep::SweepRow, String>, SweepError> {
+    let base = &plan.rows[row];
+    let mut sets = base.sets.clone();
+    for (k, v) in rate_keys(&base.scn) {
+        sets.push(format!("{k}={:?}", v * f));
+    }
+    let scn = match plan.source.scenario(&sets) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let work: Vec<(&Scenario, u64)> = (0..plan.seeds)
+        .map(|i| (&scn, plan.first.wrapping_add(i)))
+        .collect();
+    let seeds = run_many(&work, opts.jobs, &|| (opts.progress)(ProbeEvent::Seed))?;
+    let r = row_of(
+        plan,
+        &Row {
+            params: BTreeMap::new(),
+            sets,
+            scn: scn.clone(),
+        },
+        &seeds,
+        base.params.clone(),
+    );
+    Ok(Ok(r))
+}
+
+/// `--load-factor F`: the qualifying rows, cheapest first, each run at F × its arrival rates
+/// until one still meets every objective with confidence. Returns that row (if any) and what
+/// the search did.
+fn search_load_factor(
+    plan: &Plan,
+    rows: &[reports::sweep::SweepRow],
+    slo: &SloSpec,
+    grid_keys: &[&str],
+    f: f64,
+    opts: &Finish<'_>,
+) -> Result<(Option<usize>, LoadFactor), SweepError> {
+    let mut lf = LoadFactor {
+        factor: f,
+        scaled: rate_keys(&plan.rows[0].scn)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect(),
+        probes: Vec::new(),
+        note: String::new(),
+    };
+    if let Some(why) = reports::sweep::cannot_recommend(slo, grid_keys) {
+        lf.note = why;
+        return Ok((None, lf));
+    }
+    let candidates = reports::sweep::qualifying(rows);
+    for &i in &candidates {
+        (opts.progress)(ProbeEvent::Row(i));
+        let r = match scaled_row(plan, i, f, opts)? {
+            Ok(r) => r,
+            Err(why) => {
+                lf.note = format!("stopped at ×{f}, a load the scenario refuses: {why}");
+                return Ok((None, lf));
+            }
+        };
+        let pass = r.slo.pass;
+        lf.probes.push(LoadProbe {
+            row: i,
+            params: r.params,
+            exhaustion_ratio: r.exhaustion_ratio,
+            p99_ms: r.p99_ms,
+            accept_p99_ms: r.accept_p99_ms,
+            pass,
+            failed: r.slo.failed,
+        });
+        if pass {
+            lf.note = format!(
+                "probed {} of the {} rows that meet every [slo] at ×1, cheapest first, at ×{f} \
+                 the load (the sweep's paired seeds); the first that still meets them",
+                lf.probes.len(),
+                candidates.len()
+            );
+            return Ok((Some(i), lf));
+        }
+    }
+    lf.note = if candidates.is_empty() {
+        format!(
+            "no row meets every [slo] with confidence at ×1 ({} rows): extend the grid",
+            rows.len()
+        )
+    } else {
+        format!(
+            "none of the {} rows that meet every [slo] at ×1 still meets them at ×{f}: extend \
+             the grid",
+            candidates.len()
+        )
+    };
+    Ok((None, lf))
+}
+
 /// The largest load factor probed.
 const MAX_FACTOR: f64 = 16.0;
 /// The search stops when the bracket is this narrow (relative).
@@ -718,30 +845,12 @@ fn search_headroom(plan: &Plan, row: usize, opts: &Finish<'_>) -> Result<Headroo
     let mut probes: Vec<Probe> = Vec::new();
     // Ok(Err(message)): the scenario refuses that load (a limit), which ends the search.
     let mut probe = |f: f64| -> Result<Result<bool, String>, SweepError> {
-        let mut sets = base.sets.clone();
-        for (k, v) in &keys {
-            sets.push(format!("{k}={:?}", v * f));
-        }
-        let scn = match plan.source.scenario(&sets) {
-            Ok(s) => s,
-            // Past a scenario limit (e.g. too many expected ops): the search ends there.
-            Err(e) => return Ok(Err(e.to_string())),
-        };
         (opts.progress)(ProbeEvent::Start(f));
-        let work: Vec<(&Scenario, u64)> = (0..plan.seeds)
-            .map(|i| (&scn, plan.first.wrapping_add(i)))
-            .collect();
-        let seeds = run_many(&work, opts.jobs, &|| (opts.progress)(ProbeEvent::Seed))?;
-        let r = row_of(
-            plan,
-            &Row {
-                params: BTreeMap::new(),
-                sets,
-                scn: scn.clone(),
-            },
-            &seeds,
-            BTreeMap::new(),
-        );
+        let r = match scaled_row(plan, row, f, opts)? {
+            Ok(r) => r,
+            // Past a scenario limit (e.g. too many expected ops): the search ends there.
+            Err(why) => return Ok(Err(why)),
+        };
         probes.push(Probe {
             factor: reports::round::significant(f, 6),
             rate_per_s: reports::round::significant(base_rate * f, 6),

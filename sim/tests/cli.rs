@@ -1304,3 +1304,214 @@ fn explore_stops_after_failing_seeds_and_on_a_time_budget() {
         &["--for"],
     );
 }
+
+#[test]
+fn every_new_objective_is_judged_in_run_and_written_with_limit_value_and_verdict() {
+    let dir = scratch("objectives");
+    let b = baseline();
+    let out = sim(
+        &[
+            "run",
+            b.to_str().expect("UTF-8"),
+            "--set",
+            "duration=\"3m\"",
+            "--set",
+            "slo.failed_ratio_max=0.0",
+            "--set",
+            "slo.rejected_ratio_max=0.0",
+            "--set",
+            "slo.goodput_min=1000",
+            "--set",
+            "slo.accept_p99_max=\"1us\"",
+            "--set",
+            "slo.p999_max=\"1h\"",
+            "--set",
+            "slo.by_op.start.p50_max=\"1h\"",
+            "--set",
+            "slo.by_op.start.p99_max=\"1ms\"",
+            "--out",
+            "out",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let rep = read_report(&dir.join("out/report.json"));
+    let failed: Vec<&str> = rep["slo"]["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The baseline fails nothing and refuses nothing; 8 starts per second are not 1000.
+    assert_eq!(
+        failed,
+        ["goodput_min", "accept_p99_max", "by_op.start.p99_max"],
+        "{}",
+        rep["slo"]
+    );
+    let checks = rep["slo"]["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "exhaustion_ratio_max",
+            "p99_max",
+            "p999_max",
+            "failed_ratio_max",
+            "rejected_ratio_max",
+            "goodput_min",
+            "accept_p99_max",
+            "by_op.start.p50_max",
+            "by_op.start.p99_max"
+        ]
+    );
+    let goodput = &checks[5];
+    assert_eq!(goodput["limit"], 1000.0);
+    let g = goodput["value"].as_f64().unwrap();
+    assert!(
+        (7.0..9.0).contains(&g),
+        "goodput {g}/s at 8 arrivals per second"
+    );
+    assert_eq!(
+        checks[6]["value"], rep["latency_ms"]["accept"]["p99"],
+        "accept_p99_max measures latency_ms.accept.p99"
+    );
+    assert_eq!(
+        checks[8]["value"],
+        rep["latency_ms"]["by_op"]["start"]["p99"]
+    );
+    let summary = text(&out.stdout);
+    assert!(summary.contains("goodput_min"), "{summary}");
+    assert!(summary.contains("(min 1000/s) FAIL"), "{summary}");
+}
+
+#[test]
+fn bad_objectives_exit_2_naming_file_key_and_expectation() {
+    let dir = scratch("bad-objectives");
+    let b = baseline();
+    for (set, needles) in [
+        (
+            "slo.failed_ratio_max=1.5",
+            &["slo.failed_ratio_max", "[0, 1]"][..],
+        ),
+        (
+            "slo.rejected_ratio_max=nan",
+            &["slo.rejected_ratio_max", "[0, 1]"],
+        ),
+        ("slo.goodput_min=-2", &["slo.goodput_min", ">= 0"]),
+        (
+            "slo.by_op.launch.p99_max=\"1s\"",
+            &["slo.by_op.launch", "create"],
+        ),
+        ("slo.p98_max=\"1s\"", &["slo.p98_max", "p999_max"]),
+    ] {
+        let out = sim(
+            &[
+                "run",
+                b.to_str().expect("UTF-8"),
+                "--set",
+                set,
+                "--out",
+                "out",
+            ],
+            &dir,
+        );
+        let mut n = vec!["baseline.toml"];
+        n.extend_from_slice(needles);
+        refused(set, &out, &n);
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_usual_status() {
+    use std::process::Stdio;
+    let dir = scratch("pipe");
+    let b = baseline();
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            b.to_str().expect("UTF-8"),
+            "--set",
+            "duration=\"2m\"",
+            "--out",
+            "out",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running conductor-sim");
+    // `| head -0`: the reader goes away before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waiting for conductor-sim");
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // The baseline meets its SLO: the status is the run's own, 0 (a panic would be 101).
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(dir.join("out/report.json").exists());
+}
+
+#[test]
+fn an_unwritable_out_is_refused_before_the_run() {
+    let dir = scratch("unwritable");
+    let b = baseline();
+    // A directory no one can create files in, root included. Found after the run, this would
+    // be exit 3 (a report that could not be written) after an hour of simulated time.
+    let out = sim(
+        &["run", b.to_str().expect("UTF-8"), "--out", "/proc/self"],
+        &dir,
+    );
+    refused(
+        "--out /proc/self",
+        &out,
+        &["--out /proc/self", "cannot write in it"],
+    );
+    let out = sim(
+        &[
+            "sweep",
+            b.to_str().expect("UTF-8"),
+            "--grid",
+            "cluster.pool_workers=9..10",
+            "--seeds",
+            "1",
+            "--out",
+            "/proc/self",
+        ],
+        &dir,
+    );
+    refused(
+        "sweep --out /proc/self",
+        &out,
+        &["--out /proc/self", "cannot write in it"],
+    );
+}
+
+#[test]
+fn run_computes_erlang_b_from_the_measured_arrival_rate() {
+    let dir = scratch("erlang-measured");
+    let b = baseline();
+    let out = sim(
+        &[
+            "run",
+            b.to_str().expect("UTF-8"),
+            "--set",
+            "duration=\"5m\"",
+            "--seeds",
+            "2",
+            "--out",
+            "out",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rep = read_report(&dir.join("out/report.json"));
+    let e = &rep["pool"]["erlang_b"];
+    // 5 minutes less the 1-minute warm-up, two seeds.
+    let measured = rep["pool"]["arrivals"].as_f64().unwrap() / 2.0 / 240.0;
+    let lambda = e["arrival_rate_per_s"].as_f64().unwrap();
+    assert!((lambda - measured).abs() < 1e-5, "{lambda} vs {measured}");
+    // Not the configured 8/s (the seeds' counts are not exactly 8 × 240 each).
+    assert_ne!(lambda, 8.0);
+    let a = lambda * rep["pool"]["mean_hold_ms"].as_f64().unwrap() / 1e3;
+    assert!((e["offered_erlangs"].as_f64().unwrap() - a).abs() < 1e-4);
+}

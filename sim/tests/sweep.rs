@@ -350,6 +350,9 @@ fn each_row_is_judged_against_its_own_slo() {
         "duration=\"3m\"",
         "--grid",
         "slo.exhaustion_ratio_max=0.05..0.45:0.4",
+        // A size key with one value: a grid without one recommends nothing.
+        "--grid",
+        "cluster.pool_workers=10..10",
         "--seeds",
         "1",
         "--no-headroom",
@@ -509,4 +512,127 @@ fn explore_writes_a_deterministic_report_html() {
     );
     assert!(html.contains("kill conductor-"), "its faults");
     assert!(!html.contains("<script src") && !html.contains("<link"));
+}
+
+#[test]
+fn a_rate_only_sweep_recommends_nothing_and_says_why() {
+    let dir = scratch("rate-only");
+    let out = sim(&[
+        "sweep",
+        &baseline(),
+        "--set",
+        "duration=\"3m\"",
+        "--grid",
+        "workload.arrival.rate=4.0..8.0:4.0",
+        "--seeds",
+        "1",
+        "--csv",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    ok("a sweep of the arrival rate alone", &out);
+    let table = text(&out.stdout);
+    assert!(table.contains("recommendation  none: the grid"), "{table}");
+    assert!(table.contains("no size key"), "{table}");
+    // The headroom search needs a recommendation: it does not run, and says nothing of it.
+    assert!(!table.contains("with the headroom search"), "{table}");
+    let v: Value = serde_json::from_str(&read(&dir.join("sweep.json"))).unwrap();
+    assert!(v["recommendation"].is_null());
+    // Both rows pass the baseline's SLO: the cheapest would have been the lowest rate.
+    assert_eq!(v["rows"][0]["slo"]["pass"], true);
+    assert!(v["recommendation_note"]
+        .as_str()
+        .unwrap()
+        .contains("cluster.pool_workers"));
+    // sweep.csv: the old columns first, unchanged, then the new ones.
+    let csv = read(&dir.join("sweep.csv"));
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "workload.arrival.rate,exhaustion_ratio_mean,ci95_lo,ci95_hi,p50_ms,p99_ms,\
+             throughput_per_s,mean_hold_ms,conductors,pool_workers,cost,erlang_b,\
+             erlang_b_flagged,slo_pass,recommended,accept_p99_ms,rpc_slots,slo_failed,\
+             slo.exhaustion_ratio_max,slo.p99_max"
+        ),
+        "{header}"
+    );
+    // The accept p99 is in the table and in each row.
+    assert!(table.contains("accept p99"), "{table}");
+    assert!(v["rows"][1]["accept_p99_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_load_factor_recommends_a_size_that_holds_at_the_higher_load() {
+    // E_B(c, 8) for c = 10..13: 0.12, 0.084, 0.055, 0.034; at 1.5 × the load (12 erlangs)
+    // the same sizes block 0.30, 0.24, 0.19, 0.14: a 10% objective needs more workers.
+    let dir = scratch("load-factor");
+    let run = |extra: &[&str], out: &str| {
+        let o = dir.join(out);
+        let mut args = vec![
+            "sweep".to_string(),
+            baseline(),
+            "--set".into(),
+            "duration=\"10m\"".into(),
+            "--set".into(),
+            "slo.exhaustion_ratio_max=0.1".into(),
+            "--grid".into(),
+            "cluster.pool_workers=10..18:2".into(),
+            "--seeds".into(),
+            "2".into(),
+            "--no-headroom".into(),
+            "--out".into(),
+            o.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sim(&args);
+        ok("sweep", &out);
+        let v: Value = serde_json::from_str(&read(&o.join("sweep.json"))).unwrap();
+        (v, text(&out.stdout))
+    };
+    let (plain, _) = run(&[], "plain");
+    let (scaled, table) = run(&["--load-factor", "1.5"], "scaled");
+    let workers = |v: &Value| {
+        v["recommendation"]["cluster.pool_workers"]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(
+        workers(&scaled) > workers(&plain),
+        "×1.5 recommends {} workers, ×1 {}\n{table}",
+        workers(&scaled),
+        workers(&plain)
+    );
+    let lf = &scaled["load_factor"];
+    assert_eq!(lf["factor"], 1.5);
+    assert_eq!(lf["scaled"][0], "workload.arrival.rate");
+    let probes = lf["probes"].as_array().unwrap();
+    // The cheapest row of ×1 was probed first and failed at ×1.5; the last probe holds.
+    assert_eq!(probes[0]["params"]["cluster.pool_workers"], workers(&plain));
+    assert_eq!(probes[0]["pass"], false);
+    assert_eq!(probes.last().unwrap()["pass"], true);
+    assert!(plain.get("load_factor").is_none());
+    assert!(table.contains("load factor     ×1.5"), "{table}");
+    assert!(table.contains("the load-factor search (×1.5)"), "{table}");
+    assert!(!table.contains("headroom search"), "{table}");
+    // A load factor that is not a positive number is bad input.
+    for bad in ["0", "-1", "nan", "inf"] {
+        // `--load-factor=-1`: a separate `-1` would read as a flag.
+        let flag = format!("--load-factor={bad}");
+        let out = sim(&[
+            "sweep",
+            &baseline(),
+            "--grid",
+            "cluster.pool_workers=9..10",
+            "--seeds",
+            "1",
+            &flag,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--load-factor"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -40,6 +40,7 @@ fn recommendation_matches_erlang_b_and_headroom_brackets_it() {
         &Finish {
             headroom: true,
             jobs: JOBS,
+            load_factor: None,
             progress: &progress,
         },
     )

@@ -111,17 +111,29 @@ impl Load<'_> {
             seen.waited_in_flight += ps.waited_in_flight;
         }
         m.wall_s = self.wall_s;
-        // The exhaustion ratio lives in the conductors: not judged here, and said so.
+        // The exhaustion ratio and an op's failure after its 202 live in the conductors and
+        // the store: not judged here, and said so.
+        let (objectives, unseen): (Vec<_>, Vec<_>) =
+            scn.slo.objectives().into_iter().partition(|o| {
+                !matches!(
+                    o.measure,
+                    reports::slo::Measure::ExhaustionRatio | reports::slo::Measure::FailedRatio
+                )
+            });
         let slo = SloSpec {
-            exhaustion_ratio_max: None,
-            p99_max_ms: scn.slo.p99_max.map(|d| d.as_secs_f64() * 1e3),
+            objectives,
+            load_s: scn.duration.saturating_sub(scn.warmup).as_secs_f64(),
         };
-        let mut not_judged = Vec::new();
-        if scn.slo.exhaustion_ratio_max.is_some() {
-            not_judged.push(
-                "slo.exhaustion_ratio_max: the pool's exhaustion is not visible over HTTP",
-            );
-        }
+        let not_judged: Vec<String> = unseen
+            .iter()
+            .map(|o| {
+                format!(
+                    "slo.{}: {}",
+                    o.measure.key(),
+                    "not visible over HTTP (it is measured inside the deployment)"
+                )
+            })
+            .collect();
         let rep = build_report(
             &scn.name,
             scn.seed,
