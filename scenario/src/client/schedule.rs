@@ -53,6 +53,8 @@ enum Part {
 
 /// The draws of ops on pre-created containers: the `ops` model's (the mix as it is) or the
 /// `mixed` model's (the mix among the ops the container's state allows).
+/// (Boxed as a whole where it is held, in [`OpsPart`]: the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Draws {
     Plain(Requests),
     Stateful(StatefulRequests),
@@ -95,9 +97,9 @@ enum ModelSchedule {
     /// `ops`: each arrival is one op on a pre-created container.
     Ops(OpsPart),
     /// `lifecycle`: each arrival is a new container that goes through `steps`.
-    Lifecycle(LifecyclePart),
+    Lifecycle(Box<LifecyclePart>),
     /// `mixed`: both, merged in time order (a tie goes to the lifecycle).
-    Mixed(OpsPart, LifecyclePart),
+    Mixed(OpsPart, Box<LifecyclePart>),
 }
 
 impl OpsPart {
@@ -216,7 +218,7 @@ impl Schedule {
                 if w.lifecycle.is_empty() {
                     return None;
                 }
-                ModelSchedule::Lifecycle(LifecyclePart::new(w, arrivals, cfg.seed, 0))
+                ModelSchedule::Lifecycle(Box::new(LifecyclePart::new(w, arrivals, cfg.seed, 0)))
             }
             Model::Mixed => {
                 let ops_arrival = w.ops_arrival.as_ref()?;
@@ -228,7 +230,7 @@ impl Schedule {
                 };
                 let life =
                     LifecyclePart::new(w, arrivals, cfg.seed, u64::from(w.containers.max(1)));
-                ModelSchedule::Mixed(ops, life)
+                ModelSchedule::Mixed(ops, Box::new(life))
             }
         };
         Some(Schedule {
@@ -301,11 +303,8 @@ impl ModelSchedule {
     /// dropped); a lifecycle's container is another instance's altogether (its later steps
     /// are never scheduled here).
     fn skip(&mut self, due: Due) {
-        match (self, due.part) {
-            (ModelSchedule::Ops(o) | ModelSchedule::Mixed(o, _), Part::Ops) => {
-                o.requests.draw();
-            }
-            _ => {}
+        if let (ModelSchedule::Ops(o) | ModelSchedule::Mixed(o, _), Part::Ops) = (self, due.part) {
+            o.requests.draw();
         }
     }
 
