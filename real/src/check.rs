@@ -17,9 +17,12 @@ pub struct Args {
 
 impl Command for Args {
     async fn run(self) -> anyhow::Result<ExitCode> {
-        let line =
-            scenario::check(&self.scenario, &self.sets).map_err(|e| BadInput(e.to_string()))?;
+        let (line, warnings) = scenario::check_with_warnings(&self.scenario, &self.sets)
+            .map_err(|e| BadInput(e.to_string()))?;
         println!("{line}");
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -79,6 +79,14 @@ impl Command for Args {
 
     async fn run(self) -> anyhow::Result<ExitCode> {
         let scn = scenario::load(&self.scenario, &self.sets).map_err(|e| BadInput(e.to_string()))?;
+        if scn.workload.model == Model::Mixed && !scn.workload.initial.is_default() {
+            return Err(BadInput(format!(
+                "{}: workload.initial: a real cluster pre-creates running containers only; \
+                 remove `workload.initial` (every container running) or run it in the simulator",
+                self.scenario.display()
+            ))
+            .into());
+        }
         let plan = Plan::new(&self, &scn)?;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("cannot create {}", self.out.display()))?;
@@ -264,10 +272,12 @@ fn cluster_flags(scn: &Scenario) -> Vec<String> {
     ]
 }
 
-/// The containers the store and the hosts pre-create: the `ops` model's.
+/// The containers the store and the hosts pre-create: the `ops` and `mixed` models' (running:
+/// the store's and the hosts' `--containers` pre-create running containers only, so `Args::run`
+/// refuses a `mixed` scenario with other `initial` states).
 fn precreated(scn: &Scenario) -> u64 {
     match scn.workload.model {
-        Model::Ops => u64::from(scn.workload.containers),
+        Model::Ops | Model::Mixed => u64::from(scn.workload.containers),
         Model::Lifecycle => 0,
     }
 }

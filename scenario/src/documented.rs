@@ -23,6 +23,9 @@ fn inputs() -> Vec<String> {
         "kind = \"trace\"\nfile = \"t.csv\"\nformat = \"counts\"\ninterval = \"1s\"\nscale = 1.0",
     ] {
         v.push(format!("{base}[workload.arrival]\n{arrival}\n"));
+        v.push(format!(
+            "{base}[workload]\nmodel = \"mixed\"\n[workload.ops_arrival]\n{arrival}\n"
+        ));
     }
     for pick in [
         "pick = \"uniform\"",
@@ -38,6 +41,7 @@ fn inputs() -> Vec<String> {
         "dist = \"uniform\", min = \"1s\", max = \"2s\"",
         "dist = \"lognormal\", median = \"1s\", p99 = \"4s\"",
         "dist = \"empirical\", samples = [\"1s\"]",
+        "dist = \"empirical\", histogram = { cumulative = true, le = [1, \"+Inf\"], counts = [1, 2], tail = { kind = \"exp\", mean = \"1s\" } }",
     ] {
         v.push(format!("{base}[backend]\ndefault = {{ {dist} }}\n"));
         for op in conductor::op::OpKind::ALL {
@@ -61,6 +65,9 @@ fn inputs() -> Vec<String> {
     }
     v.push(format!(
         "{base}[nemesis]\nkinds = [\"kill\"]\nmean_interval = \"1m\"\nmean_duration = \"1s\"\n"
+    ));
+    v.push(format!(
+        "{base}[workload]\nmodel = \"mixed\"\nops_arrival = {{ kind = \"poisson\", rate = 1.0 }}\ninitial = {{ running = 0.5, stopped = 0.5 }}\n"
     ));
     v.push(format!("{base}[retry]\nbudget = {{ ratio = 0.1 }}\n"));
     v.push(format!(

@@ -86,6 +86,7 @@ pub fn sample(dist: &Dist, u: impl Fn(u64) -> f64) -> Duration {
             let i = ((u(0) * samples.len() as f64) as usize).min(samples.len().saturating_sub(1));
             return samples.get(i).copied().unwrap_or_default();
         }
+        Dist::Histogram { histogram } => histogram.quantile(u(0)),
     };
     // Capped at 30 days so that a far tail cannot overflow the simulated clock.
     Duration::from_secs_f64(secs.clamp(0.0, 30.0 * 86_400.0))

@@ -24,6 +24,8 @@ pub mod client;
 mod documented;
 mod error;
 pub mod fault;
+pub mod guard;
+pub mod histogram;
 pub mod host_model;
 mod node;
 mod op;
@@ -162,8 +164,20 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
 /// # Errors
 /// As [`load`].
 pub fn check(path: &Path, sets: &[String]) -> Result<String, ScenarioError> {
+    check_with_warnings(path, sets).map(|(line, _)| line)
+}
+
+/// [`check`], and the guard rails' warnings about the scenario ([`guard::static_warnings`]),
+/// for stderr.
+///
+/// # Errors
+/// As [`load`].
+pub fn check_with_warnings(
+    path: &Path,
+    sets: &[String],
+) -> Result<(String, Vec<String>), ScenarioError> {
     let scn = load(path, sets)?;
-    Ok(format!(
+    let mut line = format!(
         "{}: ok — {} ({} conductor(s), {} pool workers each, about {:.0} ops over {})",
         path.display(),
         scn.name,
@@ -171,7 +185,29 @@ pub fn check(path: &Path, sets: &[String]) -> Result<String, ScenarioError> {
         scn.cluster.pool_workers,
         scn.expected_ops(),
         humantime::format_duration(scn.duration),
-    ))
+    );
+    for (what, d) in std::iter::once(("default", &scn.backend.default))
+        .chain(scn.backend.per_op.iter().map(|(k, d)| (k.name(), d)))
+    {
+        if let Dist::Histogram { histogram: h } = d {
+            line.push_str(&format!(
+                "\n  backend.{what}: histogram of {} observations, sampled mean {}, p99 {}",
+                h.observations(),
+                fmt_secs(h.mean()),
+                fmt_secs(h.quantile(0.99)),
+            ));
+        }
+    }
+    Ok((line, guard::static_warnings(&scn)))
+}
+
+/// Seconds for a person: `1.104 s`, `12.5 ms`.
+fn fmt_secs(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else {
+        format!("{:.3} ms", s * 1000.0)
+    }
 }
 
 /// [`parse_str`] then [`check_supported`]: scenario text as every command takes it.
@@ -248,6 +284,11 @@ conductor::keyword_enum! {
         Ops = "ops",
         /// Each new container runs through `lifecycle`.
         Lifecycle = "lifecycle",
+        /// Both at once: new containers arrive (`arrival`) and run through `lifecycle` while
+        /// ops arrive (`ops_arrival`) on pre-created containers (`containers`, starting in the
+        /// `initial` shares of states), each op drawn from `mix` among those the container's
+        /// state allows.
+        Mixed = "mixed",
     }
 }
 
@@ -337,11 +378,14 @@ impl Scenario {
     pub fn expected_ops(&self) -> f64 {
         let per_arrival = match self.workload.model {
             Model::Ops => 1.0,
-            Model::Lifecycle => self.workload.lifecycle.len() as f64,
+            Model::Lifecycle | Model::Mixed => self.workload.lifecycle.len() as f64,
         };
-        self.workload.arrival.mean_rate_over(self.duration)
-            * self.duration.as_secs_f64()
-            * per_arrival
+        let d = self.duration.as_secs_f64();
+        let ops_on_existing = match (&self.workload.model, &self.workload.ops_arrival) {
+            (Model::Mixed, Some(a)) => a.mean_rate_over(self.duration) * d,
+            _ => 0.0,
+        };
+        self.workload.arrival.mean_rate_over(self.duration) * d * per_arrival + ops_on_existing
     }
 }
 
@@ -427,6 +471,57 @@ pub struct Workload {
     pub lifecycle: Vec<OpKind>,
     /// The `lifecycle` model's gap between one container's requests.
     pub gap: Dist,
+    /// The `mixed` model's arrivals of ops on pre-created containers (`None` for the other
+    /// models, required for `mixed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ops_arrival: Option<Arrival>,
+    /// The `mixed` model's shares of the pre-created containers' initial states.
+    #[serde(skip_serializing_if = "Initial::is_default")]
+    pub initial: Initial,
+}
+
+/// `workload.initial`: the shares of the `mixed` model's pre-created containers that start in
+/// each state, each in [0, 1], summing to 1. TOML: `{ running = 0.7, stopped = 0.2,
+/// paused = 0.1 }` (absent states: 0; the table absent: every container running).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Initial {
+    /// Created, never started.
+    pub created: f64,
+    /// Running.
+    pub running: f64,
+    /// Stopped.
+    pub stopped: f64,
+    /// Paused.
+    pub paused: f64,
+}
+
+impl Default for Initial {
+    fn default() -> Self {
+        Initial {
+            created: 0.0,
+            running: 1.0,
+            stopped: 0.0,
+            paused: 0.0,
+        }
+    }
+}
+
+impl Initial {
+    /// True when every container starts running (serialisation leaves the table out).
+    pub fn is_default(&self) -> bool {
+        *self == Initial::default()
+    }
+
+    /// The shares with their statuses, in a fixed order.
+    pub fn shares(&self) -> [(conductor::op::Status, f64); 4] {
+        use conductor::op::Status;
+        [
+            (Status::Created, self.created),
+            (Status::Running, self.running),
+            (Status::Stopped, self.stopped),
+            (Status::Paused, self.paused),
+        ]
+    }
 }
 
 /// `workload.arrival`: the arrival process; rates are per second, finite, > 0.
@@ -802,6 +897,13 @@ pub enum Dist {
         #[serde(serialize_with = "ser::durs")]
         samples: Vec<Duration>,
     },
+    /// Drawn from a Prometheus-style histogram (`dist = "empirical"` with `histogram`):
+    /// linear within the bucket, the `+Inf` bucket by its stated tail.
+    #[serde(rename = "empirical")]
+    Histogram {
+        /// The histogram.
+        histogram: histogram::Histogram,
+    },
 }
 
 /// The standard normal's 99th percentile, z such that Φ(z) = 0.99.
@@ -840,6 +942,9 @@ impl Dist {
                 }
                 let sum: u128 = samples.iter().map(|d| d.as_nanos()).sum();
                 nanos_to_duration(sum / samples.len() as u128)
+            }
+            Dist::Histogram { histogram } => {
+                Duration::try_from_secs_f64(histogram.mean()).unwrap_or(Duration::MAX)
             }
         }
     }

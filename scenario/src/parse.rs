@@ -607,6 +607,17 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
             ),
         ));
     }
+    if let Some(a) = &s.workload.ops_arrival {
+        if a.phases(s.duration).is_none() {
+            return Err(cx.invalid(
+                "workload.ops_arrival",
+                format!(
+                    "over `duration` ({}) the load plays more than {MAX_PHASES} phases; make them longer or repeat them less",
+                    fmt_dur(s.duration)
+                ),
+            ));
+        }
+    }
     let ops = s.expected_ops();
     if !ops.is_finite() || ops > MAX_EXPECTED_OPS {
         return Err(cx.invalid(
@@ -723,7 +734,34 @@ const WORKLOAD_KEYS: &[&str] = &[
     "mix",
     "lifecycle",
     "gap",
+    "ops_arrival",
+    "initial",
 ];
+
+const INITIAL_KEYS: &[&str] = &["created", "running", "stopped", "paused"];
+
+/// `workload.initial`: shares in [0, 1] summing to 1.
+fn initial(t: &Tb) -> R<Initial> {
+    let i = Initial {
+        created: t.f64("created", 0.0, F::Unit)?,
+        running: t.f64("running", 0.0, F::Unit)?,
+        stopped: t.f64("stopped", 0.0, F::Unit)?,
+        paused: t.f64("paused", 0.0, F::Unit)?,
+    };
+    let sum: f64 = i.shares().iter().map(|(_, x)| x).sum();
+    if (sum - 1.0).abs() > 1e-9 {
+        return Err(t.cx.invalid(
+            &t.path,
+            format!(
+                "expected shares of the pre-created containers' states ({}) summing to 1, got \
+                 {}",
+                INITIAL_KEYS.join(", "),
+                (sum * 1e9).round() / 1e9
+            ),
+        ));
+    }
+    Ok(i)
+}
 
 fn workload(t: &Tb) -> R<Workload> {
     let cx = t.cx;
@@ -763,6 +801,44 @@ fn workload(t: &Tb) -> R<Workload> {
         None => Dist::Exp { mean: secs(1) },
         Some(v) => dist(cx, &t.key("gap"), v)?,
     };
+    let mixed_only = |k: &str| {
+        cx.invalid(
+            &t.key(k),
+            format!("a key of the mixed model; set `workload.model = \"mixed\"` (it is `{model}`) or remove it"),
+        )
+    };
+    let ops_arrival =
+        match (t.get("ops_arrival"), model) {
+            (None, Model::Mixed) => return Err(cx.invalid(
+                &t.key("ops_arrival"),
+                "required key is missing: the mixed model's arrivals of ops on the pre-created \
+                 containers, like { kind = \"poisson\", rate = 3.3 } (`arrival` is the new \
+                 containers')",
+            )),
+            (None, _) => None,
+            (Some(v), Model::Mixed) => Some(self::arrival(cx, &t.key("ops_arrival"), v)?),
+            (Some(_), _) => return Err(mixed_only("ops_arrival")),
+        };
+    let initial = match (t.has("initial"), model) {
+        (false, _) => Initial::default(),
+        (true, Model::Mixed) => initial(&t.sub("initial", INITIAL_KEYS)?)?,
+        (true, _) => return Err(mixed_only("initial")),
+    };
+    if model == Model::Mixed {
+        if lifecycle.is_empty() {
+            return Err(cx.invalid(
+                &t.key("lifecycle"),
+                "expected at least one op for the mixed model",
+            ));
+        }
+        if mix.iter().any(|(k, _)| *k == OpKind::Create) {
+            return Err(cx.invalid(
+                &t.key("mix.create"),
+                "the mixed model's `mix` acts on pre-created containers, which exist already; \
+                 new containers are created by `lifecycle` at the rate of `arrival`",
+            ));
+        }
+    }
     Ok(Workload {
         model,
         arrival,
@@ -771,6 +847,8 @@ fn workload(t: &Tb) -> R<Workload> {
         mix,
         lifecycle,
         gap,
+        ops_arrival,
+        initial,
     })
 }
 
@@ -1186,7 +1264,19 @@ fn dist(cx: &Cx, key: &str, v: &Value) -> R<Dist> {
             d
         }
         _ => {
-            let t = open(&["dist", "file", "samples"])?;
+            let t = open(&["dist", "file", "samples", "histogram"])?;
+            if t.has("histogram") {
+                if t.has("file") || t.has("samples") {
+                    return Err(cx.invalid(
+                        key,
+                        "an empirical distribution takes one of `file`, `samples` or `histogram`",
+                    ));
+                }
+                let h = t.sub("histogram", HISTOGRAM_KEYS)?;
+                return Ok(Dist::Histogram {
+                    histogram: histogram(&h)?,
+                });
+            }
             let samples =
                 match (t.get("file"), t.get("samples")) {
                     (Some(f), None) => empirical_file(cx, &t.key("file"), f)?,
@@ -1200,6 +1290,215 @@ fn dist(cx: &Cx, key: &str, v: &Value) -> R<Dist> {
             Dist::Empirical { samples }
         }
     })
+}
+
+const HISTOGRAM_KEYS: &[&str] = &["le", "counts", "cumulative", "file", "tail"];
+
+/// A histogram's `le` bound: a number of seconds (Prometheus's unit), a duration, or `+Inf`
+/// (`None`).
+fn le_bound(s: &str) -> Result<Option<f64>, String> {
+    let s = s.trim().trim_matches('"');
+    if matches!(s, "+Inf" | "Inf" | "+inf" | "inf") {
+        return Ok(None);
+    }
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Some(x)),
+        Ok(_) => Err("expected a finite bound or `+Inf`".into()),
+        Err(_) => parse_dur(s)
+            .map(|d| Some(d.as_secs_f64()))
+            .map_err(|e| format!("expected seconds, a duration or `+Inf`: {e}")),
+    }
+}
+
+/// `…histogram`: `le` and `counts` inline, or `file`; `cumulative` explicit; `tail` for the
+/// `+Inf` bucket.
+fn histogram(t: &Tb) -> R<crate::histogram::Histogram> {
+    use crate::histogram::{Histogram, Tail};
+    let cx = t.cx;
+    let cumulative = match t.get("cumulative") {
+        None => {
+            return Err(cx.invalid(
+                &t.key("cumulative"),
+                "required key is missing: `true` when each bucket counts every observation up \
+                 to its bound (Prometheus's `_bucket` series), `false` when it counts its own",
+            ))
+        }
+        Some(v) => boolean(cx, &t.key("cumulative"), v)?,
+    };
+    let tail = match t.get("tail") {
+        None => None,
+        Some(_) => {
+            let tk = t.key("tail");
+            let tt = t.sub("tail", &["kind", "mean", "max"])?;
+            let kind = match tt.get("kind") {
+                None => return Err(cx.invalid(&join(&tk, "kind"), "required key is missing")),
+                Some(k) => one_of(cx, &join(&tk, "kind"), k, "a tail", &["exp", "uniform"])?,
+            };
+            let other = if kind == "exp" { "max" } else { "mean" };
+            if tt.has(other) {
+                return Err(cx.invalid(
+                    &tt.key(other),
+                    format!("not a key of the `{kind}` tail (exp takes `mean`, uniform `max`)"),
+                ));
+            }
+            Some(match kind {
+                "exp" => Tail::Exp {
+                    mean: tt.req_dur("mean", D::Pos)?,
+                },
+                _ => Tail::Uniform {
+                    max: tt.req_dur("max", D::Pos)?,
+                },
+            })
+        }
+    };
+    let (rows, where_) = match (t.get("file"), t.get("le"), t.get("counts")) {
+        (Some(f), None, None) => {
+            let key = t.key("file");
+            let (name, rows, lines) = histogram_file(cx, &key, f)?;
+            (rows, Where::File { key, name, lines })
+        }
+        (None, Some(le), Some(counts)) => {
+            let (lk, ck) = (t.key("le"), t.key("counts"));
+            let le = array(cx, &lk, le, "bucket bounds (seconds, durations, \"+Inf\")")?;
+            let counts = array(cx, &ck, counts, "counts")?;
+            if le.len() != counts.len() {
+                return Err(cx.invalid(
+                    &ck,
+                    format!(
+                        "expected one count per bound: {} bounds, {} counts",
+                        le.len(),
+                        counts.len()
+                    ),
+                ));
+            }
+            let mut rows = Vec::with_capacity(le.len());
+            for (i, (b, c)) in le.iter().zip(counts).enumerate() {
+                let b = match b {
+                    Value::String(s) => le_bound(s),
+                    Value::Integer(n) => Ok(Some(*n as f64)),
+                    Value::Float(x) => le_bound(&x.to_string()),
+                    v => Err(format!(
+                        "expected seconds, a duration or \"+Inf\", got {}",
+                        found(v)
+                    )),
+                }
+                .map_err(|m| cx.invalid(&format!("{lk}[{i}]"), m))?;
+                let c = match c {
+                    Value::Integer(n) => *n as f64,
+                    Value::Float(x) => *x,
+                    v => {
+                        return Err(cx.invalid(
+                            &format!("{ck}[{i}]"),
+                            format!("expected a count >= 0, got {}", found(v)),
+                        ))
+                    }
+                };
+                rows.push((b, c));
+            }
+            (rows, Where::Inline { key: ck })
+        }
+        _ => {
+            return Err(cx.invalid(
+                &t.path,
+                "a histogram needs `le` and `counts` (arrays of one length) or `file` (lines \
+                 `<le> <count>` or Prometheus `_bucket{le=\"…\"} <count>` lines)",
+            ))
+        }
+    };
+    Histogram::from_rows(&rows, cumulative, tail).map_err(|(i, m)| match where_ {
+        Where::Inline { key } => cx.invalid(&format!("{key}[{i}]"), m),
+        Where::File { key, name, lines } => {
+            let line = lines.get(i).copied().unwrap_or(0);
+            cx.invalid(&key, format!("{name} line {line}: {m}"))
+        }
+    })
+}
+
+/// Where a histogram's rows came from, for messages.
+enum Where {
+    Inline {
+        key: String,
+    },
+    File {
+        key: String,
+        name: String,
+        lines: Vec<usize>,
+    },
+}
+
+/// A histogram file's rows with their line numbers: `<le> <count>` (whitespace or a comma
+/// between), or a Prometheus exposition line `…_bucket{…le="0.5"…} 12`; `#` starts a comment.
+#[allow(clippy::type_complexity)]
+fn histogram_file(
+    cx: &Cx,
+    key: &str,
+    v: &Value,
+) -> R<(String, Vec<(Option<f64>, f64)>, Vec<usize>)> {
+    let name = string(cx, key, v)?;
+    if name.is_empty() {
+        return Err(cx.invalid(key, "expected a file name, got an empty string"));
+    }
+    let p = Path::new(name);
+    let path = match cx.base_dir {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p.to_path_buf(),
+    };
+    let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
+        cx.invalid(
+            key,
+            format!("cannot read the histogram file `{}`: {e}", path.display()),
+        )
+    })?;
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let body = line.split('#').next().unwrap_or("").trim();
+        if body.is_empty() {
+            continue;
+        }
+        let bad = |m: String| {
+            cx.invalid(
+                key,
+                format!(
+                    "{name} line {}: {m}, in `{}`",
+                    i + 1,
+                    body.chars().take(80).collect::<String>()
+                ),
+            )
+        };
+        let (b, c) = if let Some(at) = body.find("le=\"") {
+            let rest = &body[at + 4..];
+            let end = rest
+                .find('"')
+                .ok_or_else(|| bad("an unterminated `le=\"`".into()))?;
+            let count = body.rsplit(char::is_whitespace).next().unwrap_or("");
+            (&rest[..end], count)
+        } else {
+            let mut it = body
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty());
+            match (it.next(), it.next(), it.next()) {
+                (Some(b), Some(c), None) => (b, c),
+                _ => return Err(bad("expected `<le> <count>`".into())),
+            }
+        };
+        let b = le_bound(b).map_err(bad)?;
+        let c: f64 = c
+            .parse()
+            .map_err(|_| bad(format!("expected a count, got `{c}`")))?;
+        rows.push((b, c));
+        lines.push(i + 1);
+        if rows.len() > MAX_SAMPLES {
+            return Err(cx.invalid(key, format!("{name}: more than {MAX_SAMPLES} buckets")));
+        }
+    }
+    if rows.is_empty() {
+        return Err(cx.invalid(
+            key,
+            format!("{name}: no buckets (expected `<le> <count>` lines)"),
+        ));
+    }
+    Ok((name.to_string(), rows, lines))
 }
 
 /// One empirical sample: a humantime duration, or a plain number of milliseconds.

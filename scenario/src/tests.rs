@@ -1716,3 +1716,323 @@ fn bad_slo_limits_name_file_key_and_expectation() {
         assert!(!e.is_empty());
     }
 }
+
+const MIXED: &str = "name = \"x\"\n[workload]\nmodel = \"mixed\"\narrival = { kind = \"poisson\", rate = 1.0 }\nops_arrival = { kind = \"poisson\", rate = 5.0 }\ncontainers = 50\nmix = { start = 1.0, stop = 1.0, pause = 0.5, unpause = 0.5 }\n";
+
+#[test]
+fn the_mixed_model_parses_and_refuses_bad_input() {
+    let s = parse(&format!(
+        "{MIXED}initial = {{ running = 0.7, stopped = 0.2, paused = 0.1 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(s.workload.model, Model::Mixed);
+    assert_eq!(s.workload.ops_arrival, Some(Arrival::Poisson { rate: 5.0 }));
+    assert_eq!(s.workload.initial.paused, 0.1);
+    // 1/s × 3600 s × 4 lifecycle ops + 5/s × 3600 s.
+    assert!((s.expected_ops() - 3600.0 * 9.0).abs() < 1.0);
+    // The defaults: every container running; not echoed.
+    let d = parse(MIXED).unwrap();
+    assert!(d.workload.initial.is_default());
+    let no_ops = MIXED.replace("ops_arrival = { kind = \"poisson\", rate = 5.0 }\n", "");
+    err(parse(&no_ops), &["key `workload.ops_arrival`", "required"]);
+    err(
+        parse(&format!(
+            "{MIXED}initial = {{ running = 0.7, stopped = 0.2 }}\n"
+        )),
+        &["key `workload.initial`", "summing to 1", "0.9"],
+    );
+    err(
+        parse(&format!("{MIXED}initial = {{ running = 1.5 }}\n")),
+        &["key `workload.initial.running`"],
+    );
+    err(
+        parse(&format!(
+            "{MIXED}initial = {{ running = -0.5, stopped = 1.5 }}\n"
+        )),
+        &["key `workload.initial.running`"],
+    );
+    err(
+        parse(&format!("{MIXED}initial = {{ deleted = 1.0 }}\n")),
+        &[
+            "workload.initial.deleted",
+            "created, running, stopped, paused",
+        ],
+    );
+    err(
+        parse(&MIXED.replace("mix = {", "mix = { create = 1.0,")),
+        &["key `workload.mix.create`", "lifecycle"],
+    );
+    err(
+        parse(&format!("{MIXED}lifecycle = []\n")),
+        &["key `workload.lifecycle`", "at least one op"],
+    );
+    err(
+        parse(&MIXED.replace(
+            "ops_arrival = { kind = \"poisson\", rate = 5.0 }",
+            "ops_arrival = { kind = \"poisson\" }",
+        )),
+        &["key `workload.ops_arrival.rate`", "required"],
+    );
+    // Keys of the mixed model on another model.
+    err(
+        parse("name = \"x\"\n[workload]\nops_arrival = { kind = \"poisson\", rate = 1.0 }\n"),
+        &["key `workload.ops_arrival`", "mixed model"],
+    );
+    err(
+        parse("name = \"x\"\n[workload]\ninitial = { running = 1.0 }\n"),
+        &["key `workload.initial`", "mixed model"],
+    );
+}
+
+#[test]
+fn the_mixed_models_ops_follow_each_containers_state() {
+    use crate::client::{ClientConfig, Schedule};
+    use conductor::op::Status;
+    let s = parse(&format!(
+        "name = \"x\"\nduration = \"10m\"\n{}initial = {{ running = 0.7, stopped = 0.2, paused = 0.1 }}\n",
+        MIXED.replacen("name = \"x\"\n", "", 1)
+    ))
+    .unwrap();
+    // The initial shares are met to within a container.
+    let counts = |st: Status| {
+        (0..50)
+            .filter(|&i| workload::initial_status(&s.workload.initial, i) == st)
+            .count()
+    };
+    for (st, want) in [
+        (Status::Running, 35),
+        (Status::Stopped, 10),
+        (Status::Paused, 5),
+    ] {
+        assert!(counts(st).abs_diff(want) <= 1, "{st:?}: {}", counts(st));
+    }
+    let cfg = ClientConfig::new(&s, 3);
+    let mut sch = Schedule::new(&cfg).unwrap();
+    let mut state: Vec<Status> = (0..50)
+        .map(|i| workload::initial_status(&s.workload.initial, i))
+        .collect();
+    let (mut ops, mut lifecycle, mut last_t) = (0, 0, 0);
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(t) = sch.next_due() {
+        assert!(t >= last_t, "time went back");
+        last_t = t;
+        let op = sch.issue().unwrap();
+        assert!(ids.insert(op.id), "id {} twice", op.id);
+        if op.container < 50 {
+            // Every op on a pre-created container is one Zun allows from the state the
+            // previous ops left it in, and does something.
+            let st = state[op.container as usize];
+            assert!(
+                workload::follows_state(op.kind, st),
+                "{} on a {st:?} container",
+                op.kind
+            );
+            state[op.container as usize] = op.kind.result_status().unwrap_or(st);
+            assert_eq!(op.id % 2, 0);
+            ops += 1;
+        } else {
+            assert_eq!(op.id % 2, 1);
+            lifecycle += 1;
+        }
+    }
+    // 5/s and 1/s × 4 steps over 600 s.
+    assert!((ops as f64 - 3000.0).abs() < 4.0 * 55.0, "{ops}");
+    assert!(
+        (lifecycle as f64 - 2400.0).abs() < 4.0 * 4.0 * 25.0,
+        "{lifecycle}"
+    );
+    // Same seed, same schedule.
+    let again: Vec<_> = {
+        let mut sch = Schedule::new(&cfg).unwrap();
+        std::iter::from_fn(|| sch.next_due().and_then(|_| sch.issue()))
+            .take(100)
+            .map(|o| (o.id, o.container, o.kind, o.intended_us))
+            .collect()
+    };
+    let first: Vec<_> = {
+        let mut sch = Schedule::new(&cfg).unwrap();
+        std::iter::from_fn(|| sch.next_due().and_then(|_| sch.issue()))
+            .take(100)
+            .map(|o| (o.id, o.container, o.kind, o.intended_us))
+            .collect()
+    };
+    assert_eq!(again, first);
+}
+
+#[test]
+fn check_warns_of_workloads_that_measure_refusals() {
+    // The false PASS of issue 12: creates, starts and stops on the `ops` model.
+    let s =
+        parse("name = \"x\"\n[workload]\nmix = { create = 40.0, start = 100.0, stop = 100.0 }\n")
+            .unwrap();
+    let w = guard::static_warnings(&s);
+    assert!(
+        w.iter()
+            .any(|m| m.contains("creates") && m.contains("mixed")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains("refuses on a running")),
+        "{w:?}"
+    );
+    // A mixed mix that strands paused containers.
+    let s = parse(&MIXED.replace(", pause = 0.5, unpause = 0.5", ", pause = 0.5")).unwrap();
+    let w = guard::static_warnings(&s);
+    assert!(w.iter().any(|m| m.contains("Paused")), "{w:?}");
+    // A sensible mixed workload: no warning.
+    let s = parse(MIXED).unwrap();
+    assert!(
+        guard::static_warnings(&s).is_empty(),
+        "{:?}",
+        guard::static_warnings(&s)
+    );
+    // A run mostly refused, and one with ops in flight at the end.
+    let o = guard::Outcome {
+        submitted: 100,
+        rejected: 44,
+        accepted: 56,
+        failed: 0,
+        lost: 1,
+    };
+    let w = guard::run_warnings(&parse("name = \"x\"").unwrap(), &o);
+    assert!(
+        w[0].starts_with("44% of the requests were refused") && w[0].contains("mixed"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("1 op in flight") && w[1].contains("`drain`"),
+        "{w:?}"
+    );
+    let o = guard::Outcome {
+        submitted: 100,
+        rejected: 5,
+        accepted: 95,
+        failed: 2,
+        lost: 0,
+    };
+    assert!(guard::run_warnings(&parse("name = \"x\"").unwrap(), &o).is_empty());
+}
+
+/// A histogram's distribution at `backend.default`.
+fn hist(h: &str) -> Result<Scenario, ScenarioError> {
+    parse(&format!(
+        "name = \"x\"\n[backend]\ndefault = {{ dist = \"empirical\", histogram = {h} }}\n"
+    ))
+}
+
+#[test]
+fn histograms_parse_and_refuse_bad_input() {
+    let s =
+        hist("{ cumulative = true, le = [0.5, \"1s\", \"+Inf\"], counts = [2, 4, 4] }").unwrap();
+    let Dist::Histogram { histogram: h } = &s.backend.default else {
+        panic!("{:?}", s.backend.default)
+    };
+    assert_eq!(
+        (h.le.clone(), h.counts.clone()),
+        (vec![0.5, 1.0], vec![2.0, 2.0, 0.0])
+    );
+    // Midpoints 0.25 and 0.75, equally weighted.
+    assert!((s.backend.default.mean().as_secs_f64() - 0.5).abs() < 1e-9);
+    let k = "key `backend.default.histogram";
+    err(
+        hist("{ le = [1], counts = [1] }"),
+        &[&format!("{k}.cumulative`"), "required"],
+    );
+    err(
+        hist("{ cumulative = false, le = [2, 1], counts = [1, 1] }"),
+        &[&format!("{k}.counts[1]`"), "increase strictly"],
+    );
+    err(
+        hist("{ cumulative = false, le = [1, 2], counts = [1, -1] }"),
+        &[&format!("{k}.counts[1]`"), "count >= 0"],
+    );
+    err(
+        hist("{ cumulative = true, le = [1, 2], counts = [5, 3] }"),
+        &[&format!("{k}.counts[1]`"), "must not decrease"],
+    );
+    err(
+        hist("{ cumulative = true, le = [], counts = [] }"),
+        &[&format!("{k}.counts[0]`"), "no buckets"],
+    );
+    err(
+        hist("{ cumulative = false, le = [1], counts = [0] }"),
+        &[&format!("{k}.counts[0]`"), "every count is zero"],
+    );
+    err(
+        hist("{ cumulative = false, le = [1, 2], counts = [1] }"),
+        &[&format!("{k}.counts`"), "one count per bound"],
+    );
+    err(
+        hist("{ cumulative = true, le = [1, \"+Inf\"], counts = [1, 3] }"),
+        &[&format!("{k}.counts[1]`"), "+Inf", "tail"],
+    );
+    err(
+        hist("{ cumulative = true, le = [1, \"+Inf\"], counts = [1, 3], tail = { kind = \"uniform\", max = \"500ms\" } }"),
+        &["above the last bound"],
+    );
+    err(
+        hist("{ cumulative = true, le = [1, \"+Inf\"], counts = [1, 3], tail = { kind = \"exp\", max = \"5s\" } }"),
+        &[&format!("{k}.tail.max`"), "not a key"],
+    );
+    err(
+        hist("{ cumulative = true, le = [1, \"+Inf\"], counts = [1, 3], tail = { kind = \"pareto\" } }"),
+        &[&format!("{k}.tail.kind`")],
+    );
+    err(
+        hist("{ cumulative = true, le = [\"fast\"], counts = [1] }"),
+        &[&format!("{k}.le[0]`")],
+    );
+    err(
+        hist("{ cumulative = true }"),
+        &[&format!("{k}`"), "`le` and `counts`"],
+    );
+    // The tail is honoured: the +Inf bucket's draws lie beyond the last bound.
+    let s = hist("{ cumulative = true, le = [1, \"+Inf\"], counts = [1, 2], tail = { kind = \"uniform\", max = \"3s\" } }").unwrap();
+    assert!((s.backend.default.mean().as_secs_f64() - (0.5 + 2.0) / 2.0).abs() < 1e-9);
+}
+
+#[test]
+fn histogram_files_are_read_with_line_numbers() {
+    let dir = std::env::temp_dir().join(format!("scenario-hist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("prom.txt"),
+        "# HELP create_seconds\nx_bucket{op=\"create\",le=\"0.5\"} 10\nx_bucket{op=\"create\",le=\"1\"} 30\nx_bucket{op=\"create\",le=\"+Inf\"} 30\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("plain.txt"), "0.5 10\n1, 20\n").unwrap();
+    std::fs::write(dir.join("unsorted.txt"), "# le count\n1 10\n\n0.5 20\n").unwrap();
+    std::fs::write(dir.join("decreasing.txt"), "0.5 10\n1 5\n").unwrap();
+    std::fs::write(dir.join("negative.txt"), "0.5 10\n1 -5\n").unwrap();
+    std::fs::write(dir.join("garbage.txt"), "0.5 10\n1 lots\n").unwrap();
+    std::fs::write(dir.join("empty.txt"), "# nothing\n").unwrap();
+    let toml_of = |file: &str, cum: bool| {
+        format!("name = \"x\"\n[backend]\ncreate = {{ dist = \"empirical\", histogram = {{ file = \"{file}\", cumulative = {cum} }} }}")
+    };
+    let load = |f: &str, cum: bool| parse_str(&toml_of(f, cum), F, &[], Some(&dir));
+    let a = load("prom.txt", true).unwrap();
+    let b = load("plain.txt", false).unwrap();
+    assert_eq!(
+        a.backend.dist(OpKind::Create),
+        b.backend.dist(OpKind::Create)
+    );
+    for (f, cum, line, what) in [
+        ("unsorted.txt", false, 4, "increase strictly"),
+        ("decreasing.txt", true, 2, "must not decrease"),
+        ("negative.txt", false, 2, "count >= 0"),
+        ("garbage.txt", false, 2, "expected a count"),
+    ] {
+        let e = load(f, cum).unwrap_err().to_string();
+        assert!(
+            e.starts_with(F)
+                && e.contains("key `backend.create.histogram.file`")
+                && e.contains(&format!("{f} line {line}"))
+                && e.contains(what),
+            "{e}"
+        );
+    }
+    let e = load("empty.txt", true).unwrap_err().to_string();
+    assert!(e.contains("empty.txt") && e.contains("no buckets"), "{e}");
+    let e = load("missing.txt", true).unwrap_err().to_string();
+    assert!(e.contains("cannot read the histogram file"), "{e}");
+}

@@ -3,8 +3,8 @@
 //! and independent of what the system does with the requests.
 
 use crate::rng::{stream, Purpose};
-use crate::{Arrival, Phase, Pick, Repeat, TraceData, Workload};
-use conductor::op::OpKind;
+use crate::{Arrival, Initial, Phase, Pick, Repeat, TraceData, Workload};
+use conductor::op::{OpKind, Status, Truth};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -37,9 +37,16 @@ struct Replay {
 impl Arrivals {
     /// Arrivals of `kind` over `[0, duration)` for `seed`.
     pub fn new(kind: &Arrival, seed: u64, duration: Duration) -> Self {
+        Self::on_stream(kind, seed, duration, 0)
+    }
+
+    /// Arrivals of `kind` over `[0, duration)` for `seed`, drawn from the arrivals stream
+    /// `index` (0: the workload's `arrival`; 1: the `mixed` model's `ops_arrival`, a second
+    /// process independent of the first).
+    pub fn on_stream(kind: &Arrival, seed: u64, duration: Duration, index: u64) -> Self {
         Arrivals {
             kind: kind.clone(),
-            rng: stream(seed, Purpose::Arrivals, 0),
+            rng: stream(seed, Purpose::Arrivals, index),
             t: 0.0,
             end: duration.as_secs_f64(),
             count: 0,
@@ -275,14 +282,158 @@ impl Requests {
 
     /// Draws the next request's container and op.
     pub fn draw(&mut self) -> (u64, OpKind) {
-        let c = match &self.zipf {
+        let c = self.pick();
+        (c, self.kinds[self.mix.sample(&mut self.mix_rng)])
+    }
+
+    /// Draws the next request's container.
+    fn pick(&mut self) -> u64 {
+        match &self.zipf {
             None => self.picks.gen_range(0..self.containers),
             Some(z) => (z.sample(&mut self.picks) as u64)
                 .saturating_sub(1)
                 .min(self.containers - 1),
-        };
-        (c, self.kinds[self.mix.sample(&mut self.mix_rng)])
+        }
     }
+}
+
+/// The state pre-created container `id` starts in under `initial`: a low-discrepancy sequence
+/// (the golden-ratio fractions of the ids), so that every run — simulated or real, any seed —
+/// gives the same container the same state, the shares are met to within one container, and
+/// each state is spread evenly over the ids (hence over the hosts and the Zipf ranks).
+pub fn initial_status(initial: &Initial, id: u64) -> Status {
+    const PHI_INV: f64 = 0.618_033_988_749_894_9;
+    let u = ((id as f64 + 0.5) * PHI_INV).fract();
+    let mut acc = 0.0;
+    let mut last = Status::Running;
+    for (status, share) in initial.shares() {
+        if share <= 0.0 {
+            continue;
+        }
+        acc += share;
+        last = status;
+        if u < acc {
+            return status;
+        }
+    }
+    // Rounding left the sum a hair under 1: the last state with a share.
+    last
+}
+
+/// What the host holds for a container whose record is in `status` (pre-created containers).
+pub fn truth_of(status: Status) -> Truth {
+    match status {
+        Status::Created => Truth::Created,
+        Status::Stopped => Truth::Stopped,
+        Status::Paused => Truth::Paused,
+        _ => Truth::Running,
+    }
+}
+
+/// Whether the `mixed` model sends `kind` to a container the client believes is in `status`:
+/// Zun's table allows it and it does something (a blocking op reads; an async op other than
+/// a reboot moves the container to another status — stopping a stopped container is allowed
+/// but a no-op, and no operator sends it on purpose).
+pub fn follows_state(kind: OpKind, status: Status) -> bool {
+    kind.allowed_from(status)
+        && (kind.is_blocking()
+            || kind == OpKind::Reboot
+            || kind.result_status().is_some_and(|s| s != status))
+}
+
+/// The `mixed` model's ops on pre-created containers: which container (as [`Requests`]) and
+/// which op, drawn from the mix among the ops that follow the container's state as the client
+/// last left it (the status its last op sent would leave; open loop, it never waits to know).
+pub struct StatefulRequests {
+    picks: Requests,
+    mix_rng: ChaCha8Rng,
+    mix: Vec<(OpKind, f64)>,
+    state: Vec<Status>,
+}
+
+impl StatefulRequests {
+    /// The `mixed` model's ops of `w` for `seed`; `None` if the mix has no positive weight.
+    pub fn new(w: &Workload, seed: u64) -> Option<Self> {
+        let picks = Requests::new(w, seed)?;
+        let n = picks.containers;
+        Some(StatefulRequests {
+            picks,
+            mix_rng: stream(seed, Purpose::Mix, 1),
+            mix: w.mix.clone(),
+            state: (0..n).map(|id| initial_status(&w.initial, id)).collect(),
+        })
+    }
+
+    /// Draws the next request's container and op, and moves the container to the state the op
+    /// would leave it in.
+    pub fn draw(&mut self) -> (u64, OpKind) {
+        let c = self.picks.pick();
+        let status = self.state[c as usize];
+        let u: f64 = self.mix_rng.gen();
+        let allowed = |k: OpKind| follows_state(k, status);
+        let total: f64 = self
+            .mix
+            .iter()
+            .filter(|(k, _)| allowed(*k))
+            .map(|(_, w)| w)
+            .sum();
+        // No op of the mix follows this state (`check` warns of such a mix): the op is drawn
+        // from the whole mix, and the API will refuse it as a real one would.
+        let everything = total <= 0.0;
+        let total = if everything {
+            self.mix.iter().map(|(_, w)| w).sum()
+        } else {
+            total
+        };
+        let mut x = u * total;
+        let mut kind = self.mix[self.mix.len() - 1].0;
+        for &(k, w) in &self.mix {
+            if !everything && !allowed(k) {
+                continue;
+            }
+            kind = k;
+            if x < w {
+                break;
+            }
+            x -= w;
+        }
+        if let Some(s) = kind.result_status() {
+            if kind.allowed_from(status) {
+                self.state[c as usize] = s;
+            }
+        }
+        (c, kind)
+    }
+}
+
+/// The statuses the `mixed` model's pre-created containers can reach (from the `initial`
+/// shares, by the ops of the mix that follow each state) at which no op of the mix follows
+/// the state: ops drawn there are refused. `check` warns of them.
+pub fn dead_ends(w: &Workload) -> Vec<Status> {
+    let mut seen: Vec<Status> = w
+        .initial
+        .shares()
+        .iter()
+        .filter(|(_, x)| *x > 0.0)
+        .map(|(s, _)| *s)
+        .collect();
+    let mut i = 0;
+    while i < seen.len() {
+        let s = seen[i];
+        for (k, _) in &w.mix {
+            if follows_state(*k, s) {
+                if let Some(next) = k.result_status() {
+                    if !seen.contains(&next) {
+                        seen.push(next);
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    seen.into_iter()
+        .filter(|s| !w.mix.iter().any(|(k, _)| follows_state(*k, *s)))
+        .collect()
 }
 
 #[cfg(test)]

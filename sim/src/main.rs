@@ -350,9 +350,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Check(s) => {
-            let line =
-                scenario::check(&s.scenario, &s.sets).map_err(|e| BadInput(e.to_string()))?;
+            let (line, warnings) = scenario::check_with_warnings(&s.scenario, &s.sets)
+                .map_err(|e| BadInput(e.to_string()))?;
             outln!("{line}");
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Explore(a) => explore(a),
@@ -745,6 +748,17 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     out!("{}", rep.summary());
     outln!("report     {}", path.display());
     outln!("           {}", html_path.display());
+    let o = &rep.ops;
+    let outcome = scenario::guard::Outcome {
+        submitted: o.submitted,
+        rejected: o.rejected,
+        accepted: o.accepted,
+        failed: o.failed,
+        lost: o.lost,
+    };
+    for w in scenario::guard::run_warnings(&scn, &outcome) {
+        eprintln!("warning: {w}");
+    }
     Ok(if rep.passed() {
         ExitCode::SUCCESS
     } else {

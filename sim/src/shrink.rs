@@ -485,6 +485,19 @@ fn workload_cuts(b: &Best) -> Vec<(String, Scenario)> {
                 }
             }
         }
+        Model::Mixed => {
+            if w.lifecycle.len() > 1 {
+                let mut s = b.scn.clone();
+                let op = s.workload.lifecycle.pop();
+                let op = op.map_or(String::new(), |o| o.to_string());
+                out.push((format!("the lifecycle without its last step ({op})"), s));
+            }
+            if w.containers > 1 {
+                let mut s = b.scn.clone();
+                s.workload.containers = w.containers / 2;
+                out.push(("half the containers".into(), s));
+            }
+        }
         Model::Ops if w.containers > 1 => {
             let mut s = b.scn.clone();
             s.workload.containers = w.containers / 2;

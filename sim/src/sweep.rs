@@ -699,31 +699,31 @@ fn row_of(
     )
 }
 
-/// The arrival keys a load factor scales, with their values at factor 1.
+/// The arrival keys a load factor scales, with their values at factor 1: the workload's
+/// arrival process and, on the `mixed` model, the ops' one too.
 fn rate_keys(scn: &Scenario) -> Vec<(String, f64)> {
-    let k = |s: &str, v: f64| (s.to_string(), v);
-    match &scn.workload.arrival {
-        Arrival::Poisson { rate } | Arrival::Constant { rate } => {
-            vec![k("workload.arrival.rate", *rate)]
-        }
+    let mut keys = arrival_rate_keys("workload.arrival", &scn.workload.arrival);
+    if let Some(ops) = &scn.workload.ops_arrival {
+        keys.extend(arrival_rate_keys("workload.ops_arrival", ops));
+    }
+    keys
+}
+
+/// The rate keys of one arrival process at `prefix`, with their values.
+fn arrival_rate_keys(prefix: &str, arrival: &Arrival) -> Vec<(String, f64)> {
+    let k = |s: &str, v: f64| (format!("{prefix}.{s}"), v);
+    match arrival {
+        Arrival::Poisson { rate } | Arrival::Constant { rate } => vec![k("rate", *rate)],
         Arrival::Bursty {
             rate, burst_rate, ..
-        } => vec![
-            k("workload.arrival.rate", *rate),
-            k("workload.arrival.burst_rate", *burst_rate),
-        ],
-        Arrival::Ramp { from, to } => {
-            vec![
-                k("workload.arrival.from", *from),
-                k("workload.arrival.to", *to),
-            ]
-        }
+        } => vec![k("rate", *rate), k("burst_rate", *burst_rate)],
+        Arrival::Ramp { from, to } => vec![k("from", *from), k("to", *to)],
         Arrival::Schedule { phases, .. } => phases
             .iter()
             .enumerate()
-            .map(|(i, p)| (format!("workload.arrival.phases[{i}].rate"), p.rate))
+            .map(|(i, p)| k(&format!("phases[{i}].rate"), p.rate))
             .collect(),
-        Arrival::Trace(t) => vec![k("workload.arrival.scale", t.scale)],
+        Arrival::Trace(t) => vec![k("scale", t.scale)],
     }
 }
 

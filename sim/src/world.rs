@@ -14,7 +14,7 @@ use conductor::host::{self, HostModel, HostState};
 use conductor::journal::MemFile;
 use conductor::mem::{MemNet, MemNetConfig};
 use conductor::net::{Listener, Net};
-use conductor::op::{Status, Truth};
+use conductor::op::Status;
 use conductor::recorder::{Recorder, SharedRecorder};
 use conductor::store::{self, StoreClock, StoreState};
 use madsim::runtime::{Handle, Runtime};
@@ -257,18 +257,24 @@ async fn world(
         .collect();
     // The `ops` model acts on pre-created containers; the `lifecycle` model creates its own
     // (`containers` is a key of the `ops` model).
-    if scn.workload.model == Model::Ops {
+    // The `mixed` model's pre-created containers start in its `initial` shares of states.
+    if matches!(scn.workload.model, Model::Ops | Model::Mixed) {
         let mut st = store_state.lock().unwrap_or_else(|e| e.into_inner());
         for id in 0..u64::from(scn.workload.containers) {
+            let status = match scn.workload.model {
+                Model::Mixed => scenario::workload::initial_status(&scn.workload.initial, id),
+                _ => Status::Running,
+            };
+            let truth = scenario::workload::truth_of(status);
             let h = st
-                .precreate_durably(id, Status::Running)
+                .precreate_durably(id, status)
                 .expect("an in-memory journal takes every write");
             host_states[h as usize]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .set_durably(id, Truth::Running)
+                .set_durably(id, truth)
                 .expect("an in-memory journal takes every write");
-            rec.precreated(id, h, Truth::Running);
+            rec.precreated(id, h, truth);
         }
     }
     let host_faults = Arc::new(HostFaults::new(c.hosts));

@@ -4,7 +4,7 @@
 use super::ClientConfig;
 use crate::host_model::sample;
 use crate::rng::{keyed_uniform, Purpose};
-use crate::workload::{Arrivals, Requests};
+use crate::workload::{Arrivals, Requests, StatefulRequests};
 use crate::{Dist, Model};
 use conductor::op::OpKind;
 use conductor::proto::OpSpec;
@@ -35,33 +35,171 @@ struct Due {
     /// Lifecycle: the container and its step; `ops`: unused (the op is drawn at issue).
     container: u64,
     step: usize,
-    /// What deals it to an instance: the arrival's index (`ops`), the container (lifecycle).
+    /// What deals it to an instance: the arrival's index (`ops`), the container's index among
+    /// the new ones (lifecycle).
     owner: u64,
+    /// Which part of the model it comes from.
+    part: Part,
+}
+
+/// The two kinds of request a model makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// An op on a pre-created container.
+    Ops,
+    /// A step of a new container's lifecycle.
+    Lifecycle,
+}
+
+/// The draws of ops on pre-created containers: the `ops` model's (the mix as it is) or the
+/// `mixed` model's (the mix among the ops the container's state allows).
+/// (Boxed as a whole where it is held, in [`OpsPart`]: the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Draws {
+    Plain(Requests),
+    Stateful(StatefulRequests),
+}
+
+impl Draws {
+    fn draw(&mut self) -> (u64, OpKind) {
+        match self {
+            Draws::Plain(r) => r.draw(),
+            Draws::Stateful(r) => r.draw(),
+        }
+    }
+}
+
+/// Ops on pre-created containers, one per arrival.
+struct OpsPart {
+    arrivals: Peekable<Arrivals>,
+    /// Boxed: its generators are most of the schedule's size.
+    requests: Box<Draws>,
+    /// Arrivals taken off the stream.
+    taken: u64,
+}
+
+/// New containers, each going through `steps`.
+struct LifecyclePart {
+    arrivals: Peekable<Arrivals>,
+    steps: Vec<OpKind>,
+    gap: Dist,
+    seed: u64,
+    /// Later steps: (intended µs, container index, step); the container breaks ties in time,
+    /// so the order — hence the request ids — is a function of the seed alone.
+    later: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    next_container: u64,
+    next_id: u64,
+    /// The first new container's id (after the `mixed` model's pre-created ones).
+    first_container: u64,
 }
 
 enum ModelSchedule {
     /// `ops`: each arrival is one op on a pre-created container.
-    Ops {
-        arrivals: Arrivals,
-        /// Boxed: its generators are most of the schedule's size.
-        requests: Box<Requests>,
-        /// The next request id: the arrival's index.
-        next_id: u64,
-        /// Arrivals taken off the stream.
-        taken: u64,
-    },
+    Ops(OpsPart),
     /// `lifecycle`: each arrival is a new container that goes through `steps`.
-    Lifecycle {
-        arrivals: Peekable<Arrivals>,
-        steps: Vec<OpKind>,
-        gap: Dist,
-        seed: u64,
-        /// Later steps: (intended µs, container, step); the container breaks ties in time, so
-        /// the order — hence the request ids — is a function of the seed alone.
-        later: BinaryHeap<Reverse<(u64, u64, usize)>>,
-        next_container: u64,
-        next_id: u64,
-    },
+    Lifecycle(Box<LifecyclePart>),
+    /// `mixed`: both, merged in time order (a tie goes to the lifecycle).
+    Mixed(OpsPart, Box<LifecyclePart>),
+}
+
+impl OpsPart {
+    fn peek(&mut self) -> Option<u64> {
+        self.arrivals.peek().copied()
+    }
+
+    fn take(&mut self) -> Option<Due> {
+        self.arrivals.next().map(|t| {
+            self.taken += 1;
+            Due {
+                t,
+                container: 0,
+                step: 0,
+                owner: self.taken - 1,
+                part: Part::Ops,
+            }
+        })
+    }
+
+    fn issue(&mut self, due: Due) -> OpSpec {
+        let (container, kind) = self.requests.draw();
+        OpSpec {
+            // The arrival's index, whichever instance sends it (with one instance, the count
+            // of requests issued): the op's service time is keyed by it.
+            id: due.owner,
+            container,
+            kind,
+            intended_us: due.t,
+        }
+    }
+}
+
+impl LifecyclePart {
+    fn new(w: &crate::Workload, arrivals: Arrivals, seed: u64, first_container: u64) -> Self {
+        LifecyclePart {
+            arrivals: arrivals.peekable(),
+            steps: w.lifecycle.clone(),
+            gap: w.gap.clone(),
+            seed,
+            later: BinaryHeap::new(),
+            next_container: 0,
+            next_id: 0,
+            first_container,
+        }
+    }
+
+    fn peek(&mut self) -> Option<u64> {
+        let a = self.arrivals.peek().copied();
+        let l = self.later.peek().map(|r| r.0 .0);
+        match (a, l) {
+            (Some(a), Some(l)) => Some(a.min(l)),
+            (a, l) => a.or(l),
+        }
+    }
+
+    fn take(&mut self) -> Option<Due> {
+        let arrival = self.arrivals.peek().copied();
+        let step = self.later.peek().map(|r| r.0);
+        let (t, container, step) = match (arrival, step) {
+            (None, None) => return None,
+            (Some(a), Some(st)) if st.0 < a => {
+                self.later.pop();
+                st
+            }
+            (Some(a), _) => {
+                self.arrivals.next();
+                self.next_container += 1;
+                (a, self.next_container - 1, 0)
+            }
+            (None, Some(st)) => {
+                self.later.pop();
+                st
+            }
+        };
+        Some(Due {
+            t,
+            container,
+            step,
+            owner: container,
+            part: Part::Lifecycle,
+        })
+    }
+
+    fn issue(&mut self, due: Due) -> OpSpec {
+        let Due {
+            t, container, step, ..
+        } = due;
+        if step + 1 < self.steps.len() {
+            let at = t.saturating_add(gap_us(&self.gap, self.seed, container, step + 1));
+            self.later.push(Reverse((at, container, step + 1)));
+        }
+        self.next_id += 1;
+        OpSpec {
+            id: self.next_id - 1,
+            container: self.first_container + container,
+            kind: self.steps[step],
+            intended_us: t,
+        }
+    }
 }
 
 impl Schedule {
@@ -71,25 +209,28 @@ impl Schedule {
         let w = &cfg.workload;
         let arrivals = Arrivals::new(&w.arrival, cfg.seed, cfg.duration);
         let model = match w.model {
-            Model::Ops => ModelSchedule::Ops {
-                requests: Box::new(Requests::new(w, cfg.seed)?),
-                arrivals,
-                next_id: 0,
+            Model::Ops => ModelSchedule::Ops(OpsPart {
+                requests: Box::new(Draws::Plain(Requests::new(w, cfg.seed)?)),
+                arrivals: arrivals.peekable(),
                 taken: 0,
-            },
+            }),
             Model::Lifecycle => {
                 if w.lifecycle.is_empty() {
                     return None;
                 }
-                ModelSchedule::Lifecycle {
-                    arrivals: arrivals.peekable(),
-                    steps: w.lifecycle.clone(),
-                    gap: w.gap.clone(),
-                    seed: cfg.seed,
-                    later: BinaryHeap::new(),
-                    next_container: 0,
-                    next_id: 0,
-                }
+                ModelSchedule::Lifecycle(Box::new(LifecyclePart::new(w, arrivals, cfg.seed, 0)))
+            }
+            Model::Mixed => {
+                let ops_arrival = w.ops_arrival.as_ref()?;
+                let ops = OpsPart {
+                    requests: Box::new(Draws::Stateful(StatefulRequests::new(w, cfg.seed)?)),
+                    arrivals: Arrivals::on_stream(ops_arrival, cfg.seed, cfg.duration, 1)
+                        .peekable(),
+                    taken: 0,
+                };
+                let life =
+                    LifecyclePart::new(w, arrivals, cfg.seed, u64::from(w.containers.max(1)));
+                ModelSchedule::Mixed(ops, Box::new(life))
             }
         };
         Some(Schedule {
@@ -121,8 +262,14 @@ impl Schedule {
     pub fn issue(&mut self) -> Option<OpSpec> {
         let due = self.due.take()?;
         let mut op = self.model.issue(due);
-        if matches!(self.model, ModelSchedule::Lifecycle { .. }) {
-            op.id = op.id * self.instances + self.instance;
+        let dealt = |id: u64| id * self.instances + self.instance;
+        match (&self.model, due.part) {
+            (ModelSchedule::Lifecycle(_), _) => op.id = dealt(op.id),
+            // The mixed model's ids: even for ops on pre-created containers, odd for the new
+            // containers' steps, so that the two parts never share one.
+            (ModelSchedule::Mixed(..), Part::Ops) => op.id *= 2,
+            (ModelSchedule::Mixed(..), Part::Lifecycle) => op.id = 2 * dealt(op.id) + 1,
+            (ModelSchedule::Ops(_), _) => {}
         }
         Some(op)
     }
@@ -130,8 +277,8 @@ impl Schedule {
     /// Requests scheduled and not issued: a lifecycle's later steps, and the due one.
     pub fn pending(&self) -> u64 {
         let later = match &self.model {
-            ModelSchedule::Ops { .. } => 0,
-            ModelSchedule::Lifecycle { later, .. } => later.len() as u64,
+            ModelSchedule::Ops(_) => 0,
+            ModelSchedule::Lifecycle(l) | ModelSchedule::Mixed(_, l) => l.later.len() as u64,
         };
         later + u64::from(self.due.is_some())
     }
@@ -141,100 +288,32 @@ impl ModelSchedule {
     /// Takes the next request off the streams (arrivals, or a lifecycle's later steps).
     fn take_next(&mut self) -> Option<Due> {
         match self {
-            ModelSchedule::Ops {
-                arrivals, taken, ..
-            } => arrivals.next().map(|t| {
-                *taken += 1;
-                Due {
-                    t,
-                    container: 0,
-                    step: 0,
-                    owner: *taken - 1,
-                }
-            }),
-            ModelSchedule::Lifecycle {
-                arrivals,
-                later,
-                next_container,
-                ..
-            } => {
-                let arrival = arrivals.peek().copied();
-                let step = later.peek().map(|r| r.0);
-                let (t, container, step) = match (arrival, step) {
-                    (None, None) => return None,
-                    (Some(a), Some(st)) if st.0 < a => {
-                        later.pop();
-                        st
-                    }
-                    (Some(a), _) => {
-                        arrivals.next();
-                        *next_container += 1;
-                        (a, *next_container - 1, 0)
-                    }
-                    (None, Some(st)) => {
-                        later.pop();
-                        st
-                    }
-                };
-                Some(Due {
-                    t,
-                    container,
-                    step,
-                    owner: container,
-                })
-            }
+            ModelSchedule::Ops(o) => o.take(),
+            ModelSchedule::Lifecycle(l) => l.take(),
+            ModelSchedule::Mixed(o, l) => match (o.peek(), l.peek()) {
+                (None, None) => None,
+                (Some(a), Some(b)) if a < b => o.take(),
+                (Some(_), None) => o.take(),
+                _ => l.take(),
+            },
         }
     }
 
-    /// Passes over `due`, another instance's request: an `ops` arrival's pick and mix are drawn
-    /// (and dropped); a lifecycle's container is another instance's altogether (its later
-    /// steps are never scheduled here).
-    fn skip(&mut self, _due: Due) {
-        if let ModelSchedule::Ops { requests, .. } = self {
-            requests.draw();
+    /// Passes over `due`, another instance's request: an op's pick and mix are drawn (and
+    /// dropped); a lifecycle's container is another instance's altogether (its later steps
+    /// are never scheduled here).
+    fn skip(&mut self, due: Due) {
+        if let (ModelSchedule::Ops(o) | ModelSchedule::Mixed(o, _), Part::Ops) = (self, due.part) {
+            o.requests.draw();
         }
     }
 
     /// The op of `due`, under the next request id.
     fn issue(&mut self, due: Due) -> OpSpec {
-        match self {
-            ModelSchedule::Ops {
-                requests, next_id, ..
-            } => {
-                let (container, kind) = requests.draw();
-                *next_id += 1;
-                OpSpec {
-                    // The arrival's index, whichever instance sends it (with one instance,
-                    // the count of requests issued): the op's service time is keyed by it.
-                    id: due.owner,
-                    container,
-                    kind,
-                    intended_us: due.t,
-                }
-            }
-            ModelSchedule::Lifecycle {
-                steps,
-                gap,
-                seed,
-                later,
-                next_id,
-                ..
-            } => {
-                let Due {
-                    t, container, step, ..
-                } = due;
-                if step + 1 < steps.len() {
-                    let at = t.saturating_add(gap_us(gap, *seed, container, step + 1));
-                    later.push(Reverse((at, container, step + 1)));
-                }
-                *next_id += 1;
-                OpSpec {
-                    id: *next_id - 1,
-                    container,
-                    kind: steps[step],
-                    intended_us: t,
-                }
-            }
+        match (self, due.part) {
+            (ModelSchedule::Ops(o) | ModelSchedule::Mixed(o, _), Part::Ops) => o.issue(due),
+            (ModelSchedule::Lifecycle(l) | ModelSchedule::Mixed(_, l), _) => l.issue(due),
+            (ModelSchedule::Ops(o), Part::Lifecycle) => o.issue(due),
         }
     }
 }
