@@ -1252,6 +1252,10 @@ pub fn sweep_page(
         ]
         .map(String::from),
     );
+    let recovery = sweep.rows.iter().any(|r| r.recovery_s.is_some());
+    if recovery {
+        head.extend(["recovery", "metastable"].map(String::from));
+    }
     let rows: Vec<Vec<String>> = sweep
         .rows
         .iter()
@@ -1285,6 +1289,19 @@ pub fn sweep_page(
             } else {
                 r.slo.failed.join(", ")
             });
+            if recovery {
+                match &r.recovery_s {
+                    Some(x) => {
+                        cells.push(x.text());
+                        cells.push(crate::recovery::metastable_text(
+                            r.metastable,
+                            r.stuck_seeds,
+                            sweep.seeds,
+                        ));
+                    }
+                    None => cells.extend(["-", "-"].map(String::from)),
+                }
+            }
             cells
         })
         .collect();

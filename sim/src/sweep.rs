@@ -671,10 +671,17 @@ fn row_of(
         .duration
         .saturating_sub(row.scn.warmup)
         .as_secs_f64();
+    let judgements: Vec<_> = seeds
+        .iter()
+        .map(|m| {
+            crate::compare::judge(&row.scn, &m.timeline, &crate::compare::trigger(&row.scn, m))
+        })
+        .collect();
     build_row(
         params,
         &rep,
         seeds,
+        &judgements,
         slo,
         Size {
             conductors: row.scn.cluster.conductors,
