@@ -403,7 +403,22 @@ impl Sweep {
             .iter()
             .map(|k| k.rsplit('.').next().unwrap_or(k))
             .collect();
-        let widths: Vec<usize> = short.iter().map(|s| s.len().max(6)).collect();
+        // As wide as the key's short name and its widest value (a policy name is wider than
+        // "policy").
+        let widths: Vec<usize> = short
+            .iter()
+            .zip(&keys)
+            .map(|(s, k)| {
+                self.rows
+                    .iter()
+                    .map(|r| {
+                        r.params
+                            .get(*k)
+                            .map_or(0, |v| value_text(v).chars().count())
+                    })
+                    .fold(s.len().max(6), usize::max)
+            })
+            .collect();
         let mut head = String::new();
         for (s, w) in short.iter().zip(&widths) {
             let _ = write!(head, "{s:>w$}  ");
