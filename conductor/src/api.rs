@@ -247,9 +247,14 @@ impl Shared {
         match claim {
             Claim::Fresh => self.fresh(op, client),
             Claim::Replay(answer) => {
+                self.rec.record(Event::Deduplicated { op, refused: None });
                 client.send(Msg::Answer { id: op.id, answer });
             }
             Claim::Refused(why) => {
+                self.rec.record(Event::Deduplicated {
+                    op,
+                    refused: Some(why),
+                });
                 client.send(Msg::Answer {
                     id: op.id,
                     answer: Answer::Refused(why),
@@ -315,8 +320,12 @@ impl Shared {
                 return None;
             }
             // The store holds an open op under this id (another API took the key, or this one
-            // before its restart): refused as this API would, without a trace in the history.
+            // before its restart): refused as this API would (recorded as deduplicated, not as a refusal).
             Ok(StoreResp::KeyReused(why)) => {
+                self.rec.record(Event::Deduplicated {
+                    op,
+                    refused: Some(why),
+                });
                 self.refuse(op, client, Answer::Refused(why));
                 return None;
             }

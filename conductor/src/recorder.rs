@@ -2,6 +2,7 @@
 //! the history in memory; for real, [`JsonLines`] writes one JSON object per event (which the
 //! checker reads back: events deserialise).
 
+use crate::idempotency::KeyReuse;
 use crate::op::{HostError, Status, Truth};
 use crate::proto::OpSpec;
 use crate::rpc::lock;
@@ -26,6 +27,16 @@ pub enum Event {
     Rejected {
         /// The op.
         op: OpSpec,
+    },
+    /// The API answered a request by its key (its op id, [`crate::idempotency`]) without
+    /// running anything: the stored answer of the op first sent under that id (`refused:
+    /// None`), or a refusal (the op still in flight, or the id naming another op). Only a
+    /// client that re-sends an id (`client.retry_same_op`) causes it.
+    Deduplicated {
+        /// The request as sent.
+        op: OpSpec,
+        /// Why it was refused, `None` when the stored answer was given again.
+        refused: Option<KeyReuse>,
     },
     /// An op tried to take a pool worker.
     PoolArrival {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::histo::Histo;
 use crate::human;
-use crate::recovery::Judgement;
+use crate::recovery::{self, Judgement};
 use crate::round;
 use crate::stats::{mean_ci95, wilson_ci95};
 use crate::sweep::{csv_field, value_text};
@@ -87,16 +87,7 @@ pub struct RowLatency {
     pub p999: f64,
 }
 
-/// `recovery_s` of a row.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RowRecovery {
-    /// Median recovery time of the seeds that recovered, s (`null`: none did, or no trigger).
-    pub median: Option<f64>,
-    /// The longest recovery time of the seeds that recovered, s.
-    pub max: Option<f64>,
-    /// Seeds in which a trigger came and the run did not recover within its load phase.
-    pub unrecovered_seeds: u64,
-}
+pub use crate::recovery::RowRecovery;
 
 /// One row of `compare.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,19 +158,6 @@ pub struct Compare {
     pub keys: Vec<String>,
 }
 
-fn median(xs: &mut [f64]) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    Some(if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    })
-}
-
 fn per_s(n: u64, load_s: f64) -> f64 {
     if load_s > 0.0 {
         n as f64 / load_s
@@ -199,20 +177,7 @@ fn row_of(r: &RowInput) -> CompareRow {
     let amp: Vec<f64> = r.seeds.iter().map(amplification).collect();
     let offered: u64 = r.seeds.iter().map(|s| s.offered).sum();
     let good: u64 = r.seeds.iter().map(|s| s.good).sum();
-    let mut rec: Vec<f64> = r
-        .seeds
-        .iter()
-        .filter_map(|s| s.judgement.recovery_s)
-        .collect();
-    let unrecovered = r.seeds.iter().filter(|s| s.judgement.unrecovered()).count() as u64;
-    let judged: Option<Vec<bool>> = r.seeds.iter().map(|s| s.judgement.metastable).collect();
-    let stuck = r
-        .seeds
-        .iter()
-        .filter(|s| s.judgement.metastable == Some(true))
-        .count() as u64;
-    let max = rec.iter().copied().reduce(f64::max);
-    let sec = |x: f64| round::decimals(x, 3);
+    let judgements: Vec<&Judgement> = r.seeds.iter().map(|s| &s.judgement).collect();
     CompareRow {
         params: r.params.clone(),
         offered: round::significant(
@@ -238,13 +203,9 @@ fn row_of(r: &RowInput) -> CompareRow {
             p99: round::ms(r.latency.quantile_ms(0.99)),
             p999: round::ms(r.latency.quantile_ms(0.999)),
         },
-        recovery_s: RowRecovery {
-            median: median(&mut rec).map(sec),
-            max: max.map(sec),
-            unrecovered_seeds: unrecovered,
-        },
-        metastable: judged.map(|j| 2 * j.iter().filter(|&&b| b).count() > j.len()),
-        stuck_seeds: stuck,
+        recovery_s: RowRecovery::of(&judgements),
+        metastable: recovery::row_metastable(&judgements),
+        stuck_seeds: recovery::stuck_seeds(&judgements),
         slo_failed: r.slo_failed.clone(),
     }
 }
@@ -409,21 +370,8 @@ impl Compare {
             for (c, w) in cells[i].iter().zip(&widths) {
                 let _ = write!(line, "{}  ", pad(c, *w));
             }
-            let rec = match (r.recovery_s.median, r.recovery_s.unrecovered_seeds) {
-                (Some(m), 0) => human::secs(m),
-                (Some(m), u) => format!("{} ({u} no)", human::secs(m)),
-                (None, 0) => "-".into(),
-                (None, _) => "never".into(),
-            };
-            let meta = match r.metastable {
-                Some(b) => format!(
-                    "{} {}/{}",
-                    if b { "yes" } else { "no" },
-                    r.stuck_seeds,
-                    self.seeds
-                ),
-                None => "not judged".into(),
-            };
+            let rec = r.recovery_s.text();
+            let meta = recovery::metastable_text(r.metastable, r.stuck_seeds, self.seeds);
             let slo = if r.slo_failed.is_empty() {
                 "ok".into()
             } else {

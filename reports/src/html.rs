@@ -1546,6 +1546,10 @@ pub fn sweep_page(
         ]
         .map(String::from),
     );
+    let recovery = sweep.rows.iter().any(|r| r.recovery_s.is_some());
+    if recovery {
+        head.extend(["recovery", "metastable"].map(String::from));
+    }
     let rows: Vec<Vec<String>> = sweep
         .rows
         .iter()
@@ -1579,6 +1583,19 @@ pub fn sweep_page(
             } else {
                 r.slo.failed.join(", ")
             });
+            if recovery {
+                match &r.recovery_s {
+                    Some(x) => {
+                        cells.push(x.text());
+                        cells.push(crate::recovery::metastable_text(
+                            r.metastable,
+                            r.stuck_seeds,
+                            sweep.seeds,
+                        ));
+                    }
+                    None => cells.extend(["-", "-"].map(String::from)),
+                }
+            }
             cells
         })
         .collect();
@@ -2075,6 +2092,9 @@ mod tests {
                 checks: vec![],
             },
             per_seed_exhaustion_ratio: vec![],
+            recovery_s: None,
+            metastable: None,
+            stuck_seeds: 0,
         };
         Sweep {
             rows: (0..rows).map(row).collect(),

@@ -240,6 +240,78 @@ pub fn judge_timeline(
     judge(&series, trigger, warmup_s, load_end_s)
 }
 
+/// `recovery_s` of a row of seeds (compare's and sweep's).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RowRecovery {
+    /// Median recovery time of the seeds that recovered, s (`null`: none did, or no trigger).
+    pub median: Option<f64>,
+    /// The longest recovery time of the seeds that recovered, s.
+    pub max: Option<f64>,
+    /// Seeds in which a trigger came and the run did not recover within its load phase.
+    pub unrecovered_seeds: u64,
+}
+
+impl RowRecovery {
+    /// Over the seeds' judgements: the recovery times of the seeds that recovered (to the ms)
+    /// and the count of those that did not.
+    pub fn of(seeds: &[&Judgement]) -> Self {
+        let mut rec: Vec<f64> = seeds.iter().filter_map(|j| j.recovery_s).collect();
+        let sec = |x: f64| crate::round::decimals(x, 3);
+        let max = rec.iter().copied().reduce(f64::max).map(sec);
+        RowRecovery {
+            median: median(&mut rec).map(sec),
+            max,
+            unrecovered_seeds: seeds.iter().filter(|j| j.unrecovered()).count() as u64,
+        }
+    }
+}
+
+impl RowRecovery {
+    /// For a table: the median (with the count of seeds that never recovered), `never`, or `-`
+    /// (no trigger).
+    pub fn text(&self) -> String {
+        match (self.median, self.unrecovered_seeds) {
+            (Some(m), 0) => crate::human::secs(m),
+            (Some(m), u) => format!("{} ({u} no)", crate::human::secs(m)),
+            (None, 0) => "-".into(),
+            (None, _) => "never".into(),
+        }
+    }
+}
+
+/// A row's `metastable` for a table: `yes 3/5` (stuck seeds of all), `no 0/5`, `not judged`.
+pub fn metastable_text(metastable: Option<bool>, stuck: u64, seeds: u64) -> String {
+    match metastable {
+        Some(b) => format!("{} {stuck}/{seeds}", if b { "yes" } else { "no" }),
+        None => "not judged".into(),
+    }
+}
+
+fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    Some(if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    })
+}
+
+/// A row's `metastable`: `true` when most of its seeds are stuck; `None` when some seed was
+/// not judged.
+pub fn row_metastable(seeds: &[&Judgement]) -> Option<bool> {
+    let judged: Option<Vec<bool>> = seeds.iter().map(|j| j.metastable).collect();
+    judged.map(|j| 2 * j.iter().filter(|&&b| b).count() > j.len())
+}
+
+/// The seeds judged stuck (metastable).
+pub fn stuck_seeds(seeds: &[&Judgement]) -> u64 {
+    seeds.iter().filter(|j| j.metastable == Some(true)).count() as u64
+}
+
 /// `attempts / requests` (1 without requests).
 pub fn amplification(attempts: u64, requests: u64) -> f64 {
     if requests == 0 {

@@ -117,6 +117,10 @@ pub struct SeedMetrics {
     /// End-to-end latency of the goodput, from the request's intended time to its success, µs.
     #[serde(default)]
     pub end_to_end: Histo,
+    /// Requests the API answered by their key without running anything (a retry under the
+    /// same op id, `client.retry_same_op`): the stored answer, or a refusal.
+    #[serde(default)]
+    pub deduplicated: u64,
 }
 
 impl SeedMetrics {
@@ -180,6 +184,7 @@ impl SeedMetrics {
             client_gave_up: 0,
             attempt: Histo::new(),
             end_to_end: Histo::new(),
+            deduplicated: 0,
         }
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::histo::Histo;
 use crate::human;
+use crate::recovery::{self, Judgement, RowRecovery};
 use crate::report::{Report, SloSpec};
 use crate::round;
 use crate::seed::SeedMetrics;
@@ -133,6 +134,14 @@ pub struct SweepRow {
     pub accept_p99_ms: f64,
     /// Added: `conductors × rpc_workers`: breaks ties of equal `cost`.
     pub rpc_slots: u64,
+    /// Recovery after the trigger (docs/retry-research.md) over the seeds; `null` when no
+    /// seed had a trigger.
+    pub recovery_s: Option<RowRecovery>,
+    /// Whether most seeds stayed stuck after the trigger; `null` without a trigger, or when a
+    /// seed was not judged.
+    pub metastable: Option<bool>,
+    /// Seeds judged stuck (metastable).
+    pub stuck_seeds: u64,
 }
 
 /// The headroom of the recommended size: how far the arrival rate can grow before it stops
@@ -344,16 +353,20 @@ pub struct Size {
     pub rpc_workers: u32,
 }
 
-/// Builds one row from its pooled report (see `sim::run::report`) and its seeds, in seed order.
-/// `load_s` is the measured load phase (duration − warm-up), simulated seconds.
+/// Builds one row from its pooled report (see `sim::run::report`) and its seeds, in seed order,
+/// with each seed's recovery judgement. `load_s` is the measured load phase (duration −
+/// warm-up), simulated seconds.
 pub fn build_row(
     params: BTreeMap<String, serde_json::Value>,
     report: &Report,
     seeds: &[SeedMetrics],
+    judgements: &[Judgement],
     slo: &SloSpec,
     size: Size,
     load_s: f64,
 ) -> SweepRow {
+    let judged: Vec<&Judgement> = judgements.iter().collect();
+    let triggered = judged.iter().any(|j| !j.trigger.is_empty());
     let ci = ratio_ci(report, seeds);
     let p99_ms = report.latency_ms.complete.p99;
     // The report's Erlang B is at the *measured* arrival rate at the pool
@@ -404,6 +417,13 @@ pub fn build_row(
         per_seed_exhaustion_ratio: report.per_seed.iter().map(|s| s.exhaustion_ratio).collect(),
         accept_p99_ms: report.latency_ms.accept.p99,
         rpc_slots: u64::from(size.conductors) * u64::from(size.rpc_workers),
+        recovery_s: triggered.then(|| RowRecovery::of(&judged)),
+        metastable: if triggered {
+            recovery::row_metastable(&judged)
+        } else {
+            None
+        },
+        stuck_seeds: recovery::stuck_seeds(&judged),
     }
 }
 
@@ -488,7 +508,8 @@ impl Sweep {
         out.push_str(
             "exhaustion_ratio_mean,ci95_lo,ci95_hi,p50_ms,p99_ms,throughput_per_s,\
              mean_hold_ms,conductors,pool_workers,cost,erlang_b,erlang_b_flagged,slo_pass,\
-             recommended,accept_p99_ms,rpc_slots,slo_failed",
+             recommended,recovery_median_s,recovery_max_s,unrecovered_seeds,stuck_seeds,\
+             metastable,accept_p99_ms,rpc_slots,slo_failed",
         );
         // One column per objective: the figure it was judged on.
         for o in &self.slo.objectives {
@@ -504,9 +525,11 @@ impl Sweep {
                 Some(e) => (e.blocking.to_string(), e.flagged.to_string()),
                 None => (String::new(), String::new()),
             };
+            let opt = |x: Option<f64>| x.map_or_else(String::new, |v| v.to_string());
+            let rec = r.recovery_s.as_ref();
             let _ = write!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.exhaustion_ratio.mean,
                 r.exhaustion_ratio.ci95[0],
                 r.exhaustion_ratio.ci95[1],
@@ -521,6 +544,15 @@ impl Sweep {
                 flag,
                 r.slo.pass,
                 self.recommended_row == Some(i),
+                opt(rec.and_then(|x| x.median)),
+                opt(rec.and_then(|x| x.max)),
+                rec.map_or_else(String::new, |x| x.unrecovered_seeds.to_string()),
+                if rec.is_some() {
+                    r.stuck_seeds.to_string()
+                } else {
+                    String::new()
+                },
+                r.metastable.map_or_else(String::new, |b| b.to_string()),
             );
             let _ = write!(
                 out,
@@ -562,7 +594,22 @@ impl Sweep {
             .iter()
             .map(|k| k.rsplit('.').next().unwrap_or(k))
             .collect();
-        let widths: Vec<usize> = short.iter().map(|s| s.len().max(6)).collect();
+        // As wide as the key's short name and its widest value (a policy name is wider than
+        // "policy").
+        let widths: Vec<usize> = short
+            .iter()
+            .zip(&keys)
+            .map(|(s, k)| {
+                self.rows
+                    .iter()
+                    .map(|r| {
+                        r.params
+                            .get(*k)
+                            .map_or(0, |v| value_text(v).chars().count())
+                    })
+                    .fold(s.len().max(6), usize::max)
+            })
+            .collect();
         let mut head = String::new();
         for (s, w) in short.iter().zip(&widths) {
             let _ = write!(head, "{s:>w$}  ");
@@ -572,6 +619,28 @@ impl Sweep {
             "{:<28}  {:>8}  {:>9}  {:>9}  {:>10}  {:>10}  slo",
             "exhaustion [95% CI]", "erlang_b", "p50", "p99", "accept p99", "done/s"
         );
+        // Recovery and metastability, appended when some row had a trigger: the slo cells
+        // padded to one width, so that the new columns line up.
+        let slo_cells: Vec<String> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.slo_cell(i, r))
+            .collect();
+        let recovery = self.rows.iter().any(|r| r.recovery_s.is_some());
+        let slo_w = slo_cells
+            .iter()
+            .map(|c| c.chars().count())
+            .fold(3, usize::max);
+        if recovery {
+            let _ = write!(
+                head,
+                "{:w$}  {:>9}  metastable",
+                "",
+                "recovery",
+                w = slo_w.saturating_sub(3)
+            );
+        }
         let _ = writeln!(out, "{}", head.trim_end());
         for (i, r) in self.rows.iter().enumerate() {
             let mut line = String::new();
@@ -590,26 +659,26 @@ impl Sweep {
                 Some(e) => human::ratio(e.blocking),
                 None => "-".to_string(),
             };
-            let slo = if r.slo.pass {
-                "ok".to_string()
-            } else if r.slo.failed.is_empty() {
-                "-".to_string()
-            } else {
-                format!("fail ({})", r.slo.failed.join(", "))
-            };
-            let mark = if self.recommended_row == Some(i) {
-                "  <- recommended"
-            } else {
-                ""
-            };
+            let slo = &slo_cells[i];
             let _ = write!(
                 line,
-                "{ci:<28}  {eb:>8}  {:>9}  {:>9}  {:>10}  {:>10}  {slo}{mark}",
+                "{ci:<28}  {eb:>8}  {:>9}  {:>9}  {:>10}  {:>10}  {slo}",
                 human::ms(r.p50_ms),
                 human::ms(r.p99_ms),
                 human::ms(r.accept_p99_ms),
                 format!("{:.2}", r.throughput_per_s),
             );
+            if recovery {
+                let (rec, meta) = match &r.recovery_s {
+                    Some(x) => (
+                        x.text(),
+                        recovery::metastable_text(r.metastable, r.stuck_seeds, self.seeds),
+                    ),
+                    None => ("-".to_string(), "-".to_string()),
+                };
+                let pad = slo_w - slo.chars().count();
+                let _ = write!(line, "{:pad$}  {rec:>9}  {meta}", "");
+            }
             let _ = writeln!(out, "{}", line.trim_end());
         }
         if self
@@ -657,6 +726,26 @@ impl Sweep {
             );
         }
         out
+    }
+}
+
+impl Sweep {
+    /// Row `i`'s slo cell in the table: `ok`, `-` (nothing judged) or `fail (…)`, with the
+    /// recommendation's mark.
+    fn slo_cell(&self, i: usize, r: &SweepRow) -> String {
+        let slo = if r.slo.pass {
+            "ok".to_string()
+        } else if r.slo.failed.is_empty() {
+            "-".to_string()
+        } else {
+            format!("fail ({})", r.slo.failed.join(", "))
+        };
+        let mark = if self.recommended_row == Some(i) {
+            "  <- recommended"
+        } else {
+            ""
+        };
+        format!("{slo}{mark}")
     }
 }
 
@@ -734,6 +823,9 @@ mod tests {
             per_seed_exhaustion_ratio: vec![],
             accept_p99_ms: accept,
             rpc_slots: 8,
+            recovery_s: None,
+            metastable: None,
+            stuck_seeds: 0,
         }
     }
 
@@ -840,6 +932,65 @@ mod tests {
         let (best, note) = recommend(&rows, &none, &GRID);
         assert_eq!(best, None);
         assert!(note.contains("no [slo]"), "{note}");
+    }
+
+    fn sweep(rows: Vec<SweepRow>) -> Sweep {
+        Sweep {
+            rows,
+            recommendation: None,
+            scenario: "s".into(),
+            seed: 1,
+            seeds: 2,
+            grid: vec![GridAxis {
+                key: "cluster.pool_workers".into(),
+                values: vec![],
+            }],
+            slo: SloLimits {
+                exhaustion_ratio_max: None,
+                p99_max_ms: None,
+                objectives: vec![],
+            },
+            recommended_row: None,
+            recommendation_note: "n".into(),
+            headroom: None,
+            load_factor: None,
+        }
+    }
+
+    #[test]
+    fn recovery_columns_are_appended_and_empty_without_a_trigger() {
+        let none = SloSpec::default();
+        let calm = sweep(vec![row(1, 0.5, 1.0, &none)]);
+        let j = calm.to_json();
+        assert!(j.contains("\"recovery_s\": null") && j.contains("\"metastable\": null"));
+        assert!(!calm.table().contains("recovery"), "{}", calm.table());
+        let csv = calm.to_csv();
+        let (head, line) = csv.split_once('\n').unwrap();
+        assert!(head.ends_with(
+            "slo_pass,recommended,recovery_median_s,recovery_max_s,unrecovered_seeds,\
+             stuck_seeds,metastable"
+        ));
+        assert!(line.trim_end().ends_with(",false,false,,,,,"), "{line}");
+
+        let mut stuck = row(2, 0.5, 1.0, &none);
+        stuck.recovery_s = Some(RowRecovery {
+            median: Some(12.5),
+            max: Some(20.0),
+            unrecovered_seeds: 1,
+        });
+        stuck.metastable = Some(false);
+        stuck.stuck_seeds = 1;
+        let s = sweep(vec![row(1, 0.5, 1.0, &none), stuck]);
+        let t = s.table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].ends_with("slo   recovery  metastable"), "{t}");
+        assert!(lines[2].ends_with("  -  -"), "{t}");
+        assert!(lines[3].ends_with("  12.5 s (1 no)  no 1/2"), "{t}");
+        let csv = s.to_csv();
+        assert!(
+            csv.lines().nth(2).unwrap().ends_with(",12.5,20,1,1,false"),
+            "{csv}"
+        );
     }
 
     #[test]

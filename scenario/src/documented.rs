@@ -71,7 +71,7 @@ fn inputs() -> Vec<String> {
     ));
     v.push(format!("{base}[retry]\nbudget = {{ ratio = 0.1 }}\n"));
     v.push(format!(
-        "{base}[client]\nwait_for = \"done\"\ninstances = 2\n[client.retry]\npolicy = \"fixed\"\nbase = \"1s\"\ncap = \"2s\"\nmax_attempts = 3\nbudget = {{ ttl = \"10s\", min_per_s = 1, percent = 0.1 }}\nthrottling = {{ max_tokens = 10, token_ratio = 0.1 }}\nbreaker = {{ failures = 5, failure_ratio = 0.5, window = \"10s\", min_requests = 10, open_for = \"5s\", probes = 1 }}\n"
+        "{base}[client]\nwait_for = \"done\"\ninstances = 2\nretry_same_op = true\n[client.retry]\npolicy = \"fixed\"\nbase = \"1s\"\ncap = \"2s\"\nmax_attempts = 3\nbudget = {{ ttl = \"10s\", min_per_s = 1, percent = 0.1 }}\nthrottling = {{ max_tokens = 10, token_ratio = 0.1 }}\nbreaker = {{ failures = 5, failure_ratio = 0.5, window = \"10s\", min_requests = 10, open_for = \"5s\", probes = 1 }}\n"
     ));
     v.push(format!(
         "{base}[target]\nheaders = {{ x-a = \"b\" }}\nenv_headers = {{ x-auth-token = \"OS_TOKEN\" }}\n[[target.routes]]\nop = \"start\"\nmethod = \"POST\"\npath = \"/s/{{name}}\"\nbody = \"\"\n"

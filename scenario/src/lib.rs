@@ -110,6 +110,7 @@ timeout = "0s"
 retry_on = []
 wait_for = "answer"
 instances = 1
+retry_same_op = false
 
 [backend]
 default = { dist = "exp", mean = "1s" }
@@ -983,6 +984,11 @@ pub struct Client {
     /// Client processes, 1..=1000, each with its own budget, throttle and breaker; requests are
     /// dealt among them round-robin (a lifecycle's container to one client).
     pub instances: u32,
+    /// `client.retry_same_op`: a retry re-sends the same op under the same id (the idempotency
+    /// key the API dedupes by) rather than a new op under a new id. Left out of the echo when
+    /// false (today's client), so files written back stay as they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retry_same_op: bool,
     /// `[client.retry]`, when the file has one; `None`: the client retries with `[retry]`
     /// (see [`Scenario::client_retry`]).
     #[serde(skip_serializing_if = "Option::is_none")]

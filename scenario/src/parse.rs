@@ -1591,12 +1591,20 @@ fn empirical_inline(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
     Ok(out)
 }
 
-const CLIENT_KEYS: &[&str] = &["timeout", "retry_on", "wait_for", "instances", "retry"];
+const CLIENT_KEYS: &[&str] = &[
+    "timeout",
+    "retry_on",
+    "wait_for",
+    "instances",
+    "retry_same_op",
+    "retry",
+];
 
 fn client(t: &Tb, legacy: &Retry) -> R<Client> {
     let timeout = t.dur("timeout", Duration::ZERO, D::Any)?;
     let wait_for = t.kw("wait_for", WaitFor::Answer)?;
     let instances = t.u32("instances", 1, 1, 1000)?;
+    let retry_same_op = t.bool("retry_same_op", false)?;
     let retry = if t.has("retry") {
         Some(client_retry(
             &t.sub(
@@ -1631,6 +1639,7 @@ fn client(t: &Tb, legacy: &Retry) -> R<Client> {
         retry_on,
         wait_for,
         instances,
+        retry_same_op,
         retry,
     })
 }

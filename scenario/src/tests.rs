@@ -1456,6 +1456,7 @@ fn client_retry_absent_takes_retry() {
     assert_eq!(s.client.retry, None);
     assert_eq!(s.client.wait_for, WaitFor::Answer);
     assert_eq!(s.client.instances, 1);
+    assert!(!s.client.retry_same_op);
     let r = s.client_retry();
     assert_eq!((r.policy, r.max_attempts), (Backoff::Fixed, 3));
     assert_eq!(
@@ -1546,6 +1547,10 @@ fn client_bad_input() {
         &["client.wait_for", "\"answer\" | \"done\""],
     );
     bad("[client]\ninstances = 0", &["client.instances", "1..=1000"]);
+    bad(
+        "[client]\nretry_same_op = \"yes\"",
+        &["client.retry_same_op", "expected true or false"],
+    );
     bad(
         "[client.retry]\npolicy = \"linear\"",
         &["client.retry.policy", "a retry policy"],

@@ -273,10 +273,11 @@ impl SimRecorder {
         g.m.sim_end_us = end_us;
         // The timeline covers the drain too (the levels stop at the end of the load).
         g.m.finish_timeline(end_us);
-        // Lost: attempts sent (first and retries), never refused, never terminal — accepted ops
-        // that never finished and requests the API never answered alike.
+        // Lost: attempts sent (first and retries), never refused, never terminal, never
+        // answered by their key — accepted ops that never finished and requests the API never
+        // answered alike.
         g.m.lost = (g.m.submitted + g.client_retries)
-            .saturating_sub(g.m.rejected + g.m.completed + g.m.failed);
+            .saturating_sub(g.m.rejected + g.m.completed + g.m.failed + g.m.deduplicated);
         if let Some(c) = g.checker.take() {
             let f = c.findings();
             g.m.violations = f.violations.iter().map(|v| v.to_json()).collect();
@@ -319,6 +320,13 @@ impl Recorder for SimRecorder {
             Event::Rejected { op } => {
                 if m.counting(op.intended_us) {
                     m.rejected += 1;
+                }
+                g.in_flight = g.in_flight.saturating_sub(1);
+            }
+            // Answered by its key: no event of the op follows this attempt.
+            Event::Deduplicated { op, .. } => {
+                if m.counting(op.intended_us) {
+                    m.deduplicated += 1;
                 }
                 g.in_flight = g.in_flight.saturating_sub(1);
             }

@@ -685,10 +685,17 @@ fn row_of(
     let slo = &slo_of(&row.scn);
     // Wall time stays out of sweep.json: the report's host figures are not read.
     let rep = report(&row.scn, plan.first, seeds, 0.0);
+    let judgements: Vec<_> = seeds
+        .iter()
+        .map(|m| {
+            crate::compare::judge(&row.scn, &m.timeline, &crate::compare::trigger(&row.scn, m))
+        })
+        .collect();
     build_row(
         params,
         &rep,
         seeds,
+        &judgements,
         slo,
         Size {
             conductors: row.scn.cluster.conductors,

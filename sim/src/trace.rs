@@ -111,6 +111,12 @@ impl Trace {
             Event::Rejected { op } => ("api".into(), Some(op.container), {
                 format!("refused {}", op_line(&op))
             }),
+            Event::Deduplicated { op, refused } => ("api".into(), Some(op.container), {
+                match refused {
+                    None => format!("answered {} again by its key", op_line(&op)),
+                    Some(why) => format!("refused {}: {why}", op_line(&op)),
+                }
+            }),
             Event::PoolArrival {
                 conductor: c,
                 op,

@@ -208,7 +208,7 @@ fn shards_merged_equal_the_unsharded_sweep() {
 #[test]
 fn bad_grid_specs_exit_2_naming_the_flag() {
     let b = baseline();
-    let cases: [(&[&str], &[&str]); 9] = [
+    let cases: [(&[&str], &[&str]); 10] = [
         (
             &["--grid", "cluster.pool_wrokers=1..3"],
             &["--grid `cluster.pool_wrokers=1..3`", "unknown key"],
@@ -249,6 +249,15 @@ fn bad_grid_specs_exit_2_naming_the_flag() {
         (
             &["--grid", "cluster.overflow=1..2"],
             &["--grid `cluster.overflow=1..2`", "cluster.overflow"],
+        ),
+        // Listed keywords are taken (as compare's and matrix's), and a bad one is named.
+        (
+            &["--grid", "cluster.overflow=queue,sideways"],
+            &[
+                "--grid `cluster.overflow=queue,sideways`",
+                "cluster.overflow",
+                "sideways",
+            ],
         ),
     ];
     for (extra, needles) in cases {

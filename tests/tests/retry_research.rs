@@ -119,3 +119,60 @@ fn the_boundary_over_spike_size_and_length_is_monotone() {
     assert_eq!(stuck(2, 2), SEEDS, "{}", c.table());
     assert!(stuck(0, 0) < SEEDS, "{}", c.table());
 }
+
+/// The spike (8 minutes) with `client.retry_same_op` set to `same_op`, on seed 1.
+fn spike_seed(same_op: bool) -> reports::SeedMetrics {
+    let scn = spike(&[
+        "duration=\"8m\"".to_string(),
+        format!("client.retry_same_op={same_op}"),
+        "checks.invariants=[\"at-most-once\"]".to_string(),
+    ])
+    .scenario(&[])
+    .expect("a valid scenario");
+    sim::world::run_seed(&scn, 1).expect("the run completes")
+}
+
+#[test]
+fn a_retry_of_the_same_op_is_answered_by_its_key_and_runs_once() {
+    let new = spike_seed(false);
+    let same = spike_seed(true);
+    let attempts = |m: &reports::SeedMetrics| m.submitted + m.client_retries;
+    let figures = |m: &reports::SeedMetrics| {
+        format!(
+            "submitted {}, retries {}, accepted {}, pool arrivals {}, deduplicated {}, done {}, \
+             goodput {}, violations {:?}",
+            m.submitted,
+            m.client_retries,
+            m.accepted,
+            m.arrivals,
+            m.deduplicated,
+            m.completed,
+            m.goodput,
+            m.violation_counts
+        )
+    };
+    let (n, s) = (figures(&new), figures(&same));
+    // New ops: every retry is persisted and run as an op of its own.
+    assert!(new.client_retries > new.submitted, "{n}");
+    assert!(new.accepted > new.submitted * 3 / 2, "{n}");
+    assert_eq!(new.deduplicated, 0, "{n}");
+    // The same op: retries are sent (and counted as attempts) but answered by the key: each
+    // request is stored and run at most once, fewer ops stored than attempts sent.
+    assert!(same.client_retries > 0, "{s}");
+    assert!(same.accepted <= same.submitted, "{s}");
+    assert!(attempts(&same) > same.accepted, "{s}");
+    assert!(same.deduplicated >= same.client_retries * 9 / 10, "{s}");
+    // No duplicate work: the pool runs one op per request (counted from the warm-up on, so
+    // a few of the first requests' ops fall on either side of it).
+    assert!(
+        same.arrivals <= same.submitted + same.submitted / 100,
+        "{s}"
+    );
+    assert!(new.arrivals > same.arrivals * 3 / 2, "{n} / {s}");
+    assert!(same.violation_counts.is_empty() && new.violation_counts.is_empty());
+    // Nothing lost to the accounting: every attempt sent is settled by the end of the drain
+    // (answered by its key, or its op terminal).
+    assert_eq!(same.lost, 0, "{s}");
+    // And the queue never fills with copies: the spike does not stick.
+    assert!(same.goodput > 3 * new.goodput, "{n} / {s}");
+}

@@ -17,6 +17,8 @@ pub struct Attempt {
     /// The delay waited before this attempt (decorrelated jitter grows from it); zero for the
     /// first.
     pub prev: Duration,
+    /// A retry of the same op under the same id (`client.retry_same_op`) rather than a new op.
+    pub same_op: bool,
 }
 
 impl Attempt {
@@ -26,6 +28,7 @@ impl Attempt {
             op,
             number: 1,
             prev: Duration::ZERO,
+            same_op: false,
         }
     }
 
@@ -34,10 +37,16 @@ impl Attempt {
         self.number == 1
     }
 
-    /// The request id this attempt is sent under: `op.id + (number − 1)·2^ATTEMPT_SHIFT`, so that
-    /// its service time and failure at the hosts are drawn afresh (they are keyed by the id).
+    /// The request id this attempt is sent under: `op.id + (number − 1)·2^ATTEMPT_SHIFT`, a new
+    /// op whose service time and failure at the hosts are drawn afresh (they are keyed by the
+    /// id); with `same_op`, `op.id` itself — the idempotency key the API dedupes by, the op
+    /// keeping its draws.
     pub fn id(&self) -> u64 {
-        self.op.id + (u64::from(self.number - 1) << ATTEMPT_SHIFT)
+        if self.same_op {
+            self.op.id
+        } else {
+            self.op.id + (u64::from(self.number - 1) << ATTEMPT_SHIFT)
+        }
     }
 
     /// The request as it goes to the API: the logical op under this attempt's id.

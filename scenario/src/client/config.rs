@@ -20,6 +20,8 @@ pub struct ClientConfig {
     pub retry_on: Vec<RetryOn>,
     /// `client.wait_for`.
     pub wait_for: WaitFor,
+    /// `client.retry_same_op`: retries travel under their request's first id.
+    pub same_op: bool,
     /// The backoff policy (of `[client.retry]`, else `[retry]`).
     pub policy: RetryPolicy,
     /// The budget, throttling and breaker (of `[client.retry]`, else `[retry]`'s budget).
@@ -41,6 +43,7 @@ impl ClientConfig {
             timeout: scn.client.timeout,
             retry_on: scn.client.retry_on.clone(),
             wait_for: scn.client.wait_for,
+            same_op: scn.client.retry_same_op,
             policy: retry.to_policy(),
             retry,
             instance: 0,

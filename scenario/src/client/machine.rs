@@ -3,6 +3,7 @@
 
 use super::{Attempt, AttemptFailure, ClientConfig, Gate, Outcome, Schedule};
 use crate::{RetryOn, WaitFor};
+use conductor::idempotency::KeyReuse;
 use conductor::proto::{Answer, OpSpec};
 use conductor::retry::RetryPolicy;
 use std::collections::{BTreeMap, VecDeque};
@@ -22,14 +23,22 @@ pub struct ClientMachine {
     timeout_us: Option<u64>,
     retry_on: Vec<RetryOn>,
     wait_for: WaitFor,
+    /// `client.retry_same_op`: retries re-send the op under its first id.
+    same_op: bool,
     policy: RetryPolicy,
     gate: Gate,
-    /// Attempts sent and not ended, by attempt id, with the time (µs) each was sent.
+    /// Attempts sent and not ended, by attempt id, with the time (µs) each was sent. With
+    /// `same_op` the attempts of one request share an id, one outstanding at a time.
     outstanding: BTreeMap<u64, (Attempt, u64)>,
-    /// (deadline µs, attempt id), deadlines in send order = time order (one timeout for all).
-    deadlines: VecDeque<(u64, u64)>,
+    /// (deadline µs, attempt id, attempt number), deadlines in send order = time order (one
+    /// timeout for all); the number tells a retry under the same id from the attempt before.
+    deadlines: VecDeque<(u64, u64, u32)>,
     /// Retries decided and not sent yet (waiting out their delay).
     retries_waiting: u64,
+    /// With `same_op` and `wait_for = "done"`: requests being retried, by op id, with their
+    /// op's end once seen (`Some(ok)`). The op is the same for every attempt: once it is
+    /// terminal it stays so, and a retry answered by its key learns it as a poll would.
+    retrying: BTreeMap<u64, Option<bool>>,
 }
 
 /// What became of an attempt, and what the client does next: the driver records it and acts.
@@ -102,11 +111,13 @@ impl ClientMachine {
             timeout_us: (!cfg.timeout.is_zero()).then_some(cfg.timeout.as_micros() as u64),
             retry_on: cfg.retry_on.clone(),
             wait_for: cfg.wait_for,
+            same_op: cfg.same_op,
             policy: cfg.policy,
             gate: Gate::new(&cfg.retry),
             outstanding: BTreeMap::new(),
             deadlines: VecDeque::new(),
             retries_waiting: 0,
+            retrying: BTreeMap::new(),
         }
     }
 
@@ -154,6 +165,7 @@ impl ClientMachine {
     /// `attempt`, which [`sending`](Self::sending) refused at `now_us` (the breaker is open),
     /// fails fast: the request is given up.
     pub fn refused(&mut self, attempt: Attempt, now_us: u64) -> Ended {
+        self.retrying.remove(&attempt.op.id);
         Ended {
             attempt,
             failure: Some(AttemptFailure::BreakerOpen),
@@ -176,12 +188,19 @@ impl ClientMachine {
 
     /// The op of attempt `id` became terminal at `now_us` (`ok`: done) — with
     /// `wait_for = "done"`, the end of the attempt if it is still outstanding; `None` otherwise
-    /// (it timed out, or the client does not wait for ops to finish).
+    /// (it timed out, or the client does not wait for ops to finish). With `retry_same_op`, a
+    /// request whose retry waits out its delay remembers the end: the retry, answered by the
+    /// op's key, ends with it.
     pub fn terminal(&mut self, id: u64, ok: bool, now_us: u64) -> Option<Ended> {
         if self.wait_for != WaitFor::Done {
             return None;
         }
-        let (attempt, sent_us) = self.outstanding.remove(&id)?;
+        let Some((attempt, sent_us)) = self.outstanding.remove(&id) else {
+            if let Some(end) = self.retrying.get_mut(&id) {
+                *end = Some(ok);
+            }
+            return None;
+        };
         Some(self.decide(attempt, Outcome::Terminal { ok }, sent_us, now_us))
     }
 
@@ -193,7 +212,7 @@ impl ClientMachine {
         self.outstanding.insert(id, (attempt, now_us));
         match self.timeout_us {
             Some(t) => {
-                self.deadlines.push_back((now_us + t, id));
+                self.deadlines.push_back((now_us + t, id, attempt.number));
                 self.deadlines.len() == 1
             }
             None => false,
@@ -209,10 +228,22 @@ impl ClientMachine {
     /// Attempt `id` ended with `how` at `now_us`; `None` when it had ended already (answered, or
     /// timed out before this late answer came) — or, with `wait_for = "done"`, when `how` is the
     /// API's 202: the attempt goes on until its op is terminal ([`terminal`](Self::terminal)) or
-    /// its deadline passes.
+    /// its deadline passes. A refusal because the id's op is still in flight
+    /// ([`KeyReuse::InFlight`]) is no end either: the op's own answer (or end) comes under the
+    /// same id, and the attempt waits for it until its deadline. With `retry_same_op` and
+    /// `wait_for = "done"`, any answer to a retry whose op is known terminal ends it as the op
+    /// ended.
     pub fn outcome(&mut self, id: u64, how: Outcome, now_us: u64) -> Option<Ended> {
-        if self.wait_for == WaitFor::Done && how == Outcome::Answer(Answer::Accepted) {
-            return None;
+        if let Outcome::Answer(answer) = how {
+            if let Some(&Some(ok)) = self.retrying.get(&id) {
+                let (attempt, sent_us) = self.outstanding.remove(&id)?;
+                return Some(self.decide(attempt, Outcome::Terminal { ok }, sent_us, now_us));
+            }
+            if answer == Answer::Refused(KeyReuse::InFlight)
+                || (self.wait_for == WaitFor::Done && answer == Answer::Accepted)
+            {
+                return None;
+            }
         }
         let (attempt, sent_us) = self.outstanding.remove(&id)?;
         Some(self.decide(attempt, how, sent_us, now_us))
@@ -221,26 +252,47 @@ impl ClientMachine {
     /// The earliest deadline (µs since the start) not yet expired: [`expire`](Self::expire) is
     /// due then.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.front().map(|&(deadline, _)| deadline)
+        self.deadlines.front().map(|&(deadline, ..)| deadline)
     }
 
     /// The earliest deadline passed (call at or after [`next_deadline`](Self::next_deadline)):
-    /// its attempt, if still outstanding, ends [`Outcome::TimedOut`].
+    /// its attempt, if still outstanding, ends [`Outcome::TimedOut`] (a later attempt under
+    /// the same id keeps its own deadline).
     pub fn expire(&mut self, now_us: u64) -> Option<Ended> {
-        let (_, id) = self.deadlines.pop_front()?;
+        let (_, id, number) = self.deadlines.pop_front()?;
+        if self.outstanding.get(&id)?.0.number != number {
+            return None;
+        }
         self.outcome(id, Outcome::TimedOut, now_us)
     }
 
     /// What to do about `attempt`, sent at `sent_us`, which ended with `how` at `now_us`.
     fn decide(&mut self, attempt: Attempt, how: Outcome, sent_us: u64, now_us: u64) -> Ended {
         let failure = AttemptFailure::of(&how);
-        let retryable = failure.is_some_and(|f| self.retry_on.contains(&f.retry_on()));
+        // An id that named another op is the client's bug: asking again cannot help.
+        let misused = matches!(how, Outcome::Answer(Answer::Refused(r)) if !r.retryable());
+        let retryable = !misused && failure.is_some_and(|f| self.retry_on.contains(&f.retry_on()));
         self.gate.outcome(now_us, failure, retryable);
         let next = if retryable {
             self.retry(&attempt, now_us)
         } else {
             Next::Done
         };
+        if self.same_op && self.wait_for == WaitFor::Done {
+            match next {
+                Next::Retry { .. } => {
+                    let end = match how {
+                        Outcome::Terminal { ok } => Some(ok),
+                        _ => None,
+                    };
+                    let known = self.retrying.entry(attempt.op.id).or_insert(None);
+                    *known = known.or(end);
+                }
+                Next::Done | Next::GaveUp => {
+                    self.retrying.remove(&attempt.op.id);
+                }
+            }
+        }
         // Refusals are counted by the API, not timed.
         let answered = !matches!(next, Next::Retry { .. })
             && matches!(how, Outcome::Answer(a) if !matches!(a, Answer::Conflict(_) | Answer::Unavailable));
@@ -269,6 +321,7 @@ impl ClientMachine {
                 op: attempt.op,
                 number,
                 prev: delay,
+                same_op: self.same_op,
             },
             at: Duration::from_micros(now_us) + delay,
         }

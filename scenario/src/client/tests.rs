@@ -3,6 +3,7 @@
 use super::*;
 use crate::workload::{Arrivals, Requests};
 use crate::{parse_str, RetryOn};
+use conductor::idempotency::KeyReuse;
 use conductor::op::{OpKind, Status};
 use conductor::proto::{Answer, Failure, OpSpec};
 use conductor::retry::{Backoff, RetryPolicy};
@@ -596,4 +597,149 @@ fn instances_deal_the_requests_and_keep_the_streams() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), all.len(), "unique ids");
+}
+
+const IN_FLIGHT: Outcome = Outcome::Answer(Answer::Refused(KeyReuse::InFlight));
+
+/// A client that re-sends the same op (`retry_same_op = true`), timing out after 2 s and
+/// retrying timeouts and errors at once, with `[client]` extras `extra`.
+fn same_op(extra: &str) -> ClientMachine {
+    ClientMachine::new(&config(&format!(
+        "[client]\ntimeout = \"2s\"\nretry_same_op = true\nretry_on = [\"timeout\", \"error\"]\n{extra}[retry]\npolicy = \"fixed\"\nbase = \"0s\"\nmax_attempts = 4\n"
+    )))
+}
+
+/// The retry `e` decided, sent at `now`.
+fn resend(m: &mut ClientMachine, e: &Ended, now: u64) -> Attempt {
+    let Next::Retry { attempt, .. } = e.next else {
+        panic!("not retried: {e:?}")
+    };
+    assert!(m.sending(&attempt, now));
+    m.sent(attempt, now);
+    attempt
+}
+
+#[test]
+fn a_same_op_retry_keeps_the_id_and_a_new_op_retry_does_not() {
+    let mut m = same_op("");
+    let first = Attempt::first(op(42));
+    let e = send_and_end(&mut m, first, 0, ERROR);
+    let retry = resend(&mut m, &e, 10_000);
+    assert_eq!((retry.number, retry.id()), (2, 42), "{retry:?}");
+    assert_eq!(retry.wire(), op(42), "the same op under the same id");
+    // Without the key: a new op under a new id (today's client).
+    let mut m = ClientMachine::new(&config(
+        "[client]\nretry_on = [\"error\"]\n[retry]\npolicy = \"fixed\"\nbase = \"0s\"\n",
+    ));
+    let e = send_and_end(&mut m, first, 0, ERROR);
+    let Next::Retry { attempt, .. } = e.next else {
+        panic!("{e:?}")
+    };
+    assert_eq!(attempt.id(), 42 + (1 << ATTEMPT_SHIFT));
+}
+
+#[test]
+fn in_flight_keeps_waiting_for_the_op_and_its_answer_ends_the_retry() {
+    let mut m = same_op("");
+    let a = Attempt::first(op(7));
+    m.sending(&a, 0);
+    m.sent(a, 0);
+    // The first attempt times out (its call still waits for a worker) and is re-sent at once.
+    let e = m.expire(2_000_000).expect("timed out");
+    assert_eq!(e.failure, Some(AttemptFailure::Timeout));
+    let retry = resend(&mut m, &e, 2_000_000);
+    // The API: that op is still in flight. Not an end — the client waits for it.
+    assert_eq!(m.outcome(7, IN_FLIGHT, 2_001_000), None);
+    assert_eq!(m.in_flight(), 1);
+    // The first call's answer comes under the same id: it is the retry's.
+    let e = m
+        .outcome(7, ACCEPTED, 3_000_000)
+        .expect("the op's answer ends the retry");
+    assert_eq!((e.attempt, e.next, e.failure), (retry, Next::Done, None));
+    assert_eq!(e.sent_us, 2_000_000);
+    // Had it not come, the retry times out at its own deadline and is retried by the policy.
+    let mut m = same_op("");
+    m.sending(&a, 0);
+    m.sent(a, 0);
+    let e = m.expire(2_000_000).unwrap();
+    let retry = resend(&mut m, &e, 2_000_000);
+    assert_eq!(m.outcome(7, IN_FLIGHT, 2_001_000), None);
+    let e = m.expire(4_000_000).expect("the retry's own deadline");
+    assert_eq!(e.attempt, retry);
+    assert_eq!(e.failure, Some(AttemptFailure::Timeout));
+    assert!(matches!(e.next, Next::Retry { attempt, .. } if attempt.number == 3));
+}
+
+#[test]
+fn an_earlier_attempts_deadline_does_not_end_a_retry_under_its_id() {
+    let mut m = same_op("");
+    let a = Attempt::first(op(3));
+    m.sending(&a, 0);
+    m.sent(a, 0);
+    // Answered with an error after 0.5 s: retried at once, under the same id.
+    let e = m.outcome(3, ERROR, 500_000).unwrap();
+    let retry = resend(&mut m, &e, 500_000);
+    // The first attempt's deadline (2 s) passes: the retry is not the attempt it was set for.
+    assert_eq!(m.next_deadline(), Some(2_000_000));
+    assert_eq!(m.expire(2_000_000), None);
+    assert_eq!(m.in_flight(), 1);
+    let e = m.expire(2_500_000).expect("the retry's deadline");
+    assert_eq!(e.attempt, retry);
+}
+
+#[test]
+fn an_id_reused_for_another_op_is_not_retried_and_fails() {
+    let mut m = same_op("");
+    let e = send_and_end(
+        &mut m,
+        Attempt::first(op(9)),
+        0,
+        Outcome::Answer(Answer::Refused(KeyReuse::Mismatch)),
+    );
+    assert_eq!(
+        (e.failure, e.next, e.is_goodput()),
+        (Some(AttemptFailure::Error), Next::Done, false),
+        "a client bug: asking again cannot help"
+    );
+    assert_eq!(m.pending(), 0);
+}
+
+#[test]
+fn with_done_a_retry_learns_that_its_op_ended_while_it_waited() {
+    let mut m = ClientMachine::new(&config(
+        "[client]\ntimeout = \"2s\"\nwait_for = \"done\"\nretry_same_op = true\nretry_on = [\"timeout\", \"error\"]\n[retry]\npolicy = \"fixed\"\nbase = \"1s\"\nmax_attempts = 4\n",
+    ));
+    let a = Attempt::first(op(5));
+    m.sending(&a, 0);
+    m.sent(a, 0);
+    assert_eq!(m.outcome(5, ACCEPTED, 1_000), None);
+    let e = m.expire(2_000_000).unwrap();
+    let Next::Retry { attempt, at } = e.next else {
+        panic!("{e:?}")
+    };
+    assert_eq!(at, Duration::from_secs(3));
+    // The op is done while the retry waits out its delay: nothing is outstanding to end.
+    assert_eq!(m.terminal(5, true, 2_500_000), None);
+    assert!(m.sending(&attempt, 3_000_000));
+    m.sent(attempt, 3_000_000);
+    // The API answers the retry by its key (the stored 202); the client sees the op done.
+    let e = m
+        .outcome(5, ACCEPTED, 3_001_000)
+        .expect("ended by the op's end");
+    assert!(e.is_goodput(), "{e:?}");
+    assert_eq!((e.next, e.sent_us), (Next::Done, 3_000_000));
+    // An op that ended failed stays failed: every re-send under its key learns it again.
+    let b = Attempt::first(op(6));
+    m.sending(&b, 0);
+    m.sent(b, 0);
+    let e = m.terminal(6, false, 100).unwrap();
+    assert_eq!(e.failure, Some(AttemptFailure::Error));
+    let Next::Retry { attempt, .. } = e.next else {
+        panic!("{e:?}")
+    };
+    m.sending(&attempt, 1_000_100);
+    m.sent(attempt, 1_000_100);
+    let e = m.outcome(6, ACCEPTED, 1_001_000).expect("known failed");
+    assert_eq!(e.failure, Some(AttemptFailure::Error));
+    assert!(matches!(e.next, Next::Retry { attempt, .. } if attempt.number == 3));
 }
