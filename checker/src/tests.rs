@@ -15,6 +15,7 @@ fn spec(id: u64, container: u64, kind: OpKind) -> OpSpec {
         container,
         kind,
         intended_us: 0,
+        deadline: None,
     }
 }
 

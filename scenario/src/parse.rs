@@ -1293,11 +1293,29 @@ fn empirical_inline(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
     Ok(out)
 }
 
-const CLIENT_KEYS: &[&str] = &["timeout", "retry_on", "wait_for", "instances", "retry"];
+const CLIENT_KEYS: &[&str] = &[
+    "timeout",
+    "retry_on",
+    "wait_for",
+    "cancel",
+    "instances",
+    "retry",
+];
 
 fn client(t: &Tb, legacy: &Retry) -> R<Client> {
     let timeout = t.dur("timeout", Duration::ZERO, D::Any)?;
     let wait_for = t.kw("wait_for", WaitFor::Answer)?;
+    let cancel = t.kw("cancel", Cancel::None)?;
+    // A deadline is the client's timeout: without one there is nothing to cancel by.
+    if cancel != Cancel::None && timeout.is_zero() {
+        return Err(t.cx.invalid(
+            &t.key("cancel"),
+            &format!(
+                "\"{cancel}\" needs a client.timeout to cancel by (set client.timeout, or \
+                 cancel = \"none\")"
+            ),
+        ));
+    }
     let instances = t.u32("instances", 1, 1, 1000)?;
     let retry = if t.has("retry") {
         Some(client_retry(
@@ -1332,6 +1350,7 @@ fn client(t: &Tb, legacy: &Retry) -> R<Client> {
         timeout,
         retry_on,
         wait_for,
+        cancel,
         instances,
         retry,
     })

@@ -1,7 +1,7 @@
 //! What the client machine needs from a scenario: the workload, `[client]` and the client's
 //! retry behaviour (`[client.retry]`, or `[retry]` without one).
 
-use crate::{ClientRetry, RetryOn, Scenario, WaitFor, Workload};
+use crate::{Cancel, ClientRetry, RetryOn, Scenario, WaitFor, Workload};
 use conductor::retry::RetryPolicy;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct ClientConfig {
     pub retry_on: Vec<RetryOn>,
     /// `client.wait_for`.
     pub wait_for: WaitFor,
+    /// `client.cancel`: the deadline each attempt carries.
+    pub cancel: Cancel,
     /// The backoff policy (of `[client.retry]`, else `[retry]`).
     pub policy: RetryPolicy,
     /// The budget, throttling and breaker (of `[client.retry]`, else `[retry]`'s budget).
@@ -41,6 +43,7 @@ impl ClientConfig {
             timeout: scn.client.timeout,
             retry_on: scn.client.retry_on.clone(),
             wait_for: scn.client.wait_for,
+            cancel: scn.client.cancel,
             policy: retry.to_policy(),
             retry,
             instance: 0,

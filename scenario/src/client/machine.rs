@@ -2,7 +2,8 @@
 //! deadlines, and the retry decisions (policy, attempt limit, budget, throttling, breaker).
 
 use super::{Attempt, AttemptFailure, ClientConfig, Gate, Outcome, Schedule};
-use crate::{RetryOn, WaitFor};
+use crate::{Cancel, RetryOn, WaitFor};
+use conductor::cancel::Deadline;
 use conductor::proto::{Answer, OpSpec};
 use conductor::retry::RetryPolicy;
 use std::collections::{BTreeMap, VecDeque};
@@ -22,6 +23,7 @@ pub struct ClientMachine {
     timeout_us: Option<u64>,
     retry_on: Vec<RetryOn>,
     wait_for: WaitFor,
+    cancel: Cancel,
     policy: RetryPolicy,
     gate: Gate,
     /// Attempts sent and not ended, by attempt id, with the time (µs) each was sent.
@@ -102,11 +104,24 @@ impl ClientMachine {
             timeout_us: (!cfg.timeout.is_zero()).then_some(cfg.timeout.as_micros() as u64),
             retry_on: cfg.retry_on.clone(),
             wait_for: cfg.wait_for,
+            cancel: cfg.cancel,
             policy: cfg.policy,
             gate: Gate::new(&cfg.retry),
             outstanding: BTreeMap::new(),
             deadlines: VecDeque::new(),
             retries_waiting: 0,
+        }
+    }
+
+    /// `attempt` as it goes on the wire when sent at `services_now_us` (µs on the services'
+    /// clock: the run's under simulation, the UNIX epoch's for real): under its own id, with
+    /// the deadline `client.cancel` gives it — the moment the client will time out on it.
+    pub fn wire(&self, attempt: &Attempt, services_now_us: u64) -> OpSpec {
+        OpSpec {
+            deadline: self
+                .timeout_us
+                .and_then(|t| Deadline::of(self.cancel, services_now_us, t)),
+            ..attempt.wire()
         }
     }
 

@@ -210,6 +210,7 @@ impl ModelSchedule {
                     container,
                     kind,
                     intended_us: due.t,
+                    deadline: None,
                 }
             }
             ModelSchedule::Lifecycle {
@@ -233,6 +234,7 @@ impl ModelSchedule {
                     container,
                     kind: steps[step],
                     intended_us: t,
+                    deadline: None,
                 }
             }
         }
