@@ -627,3 +627,32 @@ pub struct Reply {
     /// The answer.
     pub answer: Answer,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_a_deadline_only_when_there_is_one() {
+        let op = OpSpec {
+            id: 1,
+            container: 2,
+            kind: OpKind::Stop,
+            intended_us: 3,
+            deadline: None,
+        };
+        let old = r#"{"id":1,"container":2,"kind":"Stop","intended_us":3}"#;
+        assert_eq!(serde_json::to_string(&op).unwrap(), old);
+        assert_eq!(serde_json::from_str::<OpSpec>(old).unwrap(), op);
+        let with = OpSpec {
+            deadline: Some(Deadline::Conductor(4_000_000)),
+            ..op
+        };
+        let j = serde_json::to_string(&with).unwrap();
+        assert_eq!(
+            j,
+            r#"{"id":1,"container":2,"kind":"Stop","intended_us":3,"deadline":{"conductor":4000000}}"#
+        );
+        assert_eq!(serde_json::from_str::<OpSpec>(&j).unwrap(), with);
+    }
+}
