@@ -297,11 +297,9 @@ pub fn check_files(
         match *ev {
             Event::Applied {
                 host, op, before, ..
-            } => {
-                if seen.insert((op.container, host)) && before != Truth::Absent {
-                    checker.precreated(op.container, host, before);
-                    pre_existing += 1;
-                }
+            } if seen.insert((op.container, host)) && before != Truth::Absent => {
+                checker.precreated(op.container, host, before);
+                pre_existing += 1;
             }
             Event::Cancelled { .. } => cancelled += 1,
             _ => {}

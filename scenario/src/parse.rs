@@ -1310,7 +1310,7 @@ fn client(t: &Tb, legacy: &Retry) -> R<Client> {
     if cancel != Cancel::None && timeout.is_zero() {
         return Err(t.cx.invalid(
             &t.key("cancel"),
-            &format!(
+            format!(
                 "\"{cancel}\" needs a client.timeout to cancel by (set client.timeout, or \
                  cancel = \"none\")"
             ),
