@@ -41,6 +41,9 @@ pub struct HistoryFindings {
     /// Containers taken to exist at a host before the history began (their first op there
     /// found them).
     pub pre_existing: u64,
+    /// Ops cancelled unrun because their client had stopped waiting (`client.cancel`): terminal
+    /// (failed), never lost.
+    pub cancelled: u64,
     /// The violations: listed (the first ones of each invariant) and counted.
     pub findings: Findings,
     /// The invariants judged.
@@ -63,14 +66,15 @@ impl HistoryFindings {
         self.findings.counts.values().sum()
     }
 
-    /// As JSON: `files`, `events`, `pre_existing`, `judged`, `not_judged`, `warnings`,
-    /// `counts` and `violations` (each as `report.json` holds one).
+    /// As JSON: `files`, `events`, `pre_existing`, `cancelled`, `judged`, `not_judged`,
+    /// `warnings`, `counts` and `violations` (each as `report.json` holds one).
     pub fn to_json(&self) -> serde_json::Value {
         let names = |s: InvariantSet| s.iter().map(Invariant::name).collect::<Vec<_>>();
         serde_json::json!({
             "files": self.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "events": self.events,
             "pre_existing": self.pre_existing,
+            "cancelled": self.cancelled,
             "judged": names(self.judged),
             "not_judged": names(self.not_judged),
             "not_judged_why": self.not_judged_why,
@@ -102,6 +106,14 @@ impl fmt::Display for HistoryFindings {
             self.pre_existing,
             if self.pre_existing == 1 { "" } else { "s" },
         )?;
+        if self.cancelled > 0 {
+            writeln!(
+                f,
+                "cancelled  {} op{} unrun, their clients had stopped waiting (terminal, not lost)",
+                self.cancelled,
+                if self.cancelled == 1 { "" } else { "s" },
+            )?;
+        }
         writeln!(f, "judged     {}", list(self.judged))?;
         if !self.not_judged.is_empty() {
             writeln!(
@@ -280,16 +292,17 @@ pub fn check_files(
     let mut checker = Checker::new(0, judged);
 
     let mut seen: BTreeSet<(u64, u32)> = BTreeSet::new();
-    let mut pre_existing = 0;
+    let (mut pre_existing, mut cancelled) = (0, 0);
     for (_, ev) in &events {
-        if let Event::Applied {
-            host, op, before, ..
-        } = *ev
-        {
-            if seen.insert((op.container, host)) && before != Truth::Absent {
+        match *ev {
+            Event::Applied {
+                host, op, before, ..
+            } if seen.insert((op.container, host)) && before != Truth::Absent => {
                 checker.precreated(op.container, host, before);
                 pre_existing += 1;
             }
+            Event::Cancelled { .. } => cancelled += 1,
+            _ => {}
         }
     }
     for (t, ev) in &events {
@@ -303,6 +316,7 @@ pub fn check_files(
         files: paths.to_vec(),
         events: events.len() as u64,
         pre_existing,
+        cancelled,
         findings: checker.findings(),
         judged,
         not_judged,

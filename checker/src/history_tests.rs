@@ -304,6 +304,7 @@ fn every_event_the_recorder_writes_reads_back() {
         container: 2,
         kind: OpKind::Stop,
         intended_us: 9,
+        deadline: None,
     };
     let all = [
         Event::Accepted { op, seq: 3 },
@@ -533,6 +534,7 @@ fn final_states_let_the_liveness_invariants_be_judged() {
                 container: 7,
                 kind: conductor::op::OpKind::Stop,
                 intended_us: 0,
+                deadline: None,
             },
             seq: 3,
             state: "Executing".into(),

@@ -15,6 +15,7 @@ fn spec(id: u64, container: u64, kind: OpKind) -> OpSpec {
         container,
         kind,
         intended_us: 0,
+        deadline: None,
     }
 }
 
@@ -810,4 +811,90 @@ fn the_registry_describes_every_invariant_once() {
         Converges
     );
     assert!(serde_json::from_str::<Invariant>("\"convergez\"").is_err());
+}
+
+#[test]
+fn a_cancelled_op_is_not_lost_and_a_lost_one_still_is() {
+    use conductor::cancel::Cancelled;
+    use conductor::proto::{CoordCmd, StoreCmd, StoreResp};
+    use conductor::store::StoreState;
+    // The store as the run leaves it: op 1 cancelled past its deadline (terminal), op 2
+    // accepted and never run (lost), op 3 begun by a conductor (its cancel is refused: running
+    // ops are never cancelled, so it is still open, and lost at the end).
+    let mut store = StoreState::new(1);
+    store.precreate(1, Status::Stopped);
+    for id in 1..=3 {
+        let op = spec(id, 1, Start);
+        let resp = store.apply(StoreCmd::Accept {
+            op,
+            validate: false,
+        });
+        assert!(matches!(resp, StoreResp::Accepted { .. }), "{resp:?}");
+    }
+    let begin = StoreCmd::Begin {
+        op: 3,
+        owner: 0,
+        check: false,
+        reissue: false,
+    };
+    assert!(matches!(store.apply(begin), StoreResp::Began { .. }));
+    let cancel = |op| CoordCmd::Cancel {
+        op,
+        why: Cancelled::DeadlineExceeded,
+    };
+    assert_eq!(store.coordinate(cancel(1)), StoreResp::Ok);
+    assert_eq!(store.coordinate(cancel(1)), StoreResp::NotFound, "terminal");
+    assert_eq!(store.coordinate(cancel(3)), StoreResp::Busy, "running");
+    let snap = Snapshot::capture(&store, &[]);
+    let cancelled = |id, kind, seq| Event::Cancelled {
+        conductor: Some(0),
+        op: spec(id, 1, kind),
+        seq,
+        why: Cancelled::DeadlineExceeded,
+    };
+    let failed = |id, kind| Event::Terminal {
+        op: spec(id, 1, kind),
+        ok: false,
+    };
+    let events = [
+        accepted(1, 1, Start, 1),
+        accepted(2, 1, Start, 2),
+        accepted(3, 1, Start, 3),
+        cancelled(1, Start, 1),
+        failed(1, Start),
+        // A blocking op cancelled at the conductor: no record, answered by its cancellation.
+        accepted(4, 1, Logs, 0),
+        cancelled(4, Logs, 0),
+        failed(4, Logs),
+    ];
+    let f = run_with(InvariantSet::all(), &events, &snap);
+    // Only the genuinely lost ops are judged lost (op 3's begun record also leaves its
+    // container's task_state set, and the snapshot has no host: those are op 3's doing).
+    assert_eq!(f.counts.get("no-lost-ops"), Some(&2), "{:?}", f.violations);
+    let lost: Vec<u64> = f
+        .violations
+        .iter()
+        .filter(|v| v.invariant == NoLostOps)
+        .map(|v| v.ops[0].op.id)
+        .collect();
+    assert_eq!(lost, [2, 3]);
+    // Nothing is said about the cancelled ops, by any invariant.
+    for v in &f.violations {
+        assert!(
+            v.ops.iter().all(|o| ![1, 4].contains(&o.op.id)),
+            "a cancelled op judged: {v:?}"
+        );
+    }
+    // The cancelled ops' own part of the history breaks nothing: without the lost ones, clean.
+    let clean = Snapshot {
+        ops: Vec::new(),
+        ..snap.clone()
+    };
+    let kept: Vec<Event> = events
+        .iter()
+        .filter(|e| !matches!(e, Event::Accepted { op, .. } if op.id == 2 || op.id == 3))
+        .copied()
+        .collect();
+    let f = run_with([NoLostOps].into_iter().collect(), &kept, &clean);
+    assert!(f.violations.is_empty(), "{:?}", f.violations);
 }

@@ -3,6 +3,7 @@
 //! conductor hands it to a worker) or a cast (answered as soon as it is published). Blocking ops
 //! are always calls with `rpc_timeout`.
 
+use crate::cancel::{cancel, Cancelled};
 use crate::cluster::{self, Routing};
 use crate::idempotency::{Claim, Keys};
 use crate::net::{Link, Listener, Net};
@@ -202,11 +203,24 @@ impl Shared {
             link.send(Msg::Hello(BusRole::Publisher));
             *lock(&self.bus) = Some(link);
             while let Ok(Some(msg)) = reader.next().await {
-                if let Msg::Reply(Reply {
-                    corr, answer: a, ..
-                }) = msg
-                {
-                    answer(&self.waiting, &self.keys, corr, a);
+                match msg {
+                    Msg::Reply(Reply {
+                        corr, answer: a, ..
+                    }) => answer(&self.waiting, &self.keys, corr, a),
+                    // An op of ours expired on the bus unconsumed (`bus-ttl`): cancelled in the
+                    // store, and its call (if it still waits) answered so.
+                    Msg::Expired { task, corr } => {
+                        let why = Cancelled::Expired;
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            cancel(&me.store, &me.rec, None, &task, why).await;
+                            if corr != 0 {
+                                let a = Answer::Error(Failure::Cancelled(why));
+                                answer(&me.waiting, &me.keys, corr, a);
+                            }
+                        });
+                    }
+                    _ => {}
                 }
             }
             *lock(&self.bus) = None;

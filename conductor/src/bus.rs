@@ -5,18 +5,23 @@
 //! dies with it. Per-conductor queues wait for their conductor. The bus keeps everything in
 //! memory: killing it loses every queued message.
 
+use crate::cancel::Deadline;
 use crate::net::Link;
 use crate::net::Listener;
 use crate::proto::{BusRole, Msg, Refusal, Reply, Route, Task};
+use crate::recorder::Clock;
 use crate::rpc::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Bus settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct BusConfig {
     /// Unacknowledged deliveries a conductor may hold (0 = unlimited).
     pub prefetch: u32,
+    /// The services' clock (µs), which ops' bus deadlines are on: the run's clock under
+    /// simulation, [`wall_clock_us`](crate::recorder::wall_clock_us) for real.
+    pub clock: Clock,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,14 +103,20 @@ impl State {
         c.check();
     }
 
-    /// Moves whatever can move from the queues to consumers with room.
-    fn dispatch(&mut self, prefetch: u32) {
+    /// Moves whatever can move from the queues to consumers with room; a message about to be
+    /// delivered past its bus deadline is dead-lettered instead ([`State::dead_letter`]).
+    fn dispatch(&mut self, prefetch: u32, clock: &Clock) {
         // Only queues holding something are visited: the cost of a message does not grow with
         // the number of conductors.
+        let mut dead = Vec::new();
         for (idx, q) in self.queues.iter_mut().filter(|(_, q)| !q.is_empty()) {
             if let Some(c) = self.consumers.get_mut(idx) {
                 while Self::window_open(c, prefetch) {
                     let Some(m) = q.pop_front() else { break };
+                    if expired(&m, clock) {
+                        dead.push(m);
+                        continue;
+                    }
                     Self::deliver(c, m);
                 }
             }
@@ -115,10 +126,17 @@ impl State {
                 break;
             };
             let m = self.topic.pop_front().expect("checked non-empty");
+            if expired(&m, clock) {
+                dead.push(m);
+                continue;
+            }
             if let Some(c) = self.consumers.get_mut(&idx) {
                 Self::deliver(c, m);
             }
             self.cursor = Some(idx);
+        }
+        for m in dead {
+            self.dead_letter(m);
         }
         // The prefetch window: no consumer holds more unacknowledged deliveries than it allows.
         debug_assert!(
@@ -132,12 +150,48 @@ impl State {
     }
 
     /// Queues a published message where its route says, and moves what can move.
-    fn enqueue(&mut self, q: Queued, prefetch: u32) {
+    fn enqueue(&mut self, q: Queued, prefetch: u32, clock: &Clock) {
         match q.route {
             Route::Topic => self.topic.push_back(q),
             Route::Conductor(i) => self.queues.entry(i).or_default().push_back(q),
         }
-        self.dispatch(prefetch);
+        self.dispatch(prefetch, clock);
+    }
+
+    /// Whether the message of `tag` still waits in a queue (not delivered, not dropped).
+    fn queued(&self, tag: u64) -> bool {
+        self.topic.iter().any(|q| q.tag == tag)
+            || self.queues.values().flatten().any(|q| q.tag == tag)
+    }
+
+    /// Drops every message at the head of a queue whose bus deadline has passed, as RabbitMQ
+    /// discards expired messages when they reach the head of their queue; each is
+    /// dead-lettered.
+    fn expire_heads(&mut self, clock: &Clock) {
+        let mut dead = Vec::new();
+        for q in std::iter::once(&mut self.topic).chain(self.queues.values_mut()) {
+            while q.front().is_some_and(|m| expired(m, clock)) {
+                dead.extend(q.pop_front());
+            }
+        }
+        for m in dead {
+            self.dead_letter(m);
+        }
+    }
+
+    /// An expired message goes back to whoever published it (RabbitMQ's dead-letter exchange,
+    /// routed to the publisher), which cancels its op in the store; lost if the publisher has
+    /// gone (the op's record stays accepted: the orphan sweeper's to find).
+    fn dead_letter(&mut self, m: Queued) {
+        let msg = Msg::Expired {
+            task: m.task,
+            corr: m.corr,
+        };
+        if let Some(p) = self.publishers.get(&m.reply_to) {
+            p.send(msg);
+        } else if let Some(c) = self.consumers.values().find(|c| c.conn == m.reply_to) {
+            c.link.send(msg);
+        }
     }
 
     /// Routes a call's answer to its publisher, if it is still connected.
@@ -158,11 +212,20 @@ impl State {
     }
 }
 
+/// Whether `m` is past its bus deadline (`bus-ttl`): the clock is read only for such messages.
+fn expired(m: &Queued, clock: &Clock) -> bool {
+    m.task.op.deadline.is_some_and(|d| match d {
+        Deadline::Bus(_) => d.expired_on_bus(clock()),
+        Deadline::Conductor(_) => false,
+    })
+}
+
 /// Serves the bus on `listener` until the task is dropped; its queues die with it.
 pub async fn serve(mut listener: Listener, cfg: BusConfig) {
     let state = Arc::new(Mutex::new(State::default()));
     while let Ok((link, mut reader)) = listener.accept().await {
         let state = state.clone();
+        let cfg = cfg.clone();
         tokio::spawn(async move {
             let Ok(Some(Msg::Hello(role))) = reader.next().await else {
                 return;
@@ -199,7 +262,7 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                         if let Some(old) = old {
                             requeue(&mut st, old);
                         }
-                        st.dispatch(cfg.prefetch);
+                        st.dispatch(cfg.prefetch, &cfg.clock);
                     }
                 }
                 conn
@@ -222,15 +285,18 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                             route,
                         };
                         if delay_us == 0 {
-                            st.enqueue(q, cfg.prefetch);
+                            st.enqueue(q, cfg.prefetch, &cfg.clock);
+                            expire_later(&state, &st, q, &cfg.clock);
                         } else {
                             // A not-before time (RabbitMQ's delayed exchange): held by the bus,
                             // and lost with it like everything it holds.
-                            let state = state.clone();
+                            let (state, clock) = (state.clone(), cfg.clock.clone());
                             tokio::spawn(async move {
                                 tokio::time::sleep(std::time::Duration::from_micros(delay_us))
                                     .await;
-                                lock(&state).enqueue(q, cfg.prefetch);
+                                let mut st = lock(&state);
+                                st.enqueue(q, cfg.prefetch, &clock);
+                                expire_later(&state, &st, q, &clock);
                             });
                         }
                     }
@@ -247,7 +313,7 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                                 c.acked += u64::from(acked);
                                 c.check();
                                 if acked {
-                                    st.dispatch(cfg.prefetch);
+                                    st.dispatch(cfg.prefetch, &cfg.clock);
                                 }
                             }
                         }
@@ -269,12 +335,30 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                         if let Some(old) = st.consumers.remove(&index) {
                             requeue(&mut st, old);
                         }
-                        st.dispatch(cfg.prefetch);
+                        st.dispatch(cfg.prefetch, &cfg.clock);
                     }
                 }
             }
         });
     }
+}
+
+/// A message with a bus deadline that is still queued after its publication: a timer at its
+/// deadline drops the expired heads then, so an expired message is dead-lettered in time even
+/// when no consumer comes for it. Messages without one cost nothing.
+fn expire_later(state: &Arc<Mutex<State>>, st: &State, q: Queued, clock: &Clock) {
+    let Some(Deadline::Bus(at)) = q.task.op.deadline else {
+        return;
+    };
+    if !st.queued(q.tag) {
+        return;
+    }
+    let (state, clock) = (state.clone(), clock.clone());
+    let wait = at.saturating_sub(clock());
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        lock(&state).expire_heads(&clock);
+    });
 }
 
 /// Puts a departed consumer's unacknowledged deliveries back at the front of where they came

@@ -178,6 +178,7 @@ mod tests {
             container,
             kind,
             intended_us: id * 10,
+            deadline: None,
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod bus;
+pub mod cancel;
 pub mod cluster;
 pub mod conductor;
 pub mod coordination;

@@ -1,12 +1,19 @@
 //! The messages the services exchange. One enum for every link keeps the codec single and lets a
 //! message be forwarded (bus) without re-encoding its meaning.
 
+use crate::cancel::{Cancelled, Deadline};
 use crate::idempotency::KeyReuse;
 use crate::op::{HostError, OpKind, Status, Truth};
 use serde::{Deserialize, Serialize};
 
 /// An operation as the client asked for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialised in two shapes: in JSON (histories, traces, journals) a struct whose `deadline`
+/// appears only when set, so files without one read as "no deadline" and files of runs without
+/// `client.cancel` keep their bytes; in binary (the TCP frames) the four fields it always had,
+/// the deadline riding after the message as a frame extension ([`crate::wire`]) so that frames
+/// of a binary that predates it still decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpSpec {
     /// Unique id, assigned by the client; also the key of the op's random service time.
     pub id: u64,
@@ -16,6 +23,72 @@ pub struct OpSpec {
     pub kind: OpKind,
     /// When the client meant to send it (µs since the run's start): latency is measured from here.
     pub intended_us: u64,
+    /// When its client stops waiting for it, and who drops it past that (`client.cancel`);
+    /// `None`: it runs whenever its turn comes.
+    pub deadline: Option<Deadline>,
+}
+
+/// [`OpSpec`] as JSON has it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "OpSpec")]
+struct OpSpecJson {
+    id: u64,
+    container: u64,
+    kind: OpKind,
+    intended_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadline: Option<Deadline>,
+}
+
+/// [`OpSpec`] as binary frames have it (the deadline is a frame extension).
+type OpSpecBin = (u64, u64, OpKind, u64);
+
+impl Serialize for OpSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let OpSpec {
+            id,
+            container,
+            kind,
+            intended_us,
+            deadline,
+        } = *self;
+        if s.is_human_readable() {
+            OpSpecJson {
+                id,
+                container,
+                kind,
+                intended_us,
+                deadline,
+            }
+            .serialize(s)
+        } else {
+            (id, container, kind, intended_us).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OpSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let j = OpSpecJson::deserialize(d)?;
+            Ok(OpSpec {
+                id: j.id,
+                container: j.container,
+                kind: j.kind,
+                intended_us: j.intended_us,
+                deadline: j.deadline,
+            })
+        } else {
+            let (id, container, kind, intended_us) = OpSpecBin::deserialize(d)?;
+            Ok(OpSpec {
+                id,
+                container,
+                kind,
+                intended_us,
+                deadline: None,
+            })
+        }
+    }
 }
 
 /// An op after the API accepted and persisted it: what travels on the bus to a conductor.
@@ -64,6 +137,8 @@ pub enum Failure {
     Host(HostError),
     /// A service the op needed was unreachable.
     Unavailable,
+    /// The op was dropped unrun: its client had stopped waiting (`client.cancel`).
+    Cancelled(Cancelled),
 }
 
 /// Requests to the store.
@@ -195,6 +270,15 @@ pub enum CoordCmd {
         op: u64,
         /// Whether the container goes to Error.
         error: bool,
+    },
+    /// Cancel op `op`, which no conductor began, for `why` (`Ok`; `Busy` if a conductor runs
+    /// it — another delivery of it —, `NotFound` if it is terminal already): terminal as
+    /// [`Fail`](CoordCmd::Fail) without `error` makes it; the reason is journalled.
+    Cancel {
+        /// The op.
+        op: u64,
+        /// Why.
+        why: Cancelled,
     },
 }
 
@@ -451,6 +535,54 @@ pub enum Msg {
     },
     /// A service's last frame on a connection it turns away, saying why.
     Refused(Refusal),
+    /// Bus → publisher: a message of its expired unconsumed (`bus-ttl`) and was dropped — the
+    /// dead letter, routed back to whoever published it, which cancels the op in the store.
+    Expired {
+        /// The task the message carried.
+        task: Task,
+        /// Correlation id of the call (0 for a cast).
+        corr: u64,
+    },
+}
+
+/// The one list of the messages that carry an op, as a match returning it (by reference or by
+/// mutable reference): [`Msg::op`] and [`Msg::op_mut`] cannot disagree.
+macro_rules! msg_op {
+    ($msg:expr, $($r:tt)+) => {
+        match $msg {
+            Msg::Request(op)
+            | Msg::Store {
+                cmd: StoreCmd::Accept { op, .. },
+                ..
+            }
+            | Msg::StoreWrite(StoreCmd::Accept { op, .. })
+            | Msg::StoreResp {
+                resp: StoreResp::Op(OpView { op, .. }),
+                ..
+            }
+            | Msg::Host {
+                cmd: HostCmd { op, .. },
+                ..
+            } => Some(op),
+            Msg::Publish { task, .. } | Msg::Deliver { task, .. } | Msg::Expired { task, .. } => {
+                Some($($r)+ task.op)
+            }
+            _ => None,
+        }
+    };
+}
+
+impl Msg {
+    /// The op this message carries, if any (at most one does): whose deadline a frame's
+    /// extension carries ([`crate::wire`]).
+    pub fn op(&self) -> Option<&OpSpec> {
+        msg_op!(self, &)
+    }
+
+    /// [`Msg::op`], to change: where a frame's extension puts the op's deadline back.
+    pub fn op_mut(&mut self) -> Option<&mut OpSpec> {
+        msg_op!(self, &mut)
+    }
 }
 
 /// Why a service turned a connection away, sent as the connection's last frame.
@@ -494,4 +626,33 @@ pub struct Reply {
     pub corr: u64,
     /// The answer.
     pub answer: Answer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_a_deadline_only_when_there_is_one() {
+        let op = OpSpec {
+            id: 1,
+            container: 2,
+            kind: OpKind::Stop,
+            intended_us: 3,
+            deadline: None,
+        };
+        let old = r#"{"id":1,"container":2,"kind":"Stop","intended_us":3}"#;
+        assert_eq!(serde_json::to_string(&op).unwrap(), old);
+        assert_eq!(serde_json::from_str::<OpSpec>(old).unwrap(), op);
+        let with = OpSpec {
+            deadline: Some(Deadline::Conductor(4_000_000)),
+            ..op
+        };
+        let j = serde_json::to_string(&with).unwrap();
+        assert_eq!(
+            j,
+            r#"{"id":1,"container":2,"kind":"Stop","intended_us":3,"deadline":{"conductor":4000000}}"#
+        );
+        assert_eq!(serde_json::from_str::<OpSpec>(&j).unwrap(), with);
+    }
 }

@@ -2,6 +2,7 @@
 //! the history in memory; for real, [`JsonLines`] writes one JSON object per event (which the
 //! checker reads back: events deserialise).
 
+use crate::cancel::Cancelled;
 use crate::idempotency::KeyReuse;
 use crate::op::{HostError, Status, Truth};
 use crate::proto::OpSpec;
@@ -177,6 +178,20 @@ pub enum Event {
         /// How long it waited.
         wait_us: u64,
     },
+    /// An op was cancelled unrun because its client had stopped waiting (`client.cancel`): its
+    /// record is terminal in the store; a `Terminal` (failed) event follows. Recorded by the
+    /// conductor that dropped it past its deadline, or by the publisher its expired message was
+    /// dead-lettered to.
+    Cancelled {
+        /// The conductor that cancelled it (`None`: the API, its expired message's publisher).
+        conductor: Option<u32>,
+        /// The op.
+        op: OpSpec,
+        /// Its sequence number.
+        seq: u64,
+        /// Why.
+        why: Cancelled,
+    },
 }
 
 /// What restart recovery did with an unfinished op (Zun's `_init_container`).
@@ -205,6 +220,18 @@ pub trait Recorder: Send + Sync + 'static {
 /// A shared recorder handle.
 pub type SharedRecorder = Arc<dyn Recorder>;
 
+/// A clock reading µs, handed to a service that needs the services' time without a recorder
+/// (the bus's TTLs, the store's leases).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Wall-clock µs since the UNIX epoch: the real services' common time base (a clock set before
+/// 1970 reads as 0 rather than failing the service).
+pub fn wall_clock_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// A recorder that writes JSON lines (real mode): `{"t_us":…,"node":…,"event":…}`. Its time
 /// ([`now_us`](Recorder::now_us), `t_us` and the times inside events) is wall-clock µs since the
 /// UNIX epoch, so that the logs of several processes merge on one time base.
@@ -225,10 +252,7 @@ impl JsonLines {
 
 impl Recorder for JsonLines {
     fn now_us(&self) -> u64 {
-        // A clock set before 1970 reads as 0 rather than failing the service.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64)
+        wall_clock_us()
     }
 
     fn record(&self, ev: Event) {

@@ -66,7 +66,7 @@ struct Lease {
 }
 
 /// The store's clock, µs: simulated time under the simulator.
-pub type StoreClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub type StoreClock = crate::recorder::Clock;
 
 /// Everything the store holds.
 #[derive(Default)]
@@ -301,7 +301,7 @@ impl StoreState {
     /// with a restart.
     pub fn coordinate_durably(&mut self, cmd: CoordCmd) -> std::io::Result<StoreResp> {
         let entry = match cmd {
-            CoordCmd::Fail { .. } => Some(Entry::Coord(cmd)),
+            CoordCmd::Fail { .. } | CoordCmd::Cancel { .. } => Some(Entry::Coord(cmd)),
             CoordCmd::Heartbeat { member, ttl_us } => {
                 let now = self.now_us();
                 let known = self.members.get(&member).is_some_and(|&e| e > now);
@@ -438,6 +438,14 @@ impl StoreState {
                 let rec = *rec;
                 StoreResp::Op(self.view(&rec))
             }
+            // A cancelled op never ran: terminal as a failure that leaves its container be (the
+            // reason is in the journal and the history).
+            // A conductor running it (this op's other delivery) keeps it: `Busy`.
+            CoordCmd::Cancel { op, .. } => match self.ops.get(&op) {
+                None => StoreResp::NotFound,
+                Some(r) if r.state == OpState::Executing => StoreResp::Busy,
+                Some(_) => self.coordinate(CoordCmd::Fail { op, error: false }),
+            },
             CoordCmd::Fail { op, error } => {
                 let Some(rec) = self.close(op) else {
                     return StoreResp::NotFound;
@@ -790,6 +798,7 @@ mod tests {
             container,
             kind,
             intended_us: 0,
+            deadline: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! back (real TCP under load) does a writer task take over, so under simulation a message costs
 //! no extra task wake-up.
 
+use crate::cancel::Deadline;
 use crate::proto::Msg;
 use crate::rpc::lock;
 use bincode::Options;
@@ -28,6 +29,11 @@ fn codec() -> impl Options {
 }
 
 /// Appends one length-prefixed frame holding `msg` to `buf`.
+///
+/// A frame's body is the message, then its **extensions**: fields added to the format after it
+/// shipped, which a binary that predates them never writes. There is one, the deadline of the
+/// op the message carries ([`OpSpec::deadline`](crate::proto::OpSpec::deadline)), written only
+/// when the op has one; a body that ends with its message is an old frame (no deadline).
 pub fn encode(msg: &Msg, buf: &mut Vec<u8>) {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
@@ -35,13 +41,28 @@ pub fn encode(msg: &Msg, buf: &mut Vec<u8>) {
     codec()
         .serialize_into(&mut *buf, msg)
         .expect("encoding into a Vec cannot fail");
+    if let Some(d) = msg.op().and_then(|op| op.deadline) {
+        codec()
+            .serialize_into(&mut *buf, &d)
+            .expect("encoding into a Vec cannot fail");
+    }
     let len = (buf.len() - start - 4) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Decodes one frame's body (what follows its length prefix).
+/// Decodes one frame's body (what follows its length prefix): the message and, after it, the
+/// extensions [`encode`] writes; anything after those is a bad frame.
 pub fn decode(body: &[u8]) -> Result<Msg, WireError> {
-    Ok(codec().deserialize(body)?)
+    let mut rest = body;
+    let mut msg: Msg = codec().allow_trailing_bytes().deserialize_from(&mut rest)?;
+    if !rest.is_empty() {
+        let deadline: Deadline = codec().deserialize(rest)?;
+        match msg.op_mut() {
+            Some(op) => op.deadline = Some(deadline),
+            None => return Err(WireError::Extension),
+        }
+    }
+    Ok(msg)
 }
 
 /// A wire-level error: the peer went away or sent something that is not a frame.
@@ -53,6 +74,10 @@ pub enum WireError {
     /// A frame did not decode.
     #[error("bad frame: {0}")]
     Decode(#[from] bincode::Error),
+    /// A frame carried an extension its message has no place for (a deadline after a message
+    /// without an op).
+    #[error("bad frame: a deadline after a message that carries no op")]
+    Extension,
     /// A frame announced an absurd length.
     #[error("a frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
     TooLarge(usize),
@@ -274,7 +299,8 @@ pub fn attach_accepted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Answer, Msg};
+    use crate::op::OpKind;
+    use crate::proto::{Answer, Msg, OpSpec, StoreCmd, Task};
 
     #[test]
     fn frames_round_trip() {
@@ -294,5 +320,86 @@ mod tests {
         let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
         let back: Msg = codec().deserialize(&buf[4..4 + len]).unwrap();
         assert_eq!(back, a);
+    }
+
+    fn body(msg: &Msg) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode(msg, &mut buf);
+        buf.split_off(4)
+    }
+
+    /// The frame a binary from before deadlines wrote for `Request(op)`: the op's four fields.
+    fn old_request_body(op: &OpSpec) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        enum OldMsg {
+            Request(u64, u64, OpKind, u64),
+        }
+        codec()
+            .serialize(&OldMsg::Request(
+                op.id,
+                op.container,
+                op.kind,
+                op.intended_us,
+            ))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_deadline_travels_as_an_extension_and_old_frames_decode_without_one() {
+        let op = OpSpec {
+            id: 3,
+            container: 9,
+            kind: OpKind::Start,
+            intended_us: 1_000,
+            deadline: None,
+        };
+        // Without a deadline a frame is what it always was, byte for byte.
+        assert_eq!(body(&Msg::Request(op)), old_request_body(&op));
+        assert_eq!(decode(&old_request_body(&op)).unwrap(), Msg::Request(op));
+        for d in [Deadline::Conductor(5_000_000), Deadline::Bus(u64::MAX)] {
+            let with = OpSpec {
+                deadline: Some(d),
+                ..op
+            };
+            let task = Task {
+                op: with,
+                seq: 4,
+                host: 1,
+                call: true,
+                attempt: 2,
+            };
+            for m in [
+                Msg::Request(with),
+                Msg::Deliver {
+                    tag: 1,
+                    task,
+                    corr: 2,
+                    reply_to: 3,
+                },
+                Msg::Expired { task, corr: 7 },
+                Msg::Store {
+                    req: 1,
+                    cmd: StoreCmd::Accept {
+                        op: with,
+                        validate: true,
+                    },
+                },
+            ] {
+                assert_eq!(decode(&body(&m)).unwrap(), m, "{m:?}");
+            }
+        }
+        // An extension after a message with no op, or garbage after the extension, is refused.
+        let mut bad = body(&Msg::Ack {
+            tag: 1,
+            reply: None,
+        });
+        bad.extend(codec().serialize(&Deadline::Conductor(1)).unwrap());
+        assert!(matches!(decode(&bad), Err(WireError::Extension)));
+        let mut long = body(&Msg::Request(OpSpec {
+            deadline: Some(Deadline::Conductor(1)),
+            ..op
+        }));
+        long.push(0);
+        assert!(decode(&long).is_err());
     }
 }

@@ -21,6 +21,7 @@ fn run(sync: bool, ops: u64) {
             container: 0,
             kind: OpKind::Stop,
             intended_us: id,
+            deadline: None,
         };
         s.apply_durably(StoreCmd::Accept {
             op,

@@ -34,6 +34,7 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         listener,
         BusConfig {
             prefetch: a.prefetch,
+            clock: std::sync::Arc::new(conductor::recorder::wall_clock_us),
         },
     )
     .await;

@@ -239,6 +239,7 @@ async fn client(a: Args) -> anyhow::Result<ExitCode> {
             container: i as u64 % a.containers,
             kind: a.op,
             intended_us: at,
+            deadline: None,
         };
         if !link.send(Msg::Request(op)) {
             bail!("lost the connection to the API after {i} requests");

@@ -138,7 +138,6 @@ async fn ensure_link(s: &Arc<Shared>) -> Option<Link> {
 
 /// Sends `attempt`.
 async fn send(s: &Arc<Shared>, attempt: Attempt) {
-    let wire = attempt.wire();
     {
         let mut g = lock(&s.inner);
         if attempt.is_first() {
@@ -155,7 +154,16 @@ async fn send(s: &Arc<Shared>, attempt: Attempt) {
         return;
     };
     let now = s.now_us();
-    if lock(&s.inner).machine.sent(attempt, now) {
+    let (first_deadline, wire) = {
+        let mut g = lock(&s.inner);
+        // The services' clock is the wall clock (the UNIX epoch's µs): a deadline on it means
+        // the same instant to every process, whatever each one's start.
+        let wire = g
+            .machine
+            .wire(&attempt, conductor::recorder::wall_clock_us());
+        (g.machine.sent(attempt, now), wire)
+    };
+    if first_deadline {
         s.first_deadline.notify_one();
     }
     if !link.send(Msg::Request(wire)) {

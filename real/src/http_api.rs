@@ -250,6 +250,9 @@ impl Gateway {
             container,
             kind,
             intended_us,
+            // HTTP requests carry no deadline (no header maps to one yet): they run whenever
+            // their turn comes, as with `client.cancel = "none"`.
+            deadline: None,
         };
         let answer = match self.ask(op).await {
             Some(a) => a,

@@ -171,6 +171,11 @@ pub fn answer_status(kind: OpKind, name: &str, answer: Answer) -> (u16, Option<V
             "Internal Server Error",
             format!("the host failed the op: {e:?}"),
         ),
+        Answer::Error(Failure::Cancelled(why)) => fail(
+            504,
+            "Gateway Timeout",
+            format!("the op was cancelled unrun: {}", why.name()),
+        ),
         Answer::Timeout => fail(
             504,
             "Gateway Timeout",

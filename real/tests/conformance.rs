@@ -291,6 +291,7 @@ async fn tokens_across_restarts(b: &mut dyn Backend) -> Verdict {
         container: 5,
         kind: OpKind::Stop,
         intended_us: 0,
+        deadline: None,
     };
     let a = s.store(StoreCmd::Accept { op, validate: true }).await;
     ensure!(matches!(a, StoreResp::Accepted { .. }), "accept: {a:?}");

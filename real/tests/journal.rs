@@ -134,6 +134,7 @@ async fn to_host(addr: SocketAddr, id: u64, kind: OpKind, token: u64) -> HostRes
             container: 0,
             kind,
             intended_us: 0,
+            deadline: None,
         },
         seq: id,
         attempt: 1,

@@ -162,7 +162,13 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
         // Without a journal the store cannot fail: it serves until the test ends.
         let _ = store::serve(store_l, store_state).await;
     })];
-    tasks.push(tokio::spawn(bus::serve(bus_l, BusConfig { prefetch: 0 })));
+    tasks.push(tokio::spawn(bus::serve(
+        bus_l,
+        BusConfig {
+            prefetch: 0,
+            clock: Arc::new(conductor::recorder::wall_clock_us),
+        },
+    )));
     let model: Arc<dyn HostModel> = Arc::new(Fixed(s.service));
     let mut host_addrs = Vec::new();
     for (i, ((l, a), state)) in hosts.into_iter().zip(host_states).enumerate() {
@@ -216,6 +222,7 @@ async fn drive(api: SocketAddr, n: u64, containers: u64, kind: OpKind) -> BTreeM
             container: i % containers,
             kind,
             intended_us: 0,
+            deadline: None,
         }));
         assert!(sent, "the api connection closed");
     }
@@ -571,6 +578,7 @@ async fn to_host(
                 container: 0,
                 kind,
                 intended_us: 0,
+                deadline: None,
             },
             seq: id,
             attempt: 1,
@@ -616,6 +624,7 @@ fn predicted_failures(
                     container: 0,
                     kind,
                     intended_us: 0,
+                    deadline: None,
                 },
                 seq: id,
                 attempt: 1,

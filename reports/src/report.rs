@@ -118,6 +118,11 @@ pub struct Ops {
     pub failed: u64,
     /// Never became terminal.
     pub lost: u64,
+    /// Added, with `client.cancel` set: ops cancelled unrun because their client had stopped
+    /// waiting (past their deadline at a conductor, or expired on the bus); counted in `failed`
+    /// too, never in `lost`. Absent when the client cancels nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<u64>,
 }
 
 /// `pool`: the executor pool, summed over conductors and pooled over seeds.
@@ -412,6 +417,7 @@ pub fn build_report(
         completed: sum(|s| s.completed),
         failed: sum(|s| s.failed),
         lost: sum(|s| s.lost),
+        cancelled: None,
     };
 
     let arrivals = sum(|s| s.arrivals);
@@ -769,7 +775,8 @@ pub(crate) mod tests {
                 rejected: 30,
                 completed: 240,
                 failed: 15,
-                lost: 15
+                lost: 15,
+                cancelled: None,
             }
         );
         // Pool counters summed, ratio of the pooled counts.

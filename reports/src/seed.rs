@@ -79,6 +79,8 @@ pub struct SeedMetrics {
     pub retry_attempts: u64,
     /// Ops that ran out of attempts.
     pub gave_up: u64,
+    /// Ops cancelled unrun (`client.cancel`), counted by their intended time as `failed` is.
+    pub cancelled: u64,
     /// Invariant violations found in this seed's history (filled by the checker): objects with
     /// an `"invariant"` key, the first few of each invariant (the checker bounds the list).
     pub violations: Vec<serde_json::Value>,
@@ -171,6 +173,7 @@ impl SeedMetrics {
                 .collect(),
             retry_attempts: 0,
             gave_up: 0,
+            cancelled: 0,
             violations: Vec::new(),
             violation_counts: BTreeMap::new(),
             faults: Vec::new(),

@@ -364,6 +364,7 @@ mod tests {
                 completed: 780,
                 failed: 20,
                 lost: 0,
+                cancelled: None,
             },
             exhaustion_ratio: 0.05,
             exhaustion_ci95: [0.03, 0.07],

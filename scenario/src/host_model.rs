@@ -216,6 +216,7 @@ mod tests {
                 container: 1,
                 kind: OpKind::Start,
                 intended_us: 0,
+                deadline: None,
             },
             seq: 1,
             attempt: 1,

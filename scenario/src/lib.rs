@@ -109,6 +109,7 @@ gap = { dist = "exp", mean = "1s" }
 timeout = "0s"
 retry_on = []
 wait_for = "answer"
+cancel = "none"
 instances = 1
 retry_same_op = false
 
@@ -273,6 +274,7 @@ pub fn check_supported(s: &Scenario, origin: &str) -> Result<(), ScenarioError> 
 }
 
 pub use conductor::api::RpcKind;
+pub use conductor::cancel::Cancel;
 pub use conductor::cluster::{Ordering, Routing};
 pub use conductor::conductor::{Overflow, RecoveryPolicy};
 pub use conductor::keyword::Keyword;
@@ -981,6 +983,9 @@ pub struct Client {
     pub retry_on: Vec<RetryOn>,
     /// What the timeout covers.
     pub wait_for: WaitFor,
+    /// What happens to an attempt the client timed out on (`none` unless `timeout` is set).
+    #[serde(skip_serializing_if = "Cancel::is_none")]
+    pub cancel: Cancel,
     /// Client processes, 1..=1000, each with its own budget, throttle and breaker; requests are
     /// dealt among them round-robin (a lifecycle's container to one client).
     pub instances: u32,

@@ -1595,6 +1595,7 @@ const CLIENT_KEYS: &[&str] = &[
     "timeout",
     "retry_on",
     "wait_for",
+    "cancel",
     "instances",
     "retry_same_op",
     "retry",
@@ -1603,6 +1604,17 @@ const CLIENT_KEYS: &[&str] = &[
 fn client(t: &Tb, legacy: &Retry) -> R<Client> {
     let timeout = t.dur("timeout", Duration::ZERO, D::Any)?;
     let wait_for = t.kw("wait_for", WaitFor::Answer)?;
+    let cancel = t.kw("cancel", Cancel::None)?;
+    // A deadline is the client's timeout: without one there is nothing to cancel by.
+    if cancel != Cancel::None && timeout.is_zero() {
+        return Err(t.cx.invalid(
+            &t.key("cancel"),
+            format!(
+                "\"{cancel}\" needs a client.timeout to cancel by (set client.timeout, or \
+                 cancel = \"none\")"
+            ),
+        ));
+    }
     let instances = t.u32("instances", 1, 1, 1000)?;
     let retry_same_op = t.bool("retry_same_op", false)?;
     let retry = if t.has("retry") {
@@ -1638,6 +1650,7 @@ fn client(t: &Tb, legacy: &Retry) -> R<Client> {
         timeout,
         retry_on,
         wait_for,
+        cancel,
         instances,
         retry_same_op,
         retry,

@@ -1470,6 +1470,23 @@ fn client_retry_absent_takes_retry() {
 }
 
 #[test]
+fn client_cancel_parses_and_echoes_only_when_set() {
+    let none = parse("name = \"x\"\n").unwrap();
+    assert_eq!(none.client.cancel, Cancel::None);
+    let echoed = toml::to_string(&none).unwrap();
+    assert!(!echoed.contains("cancel"), "{echoed}");
+    for (word, want) in [("bus-ttl", Cancel::BusTtl), ("deadline", Cancel::Deadline)] {
+        let s = parse(&format!(
+            "name = \"x\"\n[client]\ntimeout = \"3s\"\ncancel = \"{word}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(s.client.cancel, want);
+        let echoed = toml::to_string(&s).unwrap();
+        assert!(echoed.contains(&format!("cancel = \"{word}\"")), "{echoed}");
+    }
+}
+
+#[test]
 fn client_retry_parses_every_key() {
     use conductor::retry::{BreakerConfig, FinagleBudgetConfig, RatioTrip, ThrottleConfig, Trip};
     let s = parse(
@@ -1550,6 +1567,14 @@ fn client_bad_input() {
     bad(
         "[client]\nretry_same_op = \"yes\"",
         &["client.retry_same_op", "expected true or false"],
+    );
+    bad(
+        "[client]\ntimeout = \"2s\"\ncancel = \"ttl\"",
+        &["client.cancel", "\"none\" | \"bus-ttl\" | \"deadline\""],
+    );
+    bad(
+        "[client]\ncancel = \"deadline\"",
+        &["client.cancel", "needs a client.timeout"],
     );
     bad(
         "[client.retry]\npolicy = \"linear\"",

@@ -199,9 +199,11 @@ async fn send(s: &Arc<Shared>, attempt: Attempt) {
         return;
     };
     let now = s.rec.now_us();
-    let (first_deadline, in_flight) = {
+    let (first_deadline, in_flight, wire) = {
         let mut g = s.lock();
-        (g.machine.sent(attempt, now), g.machine.in_flight())
+        // The deadline is the client's own timeout, from the moment the attempt is sent.
+        let wire = g.machine.wire(&attempt, now);
+        (g.machine.sent(attempt, now), g.machine.in_flight(), wire)
     };
     s.rec.client_in_flight(now, s.index, in_flight);
     if first_deadline {

@@ -394,11 +394,13 @@ impl Recorder for SimRecorder {
                 }
             }
             Event::GaveUp { .. } if counting => m.gave_up += 1,
+            Event::Cancelled { op, .. } if m.counting(op.intended_us) => m.cancelled += 1,
             // Counted only inside the statistics window (guards above), or not counted.
             Event::Accepted { .. }
             | Event::CallerRuns { .. }
             | Event::Hold { .. }
             | Event::GaveUp { .. }
+            | Event::Cancelled { .. }
             | Event::Applied { .. }
             | Event::Recovered { .. }
             | Event::Reconciled { .. }

@@ -224,6 +224,9 @@ pub fn report(scn: &Scenario, first: u64, seeds: &[SeedMetrics], wall_s: f64) ->
         wall_s,
     );
     rep.expect(&names(&scn.checks.expect));
+    if scn.client.cancel != scenario::Cancel::None {
+        rep.ops.cancelled = Some(seeds.iter().map(|s| s.cancelled).sum());
+    }
     // Seeds merged: each seed's trigger (a nemesis draws its own) joins the union.
     let trigger: Vec<reports::recovery::Window> = seeds
         .iter()

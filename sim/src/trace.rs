@@ -7,6 +7,7 @@
 //! `checker` lines the moment the checker finds them.
 
 use checker::{sim_time, Violation};
+use conductor::cancel::Deadline;
 use conductor::recorder::Event;
 use scenario::Node;
 use std::collections::BTreeMap;
@@ -106,7 +107,18 @@ impl Trace {
             Event::Accepted { op, seq } => (
                 "api".into(),
                 Some(op.container),
-                format!("accepted {} seq {seq}", op_line(&op)),
+                match op.deadline {
+                    None => format!("accepted {} seq {seq}", op_line(&op)),
+                    Some(d) => format!(
+                        "accepted {} seq {seq}, {} at {}",
+                        op_line(&op),
+                        match d {
+                            Deadline::Bus(_) => "expires on the bus",
+                            Deadline::Conductor(_) => "deadline",
+                        },
+                        sim_time(d.at_us())
+                    ),
+                },
             ),
             Event::Rejected { op } => ("api".into(), Some(op.container), {
                 format!("refused {}", op_line(&op))
@@ -266,6 +278,16 @@ impl Trace {
                 Some(op.container),
                 format!("dispatched orphan {} seq {seq} again", op_line(&op)),
             ),
+            Event::Cancelled {
+                conductor: c,
+                op,
+                seq,
+                why,
+            } => (
+                c.map_or_else(|| "api".into(), conductor),
+                Some(op.container),
+                format!("cancelled {} seq {seq}: {why}", op_line(&op)),
+            ),
             Event::LockWait {
                 conductor: c,
                 op,
@@ -321,6 +343,7 @@ mod tests {
             container,
             kind: OpKind::Start,
             intended_us: 0,
+            deadline: None,
         }
     }
 

@@ -295,6 +295,8 @@ async fn world(
         nodes.insert(node, NodeRef { id, ip });
     };
 
+    // The bus's TTLs are on the services' clock too.
+    let bus_clock = store_clock.clone();
     let (s, n, hosts) = (store_state.clone(), net.clone(), c.hosts);
     let addr = addrs.store;
     let id = place(&handle, "store", addr.ip(), move || {
@@ -321,8 +323,8 @@ async fn world(
 
     let (addr, n, prefetch) = (addrs.bus, net.clone(), scn.bus.prefetch);
     let id = place(&handle, "bus", addr.ip(), move || {
-        let n = n.clone();
-        async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch }).await }
+        let (n, clock) = (n.clone(), bus_clock.clone());
+        async move { bus::serve(listen(&n, addr).await, BusConfig { prefetch, clock }).await }
     });
     node(Node::Bus, id, addr.ip());
 

@@ -60,6 +60,7 @@ fn service_times_are_keyed_by_op_not_by_order() {
             container: id % 1000,
             kind: OpKind::Start,
             intended_us: id * 1000,
+            deadline: None,
         },
         seq: id,
         attempt: 1,

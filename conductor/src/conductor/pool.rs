@@ -2,6 +2,7 @@
 //! idle; an op that finds them all busy meets the [`Overflow`] policy.
 
 use super::Conductor;
+use crate::cancel::{cancel, Cancelled};
 use crate::proto::Task;
 use crate::recorder::Event;
 use crate::rpc::lock;
@@ -130,6 +131,36 @@ impl Conductor {
         Admission::Worker
     }
 
+    /// The next op of the pool's queue a worker should start: one whose deadline has passed
+    /// while it waited for a worker is cancelled instead (`client.cancel = "deadline"`; the
+    /// store write on a task of its own, so the worker goes on at once).
+    fn pop_live(self: &Arc<Self>, p: &mut Pool) -> Option<Task> {
+        loop {
+            let task = p.queue.pop_front()?;
+            let now = self.rec.now_us();
+            if !task
+                .op
+                .deadline
+                .is_some_and(|d| d.passed_for_conductor(now))
+            {
+                return Some(task);
+            }
+            // The strategy saw its delivery (a fair lock's line holds it): it will not run.
+            self.strategy.on_abandon(&task);
+            let me = self.clone();
+            tokio::spawn(async move {
+                cancel(
+                    &me.store,
+                    &me.rec,
+                    Some(me.cfg.index),
+                    &task,
+                    Cancelled::DeadlineExceeded,
+                )
+                .await;
+            });
+        }
+    }
+
     /// A pool worker: runs the op it is handed and whatever waits in the pool's queue, then
     /// parks until the next one.
     async fn worker(self: Arc<Self>, me: Arc<Parked>) {
@@ -143,7 +174,7 @@ impl Conductor {
                 self.execute(task).await;
                 let next = {
                     let mut p = lock(&self.pool);
-                    let next = match p.queue.pop_front() {
+                    let next = match self.pop_live(&mut p) {
                         Some(n) => Ok(n),
                         None => {
                             p.busy -= 1;

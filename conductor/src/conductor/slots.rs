@@ -4,6 +4,7 @@
 
 use super::pool::Admission;
 use super::Conductor;
+use crate::cancel::{cancel, Cancelled};
 use crate::op::OpKind;
 use crate::proto::{Answer, BusRole, Failure, Msg, Refusal, Reply, StoreCmd, StoreResp, Task};
 use crate::recorder::Event;
@@ -21,6 +22,8 @@ enum Wait {
     CallerRuns,
     /// The pool was exhausted and the op fails (its final write).
     Reject,
+    /// The op's deadline had passed (`client.cancel = "deadline"`): it is cancelled unrun.
+    Cancel,
 }
 
 /// A delivery waiting for, or held by, an RPC slot.
@@ -101,6 +104,21 @@ impl Conductor {
                     Msg::Refused(why) => {
                         *lock(&self.bus) = None;
                         return why;
+                    }
+                    // A message this conductor published (a re-queued op) expired unconsumed
+                    // on the bus (`bus-ttl`): its call was answered long ago; cancel the op.
+                    Msg::Expired { task, .. } => {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            cancel(
+                                &me.store,
+                                &me.rec,
+                                Some(me.cfg.index),
+                                &task,
+                                Cancelled::Expired,
+                            )
+                            .await;
+                        });
                     }
                     _ => {}
                 }
@@ -205,6 +223,17 @@ impl Conductor {
     /// on the slot (a blocking op, or an op the overflow policy keeps on the slot) is returned.
     fn take_now(self: &Arc<Self>, d: &Delivery) -> Option<Wait> {
         let task = d.task;
+        // A deadline is judged when a slot takes the op, before anything is spent on it (a
+        // strategy's lock, a pool worker, the host): as a gRPC server checks a call's deadline
+        // before dispatching it.
+        if task
+            .op
+            .deadline
+            .is_some_and(|dl| dl.passed_for_conductor(self.rec.now_us()))
+        {
+            self.ack(d, None);
+            return Some(Wait::Cancel);
+        }
         if task.op.kind.is_blocking() {
             self.ack(d, None);
             return Some(Wait::Blocking);
@@ -260,6 +289,12 @@ impl Conductor {
                     ok: false,
                 });
                 self.reply(d, Answer::Error(Failure::PoolRejected));
+            }
+            Wait::Cancel => {
+                let why = Cancelled::DeadlineExceeded;
+                if cancel(&self.store, &self.rec, Some(self.cfg.index), &task, why).await {
+                    self.reply(d, Answer::Error(Failure::Cancelled(why)));
+                }
             }
         }
     }

@@ -1,7 +1,7 @@
 //! What the client machine needs from a scenario: the workload, `[client]` and the client's
 //! retry behaviour (`[client.retry]`, or `[retry]` without one).
 
-use crate::{ClientRetry, RetryOn, Scenario, WaitFor, Workload};
+use crate::{Cancel, ClientRetry, RetryOn, Scenario, WaitFor, Workload};
 use conductor::retry::RetryPolicy;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub struct ClientConfig {
     pub wait_for: WaitFor,
     /// `client.retry_same_op`: retries travel under their request's first id.
     pub same_op: bool,
+    /// `client.cancel`: the deadline each attempt carries.
+    pub cancel: Cancel,
     /// The backoff policy (of `[client.retry]`, else `[retry]`).
     pub policy: RetryPolicy,
     /// The budget, throttling and breaker (of `[client.retry]`, else `[retry]`'s budget).
@@ -44,6 +46,7 @@ impl ClientConfig {
             retry_on: scn.client.retry_on.clone(),
             wait_for: scn.client.wait_for,
             same_op: scn.client.retry_same_op,
+            cancel: scn.client.cancel,
             policy: retry.to_policy(),
             retry,
             instance: 0,

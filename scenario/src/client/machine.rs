@@ -2,7 +2,8 @@
 //! deadlines, and the retry decisions (policy, attempt limit, budget, throttling, breaker).
 
 use super::{Attempt, AttemptFailure, ClientConfig, Gate, Outcome, Schedule};
-use crate::{RetryOn, WaitFor};
+use crate::{Cancel, RetryOn, WaitFor};
+use conductor::cancel::Deadline;
 use conductor::idempotency::KeyReuse;
 use conductor::proto::{Answer, OpSpec};
 use conductor::retry::RetryPolicy;
@@ -25,6 +26,7 @@ pub struct ClientMachine {
     wait_for: WaitFor,
     /// `client.retry_same_op`: retries re-send the op under its first id.
     same_op: bool,
+    cancel: Cancel,
     policy: RetryPolicy,
     gate: Gate,
     /// Attempts sent and not ended, by attempt id, with the time (µs) each was sent. With
@@ -112,12 +114,25 @@ impl ClientMachine {
             retry_on: cfg.retry_on.clone(),
             wait_for: cfg.wait_for,
             same_op: cfg.same_op,
+            cancel: cfg.cancel,
             policy: cfg.policy,
             gate: Gate::new(&cfg.retry),
             outstanding: BTreeMap::new(),
             deadlines: VecDeque::new(),
             retries_waiting: 0,
             retrying: BTreeMap::new(),
+        }
+    }
+
+    /// `attempt` as it goes on the wire when sent at `services_now_us` (µs on the services'
+    /// clock: the run's under simulation, the UNIX epoch's for real): under its own id, with
+    /// the deadline `client.cancel` gives it — the moment the client will time out on it.
+    pub fn wire(&self, attempt: &Attempt, services_now_us: u64) -> OpSpec {
+        OpSpec {
+            deadline: self
+                .timeout_us
+                .and_then(|t| Deadline::of(self.cancel, services_now_us, t)),
+            ..attempt.wire()
         }
     }
 

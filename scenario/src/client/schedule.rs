@@ -129,6 +129,7 @@ impl OpsPart {
             container,
             kind,
             intended_us: due.t,
+            deadline: None,
         }
     }
 }
@@ -198,6 +199,7 @@ impl LifecyclePart {
             container: self.first_container + container,
             kind: self.steps[step],
             intended_us: t,
+            deadline: None,
         }
     }
 }

@@ -40,6 +40,7 @@ fn op(id: u64) -> OpSpec {
         container: 3,
         kind: OpKind::Start,
         intended_us: 1_000,
+        deadline: None,
     }
 }
 
@@ -353,6 +354,7 @@ fn ops_schedule_follows_the_workload_streams() {
             container,
             kind,
             intended_us: t,
+            deadline: None,
         };
         assert_eq!(m.issue(), Some(want));
         assert_eq!(m.pending(), 0);

@@ -126,7 +126,8 @@ pub trait Strategy: Send + Sync + fmt::Debug + 'static {
     }
 
     /// An op that [`on_delivery`](Strategy::on_delivery) saw will not run after all: the pool
-    /// rejected it (the fair lock's line drops it). Default: nothing.
+    /// rejected it, or its deadline passed while it waited for a worker (the fair lock's line
+    /// drops it). Default: nothing.
     fn on_abandon(&self, task: &Task) {
         let _ = task;
     }
