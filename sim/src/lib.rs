@@ -18,6 +18,7 @@ pub mod explore;
 pub mod faults;
 pub mod matrix;
 pub mod pages;
+pub mod progress;
 pub mod recorder;
 pub mod reproduction;
 pub mod run;

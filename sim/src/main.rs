@@ -462,6 +462,54 @@ fn progress(name: &str, n: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// A progress bar over the simulated time of `n` seeds of `scn` (load phase and drain each),
+/// on a terminal only — even for one seed, which can take many seconds.
+fn time_progress(scn: &Scenario, n: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let per_seed = (scn.duration + scn.drain).as_secs().max(1);
+    let bar = ProgressBar::new(n * per_seed).with_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} s simulated, {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("{} 0/{n} seeds", scn.name));
+    Some(bar)
+}
+
+/// Runs `work` (handed a callback for each finished seed) while a thread moves `bar` to the
+/// simulated time the seeds have covered (`sim::progress`), ten times a second.
+fn with_time_progress<T>(
+    bar: &ProgressBar,
+    name: &str,
+    n: u64,
+    work: impl FnOnce(&(dyn Fn() + Sync)) -> T,
+) -> T {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let start = sim::progress::covered_us();
+    let (over, seeds_done) = (AtomicBool::new(false), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Bounded by `work`: it ends when the seeds do.
+            while !over.load(Ordering::Relaxed) {
+                let covered_s = sim::progress::covered_us().saturating_sub(start) / 1_000_000;
+                bar.set_position(covered_s.min(bar.length().unwrap_or(u64::MAX)));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let done = || {
+            let k = seeds_done.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.set_message(format!("{name} {k}/{n} seeds"));
+        };
+        let out = work(&done);
+        over.store(true, Ordering::Relaxed);
+        out
+    })
+}
+
 /// Makes the output directory before anything runs: one that cannot be made is bad input.
 fn out_dir(out: Option<PathBuf>, scn: &Scenario) -> anyhow::Result<PathBuf> {
     let out = out.unwrap_or_else(|| Path::new("reports/out").join(&scn.name));
@@ -724,9 +772,11 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     // Made before the run: an output directory that cannot be made is bad input, found at once.
     let out = out_dir(a.out, &scn)?;
     let wall = Instant::now();
-    let seeds = match progress(&scn.name, a.seeds) {
+    let seeds = match time_progress(&scn, a.seeds) {
         Some(bar) => {
-            let seeds = run_seeds_with(&scn, first, a.seeds, jobs, &|| bar.inc(1));
+            let seeds = with_time_progress(&bar, &scn.name, a.seeds, |done| {
+                run_seeds_with(&scn, first, a.seeds, jobs, done)
+            });
             bar.finish_and_clear();
             seeds?
         }

@@ -3,6 +3,7 @@
 //! time-weighted levels only. The history goes, event by event, to the streaming [`Checker`]
 //! (when invariants are judged) and to a [`Trace`] (when one is written); neither keeps it.
 
+use crate::progress::SeedClock;
 use crate::trace::Trace;
 use checker::{Checker, Snapshot};
 use conductor::op::Truth;
@@ -37,6 +38,8 @@ struct Inner {
     trace: Option<Trace>,
     /// Where terminal ops go for a client that waits for them (`client.wait_for = "done"`).
     terminal_watch: Option<tokio::sync::mpsc::UnboundedSender<(u64, bool)>>,
+    /// This seed's share of the terminal's progress (observation only: never read back).
+    clock: SeedClock,
 }
 
 /// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
@@ -62,6 +65,7 @@ impl SimRecorder {
                 checker: None,
                 trace: None,
                 terminal_watch: None,
+                clock: SeedClock::default(),
             }),
         }
     }
@@ -72,6 +76,18 @@ impl SimRecorder {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The seed's clock reads `now_us` (the drain's steps, which have no arrivals): the
+    /// terminal's progress moves on.
+    pub fn progress_at(&self, now_us: u64) {
+        self.lock().clock.at(now_us);
+    }
+
+    /// The seed is over: its share of the progress is made up to `total_us`, its load phase
+    /// and whole drain.
+    pub fn progress_done(&self, total_us: u64) {
+        self.lock().clock.finish(total_us);
+    }
+
     /// The client sent an op.
     pub fn submitted(&self, op: &OpSpec) {
         let now = self.now_us();
@@ -79,6 +95,7 @@ impl SimRecorder {
         g.in_flight += 1;
         g.m.sent_total += 1;
         g.m.timeline.attempt_sent(now, true);
+        g.clock.at(now);
         if g.m.counting(op.intended_us) {
             g.m.submitted += 1;
         }

@@ -463,8 +463,10 @@ async fn world(
         }
         let step = Duration::from_secs(1).min(drain_end - now);
         sleep(step).await;
+        rec.progress_at(rec.now_us());
     }
     let end_us = rec.now_us();
+    rec.progress_done((scn.duration + scn.drain).as_micros() as u64);
     check_final(&rec, end_us, &store_state, &host_states);
     let mut m = rec.finish(end_us);
     m.messages = mem.messages();

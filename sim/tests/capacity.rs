@@ -117,6 +117,27 @@ fn the_false_pass_of_creates_on_the_ops_model_warns() {
         err.contains("of the accepted ops failed: creates on the `ops` model"),
         "{err}"
     );
+    // The objectives that catch it: a failure-ratio SLO fails the run without the validation,
+    // a refusal-ratio SLO the run with it (exit 1, the objective named), where the pool's own
+    // objectives alone pass both.
+    let judged = |sets: &[&str]| {
+        let mut args = vec!["run", &file, "--seeds", "1", "--out", &o];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let out = sim(&args);
+        let rep = json(&dir.join("out/report.json"));
+        (out.status.code(), text(&out.stdout), rep)
+    };
+    let (code, _, rep) = judged(&["api.validate_state=false"]);
+    assert_eq!(code, Some(0), "the pool's objectives alone pass: {rep}");
+    let (code, stdout, rep) = judged(&["api.validate_state=false", "slo.failed_ratio_max=0.01"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(rep.pointer("/slo/pass"), Some(&Value::Bool(false)), "{rep}");
+    assert!(stdout.contains("failed_ratio_max"), "{stdout}");
+    let (code, stdout, _) = judged(&["slo.rejected_ratio_max=0.05"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("rejected_ratio_max"), "{stdout}");
 }
 
 #[test]

@@ -560,7 +560,8 @@ fn a_rate_only_sweep_recommends_nothing_and_says_why() {
         header.starts_with(
             "workload.arrival.rate,exhaustion_ratio_mean,ci95_lo,ci95_hi,p50_ms,p99_ms,\
              throughput_per_s,mean_hold_ms,conductors,pool_workers,cost,erlang_b,\
-             erlang_b_flagged,slo_pass,recommended,accept_p99_ms,rpc_slots,slo_failed,\
+             erlang_b_flagged,slo_pass,recommended,recovery_median_s,recovery_max_s,\
+             unrecovered_seeds,stuck_seeds,metastable,accept_p99_ms,rpc_slots,slo_failed,\
              slo.exhaustion_ratio_max,slo.p99_max"
         ),
         "{header}"
