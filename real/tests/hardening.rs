@@ -235,6 +235,9 @@ fn services_survive_running_out_of_file_descriptors() {
         // Warned once per burst of failures: once the flood has drained, every warning has
         // been followed by its recovery (a burst may be followed by another while the
         // backlog of the flood is taken).
+        // Recovery is said on the first accept that succeeds, so each look brings a fresh
+        // connection: a service that failed again on the flood's backlog and then emptied it
+        // would otherwise wait, silent and healthy, for a peer that never comes.
         let deadline = Instant::now() + PATIENCE;
         loop {
             let err = s.stderr();
@@ -243,6 +246,7 @@ fn services_survive_running_out_of_file_descriptors() {
                 break;
             }
             assert!(Instant::now() < deadline, "{}: {err}", s.proc.name);
+            let _look = connect(s.addr());
             std::thread::sleep(Duration::from_millis(20));
         }
         s.proc.assert_running();
