@@ -4,6 +4,7 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 use toml::{Table, Value};
 
 /// The largest scenario (or empirical samples) file read, in bytes.
@@ -1025,17 +1026,7 @@ fn trace(t: &Tb) -> R<Trace> {
         ));
     }
     let scale = t.f64("scale", 1.0, F::Pos)?;
-    let p = Path::new(&name);
-    let path = match cx.base_dir {
-        Some(b) if p.is_relative() => b.join(p),
-        _ => p.to_path_buf(),
-    };
-    let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
-        cx.invalid(
-            &key,
-            format!("cannot read the trace file `{}`: {e}", path.display()),
-        )
-    })?;
+    let (path, text) = read_data_file(cx, &key, &name, "trace")?;
     let bad = |line: usize, what: String| {
         cx.invalid(&key, format!("{} line {line}: {what}", path.display()))
     };
@@ -1435,20 +1426,7 @@ fn histogram_file(
     v: &Value,
 ) -> R<(String, Vec<(Option<f64>, f64)>, Vec<usize>)> {
     let name = string(cx, key, v)?;
-    if name.is_empty() {
-        return Err(cx.invalid(key, "expected a file name, got an empty string"));
-    }
-    let p = Path::new(name);
-    let path = match cx.base_dir {
-        Some(b) if p.is_relative() => b.join(p),
-        _ => p.to_path_buf(),
-    };
-    let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
-        cx.invalid(
-            key,
-            format!("cannot read the histogram file `{}`: {e}", path.display()),
-        )
-    })?;
+    let (_, text) = read_data_file(cx, key, name, "histogram")?;
     let mut rows = Vec::new();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -1521,10 +1499,9 @@ fn ms_sample(ms: f64) -> Result<Duration, String> {
     }
 }
 
-const MAX_SAMPLES: usize = 10_000_000;
-
-fn empirical_file(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
-    let name = string(cx, key, v)?;
+/// The text of a data file (a trace, a histogram, samples) named `name` by `key`: a relative
+/// path is the scenario file's directory's. Errors name the key, the kind of file and why.
+fn read_data_file(cx: &Cx, key: &str, name: &str, kind: &str) -> R<(PathBuf, String)> {
     if name.is_empty() {
         return Err(cx.invalid(key, "expected a file name, got an empty string"));
     }
@@ -1536,9 +1513,17 @@ fn empirical_file(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
     let text = read_capped(&path, MAX_FILE_BYTES).map_err(|e| {
         cx.invalid(
             key,
-            format!("cannot read the samples file `{}`: {e}", path.display()),
+            format!("cannot read the {kind} file `{}`: {e}", path.display()),
         )
     })?;
+    Ok((path, text))
+}
+
+const MAX_SAMPLES: usize = 10_000_000;
+
+fn empirical_file(cx: &Cx, key: &str, v: &Value) -> R<Vec<Duration>> {
+    let name = string(cx, key, v)?;
+    let (_, text) = read_data_file(cx, key, name, "samples")?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let body = line.split('#').next().unwrap_or("").trim();

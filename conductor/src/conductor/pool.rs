@@ -147,18 +147,17 @@ impl Conductor {
             }
             // The strategy saw its delivery (a fair lock's line holds it): it will not run.
             self.strategy.on_abandon(&task);
-            let me = self.clone();
-            tokio::spawn(async move {
-                cancel(
-                    &me.store,
-                    &me.rec,
-                    Some(me.cfg.index),
-                    &task,
-                    Cancelled::DeadlineExceeded,
-                )
-                .await;
-            });
+            self.spawn_cancel(task, Cancelled::DeadlineExceeded);
         }
+    }
+
+    /// Cancels `task` in the store on a task of its own, so that the caller (a worker taking
+    /// the queue's next op, the bus reader) goes on at once.
+    pub(super) fn spawn_cancel(self: &Arc<Self>, task: Task, why: Cancelled) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            cancel(&me.store, &me.rec, Some(me.cfg.index), &task, why).await;
+        });
     }
 
     /// A pool worker: runs the op it is handed and whatever waits in the pool's queue, then

@@ -107,19 +107,7 @@ impl Conductor {
                     }
                     // A message this conductor published (a re-queued op) expired unconsumed
                     // on the bus (`bus-ttl`): its call was answered long ago; cancel the op.
-                    Msg::Expired { task, .. } => {
-                        let me = self.clone();
-                        tokio::spawn(async move {
-                            cancel(
-                                &me.store,
-                                &me.rec,
-                                Some(me.cfg.index),
-                                &task,
-                                Cancelled::Expired,
-                            )
-                            .await;
-                        });
-                    }
+                    Msg::Expired { task, .. } => self.spawn_cancel(task, Cancelled::Expired),
                     _ => {}
                 }
             }
