@@ -124,7 +124,27 @@ impl Args {
 }
 
 impl Command for Args {
+    /// The run goes on a single-threaded runtime of its own thread: the sender, its
+    /// connections and their answers wake one another on one thread's queue instead of across
+    /// worker threads (a futex and an eventfd write per hand-over), which is most of what a
+    /// request costs the sender; one thread keeps the schedule at the rates a 2-core machine
+    /// can answer (docs/load-testing.md, "The sender's own ceiling").
     async fn run(self) -> anyhow::Result<ExitCode> {
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the sender's runtime")?
+                .block_on(self.load())
+        })
+        .await
+        .context("the sender's thread failed")?
+    }
+}
+
+impl Args {
+    /// The run itself (see [`Args::run`] for where it runs).
+    async fn load(self) -> anyhow::Result<ExitCode> {
         let (addr, authority) = parse_target(&self.target).map_err(BadInput)?;
         let scn = self.scenario()?;
         let requests =
@@ -154,6 +174,8 @@ impl Command for Args {
 
         let cfg = ClientConfig::new(&scn, scn.seed);
         let scheduled = phases::scheduled(&cfg);
+        // Every connection open before the schedule's time zero (see `Pool::warm`).
+        pool.warm().await;
         let start = Instant::now();
         let warmup_us = scn.warmup.as_micros() as u64;
         let senders: Vec<Sender> = (0..cfg.instances)

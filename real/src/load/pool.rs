@@ -1,7 +1,10 @@
 //! The HTTP client's connection pool: at most `connections` HTTP/1.1 keep-alive connections to
 //! the target, reused; a request that finds every connection busy waits for one, and that wait
 //! is counted (an open-loop sender never waits silently). A request answered with a whole
-//! response gives its connection back; one that failed or was abandoned drops it.
+//! response gives its connection back; one that failed or was abandoned drops it. The pool is
+//! dialled in full before the load starts ([`Pool::warm`]), as wrk and oha do: a dial in the
+//! middle of an open-loop run costs a round trip or more (a SYN retried after 1 s on a busy
+//! listener) and would show as lateness that the sender did not cause by being slow.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -90,6 +93,24 @@ impl Pool {
         Ok(status)
     }
 
+    /// Dials the pool's connections, all at once, before the load: the number dialled (a dial
+    /// that fails is left to be retried when a request needs it).
+    pub async fn warm(self: &Arc<Self>) -> u32 {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..self.slots.available_permits() {
+            let pool = self.clone();
+            set.spawn(async move { pool.dial().await });
+        }
+        let mut n = 0;
+        while let Some(r) = set.join_next().await {
+            if let Ok(Ok(c)) = r {
+                crate::load::lock(&self.idle).push(c);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// An idle connection that is still open, or a new one.
     async fn take(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
         loop {
@@ -100,6 +121,11 @@ impl Pool {
                 return Ok(c);
             }
         }
+        self.dial().await
+    }
+
+    /// A new connection to the target.
+    async fn dial(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
             .await
             .map_err(|_| SendError::Connect)?
