@@ -174,8 +174,9 @@ impl Args {
 
         let cfg = ClientConfig::new(&scn, scn.seed);
         let scheduled = phases::scheduled(&cfg);
-        // Every connection open before the schedule's time zero (see `Pool::warm`).
-        pool.warm().await;
+        // The connections open before the schedule's time zero (see `Pool::warm`); no more
+        // than could ever be busy at once.
+        pool.warm(scn.target.max_in_flight).await;
         let start = Instant::now();
         let warmup_us = scn.warmup.as_micros() as u64;
         let senders: Vec<Sender> = (0..cfg.instances)

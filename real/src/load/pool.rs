@@ -21,6 +21,10 @@ use tokio::sync::Semaphore;
 /// How long dialling the target may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most connections dialled before the load ([`Pool::warm`]); beyond, they are dialled
+/// when a request needs one.
+pub const WARM_AT_MOST: u32 = 1024;
+
 /// The largest response body read (the rest is not waited for: the connection is dropped).
 const MAX_RESPONSE: usize = 1 << 20;
 
@@ -93,11 +97,13 @@ impl Pool {
         Ok(status)
     }
 
-    /// Dials the pool's connections, all at once, before the load: the number dialled (a dial
-    /// that fails is left to be retried when a request needs it).
-    pub async fn warm(self: &Arc<Self>) -> u32 {
+    /// Dials the pool's connections (at most `limit`, and [`WARM_AT_MOST`]), all at once,
+    /// before the load: the number dialled (a dial that fails is left to be retried when a
+    /// request needs it).
+    pub async fn warm(self: &Arc<Self>, limit: u32) -> u32 {
         let mut set = tokio::task::JoinSet::new();
-        for _ in 0..self.slots.available_permits() {
+        let want = (self.slots.available_permits() as u32).min(limit).min(WARM_AT_MOST);
+        for _ in 0..want {
             let pool = self.clone();
             set.spawn(async move { pool.dial().await });
         }
