@@ -513,7 +513,7 @@ fn answer_every_request_with_5xx(mut s: TcpStream) {
                 break;
             }
             buf.drain(..end + 4 + len);
-            let status = if answered % 2 == 0 {
+            let status = if answered.is_multiple_of(2) {
                 "500 Internal Server Error"
             } else {
                 "503 Service Unavailable"
