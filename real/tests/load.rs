@@ -3,7 +3,7 @@
 //! keep-alive); `load` runs a bundled scenario against the reference deployment and its report
 //! has every scheduled arrival sent, send lateness, `run`'s JSON keys and the `[slo]` judged; a
 //! SIGSTOPped API shows in the max and the tail; bad targets (nothing listening, not HTTP,
-//! never answering) end in clear errors or counted failures within the drain, never a hang.
+//! a 5xx storm, never answering) end in clear errors or counted failures within the drain, never a hang.
 //!
 //! Run with `RUSTFLAGS= CARGO_TARGET_DIR=target/real cargo test --release -p real --test load`.
 #![cfg(not(madsim))]
@@ -495,6 +495,46 @@ fn server(what: fn(TcpStream)) -> SocketAddr {
     addr
 }
 
+/// An HTTP/1.1 server that answers every request of a keep-alive connection at once, 500 and
+/// 503 in turn (a 5xx storm), reading each request's head and its `Content-Length` body.
+fn answer_every_request_with_5xx(mut s: TcpStream) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut answered = 0u64;
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() < end + 4 + len {
+                break;
+            }
+            buf.drain(..end + 4 + len);
+            let status = if answered.is_multiple_of(2) {
+                "500 Internal Server Error"
+            } else {
+                "503 Service Unavailable"
+            };
+            answered += 1;
+            let body = r#"{"errors": [{"status": 500, "title": "storm"}]}"#;
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 #[test]
 fn bad_targets_end_in_clear_errors_or_counted_failures() {
     let scn = scenario("load.toml");
@@ -576,6 +616,45 @@ fn bad_targets_end_in_clear_errors_or_counted_failures() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(r["rpc"]["timeouts"].as_u64() > Some(10), "{}", r["rpc"]);
     assert!(took < Duration::from_secs(12), "took {took:?}");
+
+    // A 5xx storm: every request answered 500 or 503 at once. Each failure counted by status,
+    // each request retried by the `[client.retry]` policy up to its attempt limit and then
+    // given up, the run ended within load + drain, and the goodput objective judged broken.
+    let storm = server(answer_every_request_with_5xx);
+    let dir = scratch("bad_target_5xx_storm");
+    let (out, r, took) = load(
+        &scn,
+        &format!("http://{storm}"),
+        &dir,
+        &[
+            "--duration",
+            "2s",
+            "--drain",
+            "3s",
+            "--set",
+            "client.retry_on=[\"error\"]",
+            "--set",
+            "client.retry={ max_attempts = 3, base = \"10ms\", cap = \"50ms\" }",
+            "--set",
+            "slo.goodput_min=1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let l = &r["load"];
+    let sent = l["sent"].as_u64().unwrap_or(0);
+    assert!(sent > 10, "{l}");
+    assert_eq!(l["sent"], l["scheduled"], "{l}");
+    assert_eq!(l["retries_sent"], 2 * sent, "two retries per request: {l}");
+    let by = |s: &str| l["statuses"][s].as_u64().unwrap_or(0);
+    assert!(by("500") > 0 && by("503") > 0, "{l}");
+    assert_eq!(
+        by("500") + by("503"),
+        3 * sent,
+        "every attempt answered: {l}"
+    );
+    assert_eq!(r["retries"]["gave_up"], sent, "{}", r["retries"]);
+    assert_eq!(r["slo"]["pass"], false, "{}", r["slo"]);
+    assert!(took < Duration::from_secs(2 + 3 + 5), "took {took:?}");
 
     // Bad flags and bad headers: exit 2, naming what.
     let dir = scratch("bad_target_flags");

@@ -63,6 +63,11 @@ pub struct Args {
     /// Show progress every second even when stderr is not a terminal.
     #[arg(long)]
     progress: bool,
+    /// The sender's threads: 1 runs it on one thread (the least CPU per request); more, on a
+    /// multi-threaded runtime of that many workers (more of a busy machine's CPU).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
 }
 
 /// A lock that survives a panic elsewhere (nothing here panics while holding one).
@@ -124,7 +129,34 @@ impl Args {
 }
 
 impl Command for Args {
+    /// The run goes on a runtime of its own thread: with `--threads 1` (the default) a
+    /// single-threaded one, where the sender, its connections and their answers wake one
+    /// another on one thread's queue instead of across worker threads (a futex and an eventfd
+    /// write per hand-over, most of what a request costs the sender); with more, a
+    /// multi-threaded one of that many workers, which keeps more of a busy machine's CPU
+    /// (docs/load-testing.md, "The sender's own ceiling").
     async fn run(self) -> anyhow::Result<ExitCode> {
+        tokio::task::spawn_blocking(move || {
+            let mut rt = if self.threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(self.threads as usize);
+                b
+            };
+            rt.enable_all()
+                .build()
+                .context("cannot start the sender's runtime")?
+                .block_on(self.load())
+        })
+        .await
+        .context("the sender's thread failed")?
+    }
+}
+
+impl Args {
+    /// The run itself (see [`Args::run`] for where it runs).
+    async fn load(self) -> anyhow::Result<ExitCode> {
         let (addr, authority) = parse_target(&self.target).map_err(BadInput)?;
         let scn = self.scenario()?;
         let requests =
@@ -154,6 +186,9 @@ impl Command for Args {
 
         let cfg = ClientConfig::new(&scn, scn.seed);
         let scheduled = phases::scheduled(&cfg);
+        // The connections open before the schedule's time zero (see `Pool::warm`); no more
+        // than could ever be busy at once.
+        pool.warm(scn.target.max_in_flight).await;
         let start = Instant::now();
         let warmup_us = scn.warmup.as_micros() as u64;
         let senders: Vec<Sender> = (0..cfg.instances)

@@ -1,7 +1,10 @@
 //! The HTTP client's connection pool: at most `connections` HTTP/1.1 keep-alive connections to
 //! the target, reused; a request that finds every connection busy waits for one, and that wait
 //! is counted (an open-loop sender never waits silently). A request answered with a whole
-//! response gives its connection back; one that failed or was abandoned drops it.
+//! response gives its connection back; one that failed or was abandoned drops it. The pool is
+//! dialled in full before the load starts ([`Pool::warm`]), as wrk and oha do: a dial in the
+//! middle of an open-loop run costs a round trip or more (a SYN retried after 1 s on a busy
+//! listener) and would show as lateness that the sender did not cause by being slow.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -17,6 +20,10 @@ use tokio::sync::Semaphore;
 
 /// How long dialling the target may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most connections dialled before the load ([`Pool::warm`]); beyond, they are dialled
+/// when a request needs one.
+pub const WARM_AT_MOST: u32 = 1024;
 
 /// The largest response body read (the rest is not waited for: the connection is dropped).
 const MAX_RESPONSE: usize = 1 << 20;
@@ -90,6 +97,26 @@ impl Pool {
         Ok(status)
     }
 
+    /// Dials the pool's connections (at most `limit`, and [`WARM_AT_MOST`]), all at once,
+    /// before the load: the number dialled (a dial that fails is left to be retried when a
+    /// request needs it).
+    pub async fn warm(self: &Arc<Self>, limit: u32) -> u32 {
+        let mut set = tokio::task::JoinSet::new();
+        let want = (self.slots.available_permits() as u32).min(limit).min(WARM_AT_MOST);
+        for _ in 0..want {
+            let pool = self.clone();
+            set.spawn(async move { pool.dial().await });
+        }
+        let mut n = 0;
+        while let Some(r) = set.join_next().await {
+            if let Ok(Ok(c)) = r {
+                crate::load::lock(&self.idle).push(c);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// An idle connection that is still open, or a new one.
     async fn take(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
         loop {
@@ -100,6 +127,11 @@ impl Pool {
                 return Ok(c);
             }
         }
+        self.dial().await
+    }
+
+    /// A new connection to the target.
+    async fn dial(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(self.addr))
             .await
             .map_err(|_| SendError::Connect)?

@@ -13,7 +13,7 @@ use conductor::proto::Answer;
 use reports::{Histo, SeedMetrics};
 use scenario::client::{Attempt, AttemptFailure, ClientConfig, ClientMachine, Ended, Next, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -157,35 +157,38 @@ impl Sender {
     }
 }
 
-/// Sends `attempt`: waits for an in-flight slot (counted), builds its request, and hands its
-/// HTTP answer (or why there is none) to the machine.
-async fn send(s: Arc<Shared>, attempt: Attempt) {
-    let wire = attempt.wire();
-    {
-        let mut g = lock(&s.inner);
-        let now = s.now_us();
-        g.m.sent_total += 1;
-        g.m.timeline.attempt_sent(now, attempt.is_first());
-        if attempt.is_first() {
-            g.seen.requests += 1;
-            if g.m.counting(wire.intended_us) {
-                g.m.submitted += 1;
-            }
-        } else {
-            g.seen.retries += 1;
-            g.m.timeline.retry(now);
-            if g.m.counting(wire.intended_us) {
-                g.m.retry_attempts += 1;
-                g.m.client_retries += 1;
-            }
+/// Counts `attempt` as being sent at `now_us` and asks the machine (the breaker may refuse
+/// it): `Some` when it is to go on the wire, `None` when it ended at once (recorded).
+fn begin(g: &mut Inner, attempt: Attempt, now_us: u64) -> Option<Attempt> {
+    let intended = attempt.op.intended_us;
+    g.m.sent_total += 1;
+    g.m.timeline.attempt_sent(now_us, attempt.is_first());
+    if attempt.is_first() {
+        g.seen.requests += 1;
+        if g.m.counting(intended) {
+            g.m.submitted += 1;
         }
-        if !g.machine.sending(&attempt, now) {
-            let e = g.machine.refused(attempt, now);
-            drop(g);
-            perform(&s, e, now);
-            return;
+    } else {
+        g.seen.retries += 1;
+        g.m.timeline.retry(now_us);
+        if g.m.counting(intended) {
+            g.m.retry_attempts += 1;
+            g.m.client_retries += 1;
         }
     }
+    if g.machine.sending(&attempt, now_us) {
+        return Some(attempt);
+    }
+    let e = g.machine.refused(attempt, now_us);
+    // A refused attempt gives its request up ([`ClientMachine::refused`]): no retry comes of it.
+    let _ = record(g, e, now_us);
+    None
+}
+
+/// Sends `attempt`, which [`begin`] let go, on the wire: waits for an in-flight slot (counted),
+/// builds its request, and hands its HTTP answer (or why there is none) to the machine.
+async fn transmit(s: Arc<Shared>, attempt: Attempt) {
+    let wire = attempt.wire();
     let permit = match s.in_flight.try_acquire() {
         Ok(p) => p,
         Err(_) => {
@@ -203,20 +206,18 @@ async fn send(s: Arc<Shared>, attempt: Attempt) {
         s.now_us()
     };
     let req = s.requests.build(wire.kind, wire.container, wire.id);
-    let sh = s.clone();
-    let wired = Arc::new(AtomicBool::new(false));
-    let w = wired.clone();
-    let on_wire = move || {
-        w.store(true, Ordering::Relaxed);
-        let now = sh.now_us();
+    let mut wired = false;
+    let on_wire = || {
+        wired = true;
+        let now = s.now_us();
         let late = now.saturating_sub(due_us);
-        let mut g = lock(&sh.inner);
+        let mut g = lock(&s.inner);
         g.seen.lateness.record(late);
-        if late > sh.late_after_us {
+        if late > s.late_after_us {
             g.seen.behind += 1;
         }
         if g.machine.sent(attempt, now) {
-            sh.first_deadline.notify_one();
+            s.first_deadline.notify_one();
         }
     };
     let sending = s.pool.send(req, on_wire);
@@ -229,70 +230,99 @@ async fn send(s: Arc<Shared>, attempt: Attempt) {
     };
     drop(permit);
     let now = s.now_us();
-    let outcome = {
+    let retry = {
         let mut g = lock(&s.inner);
-        match result {
-            Ok(status) => {
-                *g.seen.statuses.entry(status).or_insert(0) += 1;
-                if (200..300).contains(&status) {
-                    match wire.kind {
-                        OpKind::Create => {
-                            g.seen.live.insert(wire.container);
-                        }
-                        OpKind::Delete => {
-                            g.seen.live.remove(&wire.container);
-                        }
-                        _ => {}
-                    }
-                }
-                let mut a = zun::answer_of_status(status);
-                if a == Answer::Accepted && wire.kind.is_blocking() {
-                    a = Answer::Done;
-                }
-                if a == Answer::Accepted && g.m.counting(wire.intended_us) {
-                    g.m.accepted += 1;
-                }
-                if a == Answer::Done && g.m.counting(wire.intended_us) {
-                    g.m.accepted += 1;
-                    g.m.completed += 1;
-                }
-                if matches!(a, Answer::Conflict(_) | Answer::Unavailable)
-                    && g.m.counting(wire.intended_us)
-                {
-                    g.m.rejected += 1;
-                }
-                Outcome::Answer(a)
-            }
-            Err(SendError::Connect) => {
-                g.seen.connect_errors += 1;
-                Outcome::Undelivered
-            }
-            Err(SendError::Protocol) => {
-                g.seen.protocol_errors += 1;
-                Outcome::Answer(Answer::Error(conductor::proto::Failure::Unavailable))
-            }
-        }
-    };
-    let ended = {
-        let mut g = lock(&s.inner);
-        if outcome == Outcome::Undelivered || !wired.load(Ordering::Relaxed) {
+        let outcome = answered(&mut g, wire.kind, wire.container, wire.intended_us, result);
+        let ended = if outcome == Outcome::Undelivered || !wired {
             // Never on the wire (not dialled, or abandoned while waiting for a connection):
             // the machine has not seen it sent.
             Some(g.machine.unsendable(attempt, now))
         } else {
             g.machine.outcome(wire.id, outcome, now)
-        }
+        };
+        ended.and_then(|e| record(&mut g, e, now))
     };
-    if let Some(e) = ended {
-        perform(&s, e, now);
+    if let Some(r) = retry {
+        schedule_retry(&s, r);
     }
 }
 
-/// Records what an attempt that ended at `now_us` was (as the simulator's recorder does), and
-/// sends the retry the machine decided at its time.
-fn perform(s: &Arc<Shared>, e: Ended, now_us: u64) {
+/// Counts an HTTP answer (or why there is none) of an op of `kind` on `container` intended at
+/// `intended_us`,
+/// and says what it is to the client machine.
+fn answered(
+    g: &mut Inner,
+    kind: OpKind,
+    container: u64,
+    intended_us: u64,
+    result: Result<u16, SendError>,
+) -> Outcome {
+    let counting = g.m.counting(intended_us);
+    match result {
+        Ok(status) => {
+            *g.seen.statuses.entry(status).or_insert(0) += 1;
+            if (200..300).contains(&status) {
+                match kind {
+                    OpKind::Create => {
+                        g.seen.live.insert(container);
+                    }
+                    OpKind::Delete => {
+                        g.seen.live.remove(&container);
+                    }
+                    _ => {}
+                }
+            }
+            let mut a = zun::answer_of_status(status);
+            if a == Answer::Accepted && kind.is_blocking() {
+                a = Answer::Done;
+            }
+            if a == Answer::Accepted && counting {
+                g.m.accepted += 1;
+            }
+            if a == Answer::Done && counting {
+                g.m.accepted += 1;
+                g.m.completed += 1;
+            }
+            if matches!(a, Answer::Conflict(_) | Answer::Unavailable) && counting {
+                g.m.rejected += 1;
+            }
+            Outcome::Answer(a)
+        }
+        Err(SendError::Connect) => {
+            g.seen.connect_errors += 1;
+            Outcome::Undelivered
+        }
+        Err(SendError::Protocol) => {
+            g.seen.protocol_errors += 1;
+            Outcome::Answer(Answer::Error(conductor::proto::Failure::Unavailable))
+        }
+    }
+}
+
+/// A retry the machine decided: the attempt and when it is due (offset from the start).
+type Retry = (Attempt, Duration);
+
+/// Sends retry `r` at its time, on a task of its own.
+fn schedule_retry(s: &Arc<Shared>, (attempt, at): Retry) {
+    let sh = s.clone();
+    let at = s.start + at;
+    tokio::spawn(async move {
+        tokio::time::sleep_until(at).await;
+        let now = sh.now_us();
+        let go = {
+            let mut g = lock(&sh.inner);
+            begin(&mut g, attempt, now)
+        };
+        if let Some(a) = go {
+            transmit(sh, a).await;
+        }
+    });
+}
+
+/// Records what an attempt that ended at `now_us` was (as the simulator's recorder does); the
+/// retry the machine decided, for the caller to schedule once the lock is released.
+fn record(g: &mut Inner, e: Ended, now_us: u64) -> Option<Retry> {
     let intended = e.attempt.op.intended_us;
-    let mut g = lock(&s.inner);
     let in_flight = g.machine.in_flight();
     let counting = g.m.counting(intended);
     g.m.timeline.attempt_ended(now_us, e.sent_us);
@@ -316,16 +346,7 @@ fn perform(s: &Arc<Shared>, e: Ended, now_us: u64) {
     }
     match e.next {
         Next::Done => {}
-        Next::Retry { attempt, at } => {
-            drop(g);
-            let sh = s.clone();
-            let at = s.start + at;
-            tokio::spawn(async move {
-                tokio::time::sleep_until(at).await;
-                send(sh, attempt).await;
-            });
-            return;
-        }
+        Next::Retry { attempt, at } => return Some((attempt, at)),
         Next::GaveUp => {
             g.m.timeline.gave_up(now_us);
             if counting {
@@ -340,38 +361,65 @@ fn perform(s: &Arc<Shared>, e: Ended, now_us: u64) {
         // Over HTTP the op's completion is not seen: the answer's latency stands for it.
         g.m.record_complete(intended, e.attempt.op.kind.name(), us);
     }
+    None
 }
 
-/// Times out attempts unanswered after `client.timeout`.
+/// Times out attempts unanswered after `client.timeout`: every deadline passed, in one wake.
 async fn sweep_timeouts(s: Arc<Shared>) {
+    let mut retries = Vec::new();
     loop {
-        let front = lock(&s.inner).machine.next_deadline();
-        match front {
-            None => s.first_deadline.notified().await,
-            Some(deadline) => {
-                tokio::time::sleep_until(s.at(deadline)).await;
-                let now = s.now_us();
-                let ended = lock(&s.inner).machine.expire(now);
-                if let Some(e) = ended {
-                    perform(&s, e, now);
+        let front = {
+            let mut g = lock(&s.inner);
+            let now = s.now_us();
+            loop {
+                match g.machine.next_deadline() {
+                    Some(d) if d <= now => {
+                        if let Some(e) = g.machine.expire(now) {
+                            retries.extend(record(&mut g, e, now));
+                        }
+                    }
+                    other => break other,
                 }
             }
+        };
+        for r in retries.drain(..) {
+            schedule_retry(&s, r);
+        }
+        match front {
+            None => s.first_deadline.notified().await,
+            Some(deadline) => tokio::time::sleep_until(s.at(deadline)).await,
         }
     }
 }
 
 /// Sends every request of the schedule at its intended time, without waiting for answers:
-/// each send is a task of its own, so a slow answer never delays the next send.
+/// each send is a task of its own, so a slow answer never delays the next send. The timer
+/// wakes at most once a millisecond (tokio's resolution) and a sender at thousands a second
+/// has several requests due per wake: every request whose time has come is taken, counted and
+/// handed to a task in one wake, under one lock, in schedule order — never one sleep each.
 async fn drive(s: Arc<Shared>) {
+    let mut due = Vec::new();
     loop {
-        let Some(t) = lock(&s.inner).machine.next_due() else {
-            return;
+        let next = {
+            let mut g = lock(&s.inner);
+            let now = s.now_us();
+            loop {
+                match g.machine.next_due() {
+                    Some(t) if t <= now => match g.machine.issue() {
+                        Some(op) => due.extend(begin(&mut g, Attempt::first(op), now)),
+                        None => break None,
+                    },
+                    other => break other,
+                }
+            }
         };
-        tokio::time::sleep_until(s.at(t)).await;
-        let Some(op) = lock(&s.inner).machine.issue() else {
-            return;
-        };
-        tokio::spawn(send(s.clone(), Attempt::first(op)));
+        for a in due.drain(..) {
+            tokio::spawn(transmit(s.clone(), a));
+        }
+        match next {
+            Some(t) => tokio::time::sleep_until(s.at(t)).await,
+            None => return,
+        }
     }
 }
 
