@@ -138,3 +138,35 @@ fn the_fair_lock_keeps_each_delivery_of_an_op_apart() {
         assert!(unexpected.is_empty(), "seed {}: {unexpected:?}", i + 1);
     }
 }
+
+/// The reference configuration on the simulated etcd (`cluster.coordination = "etcd"`), with
+/// the etcd members among the nemesis's targets (kills, partitions, isolations: a leader lost,
+/// quorum lost at times) as well as the conductors, the bus and the store: nothing breaks, and
+/// ops still complete.
+#[test]
+fn the_reference_holds_every_invariant_on_etcd_under_faults_of_its_members() {
+    let scn = load(
+        "reference.toml",
+        &[
+            "cluster.coordination=\"etcd\"",
+            "nemesis.targets=[\"conductor-1\", \"conductor-2\", \"conductor-3\", \"bus\", \"store\", \"etcd-1\", \"etcd-2\", \"etcd-3\"]",
+        ],
+    );
+    let metrics = run_seeds(&scn, 1, 20, 2).expect("the reference runs on etcd");
+    let mut etcd_faults = 0;
+    for m in &metrics {
+        assert!(
+            m.violations.is_empty(),
+            "seed {}: {:?}",
+            m.seed,
+            m.violations
+        );
+        assert!(m.completed > 0, "seed {}: nothing completed", m.seed);
+        etcd_faults += m
+            .faults
+            .iter()
+            .filter(|f| f.to_string().contains("etcd-"))
+            .count();
+    }
+    assert!(etcd_faults > 20, "only {etcd_faults} faults hit etcd members");
+}
