@@ -168,5 +168,8 @@ fn the_reference_holds_every_invariant_on_etcd_under_faults_of_its_members() {
             .filter(|f| f.to_string().contains("etcd-"))
             .count();
     }
-    assert!(etcd_faults > 20, "only {etcd_faults} faults hit etcd members");
+    assert!(
+        etcd_faults > 20,
+        "only {etcd_faults} faults hit etcd members"
+    );
 }
