@@ -33,3 +33,23 @@ pub trait Coordination: Send + Sync {
     /// token the engine gave before, lock tokens included.
     fn token(&self) -> Answer<'_, Result<u64, EngineUnavailable>>;
 }
+
+crate::keyword_enum! {
+    /// `cluster.coordination`: what keeps the deployment's locks, leases, membership and
+    /// fencing tokens.
+    pub enum Engine, "a coordination engine" {
+        /// The store process itself (its maps, journalled): what a store restart does not
+        /// journal, it forgets.
+        Store = "store",
+        /// An etcd cluster beside the store (`conductor store --etcd`; in the simulator, a
+        /// simulated etcd cluster of its own nodes): locks are leased keys, tokens revisions.
+        Etcd = "etcd",
+    }
+}
+
+impl Engine {
+    /// Whether this is the store's own coordination (the default).
+    pub fn is_store(&self) -> bool {
+        *self == Engine::Store
+    }
+}

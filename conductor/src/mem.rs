@@ -342,6 +342,20 @@ impl MemNet {
         st.listeners.retain(|addr, _| addr.ip() != ip);
     }
 
+    /// Whether a message sent now from `from` to `to` would go out (no clog holds it): for
+    /// models that reason about connectivity without sending (the simulated etcd's quorum).
+    pub fn reachable(&self, from: IpAddr, to: IpAddr) -> bool {
+        !lock(&self.inner).clogged(from, to)
+    }
+
+    /// Whether something listens on `addr` (a killed node's listeners are closed at once).
+    pub fn is_listening(&self, addr: SocketAddr) -> bool {
+        lock(&self.inner)
+            .listeners
+            .get(&addr)
+            .is_some_and(|l| !l.is_closed())
+    }
+
     /// Holds everything `node` sends (`out`) and/or receives (`in_`) until unclogged.
     pub fn clog_node(&self, node: IpAddr, in_: bool, out: bool) {
         let mut st = lock(&self.inner);

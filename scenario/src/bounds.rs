@@ -34,6 +34,9 @@ pub const CONTAINERS: Bound = Bound {
     lo: 1,
     hi: 10_000_000,
 };
+/// `cluster.etcd_members`: the simulated etcd cluster's size (etcd advises at most 7; 9 leaves
+/// room for an experiment).
+pub const ETCD_MEMBERS: Bound = Bound { lo: 1, hi: 9 };
 
 #[cfg(test)]
 mod tests {

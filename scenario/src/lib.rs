@@ -277,6 +277,7 @@ pub use conductor::api::RpcKind;
 pub use conductor::cancel::Cancel;
 pub use conductor::cluster::{Ordering, Routing};
 pub use conductor::conductor::{Overflow, RecoveryPolicy};
+pub use conductor::coordination::Engine;
 pub use conductor::keyword::Keyword;
 pub use conductor::retry::Backoff;
 
@@ -422,6 +423,13 @@ pub struct Cluster {
     /// After how long an unowned accepted op is dispatched again (zero = off).
     #[serde(with = "ser::dur")]
     pub orphan_after: Duration,
+    /// What keeps locks, leases, membership and fencing tokens (echoed only when not the
+    /// default `store`, so that reports of store runs stay as they were).
+    #[serde(skip_serializing_if = "Engine::is_store")]
+    pub coordination: Engine,
+    /// The simulated etcd cluster's members, 1..=9 (only with `coordination = "etcd"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_members: Option<u32>,
 }
 
 /// `[api]`.

@@ -1,5 +1,6 @@
 //! The nodes of the world that faults name: `api`, `bus`, `store`, `conductor-1…N`,
-//! `host-1…M` (the `client` is not a fault target and has no [`Node`]).
+//! `host-1…M`, and with `cluster.coordination = "etcd"` the etcd members `etcd-1…K` (the
+//! `client` is not a fault target and has no [`Node`]).
 //!
 //! A node is a typed value everywhere inside the program; its name is only written (`Display`,
 //! serde) and read once, at the input boundary, by [`NodeSet::parse`], which validates it
@@ -26,6 +27,9 @@ pub enum Node {
     Conductor(u32),
     /// A container host, by 0-based index.
     Host(u32),
+    /// A member of the simulated etcd cluster (`cluster.coordination = "etcd"`), by 0-based
+    /// index.
+    Etcd(u32),
 }
 
 impl Node {
@@ -43,6 +47,7 @@ impl fmt::Display for Node {
             Node::Store => f.write_str("store"),
             Node::Conductor(i) => write!(f, "conductor-{}", u64::from(*i) + 1),
             Node::Host(i) => write!(f, "host-{}", u64::from(*i) + 1),
+            Node::Etcd(i) => write!(f, "etcd-{}", u64::from(*i) + 1),
         }
     }
 }
@@ -68,13 +73,15 @@ impl serde::Serialize for Node {
 }
 
 /// The nodes a cluster has, for reading node names: `api`, `bus`, `store`,
-/// `conductor-1…conductors`, `host-1…hosts`.
+/// `conductor-1…conductors`, `host-1…hosts`, `etcd-1…etcd` (none without etcd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSet {
     /// The number of conductors.
     pub conductors: u32,
     /// The number of hosts.
     pub hosts: u32,
+    /// The number of etcd members (0: the store coordinates).
+    pub etcd: u32,
 }
 
 /// A 1-based index as names write it (digits, no leading zero), in `1..=max`.
@@ -91,12 +98,17 @@ impl NodeSet {
     pub const ANY: NodeSet = NodeSet {
         conductors: u32::MAX,
         hosts: u32::MAX,
+        etcd: u32::MAX,
     };
 
     /// What the set holds, for messages: `this scenario has conductor-1..conductor-N, …`.
     pub fn describe(&self) -> String {
+        let etcd = match self.etcd {
+            0 => String::new(),
+            n => format!(", etcd-1..etcd-{n}"),
+        };
         format!(
-            "this scenario has conductor-1..conductor-{}, host-1..host-{}, api, bus, store",
+            "this scenario has conductor-1..conductor-{}, host-1..host-{}, api, bus, store{etcd}",
             self.conductors, self.hosts
         )
     }
@@ -115,6 +127,8 @@ impl NodeSet {
                     index_of(n, self.conductors).map(|i| Node::Conductor(i - 1))
                 } else if let Some(n) = name.strip_prefix("host-") {
                     index_of(n, self.hosts).map(|i| Node::Host(i - 1))
+                } else if let Some(n) = name.strip_prefix("etcd-") {
+                    index_of(n, self.etcd).map(|i| Node::Etcd(i - 1))
                 } else {
                     None
                 }
@@ -148,6 +162,7 @@ mod tests {
         let set = NodeSet {
             conductors: 12,
             hosts: 2,
+            etcd: 3,
         };
         for (name, node) in [
             ("api", Node::Api),
@@ -156,6 +171,7 @@ mod tests {
             ("conductor-1", Node::Conductor(0)),
             ("conductor-12", Node::Conductor(11)),
             ("host-2", Node::Host(1)),
+            ("etcd-3", Node::Etcd(2)),
         ] {
             assert_eq!(set.parse(name), Ok(node));
             assert_eq!(node.to_string(), name);
@@ -167,6 +183,8 @@ mod tests {
             "conductor-",
             "conductor-+1",
             "host-3",
+            "etcd-0",
+            "etcd-4",
             "client",
             "API",
         ] {

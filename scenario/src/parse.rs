@@ -512,6 +512,7 @@ pub(super) fn scenario(cx: &Cx, root: &Table) -> R<Scenario> {
     let nodes = Nodes(NodeSet {
         conductors: cluster.conductors,
         hosts: cluster.hosts,
+        etcd: cluster.etcd_members.unwrap_or(0),
     });
     let api = api(&top.sub("api", &["validate_state", "async_rpc", "rpc_timeout"])?)?;
     let bus = {
@@ -652,6 +653,8 @@ const CLUSTER_KEYS: &[&str] = &[
     "recovery",
     "reconcile_interval",
     "orphan_after",
+    "coordination",
+    "etcd_members",
 ];
 
 /// Every conductor holds a connection (and a reader task) to every host: beyond this many the
@@ -670,6 +673,19 @@ fn cluster(t: &Tb) -> R<Cluster> {
             ),
         ));
     }
+    let coordination = t.kw("coordination", Engine::Store)?;
+    let etcd_members = match coordination {
+        Engine::Etcd => Some(t.bounded("etcd_members", 3, bounds::ETCD_MEMBERS)?),
+        Engine::Store if t.has("etcd_members") => {
+            return Err(t.cx.invalid(
+                &t.key("etcd_members"),
+                "etcd members are simulated only with `coordination = \"etcd\"` (the store \
+                 coordinates by default)"
+                    .to_string(),
+            ))
+        }
+        Engine::Store => None,
+    };
     Ok(Cluster {
         conductors,
         hosts,
@@ -683,6 +699,8 @@ fn cluster(t: &Tb) -> R<Cluster> {
         recovery: t.kw("recovery", RecoveryPolicy::Zun)?,
         reconcile_interval: t.dur("reconcile_interval", secs(60), D::Any)?,
         orphan_after: t.dur("orphan_after", secs(120), D::Any)?,
+        coordination,
+        etcd_members,
     })
 }
 

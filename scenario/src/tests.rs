@@ -2066,3 +2066,47 @@ fn histogram_files_are_read_with_line_numbers() {
     let e = load("missing.txt", true).unwrap_err().to_string();
     assert!(e.contains("cannot read the histogram file"), "{e}");
 }
+
+#[test]
+fn coordination_on_etcd_names_its_members() {
+    let s = parse("name = \"x\"").unwrap();
+    assert_eq!(s.cluster.coordination, Engine::Store);
+    assert_eq!(s.cluster.etcd_members, None);
+    let s = parse("name = \"x\"\n[cluster]\ncoordination = \"etcd\"").unwrap();
+    assert_eq!(
+        (s.cluster.coordination, s.cluster.etcd_members),
+        (Engine::Etcd, Some(3))
+    );
+    let s = parse_set(
+        "name = \"x\"",
+        &["cluster.coordination=etcd", "cluster.etcd_members=5"],
+    )
+    .unwrap();
+    assert_eq!(s.cluster.etcd_members, Some(5));
+    let kill = |node: &str| {
+        format!(
+            "name = \"x\"\n[cluster]\ncoordination = \"etcd\"\n[[faults]]\nat = \"1m\"\nkind = \"kill\"\nnode = \"{node}\""
+        )
+    };
+    assert!(parse(&kill("etcd-3")).is_ok());
+    err(
+        parse(&kill("etcd-4")),
+        &["unknown node `etcd-4`", "etcd-1..etcd-3"],
+    );
+    err(
+        parse("name = \"x\"\n[[faults]]\nat = \"1m\"\nkind = \"kill\"\nnode = \"etcd-1\""),
+        &["unknown node `etcd-1`"],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\netcd_members = 3"),
+        &["cluster.etcd_members", "coordination = \"etcd\""],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\ncoordination = \"zookeeper\""),
+        &["cluster.coordination", "store", "etcd"],
+    );
+    err(
+        parse("name = \"x\"\n[cluster]\ncoordination = \"etcd\"\netcd_members = 10"),
+        &["cluster.etcd_members"],
+    );
+}

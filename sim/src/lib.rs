@@ -14,6 +14,7 @@ pub mod client;
 pub mod compare;
 pub mod corpus;
 pub mod ddmin;
+pub mod etcd;
 pub mod explore;
 pub mod faults;
 pub mod matrix;

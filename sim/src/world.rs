@@ -2,6 +2,7 @@
 //! conductor-1…N, host-1…M), the open-loop client driving it, and the metrics it leaves.
 
 use crate::client::{self, ClientConfig};
+use crate::etcd::EtcdCluster;
 use crate::faults::{self, Injector, NodeRef, Nodes};
 use crate::recorder::SimRecorder;
 use crate::trace::Trace;
@@ -10,6 +11,7 @@ use conductor::api::{self, ApiConfig};
 use conductor::bus::{self, BusConfig};
 use conductor::cluster::Routing;
 use conductor::conductor::{self as cond, ConductorConfig, StrategyFactory};
+use conductor::coordination::{Coordination, Engine};
 use conductor::host::{self, HostModel, HostState};
 use conductor::journal::MemFile;
 use conductor::mem::{MemNet, MemNetConfig};
@@ -63,11 +65,13 @@ pub struct Addrs {
     pub conductors: Vec<SocketAddr>,
     /// The hosts, by index.
     pub hosts: Vec<SocketAddr>,
+    /// The etcd members, by index (none when the store coordinates).
+    pub etcd: Vec<SocketAddr>,
 }
 
 impl Addrs {
-    /// The layout for `conductors` conductors and `hosts` hosts.
-    pub fn new(conductors: u32, hosts: u32) -> Self {
+    /// The layout for `conductors` conductors, `hosts` hosts and `etcd` etcd members.
+    pub fn new(conductors: u32, hosts: u32, etcd: u32) -> Self {
         let ip = |a: u8, n: u32| {
             let [_, _, hi, lo] = n.to_be_bytes();
             IpAddr::V4(Ipv4Addr::new(10, a, hi, lo))
@@ -80,6 +84,7 @@ impl Addrs {
             client: ip(0, 4),
             conductors: (1..=conductors).map(|i| sock(1, i)).collect(),
             hosts: (1..=hosts).map(|i| sock(2, i)).collect(),
+            etcd: (1..=etcd).map(|i| sock(3, i)).collect(),
         }
     }
 }
@@ -172,7 +177,8 @@ async fn world(
 ) -> SeedMetrics {
     let handle = Handle::current();
     let c = &scn.cluster;
-    let addrs = Addrs::new(c.conductors, c.hosts);
+    let etcd_members = c.etcd_members.unwrap_or(0);
+    let addrs = Addrs::new(c.conductors, c.hosts, etcd_members);
     let names = conductor_names(c.conductors);
     let metrics = SeedMetrics::new(
         seed,
@@ -205,6 +211,7 @@ async fn world(
         .into_iter()
         .chain((0..c.conductors).map(Node::Conductor))
         .chain((0..c.hosts).map(Node::Host))
+        .chain((0..etcd_members).map(Node::Etcd))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -295,6 +302,23 @@ async fn world(
         nodes.insert(node, NodeRef { id, ip });
     };
 
+    // With `coordination = "etcd"` the store's locks, leases, membership and tokens are a
+    // simulated etcd cluster's, on nodes of their own.
+    let etcd = (c.coordination == Engine::Etcd)
+        .then(|| EtcdCluster::new(mem.clone(), &addrs.etcd, seed, None));
+    if let Some(cluster) = &etcd {
+        for (i, &addr) in addrs.etcd.iter().enumerate() {
+            let cluster = cluster.clone();
+            let id = place(
+                &handle,
+                Node::Etcd(i as u32).to_string(),
+                addr.ip(),
+                move || cluster.clone().member(i),
+            );
+            node(Node::Etcd(i as u32), id, addr.ip());
+        }
+    }
+
     // The bus's TTLs are on the services' clock too.
     let bus_clock = store_clock.clone();
     let (s, n, hosts) = (store_state.clone(), net.clone(), c.hosts);
@@ -306,6 +330,10 @@ async fn world(
             store_file.clone(),
             store_clock.clone(),
         );
+        // A new client of the engine at every start, as a store process connects anew.
+        let engine = etcd
+            .as_ref()
+            .map(|e| Arc::new(e.client(addr.ip())) as Arc<dyn Coordination>);
         async move {
             // Every start, the first included, is a replay of the journal: the store is what
             // it made durable, nothing more.
@@ -316,7 +344,7 @@ async fn world(
                 }
             }
             // An in-memory journal takes every write: serving cannot fail.
-            let _ = store::serve(listen(&n, addr).await, s).await;
+            let _ = store::serve_with(listen(&n, addr).await, s, engine).await;
         }
     });
     node(Node::Store, id, addr.ip());
