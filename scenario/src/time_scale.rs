@@ -85,6 +85,24 @@ pub fn time_scaled(path: &Path, sets: &[String], x: f64) -> Result<String, Scena
     Ok(text)
 }
 
+/// Scenario text `text` (as [`time_scaled`] writes it) with every `[backend]` service time
+/// multiplied by `factor`: `calibrate --real-slowdown`, hosts deliberately unlike the model.
+///
+/// # Errors
+/// A message when `text` is not TOML or `factor` is not a finite number above 0.
+pub fn slowed_backend(text: &str, factor: f64) -> Result<String, String> {
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err(format!(
+            "the slowdown must be a finite number above 0, got {factor}"
+        ));
+    }
+    let mut root: Table = text.parse().map_err(|e| format!("{e}"))?;
+    if let Some(Value::Table(b)) = root.get_mut("backend") {
+        scale_table(b, "backend", 1.0 / factor).map_err(|(k, m)| format!("{k}: {m}"))?;
+    }
+    toml::to_string(&root).map_err(|e| e.to_string())
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()

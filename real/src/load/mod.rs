@@ -10,6 +10,7 @@
 
 mod phases;
 mod pool;
+pub(crate) mod recorder;
 mod report;
 mod request;
 mod sender;
@@ -63,6 +64,11 @@ pub struct Args {
     /// Show progress every second even when stderr is not a terminal.
     #[arg(long)]
     progress: bool,
+    /// The reference deployment's log directory (its services' `--log` files, `*.jsonl`):
+    /// after the drain the report takes the pool, the RPC slots and the checker's verdict
+    /// from them instead of marking them absent.
+    #[arg(long, value_name = "DIR")]
+    recorder: Option<PathBuf>,
 }
 
 /// A lock that survives a panic elsewhere (nothing here panics while holding one).
@@ -71,7 +77,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// `http://HOST:PORT[/]` → the address and the authority (`HOST:PORT`).
-fn parse_target(url: &str) -> Result<(SocketAddr, String), String> {
+pub(crate) fn parse_target(url: &str) -> Result<(SocketAddr, String), String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         format!("--target `{url}`: expected http://HOST:PORT (https is not supported)")
     })?;
@@ -126,6 +132,9 @@ impl Args {
 impl Command for Args {
     async fn run(self) -> anyhow::Result<ExitCode> {
         let (addr, authority) = parse_target(&self.target).map_err(BadInput)?;
+        if let Some(d) = &self.recorder {
+            recorder::logs(d).map_err(|e| BadInput(e.to_string()))?;
+        }
         let scn = self.scenario()?;
         let requests =
             Arc::new(Requests::new(&authority, &scn.target).map_err(|e| BadInput(format!(
@@ -155,6 +164,11 @@ impl Command for Args {
         let cfg = ClientConfig::new(&scn, scn.seed);
         let scheduled = phases::scheduled(&cfg);
         let start = Instant::now();
+        // The load's start on the deployment's clock (its logs are stamped in µs since the
+        // UNIX epoch).
+        let t0_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let warmup_us = scn.warmup.as_micros() as u64;
         let senders: Vec<Sender> = (0..cfg.instances)
             .map(|i| {
@@ -196,6 +210,10 @@ impl Command for Args {
         } else {
             None
         };
+        let recorder = match &self.recorder {
+            Some(dir) => Some(recorder::read(dir, &scn, t0_us)?),
+            None => None,
+        };
         let rep = report::Load {
             scn: &scn,
             target: &self.target,
@@ -206,6 +224,7 @@ impl Command for Args {
             teardown,
             wall_s: wall.elapsed().as_secs_f64(),
             interrupted,
+            recorder,
         }
         .write(&out)?;
         Ok(rep)
