@@ -63,18 +63,12 @@ pub fn time_scaled(path: &Path, sets: &[String], x: f64) -> Result<String, Scena
         message,
     };
     check_time_scale(x).map_err(|m| invalid("--time-scale", m))?;
-    // Validated first, so that every message about the file is the parser's own.
-    crate::load(path, sets)?;
-    let src =
-        parse::read_capped(path, parse::MAX_FILE_BYTES).map_err(|message| ScenarioError::Read {
-            origin: origin.clone(),
-            path: origin.clone(),
-            message,
-        })?;
-    let mut root = parse::toml_table(&src, &origin)?;
-    for s in sets {
-        crate::set::apply(&origin, &mut root, s)?;
-    }
+    // Validated first, so that every message about the file is the parser's own; then the
+    // whole scenario echoed back with every default filled in, so that the defaults' durations
+    // (leases, reconcile intervals, timeouts, the network) are scaled as the file's are.
+    let scn = crate::load(path, sets)?;
+    let echoed = toml::to_string(&scn).map_err(|e| invalid("", format!("cannot echo: {e}")))?;
+    let mut root = parse::toml_table(&echoed, &origin)?;
     scale_table(&mut root, "", x).map_err(|(key, m)| invalid(&key, m))?;
     let text = toml::to_string(&root).map_err(|e| invalid("", format!("cannot write: {e}")))?;
     let base = path
@@ -214,6 +208,9 @@ mod tests {
         );
         assert!(text.contains("rate = 480.0"), "{text}");
         assert!(text.contains("mean = \"16667us\""), "{text}");
+        // Defaults are scaled too: the lease (10 s) and the network's latency (1–10 ms).
+        assert_eq!(s.cluster.lease_ttl, Duration::from_micros(166_667));
+        assert_eq!(s.network.latency_max, Duration::from_micros(166_667));
         assert!((s.expected_ops() - 8.0 * 3600.0).abs() < 1.0);
     }
 
