@@ -252,6 +252,9 @@ fn read(
     Ok(out)
 }
 
+/// Events with their times (µs on the recorder's clock), in time order.
+pub type Timed = Vec<(u64, Event)>;
+
 /// The events of the JSON-lines files `paths`, merged by `(t_us, file order, line order)`.
 fn merged(
     paths: &[PathBuf],
@@ -274,7 +277,7 @@ fn merged(
 ///
 /// # Errors
 /// As [`check_files`].
-pub fn read_events(paths: &[PathBuf]) -> Result<(Vec<(u64, Event)>, Vec<String>), HistoryError> {
+pub fn read_events(paths: &[PathBuf]) -> Result<(Timed, Vec<String>), HistoryError> {
     let mut warnings = Vec::new();
     let events = merged(paths, &mut warnings, &mut FinalStates::default())?;
     Ok((events, warnings))

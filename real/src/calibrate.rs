@@ -213,7 +213,9 @@ fn wait_up(addr: SocketAddr) -> anyhow::Result<()> {
             c.write_all(req.as_bytes())?;
             let mut s = String::new();
             c.read_to_string(&mut s)?;
-            Ok(s.starts_with("HTTP/1.1 200"))
+            // 404: the deployment looked and found no such container (a scenario without
+            // pre-created ones): up all the same.
+            Ok(s.starts_with("HTTP/1.1 200") || s.starts_with("HTTP/1.1 404"))
         })()
         .unwrap_or(false);
         if ok {
@@ -270,7 +272,8 @@ struct Metric {
 const NO_FRAMES: &str =
     "the real services do not count the frames they send (the simulator counts its network's deliveries)";
 const FITTED: &str = "fitted: it sets the simulation's per-message latency";
-const NO_POOL: &str = "the pool lives in the deployment: give --recorder with --target";
+const NO_POOL: &str =
+    "the deployment's own figures (pool, completion) need its logs: give --recorder with --target";
 
 fn metrics(have_recorder: bool) -> Vec<Metric> {
     let pool = |p: &'static str| if have_recorder { Ok(p) } else { Err(NO_POOL) };
@@ -389,7 +392,9 @@ impl Command for Args {
         let (http, recorder) = match target {
             Some(a) => (a, self.recorder.clone()),
             None => {
-                // A port of its own for the HTTP API (the API announces only its binary one).
+                // A port of its own for the HTTP API, free a moment ago (the process table reads
+                // only the API's `listening ADDR`; another process taking the port in between
+                // makes the API fail to start, said as such).
                 let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
                 start_deployment(
                     &Deploy {
