@@ -210,7 +210,7 @@ mod tests {
         assert!(text.contains("mean = \"16667us\""), "{text}");
         // Defaults are scaled too: the lease (10 s) and the network's latency (1–10 ms).
         assert_eq!(s.cluster.lease_ttl, Duration::from_micros(166_667));
-        assert_eq!(s.network.latency_max, Duration::from_micros(166_667));
+        assert_eq!(s.network.latency_max, Duration::from_micros(167));
         assert!((s.expected_ops() - 8.0 * 3600.0).abs() < 1.0);
     }
 
