@@ -252,6 +252,37 @@ fn read(
     Ok(out)
 }
 
+/// Events with their times (µs on the recorder's clock), in time order.
+pub type Timed = Vec<(u64, Event)>;
+
+/// The events of the JSON-lines files `paths`, merged by `(t_us, file order, line order)`.
+fn merged(
+    paths: &[PathBuf],
+    warnings: &mut Vec<String>,
+    finals: &mut FinalStates,
+) -> Result<Vec<(u64, Event)>, HistoryError> {
+    let mut events: Vec<(u64, Event)> = Vec::new();
+    for p in paths {
+        events.extend(read(p, warnings, finals)?);
+    }
+    warnings.extend(finals.dropped().iter().cloned());
+    // Stable: equal times keep file order, then line order.
+    events.sort_by_key(|(t, _)| *t);
+    Ok(events)
+}
+
+/// The events of the JSON-lines files `paths` (one deployment's logs, in any order) with
+/// their times, merged by `(t_us, file order, line order)` as [`check_files`] judges them, and
+/// the warnings about torn last lines: what `conductor load --recorder` folds into metrics.
+///
+/// # Errors
+/// As [`check_files`].
+pub fn read_events(paths: &[PathBuf]) -> Result<(Timed, Vec<String>), HistoryError> {
+    let mut warnings = Vec::new();
+    let events = merged(paths, &mut warnings, &mut FinalStates::default())?;
+    Ok((events, warnings))
+}
+
 /// Judges the history in the JSON-lines files `paths` (the logs of one deployment's services,
 /// in any order) against the invariants `invariants`: the events of every file merged by
 /// `(t_us, file order, line order)` and fed to one [`Checker`]. The liveness invariants among
@@ -267,13 +298,7 @@ pub fn check_files(
 ) -> Result<HistoryFindings, HistoryError> {
     let mut warnings = Vec::new();
     let mut finals = FinalStates::default();
-    let mut events: Vec<(u64, Event)> = Vec::new();
-    for p in paths {
-        events.extend(read(p, &mut warnings, &mut finals)?);
-    }
-    warnings.extend(finals.dropped().iter().cloned());
-    // Stable: equal times keep file order, then line order.
-    events.sort_by_key(|(t, _)| *t);
+    let events = merged(paths, &mut warnings, &mut finals)?;
 
     // The liveness invariants are judged on the final state, when the history holds it whole.
     let liveness: InvariantSet = Invariant::ALL

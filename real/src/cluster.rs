@@ -38,7 +38,7 @@ const MAX_PHASE: Duration = Duration::from_secs(3600);
 const STOP_PATIENCE: Duration = Duration::from_secs(15);
 /// How long the conductors are given to join the bus before the client starts (they announce
 /// nothing; every service they need is already listening).
-const SETTLE: Duration = Duration::from_millis(500);
+pub(crate) const SETTLE: Duration = Duration::from_millis(500);
 /// How often the harness looks at its processes between faults.
 const WATCH: Duration = Duration::from_millis(500);
 
@@ -242,7 +242,7 @@ impl Plan {
 
 /// Removes the logs and journals of an earlier run from `dir`, so that the history judged is
 /// this run's and every service starts empty.
-fn clear_logs(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn clear_logs(dir: &Path) -> anyhow::Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let p = e?.path();
         let ext = p.extension().and_then(|e| e.to_str());
@@ -290,13 +290,43 @@ fn etcd_args(endpoints: &[String]) -> Vec<String> {
     vec!["--etcd".to_string(), endpoints.join(",")]
 }
 
-/// Starts the deployment, drives the client and the faults, drains and stops every service.
-async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow::Result<Outcome> {
+/// How to start a scenario's deployment on loopback (`cluster`, `calibrate`).
+pub(crate) struct Deploy<'a> {
+    /// The scenario.
+    pub scn: &'a Scenario,
+    /// Its file, which the hosts read their `[backend]` from.
+    pub file: &'a Path,
+    /// The overrides the hosts apply to it.
+    pub sets: &'a [String],
+    /// The seed of the service times.
+    pub seed: u64,
+    /// Where the logs and journals go.
+    pub out: &'a Path,
+    /// The store's etcd cluster, if any.
+    pub etcd: &'a [String],
+    /// Where the API also serves Zun's API over HTTP, if anywhere.
+    pub http: Option<std::net::SocketAddr>,
+    /// Whether the store and the hosts keep a synced write-ahead journal (to survive the
+    /// kills of `[[faults]]`); without one nothing waits for the disk, as in the simulator.
+    pub journals: bool,
+}
+
+/// Starts the store, the bus, the hosts, the conductors and the API of `d.scn` in `procs`,
+/// each logging into `d.out`: the API's address.
+pub(crate) fn start_deployment(d: &Deploy, procs: &mut Procs) -> anyhow::Result<std::net::SocketAddr> {
+    let (scn, a_out) = (d.scn, d.out);
     let c = &scn.cluster;
     let s = |v: &str| v.to_string();
     let hosts = c.hosts.to_string();
     let containers = precreated(scn).to_string();
-    let journal = |n: Node| a.out.join(format!("{n}.journal")).display().to_string();
+    let durable = |n: Node| {
+        let file = a_out.join(format!("{n}.journal")).display().to_string();
+        if d.journals {
+            vec![s("--journal"), file, s("--sync")]
+        } else {
+            Vec::new()
+        }
+    };
     procs.start(
         Node::Store,
         vec![
@@ -305,12 +335,10 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             hosts.clone(),
             s("--containers"),
             containers.clone(),
-            s("--journal"),
-            journal(Node::Store),
-            s("--sync"),
         ]
         .into_iter()
-        .chain(etcd_args(&a.etcd))
+        .chain(durable(Node::Store))
+        .chain(etcd_args(d.etcd))
         .collect(),
         true,
         true,
@@ -321,8 +349,8 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
         true,
         false,
     )?;
-    let scenario_file = std::fs::canonicalize(&a.scenario)
-        .with_context(|| format!("cannot read {}", a.scenario.display()))?;
+    let scenario_file = std::fs::canonicalize(d.file)
+        .with_context(|| format!("cannot read {}", d.file.display()))?;
     for h in 0..c.hosts {
         let mut args = vec![
             s("host"),
@@ -335,14 +363,12 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             s("--scenario"),
             scenario_file.display().to_string(),
             s("--seed"),
-            plan.seed.to_string(),
-            // A host keeps its containers' truth and the highest token it has seen across its
-            // restarts, as a Docker daemon does.
-            s("--journal"),
-            journal(Node::Host(h)),
-            s("--sync"),
+            d.seed.to_string(),
         ];
-        for set in &a.sets {
+        // A host keeps its containers' truth and the highest token it has seen across its
+        // restarts, as a Docker daemon does.
+        args.extend(durable(Node::Host(h)));
+        for set in d.sets {
             args.extend([s("--set"), set.clone()]);
         }
         if c.fencing {
@@ -411,9 +437,29 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
     if scn.api.validate_state {
         args.push(s("--validate-state"));
     }
+    if let Some(http) = d.http {
+        args.extend([s("--http"), http.to_string()]);
+    }
     args.extend(cluster_flags(scn));
     procs.start(Node::Api, args, true, true)?;
-    let api = procs.addr(Node::Api).context("the API has no address")?;
+    procs.addr(Node::Api).context("the API has no address")
+}
+
+/// Starts the deployment, drives the client and the faults, drains and stops every service.
+async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow::Result<Outcome> {
+    let api = start_deployment(
+        &Deploy {
+            scn,
+            file: &a.scenario,
+            sets: &a.sets,
+            seed: plan.seed,
+            out: &a.out,
+            etcd: &a.etcd,
+            http: None,
+            journals: true,
+        },
+        procs,
+    )?;
 
     // The conductors join the bus on their own; give them a moment so the first requests find
     // them (the open-loop client does not wait for anyone).
@@ -437,14 +483,20 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
     let tally = client.tally();
     let unfinished = client.unfinished();
     procs.watch();
-    // The front first (nothing more is taken), then what holds the final state.
+    stop_deployment(scn, procs);
+    Ok(Outcome { tally, unfinished })
+}
+
+/// Stops every service of `scn`'s deployment by its PID (SIGTERM, then SIGKILL after
+/// [`STOP_PATIENCE`]): the front first (nothing more is taken), then what holds the final state.
+pub(crate) fn stop_deployment(scn: &Scenario, procs: &mut Procs) {
+    let c = &scn.cluster;
     let mut front = vec![Node::Api];
     front.extend((0..c.conductors).map(Node::Conductor));
     procs.stop(&front, STOP_PATIENCE);
     let mut back = vec![Node::Store, Node::Bus];
     back.extend((0..c.hosts).map(Node::Host));
     procs.stop(&back, STOP_PATIENCE);
-    Ok(Outcome { tally, unfinished })
 }
 
 /// Sleeps until `t`, looking at the processes every [`WATCH`] (one that exited on its own is

@@ -16,7 +16,9 @@
 //! conductor check-history FILE... [--invariants a,b|all] [--json]
 //! conductor cluster   SCENARIO --out DIR [--set KEY=VALUE]... [--for D] [--drain D] [--seed S]
 //! conductor load      SCENARIO --target http://HOST:PORT [--duration D] [--drain D] [--set ...]
-//!                     [--out DIR] [--progress]
+//!                     [--out DIR] [--progress] [--recorder DIR]
+//! conductor calibrate SCENARIO [--time-scale X] [--seeds N] [--target URL [--recorder DIR]]
+//!                     [--set ...] [--out DIR] [--sim-bin FILE] [--real-slowdown F]
 //! ```
 //!
 //! A service that listens prints `listening ADDR` on stdout once it is bound (so `--listen
@@ -90,6 +92,7 @@ commands! {
     CheckHistory => check_history,
     Cluster => cluster,
     Load => load,
+    Calibrate => calibrate,
 }
 
 #[cfg(not(madsim))]

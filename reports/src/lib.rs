@@ -40,5 +40,5 @@ pub use histo::{Histo, Percentiles};
 pub use level::Level;
 pub use report::{build_report, Report, SloSpec};
 pub use seed::{ConductorCounts, SeedMetrics};
-pub use stats::{mean_ci95, wilson_ci95};
+pub use stats::{mean_ci95, t99, wilson_ci95};
 pub use timeline::{Bucket, Sample, Timeline};

@@ -29,6 +29,34 @@ pub fn t95(df: usize) -> f64 {
     }
 }
 
+/// Two-sided 99% quantiles of Student's t for 1..=30 degrees of freedom.
+const T99: [f64; 30] = [
+    63.656_741, 9.924_843, 5.840_909, 4.604_095, 4.032_143, 3.707_428, 3.499_483, 3.355_387,
+    3.249_836, 3.169_273, 3.105_807, 3.054_540, 3.012_276, 2.976_843, 2.946_713, 2.920_782,
+    2.898_231, 2.878_440, 2.860_935, 2.845_340, 2.831_360, 2.818_756, 2.807_336, 2.796_940,
+    2.787_436, 2.778_715, 2.770_683, 2.763_262, 2.756_386, 2.749_996,
+];
+
+/// The normal quantile for a two-sided 99% interval.
+pub const Z99: f64 = 2.575_829_303_548_901;
+
+/// The two-sided 99% quantile of Student's t with `df` degrees of freedom, as [`t95`] is
+/// computed (`calibrate`'s intervals).
+pub fn t99(df: usize) -> f64 {
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => T99[df - 1],
+        _ => {
+            let z = Z99;
+            let n = df as f64;
+            let g1 = (z.powi(3) + z) / 4.0;
+            let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
+            let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
+            z + g1 / n + g2 / (n * n) + g3 / (n * n * n)
+        }
+    }
+}
+
 /// The mean of `xs` and its Student-t 95% confidence interval: `(mean, lo, hi)`.
 ///
 /// Uses the sample standard deviation (n − 1). One value gives `(x, x, x)`; no values give

@@ -24,6 +24,7 @@ pub mod client;
 mod documented;
 mod error;
 pub mod fault;
+pub mod fold;
 pub mod guard;
 pub mod histogram;
 pub mod host_model;
@@ -37,6 +38,7 @@ pub mod slo;
 mod target;
 #[cfg(test)]
 mod tests;
+pub mod time_scale;
 pub mod workload;
 
 pub use error::ScenarioError;

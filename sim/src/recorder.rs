@@ -10,6 +10,7 @@ use conductor::op::Truth;
 use conductor::proto::OpSpec;
 use conductor::recorder::{Event, Recorder};
 use reports::SeedMetrics;
+use scenario::fold::{self, fold, Window};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,10 +26,9 @@ struct Inner {
     m: SeedMetrics,
     /// Ops the client sent that have not been answered or finished, for an early end of the drain.
     in_flight: u64,
-    /// When the load phase ended: occupancy levels are averaged over the load phase only.
-    load_end_us: Option<u64>,
-    /// The length of one batch of the load phase (µs), for batch means.
-    batch_us: u64,
+    /// The statistics window: when the load phase ended (occupancy levels are averaged over
+    /// the load phase only) and the batches' length.
+    window: Window,
     /// Client retries counted in the statistics: each is an attempt that ends rejected,
     /// terminal or lost, like a first attempt (`retry_attempts` may also count re-queues).
     client_retries: u64,
@@ -42,16 +42,12 @@ struct Inner {
     clock: SeedClock,
 }
 
-/// Batches the load phase is cut into for a one-seed confidence interval: enough for a t
-/// interval, few enough that each batch is long against a hold time.
-pub const BATCHES: usize = 20;
-
 impl SimRecorder {
     /// A recorder whose clock starts now (call inside the simulation), for a load phase of
     /// `load_us`.
     pub fn new(mut metrics: SeedMetrics, load_us: u64) -> Self {
-        metrics.batches = vec![(0, 0); BATCHES];
-        let batch_us = (load_us.saturating_sub(metrics.warmup_us) / BATCHES as u64).max(1);
+        fold::start(&mut metrics);
+        let window = Window::new(load_us, metrics.warmup_us);
         let time = madsim::time::TimeHandle::current();
         SimRecorder {
             t0: time.elapsed(),
@@ -59,8 +55,7 @@ impl SimRecorder {
             inner: Mutex::new(Inner {
                 m: metrics,
                 in_flight: 0,
-                load_end_us: None,
-                batch_us,
+                window,
                 client_retries: 0,
                 checker: None,
                 trace: None,
@@ -277,14 +272,14 @@ impl SimRecorder {
     /// has no arrivals, and would dilute the averages).
     pub fn end_load(&self, t_us: u64) {
         let mut g = self.lock();
-        g.load_end_us = Some(t_us);
+        g.window.load_end_us = Some(t_us);
         g.m.finish(t_us);
     }
 
     /// Ends the run at `end_us` and hands back its metrics.
     pub fn finish(&self, end_us: u64) -> SeedMetrics {
         let mut g = self.lock();
-        if g.load_end_us.is_none() {
+        if g.window.load_end_us.is_none() {
             g.m.finish(end_us);
         }
         g.m.sim_end_us = end_us;
@@ -328,101 +323,13 @@ impl Recorder for SimRecorder {
             }
         }
         g.m.events += 1;
-        let counting = g.m.counting(now);
-        let load_end = g.load_end_us;
-        let batch_us = g.batch_us;
-        let m = &mut g.m;
-        match ev {
-            Event::Accepted { op, .. } if m.counting(op.intended_us) => m.accepted += 1,
-            Event::Rejected { op } => {
-                if m.counting(op.intended_us) {
-                    m.rejected += 1;
-                }
-                g.in_flight = g.in_flight.saturating_sub(1);
-            }
-            // Answered by its key: no event of the op follows this attempt.
-            Event::Deduplicated { op, .. } => {
-                if m.counting(op.intended_us) {
-                    m.deduplicated += 1;
-                }
-                g.in_flight = g.in_flight.saturating_sub(1);
-            }
-            Event::PoolArrival {
-                conductor,
-                exhausted,
-                ..
-            } => {
-                m.pool_arrival(now, conductor as usize, exhausted);
-                if counting {
-                    // Arrivals after the load phase (the last requests in flight) count in
-                    // the last batch.
-                    let b = ((now - m.warmup_us) / batch_us).min(BATCHES as u64 - 1) as usize;
-                    if let Some(batch) = m.batches.get_mut(b) {
-                        batch.0 += 1;
-                        batch.1 += u64::from(exhausted);
-                    }
-                }
-            }
-            Event::PoolBusy { conductor, busy } => {
-                m.timeline.pool_set(now, conductor as usize, busy);
-                if let (Some(l), None) = (m.pool_busy.get_mut(conductor as usize), load_end) {
-                    l.set(now, busy);
-                }
-            }
-            Event::RpcBusy { conductor, busy } => {
-                m.timeline.rpc_set(now, conductor as usize, busy);
-                if let (Some(l), None) = (m.rpc_busy.get_mut(conductor as usize), load_end) {
-                    l.set(now, busy);
-                }
-            }
-            Event::CallerRuns { .. } if counting => m.caller_runs += 1,
-            Event::Hold { hold_us, .. } if counting => m.hold.record(hold_us),
-            Event::BacklogWait { wait_us, .. } => {
-                m.timeline.backlog_wait(now, wait_us);
-                if counting {
-                    m.backlog_wait.record(wait_us);
-                }
-            }
-            Event::Terminal { op, ok } => {
-                if let Some(tx) = &g.terminal_watch {
-                    // The client's watcher task runs on the client node: no re-entry here.
-                    let _ = tx.send((op.id, ok));
-                }
-                if m.counting(op.intended_us) {
-                    if ok {
-                        m.completed += 1;
-                    } else {
-                        m.failed += 1;
-                    }
-                }
-                // Timed from the intended send time, and counted by it (as the op counters are).
-                m.record_complete(
-                    op.intended_us,
-                    op.kind.name(),
-                    now.saturating_sub(op.intended_us),
-                );
-                g.in_flight = g.in_flight.saturating_sub(1);
-            }
-            Event::NotReady { .. } => {
-                // A re-queue is a retry of the conductor's: in the retries series always.
-                m.timeline.retry(now);
-                if counting {
-                    m.retry_attempts += 1;
-                }
-            }
-            Event::GaveUp { .. } if counting => m.gave_up += 1,
-            Event::Cancelled { op, .. } if m.counting(op.intended_us) => m.cancelled += 1,
-            // Counted only inside the statistics window (guards above), or not counted.
-            Event::Accepted { .. }
-            | Event::CallerRuns { .. }
-            | Event::Hold { .. }
-            | Event::GaveUp { .. }
-            | Event::Cancelled { .. }
-            | Event::Applied { .. }
-            | Event::Recovered { .. }
-            | Event::Reconciled { .. }
-            | Event::Orphaned { .. }
-            | Event::LockWait { .. } => {}
+        let fx = fold(&mut g.m, &g.window, now, &ev);
+        if fx.settled {
+            g.in_flight = g.in_flight.saturating_sub(1);
+        }
+        if let (Some(t), Some(tx)) = (fx.terminal, &g.terminal_watch) {
+            // The client's watcher task runs on the client node: no re-entry here.
+            let _ = tx.send(t);
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod phases;
 mod pool;
+pub(crate) mod recorder;
 mod report;
 mod request;
 mod sender;
@@ -68,6 +69,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// The reference deployment's log directory (its services' `--log` files, `*.jsonl`):
+    /// after the drain the report takes the pool, the RPC slots and the checker's verdict
+    /// from them instead of marking them absent.
+    #[arg(long, value_name = "DIR")]
+    recorder: Option<PathBuf>,
 }
 
 /// A lock that survives a panic elsewhere (nothing here panics while holding one).
@@ -76,7 +82,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// `http://HOST:PORT[/]` → the address and the authority (`HOST:PORT`).
-fn parse_target(url: &str) -> Result<(SocketAddr, String), String> {
+pub(crate) fn parse_target(url: &str) -> Result<(SocketAddr, String), String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         format!("--target `{url}`: expected http://HOST:PORT (https is not supported)")
     })?;
@@ -158,6 +164,9 @@ impl Args {
     /// The run itself (see [`Args::run`] for where it runs).
     async fn load(self) -> anyhow::Result<ExitCode> {
         let (addr, authority) = parse_target(&self.target).map_err(BadInput)?;
+        if let Some(d) = &self.recorder {
+            recorder::logs(d).map_err(|e| BadInput(e.to_string()))?;
+        }
         let scn = self.scenario()?;
         let requests =
             Arc::new(Requests::new(&authority, &scn.target).map_err(|e| BadInput(format!(
@@ -190,6 +199,11 @@ impl Args {
         // than could ever be busy at once.
         pool.warm(scn.target.max_in_flight).await;
         let start = Instant::now();
+        // The load's start on the deployment's clock (its logs are stamped in µs since the
+        // UNIX epoch).
+        let t0_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let warmup_us = scn.warmup.as_micros() as u64;
         let senders: Vec<Sender> = (0..cfg.instances)
             .map(|i| {
@@ -231,6 +245,10 @@ impl Args {
         } else {
             None
         };
+        let recorder = match &self.recorder {
+            Some(dir) => Some(recorder::read(dir, &scn, t0_us)?),
+            None => None,
+        };
         let rep = report::Load {
             scn: &scn,
             target: &self.target,
@@ -241,6 +259,7 @@ impl Args {
             teardown,
             wall_s: wall.elapsed().as_secs_f64(),
             interrupted,
+            recorder,
         }
         .write(&out)?;
         Ok(rep)

@@ -6,6 +6,7 @@
 
 use super::phases::Phase;
 use super::pool::Pool;
+use super::recorder::{merge_into, Recorded};
 use super::sender::{pool_counts, Seen};
 use anyhow::Context;
 use reports::{build_report, Histo, SeedMetrics, SloSpec};
@@ -15,8 +16,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The keys of `report.json` a live run over HTTP cannot know, set to `null`: the executor
-/// pool and the RPC slots live in the conductors, the invariants need the omniscient history.
+/// The keys of `report.json` a live run over HTTP cannot know without the deployment's
+/// recorder (`--recorder`), set to `null`: the executor pool and the RPC slots live in the
+/// conductors, the invariants need the history.
 pub const ABSENT: &[&str] = &[
     "pool.arrivals",
     "pool.exhausted",
@@ -53,6 +55,8 @@ pub struct Load<'a> {
     pub wall_s: f64,
     /// Stopped by SIGINT/SIGTERM before the end.
     pub interrupted: bool,
+    /// The deployment's own figures (`--recorder`), if its logs were read.
+    pub recorder: Option<Recorded>,
 }
 
 /// Adds `b`'s counters and histograms into `a` (senders of one run, not seeds).
@@ -111,14 +115,19 @@ impl Load<'_> {
             seen.waited_in_flight += ps.waited_in_flight;
         }
         m.wall_s = self.wall_s;
+        let rec = self.recorder;
+        if let Some(r) = &rec {
+            merge_into(&mut m, &r.metrics);
+        }
         // The exhaustion ratio and an op's failure after its 202 live in the conductors and
         // the store: not judged here, and said so.
         let (objectives, unseen): (Vec<_>, Vec<_>) =
             scn.slo.objectives().into_iter().partition(|o| {
-                !matches!(
-                    o.measure,
-                    reports::slo::Measure::ExhaustionRatio | reports::slo::Measure::FailedRatio
-                )
+                match o.measure {
+                    reports::slo::Measure::ExhaustionRatio => rec.is_some(),
+                    reports::slo::Measure::FailedRatio => false,
+                    _ => true,
+                }
             });
         let slo = SloSpec {
             objectives,
@@ -134,25 +143,61 @@ impl Load<'_> {
                 )
             })
             .collect();
-        let rep = build_report(
+        let judged: Vec<String> = match &rec {
+            Some(r) => r.findings.judged.iter().map(|i| i.name().to_string()).collect(),
+            None => Vec::new(),
+        };
+        let mut rep = build_report(
             &scn.name,
             scn.seed,
             std::slice::from_ref(&m),
-            &[],
+            &judged,
             &slo,
             None,
             self.wall_s,
         );
+        if rec.is_some() {
+            let expect: Vec<String> = scn.checks.expect.iter().map(|i| i.name().to_string()).collect();
+            rep.expect(&expect);
+        }
         let mut v: Value = serde_json::from_str(&rep.to_json()).context("the report's JSON")?;
-        for path in ABSENT {
+        let absent: &[&str] = if rec.is_some() { &[] } else { ABSENT };
+        for path in absent {
             let (a, b) = path.split_once('.').unwrap_or((path, ""));
             if let Some(slot) = v.get_mut(a).and_then(|o| o.get_mut(b)) {
                 *slot = Value::Null;
             }
         }
-        if let Some(p) = v.get_mut("pool").and_then(|p| p.get_mut("per_conductor")) {
-            *p = json!([]);
+        if rec.is_none() {
+            if let Some(p) = v.get_mut("pool").and_then(|p| p.get_mut("per_conductor")) {
+                *p = json!([]);
+            }
         }
+        let recorder = rec.as_ref().map(|r| {
+            let d = &r.metrics;
+            json!({
+                "dir": r.dir.display().to_string(),
+                "events": r.events,
+                "accepted": d.accepted,
+                "completed": d.completed,
+                "failed": d.failed,
+                "complete_ms": {
+                    "p50": d.complete.quantile_ms(0.5),
+                    "p90": d.complete.quantile_ms(0.9),
+                    "p99": d.complete.quantile_ms(0.99),
+                    "p999": d.complete.quantile_ms(0.999),
+                    "mean": reports::round::ms(d.complete.mean_ms()),
+                    "count": d.complete.len(),
+                },
+                "complete_note": "from the HTTP API's receipt of each op to its end, on the deployment's clock",
+                "liveness_not_judged": r.findings.not_judged_why,
+            })
+        });
+        let absent_list: Vec<&str> = if rec.is_some() {
+            Vec::new()
+        } else {
+            ABSENT.iter().chain(["pool.per_conductor", "invariants"].iter()).copied().collect()
+        };
         let statuses: BTreeMap<String, u64> = seen
             .statuses
             .iter()
@@ -191,7 +236,8 @@ impl Load<'_> {
                 "limit": scn.target.max_in_flight,
                 "waited": seen.waited_in_flight,
             },
-            "absent": ABSENT.iter().chain(["pool.per_conductor", "invariants"].iter()).collect::<Vec<_>>(),
+            "absent": absent_list,
+            "recorder": recorder,
             "not_judged": not_judged,
             "latency_note": "latency_ms.complete is each request's answer as the client saw it, \
                              from its intended time (an op's completion is not visible over HTTP)",
