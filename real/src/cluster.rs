@@ -32,6 +32,8 @@ use tokio::time::Instant;
 /// The most processes one real run may start (conductors and hosts together, besides the
 /// api, the bus and the store).
 const MAX_PROCESSES: u32 = 64;
+/// The most store processes one real run may start.
+const MAX_STORES: u32 = 3;
 /// The longest load phase, and the longest drain, of a real run.
 const MAX_PHASE: Duration = Duration::from_secs(3600);
 /// How long a service told to stop may take to exit.
@@ -70,6 +72,11 @@ pub struct Args {
     /// cluster is the caller's to start and stop (`scripts/etcd-run`).
     #[arg(long, value_name = "URL,...", value_delimiter = ',')]
     etcd: Vec<String>,
+    /// Store processes serving the deployment on one journal, one primary at a time (the
+    /// others standbys that take over when it dies); the api and the conductors are given
+    /// every address. A fault on `store` takes the primary.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_STORES as i64))]
+    stores: u32,
 }
 
 impl Command for Args {
@@ -297,24 +304,25 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
     let hosts = c.hosts.to_string();
     let containers = precreated(scn).to_string();
     let journal = |n: Node| a.out.join(format!("{n}.journal")).display().to_string();
-    procs.start(
-        Node::Store,
-        vec![
-            s("store"),
-            s("--hosts"),
-            hosts.clone(),
-            s("--containers"),
-            containers.clone(),
-            s("--journal"),
-            journal(Node::Store),
-            s("--sync"),
-        ]
-        .into_iter()
-        .chain(etcd_args(&a.etcd))
-        .collect(),
-        true,
-        true,
-    )?;
+    let store_args: Vec<String> = vec![
+        s("store"),
+        s("--hosts"),
+        hosts.clone(),
+        s("--containers"),
+        containers.clone(),
+        s("--journal"),
+        journal(Node::Store),
+        s("--sync"),
+    ]
+    .into_iter()
+    .chain(etcd_args(&a.etcd))
+    .collect();
+    procs.start(Node::Store, store_args.clone(), true, true)?;
+    // The standbys: each binds its port at once and announces it (`standby ADDR`), but
+    // listens only once it takes over; the api and the conductors are given every address.
+    for replica in 1..a.stores {
+        procs.start_replica(Node::Store, replica, store_args.clone())?;
+    }
     procs.start(
         Node::Bus,
         vec![s("bus"), s("--prefetch"), scn.bus.prefetch.to_string()],
@@ -356,7 +364,13 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             .map(|a| a.to_string())
             .with_context(|| format!("{n} has no address"))
     };
-    let (store, bus) = (addr(Node::Store)?, addr(Node::Bus)?);
+    let store = procs
+        .store_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let bus = addr(Node::Bus)?;
     let host_addrs: Vec<String> = (0..c.hosts)
         .map(|h| addr(Node::Host(h)))
         .collect::<anyhow::Result<_>>()?;
@@ -495,9 +509,13 @@ fn report(
     let mut out = String::new();
     let c = &scn.cluster;
     out += &format!(
-        "cluster    {}: api, bus, store, {} conductor{}, {} host{} on loopback; ordering {}, \
+        "cluster    {}: api, bus, {}, {} conductor{}, {} host{} on loopback; ordering {}, \
          routing {}; load {}, drain {}, seed {}\n",
         scn.name,
+        match a.stores {
+            1 => "store".to_string(),
+            n => format!("{n} stores (one primary)"),
+        },
         c.conductors,
         if c.conductors == 1 { "" } else { "s" },
         c.hosts,
@@ -573,6 +591,7 @@ fn report(
     let summary = serde_json::json!({
         "scenario": scn.name,
         "seed": plan.seed,
+        "stores": a.stores,
         "load_s": plan.load.as_secs_f64(),
         "drain_s": plan.drain.as_secs_f64(),
         "client": t,
