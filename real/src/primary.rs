@@ -19,12 +19,15 @@ use std::time::Instant;
 /// The journal's lock, held for the life of the process (dropping it would let a standby in).
 pub struct Primary {
     _file: File,
+    /// When it took the lock after waiting as a standby (`None`: it was free at start).
+    pub took_over: Option<Instant>,
 }
 
 /// Takes the journal at `path` as its one writer, waiting as a standby while another process
 /// holds it. A standby says so on stdout (`standby ADDR`, where `listen` is the port it holds
 /// and will listen on once primary: a parent waiting for `listening ADDR` learns that it
-/// started, and where) and on stderr, and says on stderr when it took over.
+/// started, and where) and on stderr, and says on stderr when it took over (the store says
+/// how long its replay took before it listened: [`Primary::took_over`]).
 pub async fn take(path: &Path, listen: SocketAddr, sync: bool) -> anyhow::Result<Primary> {
     let existed = path.exists();
     let file = OpenOptions::new()
@@ -42,7 +45,12 @@ pub async fn take(path: &Path, listen: SocketAddr, sync: bool) -> anyhow::Result
         }
     }
     match file.try_lock() {
-        Ok(()) => return Ok(Primary { _file: file }),
+        Ok(()) => {
+            return Ok(Primary {
+                _file: file,
+                took_over: None,
+            })
+        }
         Err(TryLockError::WouldBlock) => {}
         Err(TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("cannot lock the journal {}", path.display()))
@@ -70,5 +78,8 @@ pub async fn take(path: &Path, listen: SocketAddr, sync: bool) -> anyhow::Result
         path.display(),
         since.elapsed().as_secs_f64()
     );
-    Ok(Primary { _file: file })
+    Ok(Primary {
+        _file: file,
+        took_over: Some(Instant::now()),
+    })
 }

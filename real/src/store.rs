@@ -125,7 +125,7 @@ async fn serve(a: Args, slot: Arc<OnceLock<Arc<Mutex<StoreState>>>>) -> anyhow::
     // The port first (a standby keeps it, refusing connections), then the journal's one
     // writer: a standby waits here until the primary is gone.
     let socket = service::reserve(a.listen)?;
-    let _primary = match &a.journal {
+    let primary = match &a.journal {
         Some(path) => {
             let at = socket.local_addr().context("cannot read the bound address")?;
             Some(primary::take(path, at, a.sync).await?)
@@ -135,6 +135,13 @@ async fn serve(a: Args, slot: Arc<OnceLock<Arc<Mutex<StoreState>>>>) -> anyhow::
     let st = Arc::new(Mutex::new(a.open()?));
     let _ = slot.set(st.clone());
     let listener = service::listen_reserved(socket, &a.limits)?;
+    if let Some(t) = primary.as_ref().and_then(|p| p.took_over) {
+        // The takeover's cost: replaying what the old primary journalled.
+        eprintln!(
+            "conductor: primary: listening {:.3} s after taking the journal (its replay)",
+            t.elapsed().as_secs_f64()
+        );
+    }
     store::serve_with(listener, st, engine)
         .await
         .context("the store stopped")?;
