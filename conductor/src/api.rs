@@ -43,6 +43,9 @@ pub struct ApiConfig {
     pub lease_ttl: Duration,
     /// The store.
     pub store: SocketAddr,
+    /// Further store processes serving the same deployment (one primary at a time), dialled
+    /// in turn when `store` cannot be reached; empty for one store.
+    pub other_stores: Vec<SocketAddr>,
     /// The bus.
     pub bus: SocketAddr,
     /// The network.
@@ -113,7 +116,7 @@ pub async fn serve(mut listener: Listener, cfg: ApiConfig, rec: SharedRecorder) 
         cfg.rpc_timeout,
     ));
     let me = Arc::new(Shared {
-        store: Redial::new(&cfg.net, cfg.ip, cfg.store),
+        store: Redial::over(&cfg.net, cfg.ip, cfg.store, &cfg.other_stores),
         cfg,
         rec,
         bus: Mutex::new(None),

@@ -193,6 +193,17 @@ impl Net {
         })
     }
 
+    /// A real TCP listener bound elsewhere (a store standby reserves its port before it
+    /// listens) as a listener of this crate, holding its peers to `limits`.
+    pub fn tcp_listener(listener: TcpListener, limits: Limits) -> Listener {
+        Listener::Tcp(TcpServer {
+            listener,
+            limits,
+            open: Arc::default(),
+            failures: 0,
+        })
+    }
+
     /// Connects from the node at `from` (used by the in-memory network for partitions) to `to`.
     pub async fn connect(&self, from: IpAddr, to: SocketAddr) -> io::Result<(Link, Reader)> {
         Ok(match self {

@@ -200,49 +200,81 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A connection to a request/response service that dials again once it is lost: the peer may
-/// die and come back (a restarted store or host), or be cut off for a while.
+/// die and come back (a restarted store or host), or be cut off for a while. Given several
+/// addresses (store processes serving one deployment, one primary at a time: a standby does not
+/// listen), a dial that fails moves on to the next, so that the connection follows the primary.
 pub struct Redial {
     net: Net,
     from: IpAddr,
-    addr: SocketAddr,
-    cur: Mutex<Option<Arc<RpcClient>>>,
+    /// The addresses, tried in turn from `at`; one for every service but a replicated store.
+    addrs: Vec<SocketAddr>,
+    cur: Mutex<Current>,
+}
+
+/// The live connection, and the address the next dial tries first.
+#[derive(Default)]
+struct Current {
+    conn: Option<Arc<RpcClient>>,
+    at: usize,
 }
 
 impl Redial {
     /// A dialer from `from` to `addr`; nothing is dialled until the first use.
     pub fn new(net: &Net, from: IpAddr, addr: SocketAddr) -> Self {
+        Self::over(net, from, addr, &[])
+    }
+
+    /// A dialer from `from` to `first`, moving on to `others` in turn (and round again) when a
+    /// dial fails; with no others it is [`Redial::new`].
+    pub fn over(net: &Net, from: IpAddr, first: SocketAddr, others: &[SocketAddr]) -> Self {
+        let mut addrs = vec![first];
+        addrs.extend_from_slice(others);
         Redial {
             net: net.clone(),
             from,
-            addr,
-            cur: Mutex::new(None),
+            addrs,
+            cur: Mutex::default(),
         }
     }
 
     /// The live connection, if there is one (no dialling: for callers that cannot wait).
     pub fn current(&self) -> Option<Arc<RpcClient>> {
-        lock(&self.cur).as_ref().filter(|c| !c.is_closed()).cloned()
+        lock(&self.cur)
+            .conn
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .cloned()
     }
 
-    /// The live connection, dialling once if there is none.
+    /// The live connection, dialling if there is none: each address once at most, from the
+    /// one that answered last (one dial for a single address).
     pub async fn get(&self) -> Result<Arc<RpcClient>, Unavailable> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let c = Arc::new(
-            RpcClient::connect(&self.net, self.from, self.addr)
-                .await
-                .map_err(|_| Unavailable)?,
-        );
-        let mut cur = lock(&self.cur);
-        // Another caller may have dialled meanwhile: keep one connection.
-        match cur.as_ref().filter(|c| !c.is_closed()) {
-            Some(existing) => Ok(existing.clone()),
-            None => {
-                *cur = Some(c.clone());
-                Ok(c)
-            }
+        let first = lock(&self.cur).at;
+        for k in 0..self.addrs.len() {
+            let at = (first + k) % self.addrs.len();
+            let Ok(c) = RpcClient::connect(&self.net, self.from, self.addrs[at]).await else {
+                continue;
+            };
+            let c = Arc::new(c);
+            let mut cur = lock(&self.cur);
+            // Another caller may have dialled meanwhile: keep one connection.
+            return match cur.conn.as_ref().filter(|c| !c.is_closed()) {
+                Some(existing) => Ok(existing.clone()),
+                None => {
+                    cur.conn = Some(c.clone());
+                    cur.at = at;
+                    Ok(c)
+                }
+            };
         }
+        // None answered: the next dial starts from the next address (the one tried first may
+        // be a primary that died, its successor not yet listening).
+        let mut cur = lock(&self.cur);
+        cur.at = (first + 1) % self.addrs.len();
+        Err(Unavailable)
     }
 
     /// Sends a store command, dialling again and retrying with capped backoff until the store

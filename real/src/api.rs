@@ -3,7 +3,7 @@
 
 use crate::command::Command;
 use crate::flags::{addr, positive_duration, Cluster, Limits, Log, Wait};
-use crate::service::{self, announce, listen, reach, recorder};
+use crate::service::{self, announce, listen, reach, reach_any, recorder};
 use anyhow::{bail, Context};
 use conductor::api::{self, ApiConfig, RpcKind};
 use conductor::net::Net;
@@ -23,9 +23,10 @@ pub struct Args {
     http: Option<SocketAddr>,
     #[command(flatten)]
     limits: Limits,
-    /// The store's address.
-    #[arg(long, value_parser = addr)]
-    store: SocketAddr,
+    /// The store's address; several, comma-separated, for store processes serving one
+    /// deployment (one primary at a time): a connection lost moves on to the next that answers.
+    #[arg(long, value_name = "ADDR,...", required = true, value_delimiter = ',', value_parser = addr)]
+    store: Vec<SocketAddr>,
     /// The bus's address.
     #[arg(long, value_parser = addr)]
     bus: SocketAddr,
@@ -66,7 +67,7 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         announce(&format!("http {local}"))?;
         tokio::spawn(crate::http_api::serve(l, own, a.limits.get()));
     }
-    reach("the store", a.store, a.wait.wait).await?;
+    reach_any("the store", &a.store, a.wait.wait).await?;
     reach("the bus", a.bus, a.wait.wait).await?;
     let cfg = ApiConfig {
         validate_state: a.validate_state,
@@ -75,7 +76,8 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         routing: a.cluster.routing,
         conductors: a.cluster.conductors,
         lease_ttl: a.cluster.lease_ttl,
-        store: a.store,
+        store: a.store[0],
+        other_stores: a.store[1..].to_vec(),
         bus: a.bus,
         net: Net::Tcp,
         ip: a.listen.ip(),

@@ -408,6 +408,7 @@ impl Command for Args {
                         // Nothing is killed: no journal, so nothing waits for the disk, as
                         // nothing does in the simulator.
                         journals: false,
+                        stores: 1,
                     },
                     &mut procs,
                 )?;

@@ -32,6 +32,8 @@ use tokio::time::Instant;
 /// The most processes one real run may start (conductors and hosts together, besides the
 /// api, the bus and the store).
 const MAX_PROCESSES: u32 = 64;
+/// The most store processes one real run may start.
+const MAX_STORES: u32 = 3;
 /// The longest load phase, and the longest drain, of a real run.
 const MAX_PHASE: Duration = Duration::from_secs(3600);
 /// How long a service told to stop may take to exit.
@@ -70,6 +72,11 @@ pub struct Args {
     /// cluster is the caller's to start and stop (`scripts/etcd-run`).
     #[arg(long, value_name = "URL,...", value_delimiter = ',')]
     etcd: Vec<String>,
+    /// Store processes serving the deployment on one journal, one primary at a time (the
+    /// others standbys that take over when it dies); the api and the conductors are given
+    /// every address. A fault on `store` takes the primary.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_STORES as i64))]
+    stores: u32,
 }
 
 impl Command for Args {
@@ -309,6 +316,9 @@ pub(crate) struct Deploy<'a> {
     /// Whether the store and the hosts keep a synced write-ahead journal (to survive the
     /// kills of `[[faults]]`); without one nothing waits for the disk, as in the simulator.
     pub journals: bool,
+    /// Store processes on the one journal: a primary and `stores - 1` standbys (needs
+    /// `journals`).
+    pub stores: u32,
 }
 
 /// Starts the store, the bus, the hosts, the conductors and the API of `d.scn` in `procs`,
@@ -327,22 +337,24 @@ pub(crate) fn start_deployment(d: &Deploy, procs: &mut Procs) -> anyhow::Result<
             Vec::new()
         }
     };
-    procs.start(
-        Node::Store,
-        vec![
-            s("store"),
-            s("--hosts"),
-            hosts.clone(),
-            s("--containers"),
-            containers.clone(),
-        ]
-        .into_iter()
-        .chain(durable(Node::Store))
-        .chain(etcd_args(d.etcd))
-        .collect(),
-        true,
-        true,
-    )?;
+    let store_args: Vec<String> = vec![
+        s("store"),
+        s("--hosts"),
+        hosts.clone(),
+        s("--containers"),
+        containers.clone(),
+    ]
+    .into_iter()
+    .chain(durable(Node::Store))
+    .chain(etcd_args(d.etcd))
+    .collect();
+    procs.start(Node::Store, store_args.clone(), true, true)?;
+    // The standbys: each binds its port at once and announces it (`standby ADDR`), but
+    // listens only once it takes over; the api and the conductors are given every address.
+    // They share the primary's journal, so there are none without one.
+    for replica in 1..d.stores {
+        procs.start_replica(Node::Store, replica, store_args.clone())?;
+    }
     procs.start(
         Node::Bus,
         vec![s("bus"), s("--prefetch"), scn.bus.prefetch.to_string()],
@@ -382,7 +394,13 @@ pub(crate) fn start_deployment(d: &Deploy, procs: &mut Procs) -> anyhow::Result<
             .map(|a| a.to_string())
             .with_context(|| format!("{n} has no address"))
     };
-    let (store, bus) = (addr(Node::Store)?, addr(Node::Bus)?);
+    let store = procs
+        .store_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let bus = addr(Node::Bus)?;
     let host_addrs: Vec<String> = (0..c.hosts)
         .map(|h| addr(Node::Host(h)))
         .collect::<anyhow::Result<_>>()?;
@@ -457,6 +475,7 @@ async fn run(a: &Args, scn: &Scenario, plan: &Plan, procs: &mut Procs) -> anyhow
             etcd: &a.etcd,
             http: None,
             journals: true,
+            stores: a.stores,
         },
         procs,
     )?;
@@ -547,9 +566,13 @@ fn report(
     let mut out = String::new();
     let c = &scn.cluster;
     out += &format!(
-        "cluster    {}: api, bus, store, {} conductor{}, {} host{} on loopback; ordering {}, \
+        "cluster    {}: api, bus, {}, {} conductor{}, {} host{} on loopback; ordering {}, \
          routing {}; load {}, drain {}, seed {}\n",
         scn.name,
+        match a.stores {
+            1 => "store".to_string(),
+            n => format!("{n} stores (one primary)"),
+        },
         c.conductors,
         if c.conductors == 1 { "" } else { "s" },
         c.hosts,
@@ -625,6 +648,7 @@ fn report(
     let summary = serde_json::json!({
         "scenario": scn.name,
         "seed": plan.seed,
+        "stores": a.stores,
         "load_s": plan.load.as_secs_f64(),
         "drain_s": plan.drain.as_secs_f64(),
         "client": t,

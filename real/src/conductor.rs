@@ -3,7 +3,7 @@
 use crate::command::Command;
 use crate::flags::{addr, duration, within, Cluster, Log, Wait};
 use scenario::bounds;
-use crate::service::{self, reach, recorder};
+use crate::service::{self, reach, reach_any, recorder};
 use anyhow::bail;
 use conductor::cluster::{Ordering, Routing};
 use conductor::conductor::{self as cond, ConductorConfig, Overflow, RecoveryPolicy};
@@ -22,9 +22,10 @@ pub struct Args {
     /// The bus's address.
     #[arg(long, value_parser = addr)]
     bus: SocketAddr,
-    /// The store's address.
-    #[arg(long, value_parser = addr)]
-    store: SocketAddr,
+    /// The store's address; several, comma-separated, for store processes serving one
+    /// deployment (one primary at a time): a connection lost moves on to the next that answers.
+    #[arg(long, value_name = "ADDR,...", required = true, value_delimiter = ',', value_parser = addr)]
+    store: Vec<SocketAddr>,
     /// The hosts' addresses, in index order.
     #[arg(long = "host", value_name = "ADDR", required = true, num_args = 1.., value_parser = addr)]
     hosts: Vec<SocketAddr>,
@@ -89,7 +90,7 @@ impl Command for Args {
 
 async fn serve(a: Args) -> anyhow::Result<()> {
     let rec = recorder(&format!("conductor-{}", u64::from(a.index) + 1), &a.log)?;
-    reach("the store", a.store, a.wait.wait).await?;
+    reach_any("the store", &a.store, a.wait.wait).await?;
     for (i, &h) in a.hosts.iter().enumerate() {
         reach(&format!("host-{}", i + 1), h, a.wait.wait).await?;
     }
@@ -117,7 +118,8 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         budget_ratio: 0.0,
         budget_min_per_s: 0.0,
         bus: a.bus,
-        store: a.store,
+        store: a.store[0],
+        other_stores: a.store[1..].to_vec(),
         hosts: a.hosts,
         net: Net::Tcp,
         ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),

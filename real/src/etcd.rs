@@ -101,6 +101,9 @@ impl Etcd {
         let start = Instant::now();
         let mut backoff = Duration::from_millis(10);
         loop {
+            // An outage starts when the first call that failed was made (a call to a member
+            // that lost its leader waits up to the request timeout before it fails).
+            let tried = Instant::now();
             match call().await {
                 Ok(v) => {
                     if let Some(o) = lock(&self.outage).take().filter(|o| o.warned) {
@@ -115,7 +118,7 @@ impl Etcd {
                     {
                         let mut outage = lock(&self.outage);
                         let o = outage.get_or_insert(Outage {
-                            since: Instant::now(),
+                            since: tried,
                             warned: false,
                         });
                         // A blip (one member down: the next try goes to another) is not an

@@ -108,6 +108,8 @@ mod http_api;
 #[cfg(not(madsim))]
 mod journal;
 #[cfg(not(madsim))]
+mod primary;
+#[cfg(not(madsim))]
 mod procs;
 #[cfg(not(madsim))]
 mod service;

@@ -1,10 +1,12 @@
-//! The processes `conductor cluster` starts: one per service of the deployment, each started
-//! again (same address, a new log) after a kill, paused and resumed by signal, and every one
-//! stopped by its PID when the table is dropped — however the command ends (an error, Ctrl-C).
+//! The processes `conductor cluster` starts: one per service of the deployment (the store
+//! several, one primary at a time, with `--stores N`), each started again (same address, a new
+//! log) after a kill, paused and resumed by signal, and every one stopped by its PID when the
+//! table is dropped — however the command ends (an error, Ctrl-C).
 
 use anyhow::{bail, Context};
 use scenario::Node;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,36 @@ use std::time::{Duration, Instant};
 const ANNOUNCE: Duration = Duration::from_secs(30);
 /// Attempts at starting a service again on its address (a port the kernel still holds).
 const RESTART_ATTEMPTS: u32 = 10;
+
+/// How long a look at whether a replica listens (is the primary) may take.
+const PRIMARY_PROBE: Duration = Duration::from_millis(200);
+
+/// One process of the table: a node of the deployment and which of its replicas (the store's
+/// processes serving one deployment; every other node has one, replica 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Proc {
+    /// The node it is.
+    pub node: Node,
+    /// Which of the node's processes (0 for a node of one).
+    pub replica: u32,
+}
+
+impl Proc {
+    /// The node's first (or only) process.
+    pub fn of(node: Node) -> Self {
+        Proc { node, replica: 0 }
+    }
+}
+
+/// `store`, then `store-2`, … (the names of logs and of restarts).
+impl fmt::Display for Proc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.replica {
+            0 => write!(f, "{}", self.node),
+            r => write!(f, "{}-{}", self.node, r + 1),
+        }
+    }
+}
 
 /// A signal the table sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +111,11 @@ struct Service {
 pub struct Procs {
     bin: PathBuf,
     dir: PathBuf,
-    services: BTreeMap<Node, Service>,
+    services: BTreeMap<Proc, Service>,
+    /// Per node, the replicas its kills in force took, oldest first (the next restart's).
+    killed: BTreeMap<Node, VecDeque<u32>>,
+    /// Per node, the replicas its pauses in force took, oldest first.
+    paused: BTreeMap<Node, VecDeque<u32>>,
     /// What went wrong with a process besides the faults (exits nobody asked for).
     pub problems: Vec<String>,
 }
@@ -102,6 +138,8 @@ impl Procs {
             bin,
             dir,
             services: BTreeMap::new(),
+            killed: BTreeMap::new(),
+            paused: BTreeMap::new(),
             problems: Vec::new(),
         }
     }
@@ -111,6 +149,27 @@ impl Procs {
     pub fn start(
         &mut self,
         node: Node,
+        args: Vec<String>,
+        listens: bool,
+        logs: bool,
+    ) -> anyhow::Result<()> {
+        self.start_proc(Proc::of(node), args, listens, logs)
+    }
+
+    /// Starts another process of `node` (a store standby: it announces the port it holds,
+    /// `standby ADDR`, and listens there once the primary is gone).
+    pub fn start_replica(
+        &mut self,
+        node: Node,
+        replica: u32,
+        args: Vec<String>,
+    ) -> anyhow::Result<()> {
+        self.start_proc(Proc { node, replica }, args, true, true)
+    }
+
+    fn start_proc(
+        &mut self,
+        node: Proc,
         args: Vec<String>,
         listens: bool,
         logs: bool,
@@ -132,9 +191,48 @@ impl Procs {
         self.spawn(node)
     }
 
-    /// The address `node` listens on.
+    /// The address `node` (its first process) listens on.
     pub fn addr(&self, node: Node) -> Option<SocketAddr> {
-        self.services.get(&node)?.addr
+        self.services.get(&Proc::of(node))?.addr
+    }
+
+    /// The addresses of the store's processes, in replica order.
+    pub fn store_addrs(&self) -> Vec<SocketAddr> {
+        self.replicas(Node::Store)
+            .iter()
+            .filter_map(|p| self.services[p].addr)
+            .collect()
+    }
+
+    /// The processes of `node`, in replica order.
+    fn replicas(&self, node: Node) -> Vec<Proc> {
+        self.services
+            .keys()
+            .filter(|p| p.node == node)
+            .copied()
+            .collect()
+    }
+
+    /// The process a fault on `node` takes: the only one, or of several (the store's) the
+    /// primary — the one that accepts connections (a standby does not listen); the first
+    /// running one if none does at the moment (a takeover under way).
+    fn target(&self, node: Node) -> Proc {
+        let replicas = self.replicas(node);
+        if replicas.len() <= 1 {
+            return Proc::of(node);
+        }
+        let running = |p: &&Proc| self.services[*p].child.is_some();
+        replicas
+            .iter()
+            .filter(running)
+            .find(|p| {
+                self.services[*p].addr.is_some_and(|a| {
+                    std::net::TcpStream::connect_timeout(&a, PRIMARY_PROBE).is_ok()
+                })
+            })
+            .or_else(|| replicas.iter().find(running))
+            .copied()
+            .unwrap_or(Proc::of(node))
     }
 
     /// Every log written, in node then incarnation order.
@@ -155,7 +253,7 @@ impl Procs {
             .collect()
     }
 
-    fn spawn(&mut self, node: Node) -> anyhow::Result<()> {
+    fn spawn(&mut self, node: Proc) -> anyhow::Result<()> {
         let mut last = None;
         for attempt in 0..RESTART_ATTEMPTS {
             match self.spawn_once(node) {
@@ -171,7 +269,7 @@ impl Procs {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("{node} did not start")))
     }
 
-    fn spawn_once(&mut self, node: Node) -> anyhow::Result<()> {
+    fn spawn_once(&mut self, node: Proc) -> anyhow::Result<()> {
         let s = self.services.get_mut(&node).expect("a started node");
         let n = s.started;
         let log = self.dir.join(format!("{node}.{n}.jsonl"));
@@ -219,7 +317,7 @@ impl Procs {
         Ok(())
     }
 
-    fn signal(&mut self, node: Node, sig: Signal) {
+    fn signal(&mut self, node: Proc, sig: Signal) {
         let Some(s) = self.services.get(&node) else {
             return;
         };
@@ -234,7 +332,7 @@ impl Procs {
     }
 
     /// Whether `node`'s process exited although nobody stopped it (noted in `problems`).
-    fn exited_on_its_own(&mut self, node: Node) {
+    fn exited_on_its_own(&mut self, node: Proc) {
         let Some(s) = self.services.get_mut(&node) else {
             return;
         };
@@ -252,18 +350,21 @@ impl Procs {
 
     /// Notes every process that exited on its own.
     pub fn watch(&mut self) {
-        let nodes: Vec<Node> = self.services.keys().copied().collect();
-        for n in nodes {
-            self.exited_on_its_own(n);
+        let procs: Vec<Proc> = self.services.keys().copied().collect();
+        for p in procs {
+            self.exited_on_its_own(p);
         }
     }
 
-    /// SIGKILLs `node` (the first of the kills in force).
+    /// SIGKILLs `node` (the first of the kills in force on the process it takes: of several,
+    /// the primary).
     pub fn kill(&mut self, node: Node) {
-        self.exited_on_its_own(node);
-        let Some(s) = self.services.get_mut(&node) else {
+        let p = self.target(node);
+        self.exited_on_its_own(p);
+        let Some(s) = self.services.get_mut(&p) else {
             return;
         };
+        self.killed.entry(node).or_default().push_back(p.replica);
         s.kills += 1;
         if s.kills == 1 {
             if let Some(mut c) = s.child.take() {
@@ -273,9 +374,14 @@ impl Procs {
         }
     }
 
-    /// Lifts one kill of `node`; the last starts it again (same address, a new log).
+    /// Lifts the oldest kill of `node`; the last on its process starts it again (same address,
+    /// a new log; a store's old primary comes back as the standby).
     pub fn restart(&mut self, node: Node) {
-        let Some(s) = self.services.get_mut(&node) else {
+        let Some(replica) = self.killed.get_mut(&node).and_then(VecDeque::pop_front) else {
+            return;
+        };
+        let p = Proc { node, replica };
+        let Some(s) = self.services.get_mut(&p) else {
             return;
         };
         if s.kills == 0 {
@@ -283,26 +389,33 @@ impl Procs {
         }
         s.kills -= 1;
         if s.kills == 0 {
-            if let Err(e) = self.spawn(node) {
+            if let Err(e) = self.spawn(p) {
                 self.problems.push(format!("{e:#}"));
             }
         }
     }
 
-    /// SIGSTOPs `node` (the first of the pauses in force).
+    /// SIGSTOPs `node` (the first of the pauses in force on the process it takes: of several,
+    /// the primary, which keeps the journal's lock while paused).
     pub fn pause(&mut self, node: Node) {
-        let Some(s) = self.services.get_mut(&node) else {
+        let p = self.target(node);
+        let Some(s) = self.services.get_mut(&p) else {
             return;
         };
+        self.paused.entry(node).or_default().push_back(p.replica);
         s.pauses += 1;
         if s.pauses == 1 {
-            self.signal(node, Signal::Stop);
+            self.signal(p, Signal::Stop);
         }
     }
 
-    /// Lifts one pause of `node`; the last SIGCONTs it.
+    /// Lifts the oldest pause of `node`; the last on its process SIGCONTs it.
     pub fn resume(&mut self, node: Node) {
-        let Some(s) = self.services.get_mut(&node) else {
+        let Some(replica) = self.paused.get_mut(&node).and_then(VecDeque::pop_front) else {
+            return;
+        };
+        let p = Proc { node, replica };
+        let Some(s) = self.services.get_mut(&p) else {
             return;
         };
         if s.pauses == 0 {
@@ -310,18 +423,18 @@ impl Procs {
         }
         s.pauses -= 1;
         if s.pauses == 0 {
-            self.signal(node, Signal::Cont);
+            self.signal(p, Signal::Cont);
         }
     }
 
     /// Every kill and pause lifted: the heal at the end of the load phase.
     pub fn heal(&mut self) {
-        let nodes: Vec<Node> = self.services.keys().copied().collect();
+        let nodes: Vec<Node> = self.services.keys().map(|p| p.node).collect();
         for n in nodes {
-            while self.services[&n].pauses > 0 {
+            while self.paused.get(&n).is_some_and(|q| !q.is_empty()) {
                 self.resume(n);
             }
-            while self.services[&n].kills > 0 {
+            while self.killed.get(&n).is_some_and(|q| !q.is_empty()) {
                 self.restart(n);
             }
         }
@@ -330,12 +443,13 @@ impl Procs {
     /// Stops `nodes` with SIGTERM and waits up to `patience` for each to exit; one that does
     /// not is killed, and one that exits other than 0 is noted in `problems`.
     pub fn stop(&mut self, nodes: &[Node], patience: Duration) {
-        for &n in nodes {
+        let procs: Vec<Proc> = nodes.iter().flat_map(|&n| self.replicas(n)).collect();
+        for &n in &procs {
             self.exited_on_its_own(n);
             self.signal(n, Signal::Term);
         }
         let deadline = Instant::now() + patience;
-        for &n in nodes {
+        for &n in &procs {
             let Some(mut c) = self.services.get_mut(&n).and_then(|s| s.child.take()) else {
                 continue;
             };
@@ -369,7 +483,8 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     }
 }
 
-/// The address a starting service announces (`listening ADDR` on its stdout).
+/// The address a starting service announces (`listening ADDR` on its stdout; a store standby's
+/// `standby ADDR`, the address it will listen on once it takes over).
 fn announced(child: &mut Child, err: &Path) -> anyhow::Result<SocketAddr> {
     let out = child.stdout.take().context("no stdout to read")?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -382,7 +497,11 @@ fn announced(child: &mut Child, err: &Path) -> anyhow::Result<SocketAddr> {
         let _ = std::io::copy(&mut r, &mut std::io::sink());
     });
     let line = rx.recv_timeout(ANNOUNCE).unwrap_or_default();
-    match line.trim().strip_prefix("listening ").map(str::parse) {
+    let line = line.trim();
+    let addr = line
+        .strip_prefix("listening ")
+        .or_else(|| line.strip_prefix("standby "));
+    match addr.map(str::parse) {
         Some(Ok(a)) => Ok(a),
         _ => {
             let why = std::fs::read_to_string(err).unwrap_or_default();

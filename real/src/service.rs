@@ -82,11 +82,60 @@ pub async fn listen(addr: SocketAddr, limits: &Limits) -> anyhow::Result<Listene
     Ok(l)
 }
 
+/// A TCP socket bound to `addr` and not listening yet: the port is this process's (a store
+/// standby's, so that no other can take it before the takeover), and a connection to it is
+/// refused, so that clients try the next store.
+pub fn reserve(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .context("cannot open a socket")?;
+    // As `TcpListener::bind` does: a restart may bind while old connections linger.
+    socket
+        .set_reuseaddr(true)
+        .context("cannot set SO_REUSEADDR")?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket)
+}
+
+/// Starts listening on the `reserve`d `socket` and announces the address as [`listen`] does.
+pub fn listen_reserved(socket: tokio::net::TcpSocket, limits: &Limits) -> anyhow::Result<Listener> {
+    let l = socket.listen(1024).context("cannot listen")?;
+    let local = l.local_addr().context("cannot read the bound address")?;
+    announce(&format!("listening {local}"))?;
+    Ok(Net::tcp_listener(l, limits.get()))
+}
+
 /// Prints `line` on stdout at once (what a parent process waits for).
 pub fn announce(line: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").context("cannot write to stdout")?;
     out.flush().context("cannot write to stdout")
+}
+
+/// Waits until something accepts connections at one of `addrs` (tried in turn: store
+/// processes of which one, the primary, listens), for at most `wait`.
+pub async fn reach_any(what: &str, addrs: &[SocketAddr], wait: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        for &addr in addrs {
+            if TcpStream::connect(addr).await.is_ok() {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            let all: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            bail!(
+                "cannot reach {what} at {} within {}",
+                all.join(" or "),
+                humantime::format_duration(wait)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until something accepts connections at `addr`, for at most `wait`.

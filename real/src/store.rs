@@ -3,7 +3,8 @@
 use crate::command::Command;
 use crate::flags::{addr, containers, within, Limits, Log};
 use crate::journal;
-use crate::service::{self, json_lines, listen};
+use crate::primary;
+use crate::service::{self, json_lines};
 use anyhow::{bail, Context};
 use checker::final_state::FinalLine;
 use conductor::coordination::Coordination;
@@ -13,7 +14,7 @@ use conductor::store::{self, StoreState};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The store (the database), with `--containers` containers pre-created, running.
 #[derive(clap::Args, Debug)]
@@ -32,7 +33,9 @@ pub struct Args {
     containers: u64,
     /// Keep the store durable across its restarts: a write-ahead journal of checksummed JSON
     /// lines, replayed at start (a torn last line is cut off with a warning; a corrupt one
-    /// stops the store, exit 2).
+    /// stops the store, exit 2). The store holds an exclusive lock on it: a second store
+    /// process given the same FILE is a standby (`standby ADDR` on stdout, not listening)
+    /// until the first exits or dies, then replays the journal and serves.
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// With --journal, force each write to disk before answering (survives a machine crash).
@@ -64,12 +67,16 @@ impl Command for Args {
     async fn run(self) -> anyhow::Result<ExitCode> {
         let log = json_lines("store", &self.log)?;
         let hosts = self.hosts;
-        let state = Arc::new(Mutex::new(self.open()?));
+        // Set once the store is the journal's primary and has replayed it: a standby told to
+        // stop has no state of its own to write.
+        let state: Arc<OnceLock<Arc<Mutex<StoreState>>>> = Arc::default();
         let at_stop = {
             let state = state.clone();
             move || {
-                for line in FinalLine::of_store(&lock(&state), hosts) {
-                    log.write(&line);
+                if let Some(st) = state.get() {
+                    for line in FinalLine::of_store(&lock(st), hosts) {
+                        log.write(&line);
+                    }
                 }
             }
         };
@@ -113,9 +120,28 @@ impl Args {
     }
 }
 
-async fn serve(a: Args, st: Arc<Mutex<StoreState>>) -> anyhow::Result<()> {
+async fn serve(a: Args, slot: Arc<OnceLock<Arc<Mutex<StoreState>>>>) -> anyhow::Result<()> {
     let engine = a.engine().await?;
-    let listener = listen(a.listen, &a.limits).await?;
+    // The port first (a standby keeps it, refusing connections), then the journal's one
+    // writer: a standby waits here until the primary is gone.
+    let socket = service::reserve(a.listen)?;
+    let primary = match &a.journal {
+        Some(path) => {
+            let at = socket.local_addr().context("cannot read the bound address")?;
+            Some(primary::take(path, at, a.sync).await?)
+        }
+        None => None,
+    };
+    let st = Arc::new(Mutex::new(a.open()?));
+    let _ = slot.set(st.clone());
+    let listener = service::listen_reserved(socket, &a.limits)?;
+    if let Some(t) = primary.as_ref().and_then(|p| p.took_over) {
+        // The takeover's cost: replaying what the old primary journalled.
+        eprintln!(
+            "conductor: primary: listening {:.3} s after taking the journal (its replay)",
+            t.elapsed().as_secs_f64()
+        );
+    }
     store::serve_with(listener, st, engine)
         .await
         .context("the store stopped")?;

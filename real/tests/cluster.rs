@@ -79,6 +79,30 @@ fn the_reference_run_for_real_breaks_nothing() {
     );
 }
 
+/// Two store processes on one journal: the primary killed mid-load (`SHORT`'s store fault
+/// takes the primary), the standby takes over, the api and the conductors move to it, and the
+/// old primary comes back as the standby; nothing accepted is lost (liveness judged on the new
+/// primary's final state) and nothing breaks.
+#[test]
+fn two_stores_the_primary_killed_break_nothing() {
+    let dir = scratch("two_stores_the_primary_killed_break_nothing");
+    let mut args = vec!["--stores", "2"];
+    args.extend(SHORT);
+    let (out, s) = cluster("reference.toml", &dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s["violations"], 0, "{s}");
+    assert_eq!(s["problems"], serde_json::json!([]), "{s}");
+    assert_eq!(s["stores"], 2, "{s}");
+    assert_eq!(s["restarts"]["store"], 1, "{s}");
+    assert_eq!(s["unfinished"], 0, "{s}");
+    let standby = std::fs::read_to_string(dir.join("store-2.0.stderr")).unwrap_or_default();
+    assert!(standby.contains("took over the journal"), "{standby}");
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(h["final_state"], true, "{h}");
+    assert_eq!(h["not_judged"], serde_json::json!([]), "{h}");
+}
+
 #[test]
 fn without_ordering_the_real_run_shows_races() {
     let dir = scratch("without_ordering_the_real_run_shows_races");

@@ -202,6 +202,7 @@ async fn deploy(s: &Setup, rec: SharedRecorder) -> Deployment {
         conductors: 1,
         lease_ttl: Duration::from_secs(10),
         store: store_a,
+        other_stores: Vec::new(),
         bus: bus_a,
         net: Net::Tcp,
         ip: LOOPBACK,

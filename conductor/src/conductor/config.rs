@@ -50,6 +50,9 @@ pub struct ConductorConfig {
     pub bus: SocketAddr,
     /// The store.
     pub store: SocketAddr,
+    /// Further store processes serving the same deployment (one primary at a time), dialled
+    /// in turn when `store` cannot be reached; empty for one store.
+    pub other_stores: Vec<SocketAddr>,
     /// The hosts, by index.
     pub hosts: Vec<SocketAddr>,
     /// The network.
@@ -90,6 +93,7 @@ impl ConductorConfig {
             budget_min_per_s: 0.0,
             bus,
             store,
+            other_stores: Vec::new(),
             hosts,
             net,
             ip,

@@ -78,8 +78,8 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
         None => cfg.ordering.strategy(),
     };
     let me = Arc::new(Conductor {
-        store: dial(cfg.store),
-        coord: dial(cfg.store),
+        store: Redial::over(&cfg.net, cfg.ip, cfg.store, &cfg.other_stores),
+        coord: Redial::over(&cfg.net, cfg.ip, cfg.store, &cfg.other_stores),
         hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
         scan_hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
         budget: Mutex::new(RetryBudget::new(cfg.budget_ratio, cfg.budget_min_per_s)),

@@ -6,6 +6,7 @@
 
 pub mod etcd;
 pub mod store_client;
+pub mod takeover;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
