@@ -341,6 +341,26 @@ impl Command for Args {
             .map_err(|e| BadInput(e.to_string()))?;
         let scn = scenario::parse_supported(&scaled, &self.scenario.display().to_string(), &[], self.scenario.parent())
             .map_err(|e| BadInput(e.to_string()))?;
+        let file = self.scenario.display();
+        // The real half runs the workload alone (`load` against a deployment nobody faults) on
+        // the store's own coordination: a scenario asking for more would be compared against a
+        // simulation of something the real half never did.
+        if !scn.faults.is_empty() || scn.nemesis.is_some() {
+            return Err(BadInput(format!(
+                "{file}: [[faults]]/[nemesis]: calibrate compares a fault-free run (the real \
+                 half does not fault the deployment); remove them, or run `conductor cluster` \
+                 for faults on a real deployment"
+            ))
+            .into());
+        }
+        if !scn.cluster.coordination.is_store() {
+            return Err(BadInput(format!(
+                "{file}: cluster.coordination = \"{}\": calibrate's deployment keeps its \
+                 coordination in its store; remove the key",
+                scn.cluster.coordination
+            ))
+            .into());
+        }
         let sim = sim_bin(self.sim_bin.as_deref())?;
         let target = match &self.target {
             Some(t) => {

@@ -138,9 +138,13 @@ impl FaultWorld for Probe {
         self.unsupported.push("cutting a link");
     }
     fn unclog_link(&mut self, _: Node, _: Node) {}
-    fn kill(&mut self, _: Node) {}
+    fn kill(&mut self, node: Node) {
+        self.member(node);
+    }
     fn restart(&mut self, _: Node) {}
-    fn pause(&mut self, _: Node) {}
+    fn pause(&mut self, node: Node) {
+        self.member(node);
+    }
     fn resume(&mut self, _: Node) {}
     fn latency(&mut self, _: usize, b: Option<(Duration, Duration)>) {
         if b.is_some() {
@@ -155,6 +159,18 @@ impl FaultWorld for Probe {
     fn host_errors(&mut self, _: usize, _: u32, r: Option<f64>) {
         if r.is_some() {
             self.unsupported.push("failing a host's model");
+        }
+    }
+}
+
+impl Probe {
+    /// An etcd member is not a process of the run: the simulator's `etcd-N` targets are
+    /// faulted for real from outside (`scripts/etcd-run` kills and restarts members), never
+    /// silently skipped.
+    fn member(&mut self, node: Node) {
+        if matches!(node, Node::Etcd(_)) {
+            self.unsupported
+                .push("an etcd member, which a real run does not start (scripts/etcd-run faults them)");
         }
     }
 }
@@ -235,6 +251,14 @@ impl Plan {
                     .filter(|(t, _)| *t < end)
                     .map(|(t, s)| (t, i, s)),
             );
+        }
+        if !c.coordination.is_store() && a.etcd.is_empty() {
+            return Err(BadInput(format!(
+                "{file}: cluster.coordination = \"{}\": a real run keeps its coordination in \
+                 the etcd cluster given by --etcd URL,... (scripts/etcd-run starts one); without \
+                 it the store would keep it itself",
+                c.coordination
+            )));
         }
         // Stable: steps at one time keep the schedule's order.
         steps.sort_by_key(|(t, _, _)| *t);

@@ -152,6 +152,22 @@ fn bad_input_exits_2_with_a_message() {
         assert_eq!(o.status.code(), Some(2), "--time-scale {x}: {}", text(&o));
         assert!(text(&o).contains("--time-scale"), "{}", text(&o));
     }
+    // What the real half would not do (fault the deployment, coordinate on etcd) is refused
+    // before anything starts.
+    for (set, says) in [
+        (
+            r#"faults=[{kind="kill",at="1s",node="host-1",restart_after="1s"}]"#,
+            "calibrate compares a fault-free run",
+        ),
+        (
+            "cluster.coordination=etcd",
+            "cluster.coordination = \"etcd\"",
+        ),
+    ] {
+        let o = calibrate(&["scenarios/baseline.toml", "--set", set, "--out", out]);
+        assert_eq!(o.status.code(), Some(2), "{set}: {}", text(&o));
+        assert!(text(&o).contains(says), "{set}: {}", text(&o));
+    }
     let o = calibrate(&[
         "scenarios/baseline.toml",
         "--sim-bin",

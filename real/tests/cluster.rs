@@ -134,4 +134,25 @@ fn faults_a_real_run_cannot_take_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{set}: {}", text(&out));
         assert!(text(&out).contains(says), "{set}: {}", text(&out));
     }
+    // The simulator's etcd model is not what a real run without `--etcd` has, and its member
+    // nodes are not processes of the run: refused, never silently run on the store or skipped.
+    for (sets, says) in [
+        (
+            &["cluster.coordination=etcd"][..],
+            "cluster.coordination = \"etcd\": a real run keeps its coordination in the etcd \
+             cluster given by --etcd",
+        ),
+        (
+            &[
+                "cluster.coordination=etcd",
+                r#"faults=[{kind="kill",at="1s",node="etcd-1",restart_after="1s"}]"#,
+            ][..],
+            "faults[0]: kind `kill` needs an etcd member, which a real run does not start",
+        ),
+    ] {
+        let args: Vec<&str> = sets.iter().flat_map(|s| ["--set", *s]).collect();
+        let (out, _) = cluster("reference.toml", &dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{sets:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{sets:?}: {}", text(&out));
+    }
 }
