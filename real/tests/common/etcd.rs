@@ -95,6 +95,10 @@ impl EtcdCluster {
             .args(["--initial-cluster", &initial])
             .args(["--initial-cluster-state", "new"])
             .args(["--initial-cluster-token", &token])
+            // As scripts/etcd-run: 3.4 has pre-vote off, and a member left alone raises its
+            // term and deposes the leader the others elect when they come back (seconds of
+            // split votes after a quorum loss).
+            .arg("--pre-vote")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
