@@ -302,11 +302,9 @@ impl Trace {
                 ),
             ),
             // Real processes only: the simulator counts its network's deliveries itself.
-            Event::Frames { delivered } => (
-                "net".into(),
-                None,
-                format!("{delivered} frames delivered"),
-            ),
+            Event::Frames { delivered } => {
+                ("net".into(), None, format!("{delivered} frames delivered"))
+            }
         };
         // Under a container filter, events about no container (pool levels, holds) go too:
         // only notes (faults) are kept whatever they are about.
