@@ -7,7 +7,7 @@ use crate::proto::{Msg, Refusal};
 use crate::wire::{self, TcpLink, TcpReader, WireError};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf};
@@ -156,6 +156,16 @@ impl TcpServer {
     }
 }
 
+/// Frames this process's TCP links delivered to their readers: the real counterpart of the
+/// in-memory network's deliveries ([`MemNet::messages`]), one process per service.
+static TCP_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// Frames delivered to a reader over TCP in this process so far (every link: the services'
+/// and the HTTP front's hand-over to the API, which stands for the simulated client's link).
+pub fn tcp_frames_delivered() -> u64 {
+    TCP_FRAMES.load(Ordering::Relaxed)
+}
+
 /// Which network to use; cheap to clone.
 #[derive(Clone)]
 pub enum Net {
@@ -295,6 +305,9 @@ impl Reader {
         match self {
             Reader::Tcp(r, peer) => {
                 let got = r.next().await;
+                if let Ok(Some(_)) = &got {
+                    TCP_FRAMES.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Err(e) = &got {
                     if !matches!(e, WireError::Io(_)) {
                         warn(format_args!("closing the connection with {peer}: {e}"));

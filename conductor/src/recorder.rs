@@ -192,6 +192,13 @@ pub enum Event {
         /// Why.
         why: Cancelled,
     },
+    /// A real process's TCP links delivered `delivered` frames to their readers since its
+    /// previous `Frames` event (written every 250 ms and at a clean stop). The simulator never
+    /// records it: it counts its network's deliveries itself.
+    Frames {
+        /// Frames delivered since the previous report.
+        delivered: u64,
+    },
 }
 
 /// What restart recovery did with an unfinished op (Zun's `_init_container`).

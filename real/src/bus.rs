@@ -1,7 +1,7 @@
 //! `conductor bus`: the message bus, a shared topic and one queue per conductor.
 
 use crate::command::Command;
-use crate::flags::{addr, Limits};
+use crate::flags::{addr, Limits, Log};
 use crate::service::{self, listen};
 use anyhow::bail;
 use conductor::bus::{self, BusConfig};
@@ -19,7 +19,9 @@ pub struct Args {
     /// Unacknowledged deliveries a conductor may hold (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     prefetch: u32,
-    // The bus records no events, so it takes no --log.
+    /// The log: the bus records no op's events, only the frames its links delivered.
+    #[command(flatten)]
+    log: Log,
 }
 
 impl Command for Args {
@@ -29,6 +31,7 @@ impl Command for Args {
 }
 
 async fn serve(a: Args) -> anyhow::Result<()> {
+    service::recorder("bus", &a.log)?;
     let listener = listen(a.listen, &a.limits).await?;
     bus::serve(
         listener,

@@ -383,7 +383,7 @@ pub(crate) fn start_deployment(d: &Deploy, procs: &mut Procs) -> anyhow::Result<
         Node::Bus,
         vec![s("bus"), s("--prefetch"), scn.bus.prefetch.to_string()],
         true,
-        false,
+        true,
     )?;
     let scenario_file = std::fs::canonicalize(d.file)
         .with_context(|| format!("cannot read {}", d.file.display()))?;

@@ -91,7 +91,7 @@ struct Service {
     args: Vec<String>,
     /// Whether it listens (and announces `listening ADDR`).
     listens: bool,
-    /// Whether it writes a log (`--log`; the bus has none).
+    /// Whether it writes a log (`--log`; the bus logs only its frames).
     logs_to: bool,
     /// Its address once bound (kept across restarts).
     addr: Option<SocketAddr>,

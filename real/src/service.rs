@@ -3,13 +3,14 @@
 
 use crate::flags::{Limits, Log};
 use anyhow::{bail, Context};
-use conductor::net::{Listener, Net};
-use conductor::recorder::{JsonLines, SharedRecorder};
+use conductor::net::{tcp_frames_delivered, Listener, Net};
+use conductor::recorder::{Event, JsonLines, Recorder, SharedRecorder};
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -29,6 +30,7 @@ pub async fn run_then(
         r = fut => r.map(|()| ExitCode::SUCCESS),
         r = shutdown() => {
             r?;
+            report_frames();
             at_stop();
             Ok(ExitCode::SUCCESS)
         }
@@ -58,8 +60,44 @@ pub fn recorder(node: &str, log: &Log) -> anyhow::Result<SharedRecorder> {
     Ok(json_lines(node, log)?)
 }
 
+/// The process's log, once opened: where its frame counts go.
+static LOG: OnceLock<Arc<JsonLines>> = OnceLock::new();
+/// Frames already reported in [`Event::Frames`] events.
+static REPORTED: AtomicU64 = AtomicU64::new(0);
+/// How often the frames delivered are reported.
+const FRAMES_EVERY: Duration = Duration::from_millis(250);
+
+/// Records the frames delivered since the last report, if any.
+fn report_frames() {
+    if let Some(log) = LOG.get() {
+        let now = tcp_frames_delivered();
+        let before = REPORTED.swap(now, Ordering::Relaxed);
+        if now > before {
+            log.record(Event::Frames {
+                delivered: now - before,
+            });
+        }
+    }
+}
+
 /// The JSON-lines log of node `node` (`--log FILE` or stderr), for events and final states.
+/// The first one a process opens also gets its frame counts every [`FRAMES_EVERY`] (and once
+/// more at a clean stop): the real figure of the simulator's network deliveries.
 pub fn json_lines(node: &str, log: &Log) -> anyhow::Result<Arc<JsonLines>> {
+    let rec = open_json_lines(node, log)?;
+    if LOG.set(rec.clone()).is_ok() {
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(FRAMES_EVERY);
+            loop {
+                tick.tick().await;
+                report_frames();
+            }
+        });
+    }
+    Ok(rec)
+}
+
+fn open_json_lines(node: &str, log: &Log) -> anyhow::Result<Arc<JsonLines>> {
     let out: Box<dyn Write + Send> = match &log.log {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)

@@ -129,6 +129,9 @@ pub fn fold(m: &mut SeedMetrics, w: &Window, now: u64, ev: &Event) -> Effect {
         }
         Event::GaveUp { .. } if counting => m.gave_up += 1,
         Event::Cancelled { op, .. } if m.counting(op.intended_us) => m.cancelled += 1,
+        // A real deployment's frames, counted over the whole run as the simulator's network
+        // counts its deliveries (warm-up and drain included).
+        Event::Frames { delivered } => m.messages += delivered,
         // Counted only inside the statistics window (guards above), or not counted.
         Event::Accepted { .. }
         | Event::CallerRuns { .. }

@@ -301,6 +301,10 @@ impl Trace {
                     us(wait_us)
                 ),
             ),
+            // Real processes only: the simulator counts its network's deliveries itself.
+            Event::Frames { delivered } => {
+                ("net".into(), None, format!("{delivered} frames delivered"))
+            }
         };
         // Under a container filter, events about no container (pool levels, holds) go too:
         // only notes (faults) are kept whatever they are about.

@@ -123,6 +123,7 @@ pub fn merge_into(m: &mut SeedMetrics, d: &SeedMetrics) {
     m.backlog_wait = d.backlog_wait.clone();
     m.pool_busy = d.pool_busy.clone();
     m.rpc_busy = d.rpc_busy.clone();
+    m.messages = d.messages;
     m.violations = d.violations.clone();
     m.violation_counts = d.violation_counts.clone();
 }
