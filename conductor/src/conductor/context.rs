@@ -70,7 +70,22 @@ impl Conductor {
             }
             return Ok(0);
         }
-        match self.store.store_until_answered(begin).await {
+        let (mut answer, asked_again) = self.store.store_until_answered_asked_again(begin).await;
+        if answer == StoreResp::Busy && asked_again && attempt != Attempt::Reissue {
+            // The first ask may have begun the op for this conductor and its answer been lost
+            // with the connection (a store whose engine ran out of patience closes it): the op
+            // is then Executing under this conductor, which is alive, so no sweeper would ever
+            // take it back. Take it again as recovery does: the store allows that only to the
+            // owner, and a fresh token fences whatever the lost ask's holder might still do.
+            let reissue = StoreCmd::Begin {
+                op: task.op.id,
+                owner: self.cfg.index,
+                check: how == Take::StateChecked,
+                reissue: true,
+            };
+            answer = self.store.store_until_answered(reissue).await;
+        }
+        match answer {
             StoreResp::Began { token } => Ok(token),
             StoreResp::NotReady => Err(Outcome::NotReady),
             StoreResp::ContainerError | StoreResp::Conflict(_) => {
