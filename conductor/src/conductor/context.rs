@@ -70,8 +70,9 @@ impl Conductor {
             }
             return Ok(0);
         }
+        let alone = lock(&self.taking).insert(task.op.id);
         let (mut answer, asked_again) = self.store.store_until_answered_asked_again(begin).await;
-        if answer == StoreResp::Busy && asked_again && attempt != Attempt::Reissue {
+        if answer == StoreResp::Busy && asked_again && alone && attempt != Attempt::Reissue {
             // The first ask may have begun the op for this conductor and its answer been lost
             // with the connection (a store whose engine ran out of patience closes it): the op
             // is then Executing under this conductor, which is alive, so no sweeper would ever
@@ -84,6 +85,9 @@ impl Conductor {
                 reissue: true,
             };
             answer = self.store.store_until_answered(reissue).await;
+        }
+        if !matches!(answer, StoreResp::Began { .. }) && alone {
+            lock(&self.taking).remove(&task.op.id);
         }
         match answer {
             StoreResp::Began { token } => Ok(token),
@@ -122,6 +126,7 @@ impl Conductor {
         self.store
             .store_until_answered(StoreCmd::Finish { op: task.op.id, ok })
             .await;
+        lock(&self.taking).remove(&task.op.id);
         Outcome::Done { ok }
     }
 
