@@ -153,9 +153,8 @@ fn a_begin_whose_answer_was_lost_is_taken_again_by_its_owner() {
 /// The reference configuration on the simulated etcd (`cluster.coordination = "etcd"`), with
 /// the etcd members among the nemesis's targets (kills, partitions, isolations: a leader lost,
 /// quorum lost at times) as well as the conductors, the bus and the store: no safety invariant
-/// breaks, and ops still complete. (Liveness is not pinned here: seed 2 of these 20 leaves one
-/// op Executing at the end of the drain, `no-lost-ops` and `no-stuck-state`; see
-/// docs/design-matrix.md, "On etcd".)
+/// breaks, and ops still complete. (Liveness is not pinned here; see docs/design-matrix.md,
+/// "On etcd".)
 #[test]
 fn the_reference_keeps_safety_on_etcd_under_faults_of_its_members() {
     let scn = load(
