@@ -288,12 +288,28 @@ impl Redial {
         self.until_answered(|req| Msg::Coord { req, cmd }).await
     }
 
+    /// [`Redial::store_until_answered`], telling also whether an earlier ask went unanswered
+    /// (its connection lost): the store may have applied that ask, so an answer to a command
+    /// that is not idempotent may be about the caller's own lost ask.
+    pub async fn store_until_answered_asked_again(&self, cmd: StoreCmd) -> (StoreResp, bool) {
+        self.until_answered_counting(|req| Msg::Store { req, cmd })
+            .await
+    }
+
     async fn until_answered(&self, make: impl Fn(u64) -> Msg) -> StoreResp {
+        self.until_answered_counting(make).await.0
+    }
+
+    async fn until_answered_counting(&self, make: impl Fn(u64) -> Msg) -> (StoreResp, bool) {
         let mut backoff = std::time::Duration::from_millis(10);
+        let mut asked = false;
         loop {
             if let Ok(c) = self.get().await {
-                if let Ok(Msg::StoreResp { resp, .. }) = c.call(&make).await {
-                    return resp;
+                match c.call(&make).await {
+                    Ok(Msg::StoreResp { resp, .. }) => return (resp, asked),
+                    // Sent, and the connection went away before an answer came.
+                    Err(Unavailable) => asked = true,
+                    Ok(_) => {}
                 }
             }
             tokio::time::sleep(backoff).await;

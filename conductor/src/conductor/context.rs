@@ -70,7 +70,26 @@ impl Conductor {
             }
             return Ok(0);
         }
-        match self.store.store_until_answered(begin).await {
+        let alone = lock(&self.taking).insert(task.op.id);
+        let (mut answer, asked_again) = self.store.store_until_answered_asked_again(begin).await;
+        if answer == StoreResp::Busy && asked_again && alone && attempt != Attempt::Reissue {
+            // The first ask may have begun the op for this conductor and its answer been lost
+            // with the connection (a store whose engine ran out of patience closes it): the op
+            // is then Executing under this conductor, which is alive, so no sweeper would ever
+            // take it back. Take it again as recovery does: the store allows that only to the
+            // owner, and a fresh token fences whatever the lost ask's holder might still do.
+            let reissue = StoreCmd::Begin {
+                op: task.op.id,
+                owner: self.cfg.index,
+                check: how == Take::StateChecked,
+                reissue: true,
+            };
+            answer = self.store.store_until_answered(reissue).await;
+        }
+        if !matches!(answer, StoreResp::Began { .. }) && alone {
+            lock(&self.taking).remove(&task.op.id);
+        }
+        match answer {
             StoreResp::Began { token } => Ok(token),
             StoreResp::NotReady => Err(Outcome::NotReady),
             StoreResp::ContainerError | StoreResp::Conflict(_) => {
@@ -107,6 +126,7 @@ impl Conductor {
         self.store
             .store_until_answered(StoreCmd::Finish { op: task.op.id, ok })
             .await;
+        lock(&self.taking).remove(&task.op.id);
         Outcome::Done { ok }
     }
 

@@ -63,6 +63,11 @@ pub struct Conductor {
     slots: Mutex<slots::Slots>,
     pool: Mutex<pool::Pool>,
     budget: Mutex<RetryBudget>,
+    /// Ops a worker of this conductor is taking or has begun and not finished: a second
+    /// delivery of one of them must not take it again when a `Begin` answer was lost
+    /// ([`Conductor::take`]). An entry left by a path that never finishes only disables that
+    /// retake, the behaviour without it.
+    taking: Mutex<std::collections::BTreeSet<u64>>,
     /// This run's instance: in-process state such as a lock table dies with the process.
     strategy: Box<dyn Strategy>,
 }
@@ -88,6 +93,7 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
         bus: Mutex::new(None),
         slots: Mutex::default(),
         pool: Mutex::default(),
+        taking: Mutex::default(),
         strategy,
     });
     // The ops' own connections first: each connection draws its latencies from a stream keyed
