@@ -361,13 +361,25 @@ impl Shared {
             call,
             attempt: 1,
         };
-        let route = cluster::route(
-            self.cfg.routing,
-            self.cfg.conductors,
-            &lock(&self.members),
-            op.container,
-            host,
-        );
+        // Only `affinity` reads the ring's members: the other routings take no lock for them.
+        let route = if self.cfg.routing == Routing::Affinity {
+            let members = lock(&self.members);
+            cluster::route(
+                self.cfg.routing,
+                self.cfg.conductors,
+                &members,
+                op.container,
+                host,
+            )
+        } else {
+            cluster::route(
+                self.cfg.routing,
+                self.cfg.conductors,
+                &[],
+                op.container,
+                host,
+            )
+        };
         if !call {
             let sent = self.send_bus(Msg::Publish {
                 route,

@@ -312,7 +312,10 @@ pub async fn serve(mut listener: Listener, cfg: BusConfig) {
                                 debug_assert!(acked, "tag {tag} acknowledged twice or undelivered");
                                 c.acked += u64::from(acked);
                                 c.check();
-                                if acked {
+                                // An acknowledgement opens a prefetch window; without one
+                                // (prefetch 0) nothing waits for a window, so there is nothing
+                                // to move.
+                                if acked && cfg.prefetch != 0 {
                                     st.dispatch(cfg.prefetch, &cfg.clock);
                                 }
                             }

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -59,12 +59,13 @@ pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// Wakes a task at a given time (at once if it has passed). A message costs one timer and one
 /// wake-up of its reader: the sender arms the reader's timer rather than waking the reader to arm
-/// it itself.
-pub type Timer = Arc<dyn Fn(Instant, Waker) + Send + Sync>;
+/// it itself. The waker is lent: a timer that keeps it clones it once.
+pub type Timer = Arc<dyn Fn(Instant, &Waker) + Send + Sync>;
 
 /// A [`Timer`] from tokio: a small task per wake-up (for real time, where timers are cheap).
 pub fn task_timer() -> Timer {
-    Arc::new(|at, waker: Waker| {
+    Arc::new(|at, waker: &Waker| {
+        let waker = waker.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             waker.wake();
@@ -83,8 +84,20 @@ pub struct MemNet {
     inner: Arc<Mutex<NetState>>,
     clock: Clock,
     timer: Timer,
-    /// Messages delivered to their reader.
-    delivered: Arc<AtomicU64>,
+    /// What a send needs to know without locking the network.
+    flags: Arc<NetFlags>,
+}
+
+/// The part of the network's state that every message consults, readable without the
+/// network's lock: a message on an open link (the common case) then locks its pipe only.
+struct NetFlags {
+    /// Whether any clog is set: only then must a send look at the clogs (under the lock).
+    clogs: AtomicBool,
+    /// Bumped by [`MemNet::set_config`]: a pipe whose copy of the settings is older reads
+    /// them again.
+    epoch: AtomicU64,
+    /// Messages delivered by pipes that are gone (the live ones count their own).
+    retired: AtomicU64,
 }
 
 type Accepted = (MemLink, MemReader);
@@ -101,9 +114,18 @@ struct NetState {
     clogged_links: BTreeSet<(IpAddr, IpAddr)>,
     /// Pipes holding messages sent while their link was clogged.
     held: Vec<Weak<Mutex<Pipe>>>,
+    /// Every pipe still alive, for the count of deliveries (pruned as it grows).
+    pipes_alive: Vec<Weak<Mutex<Pipe>>>,
 }
 
 impl NetState {
+    /// Whether any clog is set.
+    fn any_clog(&self) -> bool {
+        !(self.clogged_out.is_empty()
+            && self.clogged_in.is_empty()
+            && self.clogged_links.is_empty())
+    }
+
     fn clogged(&self, from: IpAddr, to: IpAddr) -> bool {
         (!self.clogged_out.is_empty() && self.clogged_out.contains(&from))
             || (!self.clogged_in.is_empty() && self.clogged_in.contains(&to))
@@ -206,11 +228,32 @@ struct Pipe {
     timer: Timer,
     senders_alive: bool,
     receiver_alive: bool,
+    /// The link settings as of `epoch` ([`NetFlags::epoch`]).
+    cfg: MemNetConfig,
+    epoch: u64,
+    /// Messages this pipe delivered (counted under its lock: no shared counter per message).
+    delivered: u64,
+    /// Where the count goes when the pipe is dropped.
+    flags: Arc<NetFlags>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.flags
+            .retired
+            .fetch_add(self.delivered, Ordering::Relaxed);
+    }
 }
 
 impl Pipe {
-    fn new(net: &MemNet, from: IpAddr, to: IpAddr, seed: u64) -> Arc<Mutex<Pipe>> {
-        Arc::new(Mutex::new(Pipe {
+    fn new(
+        net: &MemNet,
+        st: &mut NetState,
+        from: IpAddr,
+        to: IpAddr,
+        seed: u64,
+    ) -> Arc<Mutex<Pipe>> {
+        let pipe = Arc::new(Mutex::new(Pipe {
             from,
             to,
             queue: VecDeque::new(),
@@ -222,7 +265,18 @@ impl Pipe {
             timer: net.timer.clone(),
             senders_alive: true,
             receiver_alive: true,
-        }))
+            cfg: st.cfg,
+            epoch: net.flags.epoch.load(Ordering::Relaxed),
+            delivered: 0,
+            flags: net.flags.clone(),
+        }));
+        // Pruned when the list doubles: connections come and go with faults, the cost stays
+        // proportional to the connections made.
+        if st.pipes_alive.len() == st.pipes_alive.capacity() {
+            st.pipes_alive.retain(|w| w.strong_count() > 0);
+        }
+        st.pipes_alive.push(Arc::downgrade(&pipe));
+        pipe
     }
 
     /// Records the reader's waker; a different waker needs its wake-up armed again.
@@ -239,7 +293,7 @@ impl Pipe {
             return;
         }
         if let Some(w) = &self.waker {
-            (self.timer)(at, w.clone());
+            (self.timer)(at, w);
             self.armed = Some(at);
         }
     }
@@ -265,7 +319,11 @@ impl MemNet {
         MemNet {
             clock,
             timer,
-            delivered: Arc::default(),
+            flags: Arc::new(NetFlags {
+                clogs: AtomicBool::new(false),
+                epoch: AtomicU64::new(0),
+                retired: AtomicU64::new(0),
+            }),
             inner: Arc::new(Mutex::new(NetState {
                 cfg,
                 seed,
@@ -275,18 +333,30 @@ impl MemNet {
                 clogged_in: BTreeSet::new(),
                 clogged_links: BTreeSet::new(),
                 held: Vec::new(),
+                pipes_alive: Vec::new(),
             })),
         }
     }
 
     /// Messages delivered so far.
     pub fn messages(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
+        let st = lock(&self.inner);
+        // A pipe dropped meanwhile has added its count to `retired` (its weak reference no
+        // longer upgrades): counted once either way, as the lock is held.
+        let live: u64 = st
+            .pipes_alive
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|p| lock(&p).delivered)
+            .sum();
+        live + self.flags.retired.load(Ordering::Relaxed)
     }
 
     /// Changes the link settings from now on.
     pub fn set_config(&self, cfg: MemNetConfig) {
-        lock(&self.inner).cfg = cfg;
+        let mut st = lock(&self.inner);
+        st.cfg = cfg;
+        self.flags.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The link settings.
@@ -323,8 +393,8 @@ impl MemNet {
             return Err(refused());
         }
         let (up_seed, down_seed) = (st.pipe_seed(from, to.ip()), st.pipe_seed(to.ip(), from));
-        let up = Pipe::new(self, from, to.ip(), up_seed);
-        let down = Pipe::new(self, to.ip(), from, down_seed);
+        let up = Pipe::new(self, &mut st, from, to.ip(), up_seed);
+        let down = Pipe::new(self, &mut st, to.ip(), from, down_seed);
         let server = (MemLink::new(self, &down), MemReader::new(self, up.clone()));
         let sent = st.listeners.get(&to).map(|l| l.send(server).is_ok());
         if sent != Some(true) {
@@ -365,6 +435,7 @@ impl MemNet {
         if out {
             st.clogged_out.insert(node);
         }
+        self.flags.clogs.store(st.any_clog(), Ordering::Relaxed);
     }
 
     /// Opens what [`MemNet::clog_node`] closed.
@@ -376,18 +447,22 @@ impl MemNet {
         if out {
             st.clogged_out.remove(&node);
         }
+        self.flags.clogs.store(st.any_clog(), Ordering::Relaxed);
         self.release(&mut st);
     }
 
     /// Holds everything sent from `from` to `to`.
     pub fn clog_link(&self, from: IpAddr, to: IpAddr) {
-        lock(&self.inner).clogged_links.insert((from, to));
+        let mut st = lock(&self.inner);
+        st.clogged_links.insert((from, to));
+        self.flags.clogs.store(true, Ordering::Relaxed);
     }
 
     /// Opens the link from `from` to `to`.
     pub fn unclog_link(&self, from: IpAddr, to: IpAddr) {
         let mut st = lock(&self.inner);
         st.clogged_links.remove(&(from, to));
+        self.flags.clogs.store(st.any_clog(), Ordering::Relaxed);
         self.release(&mut st);
     }
 
@@ -404,7 +479,8 @@ impl MemNet {
                 continue;
             }
             while let Some(msg) = p.held.pop_front() {
-                let d = p.rng.delay(&st.cfg);
+                let cfg = st.cfg;
+                let d = p.rng.delay(&cfg);
                 p.enqueue(now, d, msg);
             }
         }
@@ -452,6 +528,7 @@ pub struct MemLink {
 
 struct SendEnd {
     net: Weak<Mutex<NetState>>,
+    flags: Arc<NetFlags>,
     clock: Clock,
     pipe: Arc<Mutex<Pipe>>,
 }
@@ -474,6 +551,7 @@ impl MemLink {
         MemLink {
             end: Arc::new(SendEnd {
                 net: Arc::downgrade(&net.inner),
+                flags: net.flags.clone(),
                 clock: net.clock.clone(),
                 pipe: pipe.clone(),
             }),
@@ -482,6 +560,30 @@ impl MemLink {
 
     /// Sends `msg`; false if the peer is gone.
     pub fn send(&self, msg: Msg) -> bool {
+        // The network's lock only when a clog is set or the settings changed (the lock order,
+        // network then pipe, is the same on both paths).
+        if self.end.flags.clogs.load(Ordering::Relaxed) {
+            return self.send_locked(msg);
+        }
+        if self.end.net.strong_count() == 0 {
+            return false;
+        }
+        let mut p = lock(&self.end.pipe);
+        if !p.receiver_alive {
+            return false;
+        }
+        if !p.held.is_empty() || p.epoch != self.end.flags.epoch.load(Ordering::Relaxed) {
+            drop(p);
+            return self.send_locked(msg);
+        }
+        let cfg = p.cfg;
+        let d = p.rng.delay(&cfg);
+        p.enqueue((self.end.clock)(), d, msg);
+        true
+    }
+
+    /// [`MemLink::send`] under the network's lock: clogs to look at, or settings to refresh.
+    fn send_locked(&self, msg: Msg) -> bool {
         let Some(net) = self.end.net.upgrade() else {
             return false;
         };
@@ -490,6 +592,8 @@ impl MemLink {
         if !p.receiver_alive {
             return false;
         }
+        p.cfg = st.cfg;
+        p.epoch = self.end.flags.epoch.load(Ordering::Relaxed);
         if !p.held.is_empty() || st.clogged(p.from, p.to) {
             if p.held.is_empty() {
                 st.held.push(Arc::downgrade(&self.end.pipe));
@@ -513,7 +617,6 @@ impl MemLink {
 pub struct MemReader {
     pipe: Arc<Mutex<Pipe>>,
     clock: Clock,
-    delivered: Arc<AtomicU64>,
 }
 
 impl MemReader {
@@ -521,7 +624,6 @@ impl MemReader {
         MemReader {
             pipe,
             clock: net.clock.clone(),
-            delivered: net.delivered.clone(),
         }
     }
 
@@ -532,7 +634,7 @@ impl MemReader {
             match p.queue.front() {
                 Some(&(at, _)) if at <= (self.clock)() => {
                     let (_, msg) = p.queue.pop_front().expect("the front exists");
-                    self.delivered.fetch_add(1, Ordering::Relaxed);
+                    p.delivered += 1;
                     Poll::Ready(Some(msg))
                 }
                 Some(&(at, _)) => {

@@ -201,7 +201,10 @@ async fn world(
             let time = madsim::time::TimeHandle::current();
             Arc::new(move || time.now_instant())
         },
-        Arc::new(wake_at),
+        {
+            let time = madsim::time::TimeHandle::current();
+            Arc::new(move |at, waker: &std::task::Waker| wake_at(&time, at, waker))
+        },
     );
     let net = Net::Mem(mem.clone());
 
@@ -562,11 +565,15 @@ where
 
 /// Arms a simulated timer that wakes `waker` at `at`. Polling a madsim `Sleep` once registers
 /// its timer, and madsim never cancels a registered timer, so the `Sleep` can be dropped: this
-/// is a timer without a task of its own (one wake-up per network message instead of two).
-fn wake_at(at: Instant, waker: std::task::Waker) {
-    let mut sleep = exact_sleep(at);
-    let mut cx = std::task::Context::from_waker(&waker);
+/// is a timer without a task of its own (one wake-up per network message instead of two). The
+/// runtime's time handle is the caller's (no thread-local look-up per message), and the waker is
+/// cloned once, by the timer that keeps it.
+fn wake_at(time: &madsim::time::TimeHandle, at: Instant, waker: &std::task::Waker) {
+    // As `exact_sleep`: madsim's at-least-1-ms deadline, set again exactly.
+    let mut sleep = time.sleep_until(at);
+    std::pin::Pin::new(&mut sleep).reset(at);
+    let mut cx = std::task::Context::from_waker(waker);
     if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
-        waker.wake();
+        waker.wake_by_ref();
     }
 }
