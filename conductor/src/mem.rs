@@ -341,8 +341,9 @@ impl MemNet {
     /// Messages delivered so far.
     pub fn messages(&self) -> u64 {
         let st = lock(&self.inner);
-        // A pipe dropped meanwhile has added its count to `retired` (its weak reference no
-        // longer upgrades): counted once either way, as the lock is held.
+        // A pipe that is gone has added its count to `retired`, and one that upgrades cannot go
+        // while it is read: never counted twice. (One being dropped on another thread at this
+        // very moment may be missed by this reading; the simulator runs on one thread.)
         let live: u64 = st
             .pipes_alive
             .iter()
