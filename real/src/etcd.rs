@@ -18,14 +18,13 @@
 //! after that the store closes the connection and its peer asks again.
 
 use anyhow::Context;
-use conductor::coordination::{Answer, Coordination, EngineUnavailable};
-use conductor::proto::{CoordCmd, StoreResp};
+use conductor::coordination::{lease_ttl_s, KvEngine};
+use conductor::proto::StoreResp;
 use conductor::rpc::lock;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,10 +51,9 @@ const BLIP: Duration = Duration::from_millis(250);
 
 type Failed = etcd_client::Error;
 
-/// A lease's TTL in etcd's whole seconds, rounded up (etcd also raises a TTL below its minimum,
-/// about 1.5 × the election timeout, to that minimum).
-fn ttl_s(ttl_us: u64) -> i64 {
-    i64::try_from(ttl_us.div_ceil(1_000_000).max(1)).unwrap_or(i64::MAX)
+/// A lease's TTL in etcd's whole seconds.
+fn lease_ttl(ttl_us: u64) -> i64 {
+    i64::try_from(lease_ttl_s(ttl_us)).unwrap_or(i64::MAX)
 }
 
 /// A revision as a token: etcd's revisions start at 1 and are never negative.
@@ -92,53 +90,44 @@ impl Etcd {
         format!("{}{rest}", self.prefix)
     }
 
-    /// Runs `call` until it succeeds or `patience` has passed, backing off 10 ms → 500 ms.
-    async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, EngineUnavailable>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Failed>>,
-    {
-        let start = Instant::now();
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            // An outage starts when the first call that failed was made (a call to a member
-            // that lost its leader waits up to the request timeout before it fails).
-            let tried = Instant::now();
-            match call().await {
-                Ok(v) => {
-                    if let Some(o) = lock(&self.outage).take().filter(|o| o.warned) {
-                        eprintln!(
-                            "conductor: etcd answers again after {:.3} s unavailable",
-                            o.since.elapsed().as_secs_f64()
-                        );
-                    }
-                    return Ok(v);
-                }
-                Err(e) => {
-                    {
-                        let mut outage = lock(&self.outage);
-                        let o = outage.get_or_insert(Outage {
-                            since: tried,
-                            warned: false,
-                        });
-                        // A blip (one member down: the next try goes to another) is not an
-                        // outage; one that lasts is said, with when it began.
-                        if !o.warned && o.since.elapsed() >= BLIP {
-                            o.warned = true;
-                            eprintln!(
-                                "conductor: warning: etcd unavailable for {:.3} s ({what}: {e}); \
-                                 retrying",
-                                o.since.elapsed().as_secs_f64()
-                            );
-                        }
-                    }
-                    if start.elapsed() >= self.patience {
-                        return Err(EngineUnavailable(format!("{what}: {e}")));
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
-                }
-            }
+    /// Keeps lease `id` alive once: whether it was still alive.
+    async fn keep_alive(c: &mut Client, id: i64) -> Result<bool, Failed> {
+        let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
+        keeper.keep_alive().await?;
+        Ok(stream.message().await?.is_some_and(|r| r.ttl() > 0))
+    }
+}
+
+impl KvEngine for Etcd {
+    type Error = Failed;
+
+    fn patience(&self) -> Duration {
+        self.patience
+    }
+
+    fn failed(&self, what: &str, e: &Failed, tried: tokio::time::Instant) {
+        let mut outage = lock(&self.outage);
+        let o = outage.get_or_insert(Outage {
+            since: tried.into_std(),
+            warned: false,
+        });
+        // A blip (one member down: the next try goes to another) is not an outage; one that
+        // lasts is said, with when it began.
+        if !o.warned && o.since.elapsed() >= BLIP {
+            o.warned = true;
+            eprintln!(
+                "conductor: warning: etcd unavailable for {:.3} s ({what}: {e}); retrying",
+                o.since.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn answered(&self) {
+        if let Some(o) = lock(&self.outage).take().filter(|o| o.warned) {
+            eprintln!(
+                "conductor: etcd answers again after {:.3} s unavailable",
+                o.since.elapsed().as_secs_f64()
+            );
         }
     }
 
@@ -150,7 +139,7 @@ impl Etcd {
     ) -> Result<StoreResp, Failed> {
         let key = self.key(&format!("lock/{container}"));
         let mut c = self.client.clone();
-        let lease = c.lease_grant(ttl_s(ttl_us), None).await?.id();
+        let lease = c.lease_grant(lease_ttl(ttl_us), None).await?.id();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(
@@ -183,13 +172,6 @@ impl Etcd {
         Ok(StoreResp::Held { owner: holder })
     }
 
-    /// Keeps lease `id` alive once: whether it was still alive.
-    async fn keep_alive(c: &mut Client, id: i64) -> Result<bool, Failed> {
-        let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
-        keeper.keep_alive().await?;
-        Ok(stream.message().await?.is_some_and(|r| r.ttl() > 0))
-    }
-
     async fn renew(&self, container: u64, token: u64) -> Result<StoreResp, Failed> {
         let mut c = self.client.clone();
         let resp = c.get(self.key(&format!("lock/{container}")), None).await?;
@@ -200,7 +182,7 @@ impl Etcd {
         if token_of(kv.create_revision()) != token {
             return Ok(stale);
         }
-        Ok(if Self::keep_alive(&mut c, kv.lease()).await? {
+        Ok(if Etcd::keep_alive(&mut c, kv.lease()).await? {
             StoreResp::Ok
         } else {
             stale
@@ -236,12 +218,12 @@ impl Etcd {
         let mut c = self.client.clone();
         let resp = c.get(alive.clone(), None).await?;
         if let Some(kv) = resp.kvs().first() {
-            if Self::keep_alive(&mut c, kv.lease()).await? {
+            if Etcd::keep_alive(&mut c, kv.lease()).await? {
                 return Ok(StoreResp::Ok);
             }
         }
         // Not a member, or its lease lapsed: join (again) under a fresh lease.
-        let lease = c.lease_grant(ttl_s(ttl_us), None).await?.id();
+        let lease = c.lease_grant(lease_ttl(ttl_us), None).await?.id();
         let txn = Txn::new().and_then([
             TxnOp::put(alive, "", Some(PutOptions::new().with_lease(lease))),
             TxnOp::put(self.key(&format!("member/{member}/joined")), "", None),
@@ -250,7 +232,7 @@ impl Etcd {
         Ok(StoreResp::Ok)
     }
 
-    async fn lapsed(&self, from: u32) -> Result<StoreResp, Failed> {
+    async fn members(&self) -> Result<(BTreeSet<u32>, BTreeSet<u32>), Failed> {
         let mut c = self.client.clone();
         let prefix = self.key("member/");
         let resp = c
@@ -277,65 +259,12 @@ impl Etcd {
                 _ => false,
             };
         }
-        Ok(joined
-            .range(from..)
-            .find(|m| !alive.contains(m))
-            .map_or(StoreResp::NotFound, |&index| StoreResp::Member { index }))
+        Ok((joined, alive))
     }
 
     async fn fresh_token(&self) -> Result<u64, Failed> {
         let mut c = self.client.clone();
         let resp = c.put(self.key("token"), "", None).await?;
         Ok(token_of(resp.header().map_or(0, |h| h.revision())))
-    }
-}
-
-impl Coordination for Etcd {
-    fn handles(&self, cmd: &CoordCmd) -> bool {
-        matches!(
-            cmd,
-            CoordCmd::Lock { .. }
-                | CoordCmd::Renew { .. }
-                | CoordCmd::Unlock { .. }
-                | CoordCmd::Heartbeat { .. }
-                | CoordCmd::Lapsed { .. }
-        )
-    }
-
-    fn coordinate(&self, cmd: CoordCmd) -> Answer<'_, Result<StoreResp, EngineUnavailable>> {
-        Box::pin(async move {
-            match cmd {
-                CoordCmd::Lock {
-                    container,
-                    owner,
-                    ttl_us,
-                } => {
-                    self.retrying("lock", || self.lock_container(container, owner, ttl_us))
-                        .await
-                }
-                CoordCmd::Renew {
-                    container, token, ..
-                } => {
-                    self.retrying("renew", || self.renew(container, token))
-                        .await
-                }
-                CoordCmd::Unlock { container, token } => {
-                    self.retrying("unlock", || self.unlock(container, token))
-                        .await
-                }
-                CoordCmd::Heartbeat { member, ttl_us } => {
-                    self.retrying("heartbeat", || self.heartbeat(member, ttl_us))
-                        .await
-                }
-                CoordCmd::Lapsed { from } => self.retrying("members", || self.lapsed(from)).await,
-                other => Err(EngineUnavailable(format!(
-                    "not etcd's to answer: {other:?}"
-                ))),
-            }
-        })
-    }
-
-    fn token(&self) -> Answer<'_, Result<u64, EngineUnavailable>> {
-        Box::pin(async move { self.retrying("token", || self.fresh_token()).await })
     }
 }

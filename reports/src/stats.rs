@@ -15,11 +15,16 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 /// a table up to 30, then the Cornish–Fisher expansion around the normal quantile (error
 /// below 1e-5), tending to 1.96.
 pub fn t95(df: usize) -> f64 {
+    student_t(&T95, Z95, df)
+}
+
+/// Student's t quantile from `table` (1..=30 degrees of freedom), then the Cornish–Fisher
+/// expansion around the normal quantile `z` (error below 1e-5), tending to `z`.
+fn student_t(table: &[f64; 30], z: f64, df: usize) -> f64 {
     match df {
         0 => f64::INFINITY,
-        1..=30 => T95[df - 1],
+        1..=30 => table[df - 1],
         _ => {
-            let z = Z95;
             let n = df as f64;
             let g1 = (z.powi(3) + z) / 4.0;
             let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
@@ -43,18 +48,7 @@ pub const Z99: f64 = 2.575_829_303_548_901;
 /// The two-sided 99% quantile of Student's t with `df` degrees of freedom, as [`t95`] is
 /// computed (`calibrate`'s intervals).
 pub fn t99(df: usize) -> f64 {
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => T99[df - 1],
-        _ => {
-            let z = Z99;
-            let n = df as f64;
-            let g1 = (z.powi(3) + z) / 4.0;
-            let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
-            let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
-            z + g1 / n + g2 / (n * n) + g3 / (n * n * n)
-        }
-    }
+    student_t(&T99, Z99, df)
 }
 
 /// The mean of `xs` and its Student-t 95% confidence interval: `(mean, lo, hi)`.

@@ -35,9 +35,9 @@
 //! engine's calls (`[network] loss` applies to the services' links only), and the leader's
 //! 500 ms expiry sweep (a lease lapses at its TTL, not up to 500 ms later).
 
-use conductor::coordination::{Answer, Coordination, EngineUnavailable};
+use conductor::coordination::{lease_ttl_s, KvEngine};
 use conductor::mem::MemNet;
-use conductor::proto::{CoordCmd, StoreResp};
+use conductor::proto::StoreResp;
 use conductor::retry::splitmix64;
 use conductor::rpc::lock;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,16 +134,20 @@ enum Reply {
     Done,
 }
 
-/// Why a call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failed {
+/// Why a call to the simulated etcd failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Failed {
     /// The member's address refused the connection (killed).
+    #[error("connection refused")]
     Refused,
     /// No answer within the client's timeout (paused, cut off, or a leader without quorum).
+    #[error("request timed out")]
     Timeout,
     /// The member knows no leader (`etcdserver: no leader`).
+    #[error("etcdserver: no leader")]
     NoLeader,
     /// A put named a lease that lapsed (`etcdserver: requested lease not found`).
+    #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
 }
 
@@ -614,11 +618,6 @@ fn latency(net: &MemNet, st: &mut State) -> Duration {
     Duration::from_micros(lo + st.draw() % span)
 }
 
-/// A lease's TTL in etcd's whole seconds, rounded up, as the real engine asks for it.
-fn ttl_s(ttl_us: u64) -> u64 {
-    ttl_us.div_ceil(1_000_000).max(1)
-}
-
 /// The store's coordination engine on a simulated etcd cluster: the real engine's calls
 /// (`real/src/etcd.rs`), made to the cluster's members over the simulated world.
 pub struct SimEtcd {
@@ -639,27 +638,13 @@ impl SimEtcd {
         }
         r
     }
+}
 
-    /// Runs `op` until it succeeds or the patience has passed, backing off 10 ms → 500 ms.
-    async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, EngineUnavailable>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, Failed>>,
-    {
-        let start = Instant::now();
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    if start.elapsed() >= self.patience {
-                        return Err(EngineUnavailable(format!("{what}: {e:?}")));
-                    }
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
-                }
-            }
-        }
+impl KvEngine for SimEtcd {
+    type Error = Failed;
+
+    fn patience(&self) -> Duration {
+        self.patience
     }
 
     async fn lock_container(
@@ -670,7 +655,7 @@ impl SimEtcd {
     ) -> Result<StoreResp, Failed> {
         let Reply::Lease(lease) = self
             .call(Req::Grant {
-                ttl_s: ttl_s(ttl_us),
+                ttl_s: lease_ttl_s(ttl_us),
             })
             .await?
         else {
@@ -728,7 +713,7 @@ impl SimEtcd {
         // Not a member, or its lease lapsed: join (again) under a fresh lease.
         let Reply::Lease(lease) = self
             .call(Req::Grant {
-                ttl_s: ttl_s(ttl_us),
+                ttl_s: lease_ttl_s(ttl_us),
             })
             .await?
         else {
@@ -738,14 +723,11 @@ impl SimEtcd {
         Ok(StoreResp::Ok)
     }
 
-    async fn lapsed(&self, from: u32) -> Result<StoreResp, Failed> {
+    async fn members(&self) -> Result<(BTreeSet<u32>, BTreeSet<u32>), Failed> {
         let Reply::Members(joined, alive) = self.call(Req::Members).await? else {
             unreachable!("a range answers the members")
         };
-        Ok(joined
-            .range(from..)
-            .find(|m| !alive.contains(m))
-            .map_or(StoreResp::NotFound, |&index| StoreResp::Member { index }))
+        Ok((joined, alive))
     }
 
     async fn fresh_token(&self) -> Result<u64, Failed> {
@@ -753,55 +735,5 @@ impl SimEtcd {
             Reply::Revision(r) => Ok(r),
             other => unreachable!("a put answered {other:?}"),
         }
-    }
-}
-
-impl Coordination for SimEtcd {
-    fn handles(&self, cmd: &CoordCmd) -> bool {
-        matches!(
-            cmd,
-            CoordCmd::Lock { .. }
-                | CoordCmd::Renew { .. }
-                | CoordCmd::Unlock { .. }
-                | CoordCmd::Heartbeat { .. }
-                | CoordCmd::Lapsed { .. }
-        )
-    }
-
-    fn coordinate(&self, cmd: CoordCmd) -> Answer<'_, Result<StoreResp, EngineUnavailable>> {
-        Box::pin(async move {
-            match cmd {
-                CoordCmd::Lock {
-                    container,
-                    owner,
-                    ttl_us,
-                } => {
-                    self.retrying("lock", || self.lock_container(container, owner, ttl_us))
-                        .await
-                }
-                CoordCmd::Renew {
-                    container, token, ..
-                } => {
-                    self.retrying("renew", || self.renew(container, token))
-                        .await
-                }
-                CoordCmd::Unlock { container, token } => {
-                    self.retrying("unlock", || self.unlock(container, token))
-                        .await
-                }
-                CoordCmd::Heartbeat { member, ttl_us } => {
-                    self.retrying("heartbeat", || self.heartbeat(member, ttl_us))
-                        .await
-                }
-                CoordCmd::Lapsed { from } => self.retrying("members", || self.lapsed(from)).await,
-                other => Err(EngineUnavailable(format!(
-                    "not etcd's to answer: {other:?}"
-                ))),
-            }
-        })
-    }
-
-    fn token(&self) -> Answer<'_, Result<u64, EngineUnavailable>> {
-        Box::pin(async move { self.retrying("token", || self.fresh_token()).await })
     }
 }
