@@ -11,7 +11,7 @@ use crate::net::Listener;
 use crate::proto::{BusRole, Msg, Refusal, Reply, Route, Task};
 use crate::recorder::Clock;
 use crate::rpc::lock;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Bus settings.
@@ -76,6 +76,10 @@ struct State {
     topic: VecDeque<Queued>,
     /// Per-conductor queues, created on first use; they outlive their consumer.
     queues: BTreeMap<u32, VecDeque<Queued>>,
+    /// The per-conductor queues that may hold something (every one that does; one emptied
+    /// since is dropped at the next dispatch): what a dispatch visits, so that the cost of a
+    /// message does not grow with the number of conductors.
+    filled: BTreeSet<u32>,
     /// Live consumers by conductor index.
     consumers: BTreeMap<u32, Consumer>,
     /// Round-robin cursor over consumers (the index last served).
@@ -107,10 +111,15 @@ impl State {
     /// delivered past its bus deadline is dead-lettered instead ([`State::dead_letter`]).
     fn dispatch(&mut self, prefetch: u32, clock: &Clock) {
         // Only queues holding something are visited: the cost of a message does not grow with
-        // the number of conductors.
+        // the number of conductors. They are visited in index order, as the map would be.
         let mut dead = Vec::new();
-        for (idx, q) in self.queues.iter_mut().filter(|(_, q)| !q.is_empty()) {
-            if let Some(c) = self.consumers.get_mut(idx) {
+        let mut emptied = Vec::new();
+        for &idx in &self.filled {
+            let Some(q) = self.queues.get_mut(&idx).filter(|q| !q.is_empty()) else {
+                emptied.push(idx);
+                continue;
+            };
+            if let Some(c) = self.consumers.get_mut(&idx) {
                 while Self::window_open(c, prefetch) {
                     let Some(m) = q.pop_front() else { break };
                     if expired(&m, clock) {
@@ -120,6 +129,12 @@ impl State {
                     Self::deliver(c, m);
                 }
             }
+            if q.is_empty() {
+                emptied.push(idx);
+            }
+        }
+        for idx in emptied {
+            self.filled.remove(&idx);
         }
         while !self.topic.is_empty() {
             let Some(idx) = self.next_consumer(prefetch) else {
@@ -153,7 +168,10 @@ impl State {
     fn enqueue(&mut self, q: Queued, prefetch: u32, clock: &Clock) {
         match q.route {
             Route::Topic => self.topic.push_back(q),
-            Route::Conductor(i) => self.queues.entry(i).or_default().push_back(q),
+            Route::Conductor(i) => {
+                self.queues.entry(i).or_default().push_back(q);
+                self.filled.insert(i);
+            }
         }
         self.dispatch(prefetch, clock);
     }
@@ -370,7 +388,10 @@ fn requeue(st: &mut State, old: Consumer) {
     for (_, q) in old.unacked.into_iter().rev() {
         match q.route {
             Route::Topic => st.topic.push_front(q),
-            Route::Conductor(i) => st.queues.entry(i).or_default().push_front(q),
+            Route::Conductor(i) => {
+                st.queues.entry(i).or_default().push_front(q);
+                st.filled.insert(i);
+            }
         }
     }
 }

@@ -120,7 +120,7 @@ async fn serve(a: Args) -> anyhow::Result<()> {
         bus: a.bus,
         store: a.store[0],
         other_stores: a.store[1..].to_vec(),
-        hosts: a.hosts,
+        hosts: a.hosts.into(),
         net: Net::Tcp,
         ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };

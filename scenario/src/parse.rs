@@ -657,19 +657,26 @@ const CLUSTER_KEYS: &[&str] = &[
     "etcd_members",
 ];
 
-/// Every conductor holds a connection (and a reader task) to every host: beyond this many the
-/// world's set-up alone would take gigabytes.
-pub const MAX_CONDUCTOR_HOST_LINKS: u64 = 100_000;
+/// The host links a run may hold at most. A conductor connects to a host when it first calls it
+/// (and keeps the link): a by-host conductor calls only the hosts it owns, so a by-host cluster
+/// holds one link per host whatever its size; under the other routings any conductor may call
+/// any host, and a long run ends up linking every pair. Each link (two pipes, two reader tasks,
+/// the client's correlation table) takes about 2 KB, so this many is about 1 GB.
+pub const MAX_CONDUCTOR_HOST_LINKS: u64 = 500_000;
 
 fn cluster(t: &Tb) -> R<Cluster> {
     let conductors = t.bounded("conductors", 1, bounds::CONDUCTORS)?;
     let hosts = t.bounded("hosts", 1, bounds::HOSTS)?;
-    if u64::from(conductors) * u64::from(hosts) > MAX_CONDUCTOR_HOST_LINKS {
+    let routing = t.kw("routing", Routing::RoundRobin)?;
+    if routing != Routing::ByHost
+        && u64::from(conductors) * u64::from(hosts) > MAX_CONDUCTOR_HOST_LINKS
+    {
         return Err(t.cx.invalid(
             &t.key("hosts"),
             format!(
-                "expected conductors × hosts at most {MAX_CONDUCTOR_HOST_LINKS} (each conductor \
-                 connects to every host), got {conductors} × {hosts}"
+                "expected conductors × hosts at most {MAX_CONDUCTOR_HOST_LINKS} unless routing \
+                 is \"by-host\" (under {routing} any conductor may call, and so link to, any \
+                 host), got {conductors} × {hosts}"
             ),
         ));
     }
@@ -692,7 +699,7 @@ fn cluster(t: &Tb) -> R<Cluster> {
         rpc_workers: t.bounded("rpc_workers", 64, bounds::RPC_WORKERS)?,
         pool_workers: t.bounded("pool_workers", 10, bounds::POOL_WORKERS)?,
         overflow: t.kw("overflow", Overflow::CallerRuns)?,
-        routing: t.kw("routing", Routing::RoundRobin)?,
+        routing,
         ordering: t.kw("ordering", Ordering::None)?,
         fencing: t.bool("fencing", false)?,
         lease_ttl: t.dur("lease_ttl", secs(10), D::Pos)?,

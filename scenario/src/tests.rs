@@ -588,6 +588,33 @@ fn too_many_ops_is_refused() {
 }
 
 #[test]
+fn host_links_are_bounded_unless_by_host() {
+    // By-host: each conductor links only the hosts it owns, so the largest cluster is valid.
+    let s =
+        parse("name = \"x\"\n[cluster]\nconductors = 1000\nhosts = 1000\nrouting = \"by-host\"")
+            .unwrap();
+    assert_eq!((s.cluster.conductors, s.cluster.hosts), (1000, 1000));
+    // Any other routing may link every pair: 1000 × 1000 is over the limit, 500 × 1000 is not.
+    for routing in ["round-robin", "affinity"] {
+        err(
+            parse(&format!(
+                "name = \"x\"\n[cluster]\nconductors = 1000\nhosts = 1000\nrouting = \"{routing}\""
+            )),
+            &[
+                "key `cluster.hosts`",
+                "conductors × hosts at most 500000 unless routing is \"by-host\"",
+                &format!("under {routing}"),
+                "got 1000 × 1000",
+            ],
+        );
+        parse(&format!(
+            "name = \"x\"\n[cluster]\nconductors = 500\nhosts = 1000\nrouting = \"{routing}\""
+        ))
+        .unwrap();
+    }
+}
+
+#[test]
 fn unknown_nodes_are_refused() {
     let base = "name = \"x\"\n[cluster]\nconductors = 2\n[[faults]]\nat = \"1m\"\n";
     err(

@@ -282,16 +282,38 @@ async fn sweep_timeouts(s: Arc<Shared>) {
 }
 
 /// Keeps madsim's task list short: it holds a weak reference to every task ever spawned until
-/// asked to count them, and counting prunes the dead (memory flat in run length).
-fn prune_tasks(n: u64) {
-    if n % 1024 == 1023 {
-        let _ = Handle::current().metrics().num_tasks();
+/// asked to count them, and counting prunes the dead (memory flat in run length). A count visits
+/// every task, live or dead, so it comes once per as many arrivals as there were live tasks at
+/// the last count (at least 1,024): its cost per arrival stays the same however many nodes and
+/// tasks the cluster has, and the dead entries stay within a few per live one.
+struct TaskPruner {
+    /// The arrival at which to count next.
+    next: u64,
+}
+
+impl TaskPruner {
+    /// Arrivals between counts, at least.
+    const EVERY: u64 = 1024;
+
+    fn new() -> Self {
+        TaskPruner {
+            next: Self::EVERY - 1,
+        }
+    }
+
+    /// Counts (and so prunes) the tasks if arrival `n` is due for it.
+    fn arrival(&mut self, n: u64) {
+        if n >= self.next {
+            let live = Handle::current().metrics().num_tasks() as u64;
+            self.next = n + live.max(Self::EVERY);
+        }
     }
 }
 
 /// Sends every request of the schedule at its intended time, without waiting for answers.
 async fn drive(s: &Arc<Shared>) {
     connect_first(s).await;
+    let mut pruner = TaskPruner::new();
     loop {
         let Some(t) = s.lock().machine.next_due() else {
             return;
@@ -303,7 +325,7 @@ async fn drive(s: &Arc<Shared>) {
         let Some(op) = s.lock().machine.issue() else {
             return;
         };
-        prune_tasks(op.id);
+        pruner.arrival(op.id);
         send(s, Attempt::first(op)).await;
     }
 }

@@ -386,6 +386,8 @@ async fn world(
         node(host_node, id, addr.ip());
     }
 
+    // One list of the hosts' addresses, shared by every conductor.
+    let host_addrs: Arc<[SocketAddr]> = addrs.hosts.clone().into();
     for (i, &addr) in addrs.conductors.iter().enumerate() {
         let cfg = ConductorConfig {
             index: i as u32,
@@ -407,7 +409,7 @@ async fn world(
             bus: addrs.bus,
             store: addrs.store,
             other_stores: Vec::new(),
-            hosts: addrs.hosts.clone(),
+            hosts: host_addrs.clone(),
             net: net.clone(),
             ip: addr.ip(),
         };

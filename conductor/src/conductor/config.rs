@@ -7,6 +7,7 @@ use crate::cluster::Routing;
 use crate::net::Net;
 use crate::retry::RetryPolicy;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A conductor's settings.
@@ -53,8 +54,8 @@ pub struct ConductorConfig {
     /// Further store processes serving the same deployment (one primary at a time), dialled
     /// in turn when `store` cannot be reached; empty for one store.
     pub other_stores: Vec<SocketAddr>,
-    /// The hosts, by index.
-    pub hosts: Vec<SocketAddr>,
+    /// The hosts, by index (shared: every conductor of a large cluster holds the list).
+    pub hosts: Arc<[SocketAddr]>,
     /// The network.
     pub net: Net,
     /// This node's address.
@@ -94,7 +95,7 @@ impl ConductorConfig {
             bus,
             store,
             other_stores: Vec::new(),
-            hosts,
+            hosts: hosts.into(),
             net,
             ip,
         }

@@ -17,10 +17,12 @@
 //! | `reconciler` | the periodic sync of records with the hosts' truth |
 //! | `sweeper` | the orphan sweeper |
 //! | `membership` | the membership lease and the affinity ring's members |
+//! | `links` | the host connections, made on demand ([`HostLinks`]) |
 
 mod config;
 pub mod context;
 mod execute;
+mod links;
 pub mod lock;
 mod membership;
 pub mod ordering;
@@ -32,11 +34,13 @@ mod sweeper;
 
 pub use config::ConductorConfig;
 pub use context::Take;
+pub use links::HostLinks;
 pub use membership::ring_members;
 pub use ordering::{Attempt, Ordering, Outcome, RunFuture, Strategy, StrategyFactory};
 pub use pool::Overflow;
 pub use recovery::RecoveryPolicy;
 
+use crate::cluster;
 use crate::net::Link;
 use crate::proto::Refusal;
 use crate::recorder::SharedRecorder;
@@ -56,9 +60,10 @@ pub struct Conductor {
     /// Background work's store connection (heartbeats, scans, the reconciler): its traffic
     /// does not queue behind, or reorder, the ops' own.
     coord: Redial,
-    hosts: Vec<Redial>,
+    /// The ops' host connections, each made when an op first calls its host.
+    hosts: HostLinks,
     /// The reconciler's host connections, apart from the ops' for the same reason.
-    scan_hosts: Vec<Redial>,
+    scan_hosts: HostLinks,
     bus: Mutex<Option<Link>>,
     slots: Mutex<slots::Slots>,
     pool: Mutex<pool::Pool>,
@@ -77,7 +82,6 @@ pub struct Conductor {
 /// sweeper run beside it. Returns only when the bus refuses it (another live conductor has
 /// its index): a misconfiguration, never silently shadowed.
 pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
-    let dial = |addr| Redial::new(&cfg.net, cfg.ip, addr);
     let strategy = match &cfg.strategy {
         Some(factory) => factory.build(),
         None => cfg.ordering.strategy(),
@@ -85,8 +89,8 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
     let me = Arc::new(Conductor {
         store: Redial::over(&cfg.net, cfg.ip, cfg.store, &cfg.other_stores),
         coord: Redial::over(&cfg.net, cfg.ip, cfg.store, &cfg.other_stores),
-        hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
-        scan_hosts: cfg.hosts.iter().map(|&a| dial(a)).collect(),
+        hosts: HostLinks::new(&cfg.net, cfg.ip, &cfg.hosts),
+        scan_hosts: HostLinks::new(&cfg.net, cfg.ip, &cfg.hosts),
         budget: Mutex::new(RetryBudget::new(cfg.budget_ratio, cfg.budget_min_per_s)),
         cfg,
         rec,
@@ -98,10 +102,17 @@ pub async fn run(cfg: ConductorConfig, rec: SharedRecorder) -> Refusal {
     });
     // The ops' own connections first: each connection draws its latencies from a stream keyed
     // by its rank between its two ends, so dialling them before any background connection
-    // keeps an op's latencies the same whatever background work is configured.
+    // keeps an op's latencies the same whatever background work is configured. Of the hosts,
+    // those this conductor owns: the only ones a by-host conductor calls, and the only ones
+    // the reconciler scans (its connection to a host then always comes after the ops'). Any
+    // other host is dialled when an op first calls it, and kept.
     let _ = me.store.get().await;
-    for h in &me.hosts {
-        let _ = h.get().await;
+    for h in 0..me.hosts.len() {
+        if cluster::host_owner(h as u32, me.cfg.conductors) == me.cfg.index {
+            if let Some(link) = me.hosts.get(h) {
+                let _ = link.get().await;
+            }
+        }
     }
     if me.cfg.membership {
         tokio::spawn(me.clone().heartbeat());
