@@ -157,6 +157,23 @@ impl HostState {
         }
     }
 
+    /// Up to `max` containers after `after` (`None`: from the first) with their truth, in id
+    /// order: one page of the reconciler's listing, a range of the host's own containers.
+    pub fn truths_after(&self, after: Option<u64>, max: u32) -> Vec<(u64, Truth)> {
+        let from = match after {
+            None => std::ops::Bound::Unbounded,
+            Some(a) => std::ops::Bound::Excluded(a),
+        };
+        let mut page = Vec::with_capacity((max as usize).min(self.containers.len()));
+        page.extend(
+            self.containers
+                .range((from, std::ops::Bound::Unbounded))
+                .take(max as usize)
+                .map(|(k, v)| (*k, *v)),
+        );
+        page
+    }
+
     /// Every container on the host, in id order.
     pub fn containers(&self) -> impl Iterator<Item = (u64, Truth)> + '_ {
         self.containers.iter().map(|(k, v)| (*k, *v))
@@ -190,16 +207,7 @@ pub async fn serve(
                 let (req, cmd) = match msg {
                     Msg::Host { req, cmd } => (req, cmd),
                     Msg::ListTruths { req, after, max } => {
-                        let from = match after {
-                            None => std::ops::Bound::Unbounded,
-                            Some(a) => std::ops::Bound::Excluded(a),
-                        };
-                        let truths = lock(&state)
-                            .containers
-                            .range((from, std::ops::Bound::Unbounded))
-                            .take(max as usize)
-                            .map(|(k, v)| (*k, *v))
-                            .collect();
+                        let truths = lock(&state).truths_after(after, max);
                         link.send(Msg::Truths { req, truths });
                         continue;
                     }

@@ -9,7 +9,7 @@ use crate::op::{OpKind, Status};
 use crate::proto::{CoordCmd, Msg, OpSpec, OpView, RecordView, StoreCmd, StoreResp};
 use crate::rpc::lock;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// A container's record.
@@ -65,6 +65,11 @@ struct Lease {
     expires_us: u64,
 }
 
+/// Container records by id: hashed, so that an op's lookups cost the same however many
+/// containers there are. A fixed seed: nothing iterates it (orders come from `on_host`), and a
+/// fixed hasher keeps even its memory layout the same run to run.
+type Records = HashMap<u64, Container, foldhash::fast::FixedState>;
+
 /// The store's clock, µs: simulated time under the simulator.
 pub type StoreClock = crate::recorder::Clock;
 
@@ -73,7 +78,15 @@ pub type StoreClock = crate::recorder::Clock;
 pub struct StoreState {
     hosts: u32,
     next_host: u32,
-    containers: BTreeMap<u64, Container>,
+    containers: Records,
+    /// The ids of the containers placed on each host (index = host), in id order: the
+    /// reconciler's page of one host is a range of that host's ids only, whatever the other
+    /// hosts hold.
+    on_host: Vec<BTreeSet<u64>>,
+    /// How many records [`StoreState::records_on`] has looked at: the test that a page costs
+    /// its own records only, not a scan of other hosts'.
+    #[cfg(test)]
+    examined: std::cell::Cell<usize>,
     ops: BTreeMap<u64, OpRecord>,
     /// The non-terminal ops by (container, sequence number): `state-check` asks whether an
     /// earlier one is open.
@@ -199,8 +212,10 @@ impl StoreState {
 
     /// An empty store placing containers round-robin over `hosts` hosts.
     pub fn new(hosts: u32) -> Self {
+        let hosts = hosts.max(1);
         StoreState {
-            hosts: hosts.max(1),
+            hosts,
+            on_host: vec![BTreeSet::new(); hosts as usize],
             ..Default::default()
         }
     }
@@ -338,23 +353,45 @@ impl StoreState {
         Ok(resp)
     }
 
-    /// Up to `max` records of containers on `host` after `after`, in id order.
+    /// Up to `max` records of containers on `host` after `after`, in id order: a range of that
+    /// host's ids, so a page costs its own records, never a look at other hosts'.
     pub fn records_on(&self, host: u32, after: Option<u64>, max: u32) -> Vec<RecordView> {
+        let Some(ids) = self.on_host.get(host as usize) else {
+            return Vec::new();
+        };
         let from = match after {
             None => std::ops::Bound::Unbounded,
             Some(a) => std::ops::Bound::Excluded(a),
         };
-        self.containers
-            .range((from, std::ops::Bound::Unbounded))
-            .filter(|(_, c)| c.host == host)
-            .take(max as usize)
-            .map(|(&id, c)| RecordView {
-                id,
-                status: c.status,
-                busy: c.task_state.is_some(),
-                version: c.version,
-            })
-            .collect()
+        let mut page = Vec::with_capacity((max as usize).min(ids.len()));
+        page.extend(
+            ids.range((from, std::ops::Bound::Unbounded))
+                .take(max as usize)
+                .filter_map(|&id| {
+                    #[cfg(test)]
+                    self.examined.set(self.examined.get() + 1);
+                    let c = self.containers.get(&id)?;
+                    Some(RecordView {
+                        id,
+                        status: c.status,
+                        busy: c.task_state.is_some(),
+                        version: c.version,
+                    })
+                }),
+        );
+        page
+    }
+
+    /// Puts a container's record, keeping `on_host` in step: a container created again may be
+    /// placed on another host than before.
+    fn put_record(&mut self, id: u64, c: Container) {
+        let host = c.host;
+        if let Some(old) = self.containers.insert(id, c) {
+            if old.host != host {
+                self.on_host[old.host as usize].remove(&id);
+            }
+        }
+        self.on_host[host as usize].insert(id);
     }
 
     /// Applies one coordination command.
@@ -479,7 +516,7 @@ impl StoreState {
 
     fn insert_precreated(&mut self, container: u64, status: Status) -> u32 {
         let host = self.place();
-        self.containers.insert(
+        self.put_record(
             container,
             Container {
                 status,
@@ -505,9 +542,13 @@ impl StoreState {
         self.containers.get(&id)
     }
 
-    /// Every container record, in id order.
+    /// Every container record, in id order (a merge of the hosts' ordered ids: for snapshots,
+    /// not the op path).
     pub fn containers(&self) -> impl Iterator<Item = (u64, &Container)> {
-        self.containers.iter().map(|(k, v)| (*k, v))
+        let mut ids: Vec<u64> = self.on_host.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.containers.get(&id).map(|c| (id, c)))
     }
 
     /// The non-terminal op records, in id order.
@@ -640,7 +681,7 @@ impl StoreState {
                 .containers
                 .get(&op.container)
                 .map_or((0, 0, 0), |c| (c.last_seq, c.last_begun_seq, c.version));
-            self.containers.insert(
+            self.put_record(
                 op.container,
                 Container {
                     status: Status::Creating,
@@ -800,6 +841,106 @@ mod tests {
             intended_us: 0,
             deadline: None,
         }
+    }
+
+    /// Every host's records, paged as the reconciler pages them, with the number of records
+    /// each page looked at.
+    fn paged(s: &StoreState, host: u32, max: u32) -> (Vec<RecordView>, Vec<usize>) {
+        let (mut all, mut looked) = (Vec::new(), Vec::new());
+        let mut after = None;
+        loop {
+            s.examined.set(0);
+            let page = s.records_on(host, after, max);
+            looked.push(s.examined.get());
+            after = page.last().map(|r| r.id);
+            let last = page.len() < max as usize;
+            all.extend(page);
+            if last {
+                return (all, looked);
+            }
+        }
+    }
+
+    /// Issue 15: a host's page of records is a range of that host's containers only. With
+    /// hosts interleaved in id order, containers added, one deleted and created again on
+    /// another host, and the store restarted from its journal, the pages of each host are
+    /// exactly its records in id order, and each page looks at no more records than it
+    /// returns (a scan of every container, filtered by host, looks at all 3 hosts' records).
+    #[test]
+    fn pages_of_a_host_are_its_own_records_only() {
+        let file = MemFile::new();
+        let clock: StoreClock = Arc::new(|| 0);
+        let check = |s: &StoreState| {
+            for host in 0..3 {
+                let want: Vec<RecordView> = s
+                    .containers()
+                    .filter(|(_, c)| c.host == host)
+                    .map(|(id, c)| RecordView {
+                        id,
+                        status: c.status,
+                        busy: c.task_state.is_some(),
+                        version: c.version,
+                    })
+                    .collect();
+                let (got, looked) = paged(s, host, 4);
+                assert_eq!(got, want, "host {host}");
+                assert!(want.len() > 4, "host {host}: several pages");
+                assert_eq!(looked.iter().sum::<usize>(), want.len(), "host {host}");
+            }
+            assert!(s.records_on(3, None, 4).is_empty(), "no such host");
+        };
+        let moved = {
+            let (mut s, _) = StoreState::open_memory(&file, 3, clock.clone()).unwrap();
+            // Ids 0, 10, 20, ... placed round-robin: hosts interleave in id order.
+            for i in 0..20 {
+                s.precreate_durably(i * 10, Status::Running).unwrap();
+            }
+            let cmd = |s: &mut StoreState, c| s.apply_durably(c).unwrap();
+            // New containers between the old ones, and one with an op running (busy).
+            for (op_id, c) in [(1, 5), (2, 15), (3, 205)] {
+                cmd(
+                    &mut s,
+                    StoreCmd::Accept {
+                        op: op(op_id, c, OpKind::Create),
+                        validate: true,
+                    },
+                );
+            }
+            let begin = |op| StoreCmd::Begin {
+                op,
+                owner: 0,
+                check: false,
+                reissue: false,
+            };
+            cmd(&mut s, begin(2));
+            // Container 30 (host 0) deleted and created again: placed on the next host.
+            let before = s.container(30).unwrap().host;
+            cmd(
+                &mut s,
+                StoreCmd::Accept {
+                    op: op(4, 30, OpKind::Delete),
+                    validate: false,
+                },
+            );
+            cmd(&mut s, begin(4));
+            cmd(&mut s, StoreCmd::Finish { op: 4, ok: true });
+            cmd(
+                &mut s,
+                StoreCmd::Accept {
+                    op: op(5, 30, OpKind::Create),
+                    validate: true,
+                },
+            );
+            let after = s.container(30).unwrap().host;
+            assert_ne!(before, after, "created again elsewhere");
+            check(&s);
+            (before, after)
+        };
+        // The journal replayed: the same placement, the same pages.
+        let (s, _) = StoreState::open_memory(&file, 3, clock).unwrap();
+        assert_eq!(s.container(30).unwrap().host, moved.1);
+        assert!(!paged(&s, moved.0, 4).0.iter().any(|r| r.id == 30));
+        check(&s);
     }
 
     #[test]
